@@ -1,0 +1,1 @@
+"""The `genossm` command line. One module per subcommand; each exposes `register(subparsers)`."""

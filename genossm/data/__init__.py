@@ -1,0 +1,1 @@
+"""Streaming training data: FASTA windows and BAM reads, and the Lightning DataModule."""

@@ -1,0 +1,1 @@
+"""Inference: variant scoring, embeddings, saturation mutagenesis, and their writers."""

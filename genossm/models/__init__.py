@@ -1,0 +1,1 @@
+"""DNA language models: Hyena and Mamba mixers, LM heads, RC equivariance, checkpoints."""

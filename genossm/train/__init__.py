@@ -1,0 +1,1 @@
+"""Pretraining with Lightning: the LightningModule, callbacks and the `pretrain` entry point."""
