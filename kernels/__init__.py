@@ -1,0 +1,27 @@
+"""genossm's tensor ops: long FFT convolution, selective scan, short causal convolution.
+
+Each public op dispatches (argument `backend` or env var `GENOSSM_KERNELS`) between a PyTorch
+reference that runs everywhere and a Triton fast path used on CUDA (see `dispatch`). This
+package imports nothing from the rest of genossm.
+"""
+
+from .causal_conv1d import causal_conv1d, causal_conv1d_ref, causal_conv1d_step
+from .dispatch import ENV_VAR, BackendUnavailableError, resolve_backend
+from .fftconv import direct_causal_conv, fftconv, fftconv_chunked, fftconv_ref
+from .selective_scan import selective_scan, selective_scan_chunked, selective_scan_ref
+
+__all__ = [
+    "ENV_VAR",
+    "BackendUnavailableError",
+    "causal_conv1d",
+    "causal_conv1d_ref",
+    "causal_conv1d_step",
+    "direct_causal_conv",
+    "fftconv",
+    "fftconv_chunked",
+    "fftconv_ref",
+    "resolve_backend",
+    "selective_scan",
+    "selective_scan_chunked",
+    "selective_scan_ref",
+]
