@@ -1,0 +1,263 @@
+"""Triton selective scan: launcher, autograd Function and `selective_scan_triton`.
+
+Same signature, shapes and math as `selective_scan_ref` (see `reference.py`); the kernels and
+their design notes are in `triton_scan_kernels.py`, the measured figures in
+docs/kernels/selective_scan.md. Gradients flow to u, delta, A, B, C, D, z, delta_bias and
+initial_state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+
+import torch
+import triton
+
+from .reference import check_scan_shapes
+from .triton_scan_kernels import (
+    _scan_bwd_carry_kernel,
+    _scan_bwd_chain_kernel,
+    _scan_bwd_kernel,
+    _scan_fwd_kernel,
+)
+
+LOG2E = 1.4426950408889634
+SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
+@dataclasses.dataclass
+class ScanConfig:
+    """Launch shape. The chunk is shared by forward and backward (checkpoints sit at chunk ends).
+
+    Tile elements per program = block_h * next_pow2(N) * chunk; keep it near 1-8K so the two
+    scanned fp32 tiles stay in registers.
+    """
+
+    chunk: int = 64  # positions scanned together by tl.associative_scan
+    fwd_block_h: int = 1  # channels per forward program (more: fewer B/C re-reads, fewer programs)
+    bwd_block_h: int = 4  # channels per backward program (more: fewer dB/dC atomics)
+    fwd_warps: int = 4
+    bwd_warps: int = 4
+    # backward programs to aim for: the sequence is cut into segments until there are this many
+    # (a few per SM); 0 disables the cut
+    bwd_target_programs: int = 1024
+    bwd_segment_chunks: int | None = None  # force a segment length (tests), in chunks
+
+
+CONFIG = ScanConfig()
+
+
+@contextlib.contextmanager
+def scan_config(**overrides):
+    """Temporarily change the launch shape (tests force segments; benchmarks sweep tiles)."""
+    global CONFIG
+    saved = CONFIG
+    CONFIG = dataclasses.replace(CONFIG, **overrides)
+    try:
+        yield CONFIG
+    finally:
+        CONFIG = saved
+
+
+def _block_h(wanted: int, heads_per_group: int) -> int:
+    """Largest power of two <= wanted dividing H/G, so a tile never straddles two B/C groups."""
+    block = 1
+    while block * 2 <= wanted and heads_per_group % (block * 2) == 0:
+        block *= 2
+    return block
+
+
+def _sequence_index(cu_seqlens: torch.Tensor, L: int, device) -> torch.Tensor:
+    """(L,) int32: which packed sequence each position belongs to."""
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).to(device=device, dtype=torch.long)
+    ids = torch.arange(lengths.numel(), device=device, dtype=torch.int32)
+    return torch.repeat_interleave(ids, lengths, output_size=L)
+
+
+class _Layout:
+    """Sizes and flags shared by the forward and backward launches."""
+
+    def __init__(self, u, A, B, C, cu_seqlens, initial_state, config: ScanConfig):
+        self.batch, self.H, self.L = u.shape
+        self.N = A.shape[1]
+        self.block_n = triton.next_power_of_2(self.N)
+        self.b_varies = B.dim() == 4
+        self.c_varies = C.dim() == 4
+        groups = [m.shape[1] for m in (B, C) if m.dim() == 4]
+        self.n_groups = groups[0] if groups else 1
+        if len(groups) == 2 and groups[0] != groups[1]:
+            raise ValueError(f"selective_scan_triton: B and C need the same groups, got {groups}")
+        self.heads_per_group = self.H // self.n_groups
+        self.chunk = config.chunk
+        self.n_chunks = max(1, math.ceil(self.L / self.chunk))
+        self.varlen = cu_seqlens is not None
+        self.n_states = cu_seqlens.numel() - 1 if self.varlen else self.batch
+        self.has_init = initial_state is not None
+        self.config = config
+
+    def kernel_flags(self):
+        return dict(VARLEN=self.varlen, B_VARIES=self.b_varies, C_VARIES=self.c_varies,
+                    BLOCK_N=self.block_n, CHUNK=self.chunk)
+
+
+def _scan_forward(u, delta, A2, B, C, D, z, delta_bias, delta_softplus, initial_state, seq_idx,
+                  layout: _Layout, want_last: bool, want_ckpt: bool):
+    out = torch.empty_like(u)  # (B, H, L)
+    last = None
+    if want_last:
+        last = torch.zeros(layout.n_states, layout.H, layout.N, device=u.device, dtype=torch.float32)
+    ckpt = None
+    if want_ckpt:
+        ckpt = torch.empty(layout.batch, layout.n_chunks, layout.H, layout.N, device=u.device,
+                           dtype=torch.float32)  # state at each chunk's end
+    block_h = _block_h(layout.config.fwd_block_h, layout.heads_per_group)
+    grid = (layout.H // block_h, layout.batch)
+    dummy = u  # stands in for absent optional tensors; never read (the constexpr flag is off)
+    _scan_fwd_kernel[grid](
+        u, delta, A2, B, C,
+        D if D is not None else dummy, z if z is not None else dummy,
+        delta_bias if delta_bias is not None else dummy,
+        initial_state if initial_state is not None else dummy,
+        seq_idx if seq_idx is not None else dummy,
+        out, last if last is not None else dummy, ckpt if ckpt is not None else dummy,
+        layout.H, layout.L, layout.N, layout.heads_per_group, layout.n_groups, layout.n_chunks,
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+        SOFTPLUS=delta_softplus, HAS_INIT=initial_state is not None, STORE_LAST=want_last,
+        STORE_CKPT=want_ckpt, BLOCK_H=block_h, num_warps=layout.config.fwd_warps,
+        **layout.kernel_flags(),
+    )
+    return out, last, ckpt
+
+
+def _segment_chunks(layout: _Layout, block_h: int) -> int:
+    config = layout.config
+    if config.bwd_segment_chunks is not None:
+        return max(1, min(config.bwd_segment_chunks, layout.n_chunks))
+    programs = layout.batch * (layout.H // block_h)
+    if config.bwd_target_programs <= 0 or programs >= config.bwd_target_programs:
+        return layout.n_chunks
+    n_segs = min(layout.n_chunks, math.ceil(config.bwd_target_programs / programs))
+    return math.ceil(layout.n_chunks / n_segs)
+
+
+def _scan_backward(dout, dlast, u, delta, A, A2, B, C, D, z, delta_bias, delta_softplus,
+                   initial_state, seq_idx, ckpt, layout: _Layout):
+    H, N = layout.H, layout.N
+    block_h = _block_h(layout.config.bwd_block_h, layout.heads_per_group)
+    seg_chunks = _segment_chunks(layout, block_h)
+    n_segs = math.ceil(layout.n_chunks / seg_chunks)
+    f32 = dict(device=u.device, dtype=torch.float32)
+    dummy = u
+    opt = lambda t: t if t is not None else dummy  # noqa: E731 - absent tensors are never read
+    common = dict(
+        HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_DLAST=dlast is not None, BLOCK_H=block_h, num_warps=layout.config.bwd_warps,
+    )
+    grid = (H // block_h, n_segs, layout.batch)
+    carry = None
+    if n_segs > 1:
+        local = torch.empty(layout.batch, n_segs, H, N, **f32)
+        decay = torch.empty_like(local)
+        _scan_bwd_carry_kernel[grid](
+            delta, A2, C, opt(z), opt(delta_bias), opt(seq_idx), dout, opt(dlast), local, decay,
+            H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks,
+            n_segs, **common, **{k: v for k, v in layout.kernel_flags().items() if k != "B_VARIES"},
+        )
+        carry = torch.empty_like(local)  # (B, S, H, N): adjoint entering each segment from the right
+        chain_block = 256
+        _scan_bwd_chain_kernel[(triton.cdiv(H * N, chain_block), layout.batch)](
+            local, decay, carry, H * N, n_segs, BLOCK=chain_block,
+        )
+
+    du = torch.empty_like(u)
+    ddelta = torch.empty_like(delta)
+    dz = torch.empty_like(z) if z is not None else None
+    dA = torch.zeros(H, N, **f32)
+    dB = torch.zeros(B.shape, **f32)
+    dC = torch.zeros(C.shape, **f32)
+    dD = torch.zeros(H, **f32) if D is not None else None
+    dbias = torch.zeros(H, **f32) if delta_bias is not None else None
+    dinit = torch.zeros(initial_state.shape, **f32) if initial_state is not None else None
+    _scan_bwd_kernel[grid](
+        u, delta, A, A2, B, C, opt(D), opt(z), opt(delta_bias), opt(initial_state), opt(seq_idx),
+        ckpt, opt(carry), dout, opt(dlast),
+        du, ddelta, opt(dz), dA, dB, dC, opt(dD), opt(dbias), opt(dinit),
+        H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks, n_segs,
+        HAS_D=D is not None, HAS_INIT=initial_state is not None, HAS_CARRY=carry is not None,
+        **common, **layout.kernel_flags(),
+    )
+    return du, ddelta, dA, dB, dC, dD, dz, dbias, dinit
+
+
+def _contiguous(t):
+    return t.contiguous() if t is not None else None
+
+
+class SelectiveScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
+                initial_state, cu_seqlens):
+        u, delta, B, C, D, z, delta_bias = map(_contiguous, (u, delta, B, C, D, z, delta_bias))
+        A32 = A.float().contiguous()  # (H, N)
+        A2 = A32 * LOG2E  # exp(delta A) = exp2(delta A log2 e): one MUFU.EX2, no extra multiply
+        init = initial_state.float().contiguous() if initial_state is not None else None
+        layout = _Layout(u, A, B, C, cu_seqlens, init, CONFIG)
+        seq_idx = _sequence_index(cu_seqlens, layout.L, u.device) if cu_seqlens is not None else None
+        needs_grad = any(ctx.needs_input_grad[:8]) or ctx.needs_input_grad[10]
+        out, last, ckpt = _scan_forward(
+            u, delta, A2, B, C, D, z, delta_bias, delta_softplus, init, seq_idx, layout,
+            want_last=return_last_state, want_ckpt=needs_grad,
+        )
+        # an empty packed sequence never reaches the kernels: its last state is its initial one
+        empty = (cu_seqlens[1:] == cu_seqlens[:-1]).to(u.device) if cu_seqlens is not None else None
+        if last is not None and init is not None and empty is not None:
+            last = torch.where(empty[:, None, None], init, last)
+        if needs_grad:
+            ctx.save_for_backward(u, delta, A32, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty)
+        ctx.layout = layout
+        ctx.delta_softplus = delta_softplus
+        ctx.dtypes = (A.dtype, B.dtype, C.dtype, None if D is None else D.dtype,
+                      None if delta_bias is None else delta_bias.dtype,
+                      None if initial_state is None else initial_state.dtype)
+        if return_last_state:
+            return out, last
+        return out
+
+    @staticmethod
+    def backward(ctx, dout, dlast=None):
+        u, delta, A32, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty = ctx.saved_tensors
+        dlast = dlast.float().contiguous() if dlast is not None else None
+        du, ddelta, dA, dB, dC, dD, dz, dbias, dinit = _scan_backward(
+            dout.contiguous(), dlast, u, delta, A32, A2, B, C, D, z, delta_bias,
+            ctx.delta_softplus, init, seq_idx, ckpt, ctx.layout,
+        )
+        if dinit is not None and dlast is not None and empty is not None:
+            dinit = torch.where(empty[:, None, None], dlast, dinit)
+        A_dtype, B_dtype, C_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
+        cast = lambda g, dtype: g.to(dtype) if g is not None else None  # noqa: E731
+        return (du, ddelta, dA.to(A_dtype), dB.to(B_dtype), dC.to(C_dtype), cast(dD, D_dtype), dz,
+                cast(dbias, bias_dtype), None, None, cast(dinit, init_dtype), None)
+
+
+def selective_scan_triton(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+    return_last_state=False, initial_state=None, cu_seqlens=None,
+):
+    """Selective scan on the GPU (or the Triton interpreter): see `selective_scan_ref`.
+
+    bf16/fp16/fp32 inputs; states and accumulation in fp32; y in u's dtype, last_state fp32.
+    """
+    check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
+    if u.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(
+            f"selective_scan_triton: u must be float16, bfloat16 or float32, got {u.dtype}; "
+            "use backend='reference' for float64"
+        )
+    if A.shape[1] > 64:
+        raise ValueError(f"selective_scan_triton: N (A.shape[1]) must be <= 64, got {A.shape[1]}")
+    if u.shape[-1] == 0:
+        raise ValueError("selective_scan_triton: length 0 input; nothing to scan")
+    return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                 return_last_state, initial_state, cu_seqlens)
