@@ -19,6 +19,7 @@ from genossm.errors import GenossmError
 # text) and `register(subparsers)`, which adds its parser and sets `func` to the function that
 # runs it. Heavy imports happen inside those functions so `genossm --help` stays instant.
 COMMANDS: list[str] = [
+    "info",
 ]
 
 log = logging.getLogger("genossm")

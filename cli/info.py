@@ -1,0 +1,182 @@
+"""Describe genome files and checkpoints: FASTA, VCF/BCF, BAM/CRAM, model directories.
+
+The type is read from the file's content (magic bytes, first line), not its name:
+  FASTA (plain or bgzip)   contigs, lengths, fraction of N, total length
+  VCF, VCF.gz, BCF         records, ALT alleles by kind (SNV, MNV, INS, DEL, ...), samples
+  BAM, CRAM, SAM           mapped / unmapped reads, sort order, index, contigs
+  checkpoint directory     (a directory with config.json) model, size, training record
+
+A table goes to stdout; --json prints one JSON list (one object per file) instead.
+
+examples:
+  genossm info genome.fa.gz
+  genossm info calls.vcf.gz reads.bam --json | jq '.[0].kinds'
+  genossm info checkpoints/hyena-small/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from pathlib import Path
+
+from genossm.cli.main import subcommand_parser
+from genossm.errors import InputError
+
+FASTA = "FASTA"
+VCF = "VCF"
+ALIGNMENTS = "BAM"
+CHECKPOINT = "checkpoint"
+
+# Tables stop after this many contigs (a draft assembly can have 100,000); --json lists them all.
+MAX_TABLE_ROWS = 25
+
+
+def register(subparsers) -> None:
+    parser = subcommand_parser(subparsers, "info", __doc__)
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="FASTA, VCF/BCF, BAM/CRAM files or checkpoint directories")
+    parser.add_argument("--json", action="store_true", help="machine-readable output (a JSON list)")
+    parser.add_argument("--reference", metavar="FASTA",
+                        help="reference a CRAM was compressed against (when not in its header)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    descriptions = [describe(path, reference=args.reference) for path in args.files]
+    if args.json:
+        json.dump(descriptions, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write("\n".join(format_table(description) for description in descriptions))
+    return 0
+
+
+def describe(path: str, *, reference: str | None = None) -> dict:
+    """A JSON-ready dict describing one file or checkpoint directory."""
+    kind = sniff_type(path)
+    if kind == CHECKPOINT:
+        return {"path": path, "type": CHECKPOINT, **_describe_checkpoint(path)}
+    if kind == FASTA:
+        return {"path": path, "type": FASTA, **_describe_fasta(path)}
+    if kind == VCF:
+        from genossm.io.vcf import count_variants
+
+        return {"path": path, "type": VCF, **count_variants(path)}
+    from genossm.io.bam import bam_summary
+
+    summary = bam_summary(path, reference=reference)
+    return {"path": path, "type": summary.pop("format"), **summary}
+
+
+def sniff_type(path: str) -> str:
+    """FASTA, VCF, BAM (also CRAM and SAM) or checkpoint, from the content; InputError otherwise."""
+    from genossm.io import compression
+
+    target = Path(path)
+    if target.is_dir():
+        if (target / "config.json").is_file():
+            return CHECKPOINT
+        raise InputError("is a directory without config.json, so not a genossm checkpoint; "
+                         "expected a FASTA, VCF, BAM file or a checkpoint directory", path=path)
+    if not target.is_file():
+        raise InputError("no such file or directory", path=path)
+    with open(target, "rb") as handle:
+        head = handle.read(1 << 16)
+    if not head:
+        raise InputError("empty file; expected a FASTA, VCF/BCF or BAM/CRAM file", path=path)
+    kind = compression.sniff_bytes(head)
+    if kind in (compression.GZIP, compression.BGZF):
+        head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(head, 4096)
+    elif kind != compression.NONE:
+        raise InputError(compression.fix_hint(kind, path), path=path)
+    if head.startswith((b"BAM\x01", b"CRAM", b"@HD", b"@SQ", b"@RG", b"@PG")):
+        return ALIGNMENTS
+    if head.startswith((b"BCF\x02", b"##fileformat=VCF", b"#CHROM")):
+        return VCF
+    if head.lstrip().startswith(b">"):
+        return FASTA
+    first_line = head.split(b"\n", 1)[0][:40].decode("utf-8", "replace")
+    raise InputError(f"cannot tell the file type: expected FASTA ('>name'), VCF ('##fileformat=VCF'), "
+                     f"BCF, BAM, CRAM or a checkpoint directory; the file starts with {first_line!r}",
+                     path=path)
+
+
+def _describe_fasta(path: str) -> dict:
+    from genossm.io.fasta import open_fasta
+
+    with open_fasta(path) as genome:
+        contigs = [{"name": stats.name, "length": stats.length, "n_fraction": stats.n_fraction}
+                   for stats in genome.iter_contig_stats()]
+    total = sum(contig["length"] for contig in contigs)
+    n_total = sum(contig["length"] * contig["n_fraction"] for contig in contigs)
+    return {"contigs": contigs, "total_length": total,
+            "n_fraction": n_total / total if total else 0.0}
+
+
+def _describe_checkpoint(path: str) -> dict:
+    try:
+        from genossm.models.checkpoint import describe_checkpoint
+    except ImportError as err:
+        raise InputError("not a checkpoint this version can read (this genossm build cannot "
+                         "describe checkpoints)", path=path) from err
+    return describe_checkpoint(path)
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def format_table(description: dict) -> str:
+    kind = description["type"]
+    if kind == FASTA:
+        return _fasta_table(description)
+    if kind == VCF:
+        return _vcf_table(description)
+    if kind == CHECKPOINT:
+        return _mapping_table(description)
+    return _alignments_table(description)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _contig_rows(rows: list[tuple], header: tuple) -> list[str]:
+    shown = rows[:MAX_TABLE_ROWS]
+    width = max([len(header[0])] + [len(str(row[0])) for row in shown])
+    lines = [f"  {header[0]:<{width}}  " + "  ".join(f"{cell:>12}" for cell in header[1:])]
+    for row in shown:
+        lines.append(f"  {row[0]:<{width}}  " + "  ".join(f"{cell:>12}" for cell in row[1:]))
+    if len(rows) > len(shown):
+        lines.append(f"  ... {len(rows) - len(shown):,} more contigs (all of them with --json)")
+    return lines
+
+
+def _fasta_table(d: dict) -> str:
+    lines = [f"{d['path']}: FASTA, {_plural(len(d['contigs']), 'contig')}, {d['total_length']:,} bp, "
+             f"N {100 * d['n_fraction']:.2f}%"]
+    rows = [(c["name"], f"{c['length']:,}", f"{100 * c['n_fraction']:.2f}%") for c in d["contigs"]]
+    return "\n".join(lines + _contig_rows(rows, ("contig", "length", "N")) + [""])
+
+
+def _vcf_table(d: dict) -> str:
+    lines = [f"{d['path']}: VCF, {d['records']:,} records, {d['alts']:,} ALT alleles, "
+             f"{_plural(len(d['samples']), 'sample')}"]
+    lines += [f"  {kind:<9} {count:>12,}" for kind, count in d["kinds"].items()]
+    rows = [(contig, f"{count:,}") for contig, count in d["records_per_contig"].items()]
+    return "\n".join(lines + _contig_rows(rows, ("contig", "records")) + [""])
+
+
+def _alignments_table(d: dict) -> str:
+    index = "indexed" if d["indexed"] else "no index"
+    lines = [f"{d['path']}: {d['type']}, {d['reads_mapped']:,} mapped, {d['reads_unmapped']:,} "
+             f"unmapped, sorted by {d['sort_order']}, {index}"]
+    rows = [(name, f"{length:,}") for name, length in d["contigs"].items()]
+    return "\n".join(lines + _contig_rows(rows, ("contig", "length")) + [""])
+
+
+def _mapping_table(d: dict) -> str:
+    lines = [f"{d['path']}: checkpoint"]
+    lines += [f"  {key}: {value}" for key, value in d.items() if key not in ("path", "type")]
+    return "\n".join(lines + [""])
