@@ -240,6 +240,13 @@ def test_bad_record_inside_plain_gzip_names_its_line(tmp_path):
     assert caught.value.line == 7
 
 
+def test_truncated_plain_gzip(edge_vcf, tmp_path):
+    cut = tmp_path / "cut.vcf.gz"
+    cut.write_bytes(gzip.compress(edge_vcf.read_bytes())[:-12])  # keeps whole lines, loses the end
+    with pytest.raises(InputError, match="truncated"):
+        list(vcf.read_variants(cut))
+
+
 def test_truncated_bgzip(edge_vcf, tmp_path):
     bgz = tmp_path / "edge.vcf.gz"
     pysam.tabix_compress(str(edge_vcf), str(bgz))
@@ -360,6 +367,15 @@ def test_writer_to_stdout_and_plain_vcf(edge_vcf, tmp_path, capfdbinary):
     assert plain.read_text() == text
     assert text.startswith("##fileformat=VCFv4.2")
     assert sum(1 for line in text.splitlines() if not line.startswith("#")) == len(file_records(edge_vcf))
+
+
+def test_scoring_twice_replaces_old_values(edge_vcf, tmp_path):
+    once, twice = tmp_path / "once.vcf", tmp_path / "twice.vcf"
+    write_scores(edge_vcf, once)
+    write_scores(once, twice)
+    assert twice.read_text().count("GENOSSM_LLR=") == once.read_text().count("GENOSSM_LLR=") > 0
+    assert pysam.bcftools.view("-h", str(twice)).count("##INFO=<ID=GENOSSM_LLR") == 1
+    assert file_records(twice) == file_records(once)
 
 
 def test_writer_failure_leaves_no_output(edge_vcf, tmp_path):

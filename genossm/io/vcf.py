@@ -217,16 +217,19 @@ class _HeaderScan:
 
 def _gunzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Decompress a stream of gzip members (plain gzip or BGZF) chunk by chunk."""
-    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    decompressor, member_started = zlib.decompressobj(zlib.MAX_WBITS | 16), False
     for chunk in chunks:
         while chunk:
+            member_started = True
             yield decompressor.decompress(chunk)
             if decompressor.eof:
                 chunk = decompressor.unused_data
-                decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                decompressor, member_started = zlib.decompressobj(zlib.MAX_WBITS | 16), False
             else:
                 chunk = b""
-    yield decompressor.flush()
+    if member_started:
+        # zlib returns what it has without complaint; a cut download must not pass as complete.
+        raise EOFError("the compressed stream ends in the middle of a gzip member")
 
 
 def _read_chunks(handle: IO[bytes], first: bytes = b"") -> Iterator[bytes]:
@@ -485,6 +488,24 @@ def format_info(values: dict) -> str:
     return ";".join(parts)
 
 
+def build_header(template: str, info_fields: Sequence[tuple] = (), header_lines: Sequence[str] = ()) -> str:
+    """The template header text with INFO definitions (replacing same-id ones) and extra lines
+    inserted just before `#CHROM`."""
+    new_ids = {info_id for info_id, *_ in info_fields}
+    lines = [line for line in template.splitlines()
+             if not (line.startswith("##INFO=<ID=") and line[len("##INFO=<ID="):].split(",", 1)[0] in new_ids)]
+    added = []
+    for info_id, number, info_type, description in info_fields:
+        description = str(description).replace("\\", "\\\\").replace('"', '\\"')
+        added.append(f'##INFO=<ID={info_id},Number={number},Type={info_type},Description="{description}">')
+    for line in header_lines:
+        if not line.startswith("##") or "=" not in line or "\n" in line:
+            raise ValueError(f"header line must look like '##key=value', got {line!r}")
+        added.append(line)
+    chrom = next(i for i, line in enumerate(lines) if line.startswith("#CHROM"))
+    return "\n".join(lines[:chrom] + added + lines[chrom:]) + "\n"
+
+
 class VcfWriter:
     """Write records in input order with new INFO fields; a context manager.
 
@@ -493,7 +514,8 @@ class VcfWriter:
     written atomically. When the records are not sorted tabix cannot index them: the bgzip file is
     kept (the order of the input is never changed) and a warning says no index was written.
 
-    `info_fields`: (id, number, type, description) tuples added to a copy of `template_header`;
+    `info_fields`: (id, number, type, description) tuples added to a copy of `template_header`
+    (replacing a definition with the same id, whose old values are then dropped from records);
     `header_lines`: extra `##key=value` lines. `write(record, values)` takes a `VcfRecord` (or a
     pysam record) and a dict {id: value}; for Number=A a list with one value per ALT, `None` for a
     missing one (written `.`); an entry whose values are all missing is left out.
@@ -501,16 +523,7 @@ class VcfWriter:
 
     def __init__(self, path_or_dash, template_header, info_fields: Sequence[tuple] = (),
                  header_lines: Sequence[str] = ()):
-        header = template_header.copy()
-        for info_id, number, info_type, description in info_fields:
-            if info_id in header.info:
-                header.info.remove_header(info_id)
-            header.info.add(info_id, number, info_type, description)
-        for line in header_lines:
-            if not line.startswith("##") or "=" not in line:
-                raise ValueError(f"header line must look like '##key=value', got {line!r}")
-            header.add_line(line)
-        self._header_text = str(header)
+        self._header_text = build_header(str(template_header), info_fields, header_lines)
         self._path = path_or_dash
         self._stack = contextlib.ExitStack()
         self.records_written = 0
@@ -536,7 +549,10 @@ class VcfWriter:
             extra = format_info(values)
             if extra:
                 columns = line.split("\t", 8)
-                columns[7] = extra if columns[7] == "." else f"{columns[7]};{extra}"
+                # Values from an earlier run (a VCF scored twice) are replaced, never duplicated.
+                kept = [item for item in columns[7].split(";")
+                        if item != "." and item.split("=", 1)[0] not in values]
+                columns[7] = ";".join(kept + [extra])
                 line = "\t".join(columns)
         self._out.write(line.encode() + b"\n")
         self.records_written += 1
