@@ -240,6 +240,15 @@ def test_missing_file_and_directory(tmp_path):
         open_fasta(tmp_path)
 
 
+def test_stdin_and_damaged_index(synthetic):
+    with pytest.raises(InputError, match="must be a file"):
+        open_fasta("-")
+    fai = synthetic.with_name("synthetic.fa.fai")
+    fai.write_text("chr1\tnot-a-number\n")
+    with pytest.raises(InputError, match="delete it so that genossm rebuilds it"):
+        open_fasta(synthetic)
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.fa"
     path.write_bytes(b"")

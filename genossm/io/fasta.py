@@ -77,7 +77,12 @@ class Genome:
         self.gzi_path = gzi_path
         self._handle = None
         self._pid = None
-        handle = self._open_handle()
+        try:
+            handle = self._open_handle()
+        except OSError:
+            raise InputError(f"cannot be opened with its index {index_path}; the index may be "
+                             "damaged or belong to another file: delete it so that genossm "
+                             "rebuilds it", path=path) from None
         self.contigs: dict[str, int] = dict(zip(handle.references, handle.lengths))
         if not self.contigs:
             raise InputError(_NO_SEQUENCE_MESSAGE, path=path)
@@ -217,6 +222,9 @@ class Genome:
 
 def open_fasta(path: str | os.PathLike) -> Genome:
     """Open a plain or bgzip FASTA for random access, building its index when needed."""
+    if os.fspath(path) == "-":
+        raise InputError("the reference FASTA must be a file: it is read at random positions, "
+                         "which standard input cannot give", path="-")
     path = Path(path)
     if not path.exists():
         raise InputError("FASTA file not found; check the path", path=path)
