@@ -1,0 +1,79 @@
+"""The residual block shared by Hyena and Mamba models: prenorm, mixer, optional MLP.
+
+`x + mixer(norm(x))`, then `x + mlp(norm2(x))` when the config has an MLP (HyenaDNA: 4x GELU;
+mamba_ssm and Caduceus: none). Every block also runs `forward_chunked(x, chunk_size)`: the same
+numbers with position-wise work done in chunks and the mixer's own exact chunked path, so the
+memory of one layer grows as O(L * d_model) and never holds an (L, 4 d_model) MLP activation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genossm.models.config import ModelConfig
+
+
+def make_norm(config: ModelConfig, width: int | None = None) -> nn.Module:
+    width = config.d_model if width is None else width
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(width, eps=config.norm_eps)
+    return nn.LayerNorm(width, eps=config.norm_eps)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: Linear -> GELU -> Linear (HyenaDNA's block MLP)."""
+
+    def __init__(self, d_model: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, hidden)
+        self.fc2 = nn.Linear(hidden, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(nn.functional.gelu(self.fc1(x), approximate="tanh"))
+
+
+def map_chunks(fn, x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """Apply a position-wise `fn` to x `(B, L, d)` one chunk of positions at a time."""
+    return torch.cat([fn(piece) for piece in x.split(chunk_size, dim=1)], dim=1)
+
+
+class Block(nn.Module):
+    """Prenorm residual block around one sequence mixer (Hyena operator or Mamba mixer)."""
+
+    def __init__(self, config: ModelConfig, mixer: nn.Module):
+        super().__init__()
+        self.norm = make_norm(config)
+        self.mixer = mixer
+        self.dropout = nn.Dropout(config.dropout)
+        if config.mlp_ratio > 0:
+            self.mlp_norm = make_norm(config)
+            self.mlp = MLP(config.d_model, config.mlp_ratio * config.d_model)
+        else:
+            self.mlp_norm = None
+            self.mlp = None
+
+    def _mlp_residual(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mlp is None:
+            return x
+        return x + self.dropout(self.mlp(self.mlp_norm(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.mixer(self.norm(x)))  # (B, L, d)
+        return self._mlp_residual(x)
+
+    def forward_chunked(self, x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        """Same as `forward`, exact, with bounded intermediates (see the module docstring)."""
+        normed = map_chunks(self.norm, x, chunk_size)  # (B, L, d)
+        x = x + self.dropout(self.mixer.forward_chunked(normed, chunk_size))
+        return map_chunks(self._mlp_residual, x, chunk_size)
+
+    # Recurrent inference (causal Mamba): the mixer carries a state, everything else is per position.
+    def forward_with_state(self, x: torch.Tensor, state):
+        mixed, state = self.mixer.forward_with_state(self.norm(x), state)
+        return self._mlp_residual(x + self.dropout(mixed)), state
+
+    def step(self, x_t: torch.Tensor, state):
+        """x_t `(B, d)` one position -> `(B, d)`, new state."""
+        mixed, state = self.mixer.step(self.norm(x_t), state)
+        return self._mlp_residual(x_t + self.dropout(mixed)), state

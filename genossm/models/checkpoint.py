@@ -1,0 +1,354 @@
+"""Model checkpoints: a directory with `config.json` and `model.safetensors`.
+
+    config.json   {"format": "genossm-checkpoint", "format_version": 1, "genossm_version": ...,
+                   "model": ModelConfig.to_dict(), "tokenizer": {"vocab": [...], ...},
+                   "weights": {"file": "model.safetensors", "sha256": ...},
+                   "training": {...}}      (whatever the trainer recorded; {} when none)
+    model.safetensors
+
+Loading never executes code from a file: weights are safetensors, the config is JSON, and
+Lightning `.ckpt` files are read with `torch.load(weights_only=True)`. A checkpoint is written to
+a temporary directory beside the target and renamed into place, so a crash never leaves a
+half-written checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from genossm.errors import InputError
+
+log = logging.getLogger("genossm.models.checkpoint")
+
+FORMAT = "genossm-checkpoint"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _tokenizer_record() -> dict[str, Any]:
+    from genossm import tokenizer
+
+    return {
+        "name": "single-nucleotide",
+        "vocab": list(tokenizer.VOCAB),
+        "mask_id": tokenizer.MASK,
+        "pad_id": tokenizer.PAD,
+        "unknown_id": tokenizer.N,
+    }
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a checkpoint's weights file (`path`: the directory or the .safetensors file)."""
+    path = Path(path)
+    weights = path / WEIGHTS_FILE if path.is_dir() else path
+    if not weights.is_file():
+        raise InputError(f"no weights file {WEIGHTS_FILE} in the checkpoint", path=path)
+    return sha256_file(weights)
+
+
+# ---------------------------------------------------------------------------------------- save
+def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write `model` (a DNALanguageModel) as a checkpoint directory; returns its path.
+
+    `extra` is the training record (JSON-serialisable: step, data, recipe...). An existing
+    checkpoint directory at `directory` is replaced; any other non-empty directory is refused.
+    """
+    from safetensors.torch import save_file
+
+    import genossm
+
+    directory = Path(directory)
+    if directory.exists() and not _replaceable(directory):
+        raise InputError(
+            "directory exists and is not a genossm checkpoint; choose a new or empty directory",
+            path=directory,
+        )
+    training = dict(extra or {})
+    try:
+        json.dumps(training)
+    except TypeError as err:
+        raise InputError(f"training record is not JSON-serialisable: {err}") from None
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+        save_file(tensors, tmp / WEIGHTS_FILE, metadata={"format": FORMAT})
+        record = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "genossm_version": genossm.__version__,
+            "model": model.config.to_dict(),
+            "tokenizer": _tokenizer_record(),
+            "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(tmp / WEIGHTS_FILE)},
+            "training": training,
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old{os.getpid()}")
+            os.replace(directory, old)
+            os.replace(tmp, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("saved checkpoint %s", directory)
+    return directory
+
+
+def _replaceable(directory: Path) -> bool:
+    if not directory.is_dir():
+        return False
+    names = {p.name for p in directory.iterdir()}
+    return names <= {CONFIG_FILE, WEIGHTS_FILE}
+
+
+# ---------------------------------------------------------------------------------------- load
+def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The parsed, format-checked `config.json` of a checkpoint directory."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("checkpoint not found", path=path)
+    if path.is_file():
+        hint = "; convert a Lightning .ckpt with `genossm convert IN.ckpt OUT_DIR`" if path.suffix == ".ckpt" else ""
+        raise InputError(f"expected a checkpoint directory ({CONFIG_FILE} + {WEIGHTS_FILE}), found a file{hint}", path=path)
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise InputError(f"not a genossm checkpoint: {CONFIG_FILE} is missing", path=path)
+    try:
+        record = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"corrupt checkpoint config (not valid JSON: {err})", path=config_path) from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        raise InputError(f"not a genossm checkpoint config (expected \"format\": \"{FORMAT}\")", path=config_path)
+    version = record.get("format_version")
+    if not isinstance(version, int):
+        raise InputError("checkpoint config has no integer format_version", path=config_path)
+    if version > FORMAT_VERSION:
+        raise InputError(
+            f"checkpoint format_version {version} is newer than this genossm reads ({FORMAT_VERSION}, "
+            f"genossm {_version()}); upgrade genossm (it was written by genossm "
+            f"{record.get('genossm_version', '?')})",
+            path=config_path,
+        )
+    if not isinstance(record.get("model"), dict):
+        raise InputError("checkpoint config has no \"model\" section", path=config_path)
+    return record
+
+
+def _version() -> str:
+    import genossm
+
+    return genossm.__version__
+
+
+def load_model(path: str | os.PathLike, device=None, dtype=None, verify: bool = True):
+    """Load a checkpoint directory -> `DNALanguageModel` in eval mode.
+
+    `device`/`dtype` move and cast the weights (e.g. `dtype=torch.bfloat16`); `verify` checks
+    the weights file against the SHA-256 recorded in config.json, catching truncated copies.
+    """
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from genossm.models.config import ModelConfig
+    from genossm.models.lm import build_model
+
+    path = Path(path)
+    record = read_checkpoint_config(path)
+    config = ModelConfig.from_dict(record["model"], source=path / CONFIG_FILE)
+    weights = path / record.get("weights", {}).get("file", WEIGHTS_FILE)
+    if not weights.is_file():
+        raise InputError(f"checkpoint weights file {weights.name} is missing", path=path)
+    expected = record.get("weights", {}).get("sha256")
+    if verify and expected and sha256_file(weights) != expected:
+        raise InputError(
+            "weights file does not match the SHA-256 in config.json (corrupt or modified); "
+            "copy the checkpoint again, or pass verify=False to load it anyway",
+            path=weights,
+        )
+    try:
+        state = load_file(weights, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise InputError(f"corrupt weights file ({err})", path=weights) from None
+    model = build_model(config)
+    load_state_dict_checked(model, state, source=weights)
+    model.to(device=device, dtype=dtype)
+    model.eval()
+    return model
+
+
+def load_state_dict_checked(model, state: dict, source=None) -> None:
+    """`model.load_state_dict(state)` that names missing, unexpected and misshapen tensors."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    misshapen = sorted(
+        f"{name} {tuple(state[name].shape)} (model: {tuple(own[name].shape)})"
+        for name in set(own) & set(state) if tuple(own[name].shape) != tuple(state[name].shape)
+    )
+    problems = []
+    if missing:
+        problems.append(f"missing {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_listing(unexpected)}")
+    if misshapen:
+        problems.append(f"wrong shape {_listing(misshapen)}")
+    if problems:
+        raise InputError(
+            "weights do not match the model config: " + "; ".join(problems)
+            + " (was the config edited, or the weights taken from another model?)",
+            path=source,
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+# ---------------------------------------------------------------------------------------- describe
+def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Summary of a checkpoint without building the model (for `genossm info`).
+
+    Keys: path, format_version, genossm_version, summary (one line), model (config dict),
+    parameters (from the safetensors header), files ({name: bytes}), sha256, sha256_ok,
+    training, tokenizer.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    from genossm.models.config import ModelConfig
+
+    path = Path(path)
+    record = read_checkpoint_config(path)
+    config = ModelConfig.from_dict(record["model"], source=path / CONFIG_FILE)
+    weights = path / record.get("weights", {}).get("file", WEIGHTS_FILE)
+    if not weights.is_file():
+        raise InputError(f"checkpoint weights file {weights.name} is missing", path=path)
+    try:
+        parameters = 0
+        with safe_open(str(weights), framework="pt") as handle:
+            for name in handle.keys():
+                numel = 1
+                for size in handle.get_slice(name).get_shape():
+                    numel *= size
+                parameters += numel
+    except (SafetensorError, OSError) as err:
+        raise InputError(f"corrupt weights file ({err})", path=weights) from None
+    digest = sha256_file(weights)
+    expected = record.get("weights", {}).get("sha256")
+    return {
+        "path": str(path),
+        "format_version": record["format_version"],
+        "genossm_version": record.get("genossm_version"),
+        "summary": summarize_config(config, parameters),
+        "model": config.to_dict(),
+        "parameters": parameters,
+        "files": {p.name: p.stat().st_size for p in sorted(path.iterdir()) if p.is_file()},
+        "sha256": digest,
+        "sha256_ok": None if expected is None else digest == expected,
+        "training": record.get("training", {}),
+        "tokenizer": record.get("tokenizer", {}),
+    }
+
+
+def summarize_config(config, parameters: int | None = None) -> str:
+    """One line, e.g. 'hyena, causal, d_model 256 x 8 layers, max_length 1,048,576, 6.55M parameters'."""
+    kind = config.arch
+    if config.bidirectional:
+        kind = f"bidirectional {kind}"
+    if config.rc_equivariant:
+        kind += " (RC-equivariant)"
+    text = f"{kind}, {config.objective}, d_model {config.d_model} x {config.n_layers} layers, max_length {config.max_length:,}"
+    if parameters is not None:
+        text += f", {parameters / 1e6:.2f}M parameters"
+    return text
+
+
+# ---------------------------------------------------------------------------------------- convert
+def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Lightning `.ckpt` (training state) -> checkpoint directory (model only).
+
+    Expects the LightningModule's model under attribute `model` (state dict keys `model.*`) and
+    its config dict in `hyper_parameters["model_config"]`. Read with weights_only=True: a .ckpt
+    that needs arbitrary classes to unpickle is refused rather than executed.
+    """
+    import pickle
+
+    import torch
+
+    from genossm.models.config import ModelConfig
+    from genossm.models.lm import build_model
+
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.is_file():
+        raise InputError("Lightning checkpoint not found", path=ckpt_path)
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise InputError(
+            f"cannot read the checkpoint safely (weights_only=True refused it: {str(err).splitlines()[0]}); "
+            "it holds objects other than tensors and plain containers",
+            path=ckpt_path,
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise InputError(f"not a readable PyTorch/Lightning checkpoint ({err})", path=ckpt_path) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InputError("not a Lightning checkpoint: no 'state_dict' entry", path=ckpt_path)
+    model_config = (ckpt.get("hyper_parameters") or {}).get("model_config")
+    if model_config is None:
+        raise InputError(
+            "Lightning checkpoint has no hyper_parameters['model_config'] (the model config dict "
+            "genossm's trainer saves); was it written by genossm pretrain?",
+            path=ckpt_path,
+        )
+    if isinstance(model_config, ModelConfig):
+        config = model_config
+    else:
+        config = ModelConfig.from_dict(dict(model_config), source=ckpt_path)
+    state = {}
+    for name, tensor in ckpt["state_dict"].items():
+        if name.startswith("model."):
+            name = name[len("model."):]
+            # torch.compile wraps the module: its keys carry `_orig_mod.`
+            name = name.removeprefix("_orig_mod.")
+            state[name] = tensor
+    if not state:
+        raise InputError("Lightning checkpoint holds no 'model.*' weights", path=ckpt_path)
+    model = build_model(config)
+    load_state_dict_checked(model, state, source=ckpt_path)
+    training = {
+        "source": ckpt_path.name,
+        "epoch": ckpt.get("epoch"),
+        "global_step": ckpt.get("global_step"),
+    }
+    for key, value in (ckpt.get("hyper_parameters") or {}).items():
+        if key == "model_config":
+            continue
+        try:
+            json.dumps(value)
+        except TypeError:
+            continue
+        training.setdefault("hyper_parameters", {})[key] = value
+    return save_model(model, out_dir, extra=training)

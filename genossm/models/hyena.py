@@ -1,0 +1,166 @@
+"""HyenaDNA's Hyena operator: gated long convolution with an implicit, decaying filter.
+
+Follows HyenaDNA's standalone code (Nguyen et al. 2023): `in_proj` to (order + 1) * d_inner
+channels, a short depthwise causal conv (width 3), split into gates x_0..x_{order-1} and a value
+v, then `order - 1` long convolutions, each gated before (x_i) and the last gated after (x_0):
+
+    v <- fftconv(v * x_{order-1}, k_0) ... ; y = out_proj(fftconv(v * x_1, k_{order-2}) * x_0)
+
+The long filters are generated, never stored: positional features of each position n (t and sin/cos
+bands of `n / max_length`) go through an MLP with Sin activations (learnable frequencies) and are
+windowed by an exponential decay exp(-|delta_c| t). Because a filter tap depends only on its own
+position (not on the input length), the filter for length L is a prefix of the filter for any
+longer input: the model runs at any length, 8x `max_length` included, stays causal, and chunked
+inference sees exactly the taps of the full pass. (HyenaDNA scales t by the configured length
+too; its (L, emb_dim) feature table is a stored buffer, ours is computed per call.)
+
+All kernels are reached through `genossm.kernels` so the Triton fast paths swap in on CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from genossm import kernels
+from genossm.models.blocks import map_chunks
+from genossm.models.config import HyenaConfig, ModelConfig
+
+
+class Sin(nn.Module):
+    """sin(freq * x) with a learnable per-channel frequency (HyenaDNA's filter activation)."""
+
+    def __init__(self, width: int, freq: float):
+        super().__init__()
+        self.freq = nn.Parameter(torch.full((1, width), float(freq)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.freq * x)
+
+
+class ImplicitFilter(nn.Module):
+    """Position -> filter taps for `channels` channels, computed in fp32 (the kernels expect fp32).
+
+    The MLP runs in fp32 even in a bf16 model or under autocast: filter taps far down a 1M-long
+    window are tiny products of decay and MLP output, and bf16's 8 mantissa bits would drown them.
+    """
+
+    def __init__(self, channels: int, cfg: HyenaConfig, max_length: int):
+        super().__init__()
+        self.channels = channels
+        self.max_length = max_length
+        self.bands = (cfg.filter_emb_dim - 1) // 2
+        width = cfg.filter_order
+        layers: list[nn.Module] = [nn.Linear(cfg.filter_emb_dim, width), Sin(width, cfg.filter_sine_freq)]
+        for _ in range(cfg.filter_inner_layers):
+            layers += [nn.Linear(width, width), Sin(width, cfg.filter_sine_freq)]
+        layers.append(nn.Linear(width, channels, bias=False))
+        self.mlp = nn.Sequential(*layers)
+        self.modulate = cfg.modulate
+        self.decay_shift = cfg.decay_shift
+        # Decay rates, fixed (HyenaDNA trains them with lr 0): derived from the config, neither
+        # saved nor stored, so casting the model to bf16 cannot round them.
+        self.fastest_decay = abs(math.log(cfg.decay_target) / cfg.decay_fast_pct)
+        self.slowest_decay = abs(math.log(cfg.decay_target) / cfg.decay_slow_pct)
+
+    def positional_features(self, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features `(n, emb_dim)` and times `(n, 1)` of positions start..stop-1, fp32."""
+        # float64 positions: n / max_length must stay exact to ~1e-9 at millions of positions.
+        n = torch.arange(start, stop, dtype=torch.float64, device=device)[:, None]  # (n, 1)
+        t = n / self.max_length
+        angle = 2 * math.pi * t  # one turn per max_length, as HyenaDNA's w
+        freqs = torch.linspace(1e-4, self.bands - 1, self.bands, dtype=torch.float64, device=device)
+        z = torch.cat([t, torch.cos(freqs * angle), -torch.sin(freqs * angle)], dim=-1)  # (n, emb_dim)
+        return z.float(), t.float()
+
+    def forward(self, length: int, start: int = 0, chunk_size: int | None = None) -> torch.Tensor:
+        """Filter taps of positions start..start+length-1: `(channels, length)` fp32."""
+        device = self.mlp[0].weight.device
+        deltas = torch.linspace(self.slowest_decay, self.fastest_decay, self.channels, device=device)
+        step = length if chunk_size is None else max(1, chunk_size)
+        pieces = []
+        with torch.autocast(device_type=device.type, enabled=False):
+            for begin in range(start, start + length, step):
+                z, t = self.positional_features(begin, min(begin + step, start + length), device)
+                h = self._mlp_fp32(z)  # (n, channels)
+                if self.modulate:
+                    h = h * (torch.exp(-t * deltas) + self.decay_shift)
+                pieces.append(h)
+        return torch.cat(pieces, dim=0).t().contiguous()  # (channels, length)
+
+    def _mlp_fp32(self, z: torch.Tensor) -> torch.Tensor:
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):
+                bias = None if layer.bias is None else layer.bias.float()
+                z = nn.functional.linear(z, layer.weight.float(), bias)
+            else:
+                z = torch.sin(layer.freq.float() * z)
+        return z
+
+
+class HyenaOperator(nn.Module):
+    """Order-N Hyena mixer: `(B, L, d_model) -> (B, L, d_model)`, causal."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        cfg = config.hyena
+        self.order = cfg.order
+        self.d_inner = cfg.expand * config.d_model
+        channels = (cfg.order + 1) * self.d_inner
+        self.in_proj = nn.Linear(config.d_model, channels)
+        # Depthwise short filter as (channels, width) weights for genossm.kernels.causal_conv1d;
+        # init as nn.Conv1d's default (uniform, bound 1/sqrt(fan_in = width)).
+        bound = 1 / math.sqrt(cfg.short_filter_width)
+        self.short_conv_weight = nn.Parameter(torch.empty(channels, cfg.short_filter_width).uniform_(-bound, bound))
+        self.short_conv_bias = nn.Parameter(torch.empty(channels).uniform_(-bound, bound))
+        self.filter = ImplicitFilter((cfg.order - 1) * self.d_inner, cfg, config.max_length)
+        # The long convolution's skip term D (HyenaDNA's `filter_fn.bias`).
+        self.filter_bias = nn.Parameter(torch.randn((cfg.order - 1) * self.d_inner))
+        self.out_proj = nn.Linear(self.d_inner, config.d_model)
+
+    def _long_convolutions(self, projected: torch.Tensor, filters: torch.Tensor, conv) -> torch.Tensor:
+        """Gates and long convolutions on the short-convolved projections `(B, (order+1)*Di, L)`."""
+        *gates, v = projected.split(self.d_inner, dim=1)  # order gates + value, each (B, Di, L)
+        length = projected.shape[-1]
+        k = filters.view(self.order - 1, self.d_inner, length)  # (order-1, Di, L) fp32
+        D = self.filter_bias.float().view(self.order - 1, self.d_inner)
+        later_gates = list(reversed(gates[1:]))
+        for i, gate in enumerate(later_gates):
+            last = i == len(later_gates) - 1
+            v = conv(v, k[i], D[i], pregate=gate, postgate=gates[0] if last else None)  # (B, Di, L)
+        return v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        length = x.shape[1]
+        projected = self.in_proj(x).transpose(1, 2)  # (B, (order+1)*Di, L)
+        projected = kernels.causal_conv1d(projected, self.short_conv_weight, self.short_conv_bias)
+        y = self._long_convolutions(projected, self.filter(length), kernels.fftconv)  # (B, Di, L)
+        return self.out_proj(y.transpose(1, 2))  # (B, L, d_model)
+
+    def forward_chunked(self, x: torch.Tensor, chunk_size: int) -> torch.Tensor:
+        """Exact chunked pass: projections and short conv chunk by chunk (conv state carried),
+        long convolutions by overlap-add against the full filter (`fftconv_chunked`).
+
+        Holds the (B, (order+1)*Di, L) projections and the (C, L) filter of the whole layer:
+        O(L * d) memory, never the O(L * d) spectra at FFT size 2L that one full pass needs.
+        """
+        length = x.shape[1]
+        state = None
+        pieces = []
+        for chunk in x.split(chunk_size, dim=1):
+            projected = self.in_proj(chunk).transpose(1, 2)  # (B, (order+1)*Di, T)
+            projected, state = kernels.causal_conv1d(
+                projected, self.short_conv_weight, self.short_conv_bias,
+                initial_state=state, return_final_state=True,
+            )
+            pieces.append(projected)
+        projected = torch.cat(pieces, dim=-1)  # (B, (order+1)*Di, L)
+        filters = self.filter(length, chunk_size=chunk_size)  # (C, L)
+
+        def chunked_conv(v, k, D, pregate=None, postgate=None):
+            return kernels.fftconv_chunked(v, k, D, pregate, postgate, chunk_size=chunk_size)
+
+        y = self._long_convolutions(projected, filters, chunked_conv)  # (B, Di, L)
+        return map_chunks(self.out_proj, y.transpose(1, 2), chunk_size)  # (B, L, d_model)

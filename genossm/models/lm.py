@@ -1,0 +1,198 @@
+"""DNA language model: embedding -> residual blocks -> final norm -> LM head.
+
+`build_model(config)` makes a `DNALanguageModel` for any `ModelConfig`:
+- causal models (Hyena or Mamba): logits at position t predict token t + 1;
+- masked models (bidirectional Mamba, optionally RC-equivariant): logits at t predict token t.
+
+Shapes: tokens `(B, L)` long; logits `(B, L, vocab_size)`; embeddings `(B, L, d_model)` (the
+final-norm hidden state; for an RC-equivariant model the strand-averaged one, see
+`genossm.models.rc`). Inference paths that give the same numbers as `forward` in bounded memory:
+`forward_chunked` (every model) and, for causal Mamba, `forward_with_state` and `step`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from genossm.errors import InputError
+from genossm.models import rc
+from genossm.models.blocks import Block, make_norm, map_chunks
+from genossm.models.config import ModelConfig
+from genossm.models.hyena import HyenaOperator
+from genossm.models.mamba import MambaMixer, MambaState
+
+
+def build_model(config: ModelConfig) -> DNALanguageModel:
+    return DNALanguageModel(config)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (shared tensors counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _make_mixer(config: ModelConfig) -> nn.Module:
+    return HyenaOperator(config) if config.arch == "hyena" else MambaMixer(config)
+
+
+class DNALanguageModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        rc_eq = config.rc_equivariant
+        strands = rc.RCEquivariantWrapper if rc_eq else (lambda module: module)
+        if rc_eq:
+            self.embedding = rc.RCEquivariantEmbedding(config.vocab_size, config.d_model)
+        else:
+            self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.blocks = nn.ModuleList(strands(Block(config, _make_mixer(config))) for _ in range(config.n_layers))
+        self.final_norm = strands(make_norm(config))
+        # Tied head: no weight of its own, so no aliased tensors in the state dict.
+        self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.register_buffer("complement", rc.complement_permutation(config.vocab_size), persistent=False)
+        self._init_weights()
+
+    # ------------------------------------------------------------------ construction
+    def _init_weights(self) -> None:
+        """HyenaDNA / mamba_ssm initialisation: embeddings N(0, 0.02); residual-branch output
+        projections scaled down by sqrt(depth) so the residual stream's variance stays O(1)."""
+        cfg = self.config
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        if self.lm_head is not None:
+            nn.init.normal_(self.lm_head.weight, std=0.02)
+        for module in self.blocks.modules():
+            if isinstance(module, nn.Linear) and cfg.arch == "hyena":
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None and not getattr(module.bias, "_no_reinit", False):
+                nn.init.zeros_(module.bias)
+        residual_outputs = 2 if cfg.mlp_ratio > 0 else 1
+        for name, param in self.blocks.named_parameters():
+            if name.endswith("mixer.out_proj.weight") or name.endswith("mlp.fc2.weight"):
+                with torch.no_grad():
+                    if cfg.arch == "hyena":
+                        nn.init.normal_(param, std=0.02 / math.sqrt(residual_outputs * cfg.n_layers))
+                    else:
+                        nn.init.kaiming_uniform_(param, a=math.sqrt(5))
+                        param /= math.sqrt(residual_outputs * cfg.n_layers)
+
+    @property
+    def head_weight(self) -> torch.Tensor:
+        return self.embedding.weight if self.lm_head is None else self.lm_head.weight
+
+    # ------------------------------------------------------------------ full pass
+    def _check_tokens(self, tokens: torch.Tensor) -> None:
+        if tokens.dim() != 2 or tokens.dtype not in (torch.long, torch.int32, torch.int64, torch.uint8):
+            raise ValueError(f"tokens must be an integer tensor (B, L), got {tokens.dtype} {tuple(tokens.shape)}")
+
+    def backbone(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens `(B, L)` -> final-norm hidden state `(B, L, hidden_size)`."""
+        self._check_tokens(tokens)
+        h = self.embedding(tokens.long())  # (B, L, hidden)
+        use_checkpoint = self.config.checkpointing and self.training and torch.is_grad_enabled()
+        for block in self.blocks:
+            h = checkpoint(block, h, use_reentrant=False) if use_checkpoint else block(h)
+        return self.final_norm(h)
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final-norm hidden `(B, L, hidden_size)` -> logits `(B, L, V)`."""
+        if self.config.rc_equivariant:
+            return rc.rc_equivariant_logits(hidden, self.head_weight, self.complement)
+        return nn.functional.linear(hidden, self.head_weight)
+
+    def embeddings_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Final-norm hidden -> per-position embeddings `(B, L, d_model)`."""
+        return rc.strand_embeddings(hidden) if self.config.rc_equivariant else hidden
+
+    def forward(self, tokens: torch.Tensor, return_embeddings: bool = False):
+        """tokens `(B, L)` -> logits `(B, L, V)`, or (logits, embeddings `(B, L, d_model)`)."""
+        hidden = self.backbone(tokens)
+        logits = self.head(hidden)
+        if return_embeddings:
+            return logits, self.embeddings_from_hidden(hidden)
+        return logits
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-position embeddings `(B, L, d_model)` (no LM head)."""
+        return self.embeddings_from_hidden(self.backbone(tokens))
+
+    # ------------------------------------------------------------------ chunked pass
+    def forward_chunked(self, tokens: torch.Tensor, chunk_size: int, return_embeddings: bool = False):
+        """Same outputs as `forward` (to fp32 rounding), computed `chunk_size` positions at a time.
+
+        Causal Mamba: chunks pass through all layers with the recurrent state carried, so memory
+        is O(chunk_size) per layer. Hyena and bidirectional Mamba: layer by layer over the whole
+        sequence, each layer exact in chunks (overlap-add long convolution; two-direction state
+        carry), so memory is O(L * d_model) plus one chunk's worth of mixer internals.
+        """
+        self._check_tokens(tokens)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if self.supports_recurrent_state:
+            logits_pieces, hidden_pieces = [], []
+            state = None
+            for chunk in tokens.split(chunk_size, dim=1):
+                logits, hidden, state = self.forward_with_state(chunk, state)
+                logits_pieces.append(logits)
+                hidden_pieces.append(hidden)
+            logits = torch.cat(logits_pieces, dim=1)
+            return (logits, torch.cat(hidden_pieces, dim=1)) if return_embeddings else logits
+        h = self.embedding(tokens.long())  # (B, L, hidden)
+        for block in self.blocks:
+            h = block.forward_chunked(h, chunk_size)
+        hidden = map_chunks(self.final_norm, h, chunk_size)
+        logits = map_chunks(self.head, hidden, chunk_size)
+        if return_embeddings:
+            return logits, self.embeddings_from_hidden(hidden)
+        return logits
+
+    # ------------------------------------------------------------------ recurrent (causal Mamba)
+    @property
+    def supports_recurrent_state(self) -> bool:
+        return self.config.arch == "mamba" and not self.config.bidirectional
+
+    def _require_recurrent(self, what: str) -> None:
+        if not self.supports_recurrent_state:
+            kind = "bidirectional Mamba" if self.config.arch == "mamba" else self.config.arch
+            raise InputError(
+                f"{what} needs a causal Mamba model, this one is {kind}; use forward_chunked for "
+                "exact bounded-memory inference instead"
+            )
+
+    def allocate_inference_state(self, batch: int, device=None, dtype=None) -> MambaState:
+        """The state before the first token: zeros, one (conv, ssm) pair per layer."""
+        self._require_recurrent("allocate_inference_state")
+        device = self.head_weight.device if device is None else device
+        dtype = self.head_weight.dtype if dtype is None else dtype
+        return MambaState([block.mixer.empty_state(batch, device, dtype) for block in self.blocks])
+
+    def forward_with_state(self, tokens: torch.Tensor, state: MambaState | None = None):
+        """Continue from `state` (None: sequence start) over tokens `(B, T)`.
+
+        Returns (logits `(B, T, V)`, embeddings `(B, T, d_model)`, state after the last token);
+        the state passed in is left unchanged, so a prefix state can be reused.
+        """
+        self._require_recurrent("forward_with_state")
+        self._check_tokens(tokens)
+        h = self.embedding(tokens.long())  # (B, T, d)
+        layer_states = [None] * len(self.blocks) if state is None else state.layers
+        new_states = []
+        for block, layer_state in zip(self.blocks, layer_states):
+            h, layer_state = block.forward_with_state(h, layer_state)
+            new_states.append(layer_state)
+        hidden = self.final_norm(h)
+        return self.head(hidden), hidden, MambaState(new_states)
+
+    def step(self, token: torch.Tensor, state: MambaState):
+        """One token per sequence `(B,)` -> (logits `(B, V)`, embedding `(B, d_model)`, new state)."""
+        self._require_recurrent("step")
+        h = self.embedding(token.long())  # (B, d)
+        new_states = []
+        for block, layer_state in zip(self.blocks, state.layers):
+            h, layer_state = block.step(h, layer_state)
+            new_states.append(layer_state)
+        hidden = self.final_norm(h)
+        return self.head(hidden), hidden, MambaState(new_states)
