@@ -188,3 +188,17 @@ def test_truncated_bam(reads_bam, tmp_path):
     path.write_bytes(reads_bam.read_bytes()[: 60_000])
     with pytest.raises(InputError, match="truncated"):
         list(bam.stream_reads(path))
+
+
+def test_cram_with_reference(reads_bam, data_dir, tmp_path):
+    fasta = tmp_path / "lambda_virus.fa"
+    shutil.copy(data_dir / "lambda_virus.fa", fasta)
+    cram = tmp_path / "reads.cram"
+    pysam.samtools.view("-C", "-T", str(fasta), "-o", str(cram), str(reads_bam), catch_stdout=False)
+    pysam.index(str(cram))
+    from_bam = [(r.name, r.sequence, r.start, r.end) for r in bam.stream_reads(reads_bam, f"{LAMBDA}:1-5000")]
+    from_cram = [(r.name, r.sequence, r.start, r.end)
+                 for r in bam.stream_reads(cram, f"{LAMBDA}:1-5000", reference=fasta)]
+    assert from_cram == from_bam and len(from_bam) > 0
+    summary = bam.bam_summary(cram, reference=fasta)
+    assert summary["format"] == "CRAM" and summary["reads_mapped"] == bam.bam_summary(reads_bam)["reads_mapped"]

@@ -322,9 +322,11 @@ def write_scores(source, target, **kwargs):
     return writer
 
 
-def test_writer_round_trip_keeps_every_record(edge_vcf, tmp_path):
+def test_writer_round_trip_keeps_every_record(edge_vcf, tmp_path, caplog):
     out = tmp_path / "scored.vcf.gz"
-    writer = write_scores(edge_vcf, out)
+    with caplog.at_level(logging.WARNING, logger="genossm.io.vcf"):
+        writer = write_scores(edge_vcf, out)
+    assert "not sorted" in caplog.text and "no tabix index" in caplog.text
     assert writer.records_written == len(file_records(edge_vcf))
     assert not writer.indexed and not (tmp_path / "scored.vcf.gz.tbi").exists()  # input unsorted
     body = pysam.bcftools.view("-H", str(out)).splitlines()
@@ -339,6 +341,7 @@ def test_writer_round_trip_keeps_every_record(edge_vcf, tmp_path):
     assert rows["multi1"] == ["0.4,.,.", ".,del,ins"]
     assert rows["star1"] == ["0.402,.", ".,star"]
     assert rows["sv1"] == [".", "symbolic"]
+    assert rows["."] == [".", "."]  # ALT '.': no allele, so no Number=A value
     header = pysam.bcftools.view("-h", str(out))
     assert "##genossm_model=test-model" in header
     assert '##INFO=<ID=GENOSSM_LLR,Number=A,Type=Float,Description="log P(alt) - log P(ref)">' in header
@@ -385,6 +388,12 @@ def test_writer_failure_leaves_no_output(edge_vcf, tmp_path):
             writer.write(next(iter(reader)), {"GENOSSM_LLR": [1.0]})
             raise RuntimeError("model crashed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_number_a_needs_one_value_per_alt(edge_vcf, tmp_path):
+    with vcf.VcfReader(edge_vcf) as reader, vcf.VcfWriter(tmp_path / "x.vcf", reader.header, INFO_FIELDS) as writer:
+        with pytest.raises(ValueError, match="Number=A"):
+            writer.write(next(iter(reader)), {"GENOSSM_LLR": [1.0, 2.0]})
 
 
 def test_format_info():

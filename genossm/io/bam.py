@@ -179,13 +179,14 @@ def bam_summary(path, *, reference: str | os.PathLike | None = None) -> dict:
     """Format, sort order, index, mapped/unmapped alignment records, contigs with lengths.
 
     Counts are alignment records as `samtools idxstats` gives them (secondary and supplementary
-    alignments included): read from the index when there is one, else by one pass over the file.
+    alignments included): read from a BAM's index when there is one, else (CRAM, SAM, no index)
+    by one pass over the file.
     """
     name = os.fspath(path)
     with open_alignments(path, reference=reference) as handle:
         contigs = {ref: handle.get_reference_length(ref) for ref in handle.references}
         indexed = handle.has_index()
-        if indexed:
+        if indexed and handle.format == "BAM":  # a .crai holds no counts
             stats = handle.get_index_statistics()
             mapped = sum(stat.mapped for stat in stats)
             unmapped = sum(stat.unmapped for stat in stats) + handle.nocoordinate

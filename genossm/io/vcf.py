@@ -518,12 +518,14 @@ class VcfWriter:
     (replacing a definition with the same id, whose old values are then dropped from records);
     `header_lines`: extra `##key=value` lines. `write(record, values)` takes a `VcfRecord` (or a
     pysam record) and a dict {id: value}; for Number=A a list with one value per ALT, `None` for a
-    missing one (written `.`); an entry whose values are all missing is left out.
+    missing one (written `.`); an entry whose values are all missing is left out, and so are
+    Number=A entries of a record whose ALT is `.` (it has no allele to give a value to).
     """
 
     def __init__(self, path_or_dash, template_header, info_fields: Sequence[tuple] = (),
                  header_lines: Sequence[str] = ()):
         self._header_text = build_header(str(template_header), info_fields, header_lines)
+        self._per_alt = {info_id for info_id, number, *_ in info_fields if str(number) == "A"}
         self._path = path_or_dash
         self._stack = contextlib.ExitStack()
         self.records_written = 0
@@ -546,6 +548,7 @@ class VcfWriter:
         pysam_record = getattr(record, "record", record)
         line = str(pysam_record).rstrip("\n")
         if values:
+            values = self._check_per_alt(values, len(pysam_record.alts or ()), pysam_record)
             extra = format_info(values)
             if extra:
                 columns = line.split("\t", 8)
@@ -556,6 +559,18 @@ class VcfWriter:
                 line = "\t".join(columns)
         self._out.write(line.encode() + b"\n")
         self.records_written += 1
+
+    def _check_per_alt(self, values: dict, n_alts: int, record) -> dict:
+        """Number=A values: one per ALT; a record with ALT `.` has none, so they are left out."""
+        checked = dict(values)
+        for key in self._per_alt & checked.keys():
+            value = checked[key]
+            if n_alts == 0:
+                checked[key] = None
+            elif not isinstance(value, (list, tuple)) or len(value) != n_alts:
+                raise ValueError(f"INFO/{key} is Number=A: expected {n_alts} values for "
+                                 f"{record.contig}:{record.pos}, got {value!r}")
+        return checked
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._path == "-":
