@@ -302,12 +302,17 @@ class VcfReader:
         self._pump: _Pump | None = None
         self._raw: IO[bytes] | None = None
         open_path, self.header_lines = self._prepare(path)
+        # Quiet while opening: htslib reports a missing .tbi/.csi as an error, but streaming
+        # needs no index. Parse warnings while reading (undeclared contigs...) stay visible.
+        verbosity = pysam.set_verbosity(0)
         try:
             self._file = pysam.VariantFile(open_path)
         except (ValueError, OSError) as err:
             self.close()
             raise InputError(f"htslib cannot read this as VCF/BCF ({err}); check the file with "
                              "`bcftools view -h`", path=self.name) from err
+        finally:
+            pysam.set_verbosity(verbosity)
         self.header = self._file.header
 
     def _prepare(self, path) -> tuple[str, int | None]:
