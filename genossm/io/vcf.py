@@ -301,7 +301,12 @@ class VcfReader:
         self.name = _display_name(path)
         self._pump: _Pump | None = None
         self._raw: IO[bytes] | None = None
-        open_path, self.header_lines = self._prepare(path)
+        self._file = None
+        try:
+            open_path, self.header_lines = self._prepare(path)
+        except BaseException:
+            self.close()
+            raise
         # Quiet while opening: htslib reports a missing .tbi/.csi as an error, but streaming
         # needs no index. Parse warnings while reading (undeclared contigs...) stay visible.
         verbosity = pysam.set_verbosity(0)
@@ -389,8 +394,9 @@ class VcfReader:
                              path=self.name, line=line) from err
 
     def close(self) -> None:
-        if getattr(self, "_file", None) is not None:
+        if self._file is not None:
             self._file.close()
+            self._file = None
         if self._pump is not None:
             self._pump.close()
             self._pump = None
