@@ -48,6 +48,8 @@ def test_region_validates_itself(start, end, strand, words):
     ("chr1:4,001", Region("chr1", 4000, 5000)),
     ("chr1:4001-", Region("chr1", 4000, 5000)),
     ("chr2", Region("chr2", 0, 300)),
+    ("2", Region("2", 0, 300)),  # the length is found under the alias; check_regions renames
+    ("2:101-", Region("2", 100, 300)),
     ("HLA-A*01:01:01:01", Region("HLA-A*01:01:01:01", 0, 3000)),
     ("{HLA-A*01:01:01:01}:11-20", Region("HLA-A*01:01:01:01", 10, 20)),
     ("HLA-A*01:01:01:01:11-20", Region("HLA-A*01:01:01:01", 10, 20)),

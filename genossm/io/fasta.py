@@ -138,7 +138,7 @@ class Genome:
         """
         if name in self.contigs:
             return name
-        variants = _name_variants(name)
+        variants = name_variants(name)
         for variant in variants:
             if variant in self.contigs:
                 return variant
@@ -499,7 +499,7 @@ def _diagnose_index_failure(path: Path, kind: str) -> InputError:
 
 
 # -- contig names ------------------------------------------------------------------------------
-def _name_variants(name: str) -> list[str]:
+def name_variants(name: str) -> list[str]:
     """`name` and its usual aliases: chr1 <-> 1, and the mitochondrion's spellings."""
     if name.lower() in {alias.lower() for alias in _MITOCHONDRIAL_NAMES}:
         return [name, *_MITOCHONDRIAL_NAMES]

@@ -14,13 +14,11 @@ import lzma
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from genossm.errors import InputError
 from genossm.io import compression
-
-if TYPE_CHECKING:
-    from genossm.io.fasta import Genome
+from genossm.io.fasta import Genome, name_variants
 
 STRANDS = ("+", "-", ".")
 _BED_SUFFIXES = (".bed", ".bed.gz", ".bed.bgz", ".bed.bz2", ".bed.xz")
@@ -105,7 +103,7 @@ def parse_region(spec: str, contig_lengths: Mapping[str, int] | None = None, *,
     else:
         contig, coordinates = text, None
 
-    length = None if contig_lengths is None else contig_lengths.get(contig)
+    length = _contig_length(contig, contig_lengths)
     if coordinates is None:
         if length is None:
             raise InputError(_needs_length_message(spec, contig, contig_lengths), path=source, line=line)
@@ -125,6 +123,16 @@ def parse_region(spec: str, contig_lengths: Mapping[str, int] | None = None, *,
     if end < start:
         raise InputError(f"region {spec!r}: end {end} is before start {start}", path=source, line=line)
     return Region(contig, start - 1, end, source=source, line=line)
+
+
+def _contig_length(contig: str, contig_lengths: Mapping[str, int] | None) -> int | None:
+    """Length of `contig`, also under its usual aliases (chr1 <-> 1, chrM <-> MT)."""
+    if contig_lengths is None:
+        return None
+    for variant in name_variants(contig):
+        if variant in contig_lengths:
+            return contig_lengths[variant]
+    return None
 
 
 def _needs_length_message(spec: str, contig: str, contig_lengths: Mapping[str, int] | None) -> str:
