@@ -210,6 +210,15 @@ def test_read_only_directory_builds_index_in_cache(tmp_path, lambda_bgz, monkeyp
         install.chmod(stat.S_IRWXU)
 
 
+def test_no_writable_place_for_the_index(synthetic, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should go")
+    monkeypatch.setenv("GENOSSM_CACHE", os.fspath(blocker))
+    monkeypatch.setattr(fasta, "directory_is_writable", lambda directory: False)
+    with pytest.raises(InputError, match="set GENOSSM_CACHE to a writable directory"):
+        open_fasta(synthetic)
+
+
 def test_stale_index_is_rebuilt(synthetic):
     with open_fasta(synthetic):
         pass

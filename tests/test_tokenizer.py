@@ -123,3 +123,19 @@ def test_reverse_complement_agrees_between_strings_and_tokens():
     from_string = tokenizer.encode(tokenizer.reverse_complement(sequence))
     from_tokens = tokenizer.reverse_complement_tokens(tokenizer.encode(sequence))
     np.testing.assert_array_equal(from_string, from_tokens)
+
+
+def test_benchmark_script_runs_its_correctness_gate(tmp_path, capsys):
+    import json
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "tokenizer.py"
+    benchmark = runpy.run_path(str(script))
+    out = tmp_path / "tokenizer.json"
+    benchmark["main"](["--megabases", "0.02", "--torch-megabases", "0.01", "--repeats", "1", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == report
+    assert report["results"]["encode_str"]["bases"] == 20_000
+    assert report["results"]["reverse_complement_tokens_torch_long"]["bases"] == 10_000
+    assert report["machine"]["cpu_count"] >= 1 and report["machine"]["numpy"] == np.__version__

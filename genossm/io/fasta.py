@@ -343,7 +343,13 @@ def _find_or_build_index(path: Path, kind: str) -> tuple[Path, Path | None]:
     cached = _index_names(path, kind, cache_directory(path))
     if not _index_is_fresh(path, *cached):
         log.info("%s is not writable; building the FASTA index in %s", path.parent, cached[0].parent)
-        cached[0].parent.mkdir(parents=True, exist_ok=True)
+        try:
+            cached[0].parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(f"has no index, and neither its directory nor the cache directory "
+                             f"{cached[0].parent} is writable ({err.strerror}); set GENOSSM_CACHE to a "
+                             "writable directory, or index a writable copy with `samtools faidx`",
+                             path=path) from None
         _build_index(path, kind, *cached)
     return cached
 
