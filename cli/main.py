@@ -19,7 +19,9 @@ from genossm.errors import GenossmError
 # text) and `register(subparsers)`, which adds its parser and sets `func` to the function that
 # runs it. Heavy imports happen inside those functions so `genossm --help` stays instant.
 COMMANDS: list[str] = [
+    "convert",
     "info",
+    "pretrain",
 ]
 
 log = logging.getLogger("genossm")

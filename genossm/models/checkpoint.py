@@ -287,6 +287,15 @@ def summarize_config(config, parameters: int | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------- convert
+def _unpickler_detail(message: str) -> str:
+    """The informative part of torch.load's long weights_only error message."""
+    marker = "WeightsUnpickler error:"
+    if marker not in message:
+        return message.splitlines()[0]
+    detail = message.split(marker, 1)[1].strip().split("\n\n")[0]
+    return detail.split(". Please use")[0].strip()
+
+
 def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Lightning `.ckpt` (training state) -> checkpoint directory (model only).
 
@@ -307,11 +316,15 @@ def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise InputError(
-            f"cannot read the checkpoint safely (weights_only=True refused it: {str(err).splitlines()[0]}); "
-            "it holds objects other than tensors and plain containers",
-            path=ckpt_path,
-        ) from None
+        detail = _unpickler_detail(str(err))
+        if "Unsupported global" in detail:
+            raise InputError(
+                f"cannot read the checkpoint safely: weights_only=True refused it ({detail}); it "
+                "holds objects other than tensors and plain containers, e.g. a config object "
+                "instead of a dict in hyper_parameters",
+                path=ckpt_path,
+            ) from None
+        raise InputError(f"not a readable PyTorch/Lightning checkpoint ({detail})", path=ckpt_path) from None
     except (RuntimeError, EOFError, OSError) as err:
         raise InputError(f"not a readable PyTorch/Lightning checkpoint ({err})", path=ckpt_path) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
