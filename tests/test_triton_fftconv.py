@@ -15,6 +15,9 @@ from genossm.kernels.fftconv import triton_fftconv
 from genossm.kernels.fftconv.reference import direct_causal_conv
 from genossm.kernels.fftconv.triton_fftconv import fftconv_triton
 
+# Small-shape tests run the real kernels where a GPU exists (Triton has no CPU backend outside
+# the interpreter, which conftest only turns on without a GPU).
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 # Relative L2 error allowed per input dtype (output rounding dominates below fp32).
@@ -26,7 +29,7 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual.double() - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
-def make_inputs(B, H, L, Lk, *, dtype, device="cpu", skip=True, gates=True, seed=0):
+def make_inputs(B, H, L, Lk, *, dtype, device=DEVICE, skip=True, gates=True, seed=0):
     """Fresh random inputs (never zeros: they hide unwritten outputs), all requiring grad."""
     generator = torch.Generator().manual_seed(seed)
 
@@ -63,7 +66,8 @@ def fp64_copy(inputs):
 def assert_matches_direct(inputs, dtype, seed=1):
     B, H, L = inputs["u"].shape
     dy = torch.randn(B, H, L, generator=torch.Generator().manual_seed(seed))
-    y, grads = outputs_and_grads(fftconv_triton, inputs, dy.to(inputs["u"].device))
+    dy = dy.to(inputs["u"].device)
+    y, grads = outputs_and_grads(fftconv_triton, inputs, dy)
     y_ref, grads_ref = outputs_and_grads(direct_causal_conv, fp64_copy(inputs), dy.double())
     tolerance = TOLERANCE[dtype]
     assert y.dtype == inputs["u"].dtype and y.shape == (B, H, L)
@@ -98,16 +102,16 @@ def test_half_precision_inputs(dtype):
 
 def test_filter_longer_than_sequence_is_truncated():
     inputs = make_inputs(1, 2, 20, 33, dtype=torch.float32)
-    y, grads = outputs_and_grads(fftconv_triton, inputs, torch.ones(1, 2, 20))
+    y, grads = outputs_and_grads(fftconv_triton, inputs, torch.ones(1, 2, 20, device=DEVICE))
     expected = direct_causal_conv(*(v.detach().double() for v in inputs.values()))
     assert relative_error(y, expected) < TOLERANCE[torch.float32]
-    assert torch.equal(grads["k"][:, 20:], torch.zeros(2, 13)), "taps past L never reach y"
+    assert torch.equal(grads["k"][:, 20:].cpu(), torch.zeros(2, 13)), "taps past L never reach y"
 
 
 def test_channel_chunks_give_the_same_result(monkeypatch):
     """A tiny budget forces one channel per chunk: chunk offsets and dD partials must line up."""
     inputs = make_inputs(3, 4, 50, 50, dtype=torch.float32, seed=5)
-    dy = torch.randn(3, 4, 50)
+    dy = torch.randn(3, 4, 50, device=DEVICE)
     y_whole, grads_whole = outputs_and_grads(fftconv_triton, inputs, dy)
     monkeypatch.setattr(triton_fftconv, "CHUNK_BUDGET_BYTES", 1)
     assert len(list(triton_fftconv._channel_chunks(3, 4, 128, torch.float32))) == 4

@@ -5,15 +5,20 @@ Same math and signature as `fftconv_ref` (see kernels/fftconv/reference.py):
 u, gates `(B, H, L)` in bf16/fp16/fp32/fp64, k `(H, Lk)`, D `(H,)`; y in u's dtype.
 
 Why this shape (measured figures in docs/kernels/fftconv.md):
-- The transforms are cuFFT's R2C/C2R of a fast size n >= L + Lk - 1 (exact linear convolution,
-  any length). Everything torch would run as separate HBM passes around them (cast, gate, pad,
-  spectral product, crop, skip, post-gate, cast back; in the backward the two spectral products
-  and the dD reduction) is one Triton pass each.
-- The filter spectrum is computed once per call for the whole batch, and the product kernels
+- Exact linear convolution at any length: a real FFT of even size n = 2M >= L + Lk - 1, M a
+  5-smooth size. cuFFT's R2C/C2R at these sizes ran at half the speed of its complex transform
+  on the same bytes (H100, (128, 2^21): R2C 3.0 ms, C2C of the packed pairs 1.6 ms), so each real
+  transform is a complex FFT of size M of the packed pairs x[2m] + i x[2m+1], a free view of the
+  zero-padded real buffer; unpacking the half-spectrum, the spectral product and packing for the
+  inverse are one fused Triton pass, and the inverse's output is y itself viewed as reals.
+- Everything torch would run as separate HBM passes around the transforms (cast, gate, pad,
+  crop, skip, post-gate, cast back; the inverse's 1/M; in the backward the two spectral products
+  and the dD reduction) is fused into the Triton passes of triton_fftconv_kernels.py.
+- The filter's spectrum is computed once per call for the whole batch, and the product kernels
   loop over the batch so it is read from HBM once.
-- Work runs in chunks of channels so that the FFT-sized fp32 buffers stay under a fixed budget:
-  memory no longer grows with B * H * 2L spectra (torch.fft needs ~6 of those and runs out of
-  memory at (1, 256, 2^22) on 80 GB).
+- Work runs in chunks of channels so that the FFT-sized buffers stay under a fixed budget: memory
+  no longer grows with B * H * 2L spectra (torch.fft needs several of those and runs out of
+  memory at (1, 256, 2^22) forward+backward on 80 GB). Chunk size barely moved the time.
 - Nothing FFT-sized is kept for the backward: it saves the inputs (and, with a post-gate, the
   pre-gate output in u's dtype) and recomputes the two forward spectra.
 """
@@ -34,9 +39,9 @@ from .triton_fftconv_kernels import (
 
 __all__ = ["fftconv_triton"]
 
-# Largest FFT-sized buffer of one channel chunk; a call holds about four of them at its peak
-# (two spectra, the inverse transform's input copy and its output).
-CHUNK_BUDGET_BYTES = 1 << 30
+# Largest FFT-sized buffer of one channel chunk; a call holds about three of them at its peak.
+# On the H100 the forward at (1, 256, 2^20) took 25.8 ms with 1/4 GiB and 25.1 ms with 4 GiB.
+CHUNK_BUDGET_BYTES = 1 << 29
 _ELEMENTWISE_BLOCK = 1024
 _SPECTRUM_BLOCK = 512
 
@@ -54,43 +59,52 @@ def _channel_chunks(B: int, H: int, n: int, compute_dtype: torch.dtype):
 
 
 def _gate_pad(x, gate, B, h0, hc, n, compute_dtype, aux=None, aux_out=None):
-    """(B * hc, n) buffer of `x * gate` for channels h0..h0+hc, zero past L."""
-    H, L = x.shape[1], x.shape[2]
+    """(B * hc, n) buffer of `x * gate` for channels h0..h0+hc, zero past x's length.
+
+    x is (B, H, L) or a filter (H, Lk) (then B = 1); its last dimension must be contiguous.
+    """
+    H, L, row_stride = x.shape[-2], x.shape[-1], x.stride(-2)
     out = torch.empty(B * hc, n, device=x.device, dtype=compute_dtype)
     grid = (B * hc, triton.cdiv(n, _ELEMENTWISE_BLOCK))
     gate_pad_kernel[grid](
         x, gate if gate is not None else x, out,
         aux if aux is not None else x, aux_out if aux_out is not None else x,
-        hc, h0, H, L, n,
+        hc, h0, H, L, row_stride, n,
         HAS_GATE=gate is not None, HAS_AUX=aux is not None, BLOCK=_ELEMENTWISE_BLOCK,
     )  # fmt: skip
     return out
 
 
-def _filter_spectrum(k, h0, hc, Lk, n, compute_dtype):
-    """rfft of the chunk's filters, zero-padded to n: (hc, n // 2 + 1), once for the batch."""
-    return torch.fft.rfft(k[h0 : h0 + hc, :Lk].to(compute_dtype), n=n)
+def _packed_fft(padded):
+    """FFT_M of the packed pairs of real rows (R, 2M): (R, M) complex, the buffer reused as pairs."""
+    return torch.fft.fft(torch.view_as_complex(padded.view(padded.shape[0], -1, 2)))
+
+
+def _packed_inverse(packed):
+    """Inverse of a packed spectrum (R, M) -> real rows (R, 2M); 1/M was folded in already."""
+    return torch.view_as_real(torch.fft.ifft(packed, norm="forward")).view(packed.shape[0], -1)
+
+
+def _product_grid(hc, M):
+    return (hc, triton.cdiv(M // 2 + 1, _SPECTRUM_BLOCK))
 
 
 def _forward(u, k, D, pregate, postgate, Lk, n):
     """Output y (B, H, L) in u's dtype and, with a post-gate, y before it (for the backward)."""
     B, H, L = u.shape
+    M = n // 2
     compute_dtype = _compute_dtype(u)
     y = torch.empty_like(u)
     pre_postgate = torch.empty_like(u) if postgate is not None else None
     for h0, hc in _channel_chunks(B, H, n, compute_dtype):
-        filter_spectrum = _filter_spectrum(k, h0, hc, Lk, n, compute_dtype)  # (hc, F)
-        padded = _gate_pad(u, pregate, B, h0, hc, n, compute_dtype)  # (B*hc, n)
-        spectrum = torch.fft.rfft(padded)  # (B*hc, F)
-        del padded
-        F = spectrum.shape[-1]
-        grid = (hc, triton.cdiv(F, _SPECTRUM_BLOCK))
-        spectrum_product_kernel[grid](
-            torch.view_as_real(spectrum), torch.view_as_real(filter_spectrum), B, hc, F,
+        filter_spectrum = _packed_fft(_gate_pad(k[:, :Lk], None, 1, h0, hc, n, compute_dtype))
+        spectrum = _packed_fft(_gate_pad(u, pregate, B, h0, hc, n, compute_dtype))  # (B*hc, M)
+        spectrum_product_kernel[_product_grid(hc, M)](
+            torch.view_as_real(spectrum), torch.view_as_real(filter_spectrum), B, hc, M, n,
             BLOCK=_SPECTRUM_BLOCK,
         )  # fmt: skip
         del filter_spectrum
-        circular = torch.fft.irfft(spectrum, n=n)  # (B*hc, n)
+        circular = _packed_inverse(spectrum)  # (B*hc, n)
         del spectrum
         grid = (B * hc, triton.cdiv(L, _ELEMENTWISE_BLOCK))
         finish_forward_kernel[grid](
@@ -107,6 +121,7 @@ def _forward(u, k, D, pregate, postgate, Lk, n):
 def _backward(dy, u, k, D, pregate, postgate, pre_postgate, Lk, n):
     """Gradients (du, dk (H, Lk), dD, dpregate, dpostgate); None for absent inputs."""
     B, H, L = u.shape
+    M = n // 2
     compute_dtype = _compute_dtype(u)
     du = torch.empty_like(u)
     dk = torch.empty(H, Lk, device=u.device, dtype=compute_dtype)
@@ -115,24 +130,21 @@ def _backward(dy, u, k, D, pregate, postgate, pre_postgate, Lk, n):
     n_col_blocks = triton.cdiv(L, _ELEMENTWISE_BLOCK)
     dD = torch.empty(H, device=u.device, dtype=compute_dtype) if D is not None else None
     for h0, hc in _channel_chunks(B, H, n, compute_dtype):
-        filter_spectrum = _filter_spectrum(k, h0, hc, Lk, n, compute_dtype)  # (hc, F)
-        padded = _gate_pad(u, pregate, B, h0, hc, n, compute_dtype)
-        input_spectrum = torch.fft.rfft(padded)  # (B*hc, F)
+        filter_spectrum = _packed_fft(_gate_pad(k[:, :Lk], None, 1, h0, hc, n, compute_dtype))
+        input_spectrum = _packed_fft(_gate_pad(u, pregate, B, h0, hc, n, compute_dtype))
         # The post-gate's gradient (dy * y before the gate) is written in the same pass.
         padded = _gate_pad(dy, postgate, B, h0, hc, n, compute_dtype, pre_postgate, dpostgate)
-        grad_spectrum = torch.fft.rfft(padded)  # (B*hc, F)
+        grad_spectrum = _packed_fft(padded)  # (B*hc, M)
         del padded
-        F = grad_spectrum.shape[-1]
-        grid = (hc, triton.cdiv(F, _SPECTRUM_BLOCK))
-        spectrum_backward_kernel[grid](
+        spectrum_backward_kernel[_product_grid(hc, M)](
             torch.view_as_real(grad_spectrum), torch.view_as_real(input_spectrum),
-            torch.view_as_real(filter_spectrum), B, hc, F, BLOCK=_SPECTRUM_BLOCK,
+            torch.view_as_real(filter_spectrum), B, hc, M, n, BLOCK=_SPECTRUM_BLOCK,
         )  # fmt: skip
         del input_spectrum
-        # filter_spectrum now holds sum_b G * conj(V): the filter gradient's spectrum.
-        dk[h0 : h0 + hc] = torch.fft.irfft(filter_spectrum, n=n)[:, :Lk]
+        # filter_spectrum now holds the packed sum_b G * conj(V): the filter gradient's spectrum.
+        dk[h0 : h0 + hc] = _packed_inverse(filter_spectrum)[:, :Lk]
         del filter_spectrum
-        conv_grad = torch.fft.irfft(grad_spectrum, n=n)  # (B*hc, n)
+        conv_grad = _packed_inverse(grad_spectrum)  # (B*hc, n)
         del grad_spectrum
         # Per-program partial sums, reduced below in a fixed order (deterministic, no atomics).
         dD_partials = (
@@ -160,7 +172,8 @@ class _FFTConvFunction(torch.autograd.Function):
     def forward(ctx, u, k, D, pregate, postgate):
         L = u.shape[-1]
         Lk = min(k.shape[-1], L)  # taps past L never reach an output
-        n = fast_fft_size(L + Lk - 1)
+        # Even FFT size n = 2M >= L + Lk - 1 (no circular wrap), M a 5-smooth size.
+        n = 2 * fast_fft_size((L + Lk) // 2)
         y, pre_postgate = _forward(u, k, D, pregate, postgate, Lk, n)
         ctx.save_for_backward(u, k, D, pregate, postgate, pre_postgate)
         ctx.Lk, ctx.n = Lk, n
@@ -195,4 +208,6 @@ def fftconv_triton(
     pregate = pregate.contiguous() if pregate is not None else None
     postgate = postgate.contiguous() if postgate is not None else None
     D = D.contiguous() if D is not None else None
+    if k.stride(-1) != 1:
+        k = k.contiguous()
     return _FFTConvFunction.apply(u, k, D, pregate, postgate)
