@@ -16,9 +16,11 @@ from genossm.kernels.causal_conv1d.triton_conv import causal_conv1d_triton
 TOLERANCE = {torch.float32: (1e-5, 1e-5), torch.bfloat16: (1e-2, 1e-2)}
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# the tiny cases run in the interpreter on CPU (CI), compiled on a GPU where there is one
+TINY_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def make_inputs(batch, H, L, W, dtype, with_bias, with_state, device="cpu", seed=0):
+def make_inputs(batch, H, L, W, dtype, with_bias, with_state, device=TINY_DEVICE, seed=0):
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
     def rand(*shape):

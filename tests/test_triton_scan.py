@@ -15,9 +15,11 @@ from genossm.kernels.selective_scan import selective_scan, selective_scan_chunke
 from genossm.kernels.selective_scan.triton_scan import scan_config, selective_scan_triton
 
 # relative L2 error allowed, by input dtype: (outputs and states, gradients)
-TOLERANCE = {torch.float32: (1e-5, 1e-4), torch.bfloat16: (1e-2, 2e-2), torch.float16: (2e-3, 5e-3)}
+TOLERANCE = {torch.float32: (1e-4, 1e-3), torch.bfloat16: (1e-2, 2e-2), torch.float16: (2e-3, 5e-3)}
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# the tiny cases run in the interpreter on CPU (CI), compiled on a GPU where there is one
+TINY_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclasses.dataclass
@@ -39,7 +41,7 @@ class Case:
     cu_seqlens: tuple[int, ...] | None = None
 
 
-def make_inputs(case: Case, device="cpu", seed=0):
+def make_inputs(case: Case, device=TINY_DEVICE, seed=0):
     """Random inputs (never zeros) as leaf tensors that want gradients, and the call's kwargs."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
 

@@ -52,12 +52,15 @@ def _softplus(x):
 @triton.jit
 def _load_delta(delta_ptr, offs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     """delta after bias and softplus (BLOCK_H, CHUNK) fp32, and the pre-softplus value."""
+    # one return per helper: Triton compiles the code after an early return even when the
+    # branch is a constexpr, and rejects returns of different shapes
     raw = tl.load(delta_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     if HAS_BIAS:
         raw = raw + bias[:, None]
+    delta = raw
     if SOFTPLUS:
-        return _softplus(raw), raw
-    return raw, raw
+        delta = _softplus(raw)
+    return delta, raw
 
 
 @triton.jit
@@ -70,12 +73,12 @@ def _load_bc(ptr, batch, group, n_groups, L, offs_h, offs_n, t, mask_n, mask_t, 
             ptr + row + offs_n[:, None].to(tl.int64) * L + t[None, :],
             mask=mask_n[:, None] & mask_t[None, :],
             other=0.0,
-        ).to(tl.float32)  # (BLOCK_N, CHUNK)
-        return vals[None, :, :]
-    vals = tl.load(
-        ptr + offs_h[:, None] * N + offs_n[None, :], mask=mask_n[None, :], other=0.0
-    ).to(tl.float32)  # (BLOCK_H, BLOCK_N)
-    return vals[:, :, None]
+        ).to(tl.float32)[None, :, :]  # (1, BLOCK_N, CHUNK)
+    else:
+        vals = tl.load(
+            ptr + offs_h[:, None] * N + offs_n[None, :], mask=mask_n[None, :], other=0.0
+        ).to(tl.float32)[:, :, None]  # (BLOCK_H, BLOCK_N, 1)
+    return vals
 
 
 @triton.jit
@@ -85,20 +88,25 @@ def _sequence_bounds(seq_ptr, t, mask_t, L, batch, VARLEN: tl.constexpr):
         seq = tl.load(seq_ptr + t, mask=mask_t, other=-1)
         prev = tl.load(seq_ptr + t - 1, mask=mask_t & (t > 0), other=-1)
         nxt = tl.load(seq_ptr + t + 1, mask=mask_t & (t + 1 < L), other=-1)
-        return seq.to(tl.int64), mask_t & (seq != prev), mask_t & (seq != nxt)
-    seq = tl.zeros_like(t).to(tl.int64) + batch
-    return seq, mask_t & (t == 0), mask_t & (t == L - 1)
+        is_start = mask_t & (seq != prev)
+        is_end = mask_t & (seq != nxt)
+        seq = seq.to(tl.int64)
+    else:
+        seq = tl.zeros_like(t).to(tl.int64) + batch
+        is_start = mask_t & (t == 0)
+        is_end = mask_t & (t == L - 1)
+    return seq, is_start, is_end
 
 
 @triton.jit
 def _next_is_start(seq_ptr, t, L, VARLEN: tl.constexpr):
     """True where position t + 1 starts a sequence or lies past the end: no adjoint flows back."""
-    past_end = t + 1 >= L
+    stop = t + 1 >= L
     if VARLEN:
         here = tl.load(seq_ptr + t, mask=t < L, other=-1)
         nxt = tl.load(seq_ptr + t + 1, mask=t + 1 < L, other=-2)
-        return past_end | (here != nxt)
-    return past_end
+        stop = stop | (here != nxt)
+    return stop
 
 
 @triton.jit

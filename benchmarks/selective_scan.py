@@ -1,0 +1,227 @@
+"""Time the Triton selective scan against the PyTorch chunked reference; print JSON.
+
+    python benchmarks/selective_scan.py [--sweep] [--out results.json]
+
+Shapes are those of docs/ANCHORS (mamba_ssm's CUDA figures): z gating and delta_softplus on,
+delta_bias and D on, one B/C group, A (H, N) fp32. A correctness gate (forward and every
+gradient against the reference at a real shape) runs before anything is timed, and the script
+exits 1 if it fails. `--sweep` first times a few launch shapes at (1, 512, 16, 2^20, bf16) and
+uses the fastest forward and backward ones for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+
+import torch
+import triton
+
+from genossm.kernels.selective_scan import selective_scan_chunked
+from genossm.kernels.selective_scan import triton_scan
+from genossm.kernels.selective_scan.triton_scan import scan_config, selective_scan_triton
+
+log = logging.getLogger("genossm.benchmarks.selective_scan")
+
+# (batch, channels, state, length, dtype, time the reference too)
+SHAPES = [
+    (1, 512, 16, 65536, torch.bfloat16, True),
+    (1, 512, 16, 1 << 20, torch.bfloat16, False),
+    (1, 512, 16, 1 << 20, torch.float32, False),
+    (8, 1536, 16, 4096, torch.bfloat16, True),
+    (1, 1536, 16, 1 << 20, torch.bfloat16, False),
+]
+# mamba_ssm's CUDA kernel on an H100 (docs/ANCHORS): fwd ms, bwd ms, peak GiB
+MAMBA_ANCHOR = {
+    (1, 512, 16, 65536, "bfloat16"): (0.75, 3.78, 0.7),
+    (1, 512, 16, 1 << 20, "bfloat16"): (11.97, 61.4, 9.4),
+    (1, 512, 16, 1 << 20, "float32"): (28.5, 70.3, 18.4),
+    (8, 1536, 16, 4096, "bfloat16"): (0.89, 3.71, 0.9),
+    (1, 1536, 16, 1 << 20, "bfloat16"): (35.4, 126.1, 27.4),
+}
+# One exp per (position, channel, state) on the special-function units: ~2 ms at
+# (1, 512, 16, 2^20) on an H100 (KERNEL_NOTES), i.e. ~4.3e12 exps/s.
+EXP_PER_SECOND = 512 * 16 * (1 << 20) / 2e-3
+
+SWEEP_FWD = [dict(chunk=c, fwd_block_h=h, fwd_warps=w)
+             for c, h, w in [(64, 1, 4), (128, 1, 4), (64, 2, 4), (128, 2, 8), (128, 1, 8)]]
+SWEEP_BWD = [dict(bwd_block_h=h, bwd_warps=w) for h, w in [(1, 4), (2, 4), (2, 8), (4, 8)]]
+
+
+def make_inputs(batch, H, N, L, dtype, requires_grad=True, seed=0):
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+
+    def rand(*shape, scale=1.0, shift=0.0, dt=dtype):
+        t = torch.randn(*shape, device="cuda", generator=gen) * scale + shift
+        return t.to(dt).requires_grad_(requires_grad)
+
+    return dict(
+        u=rand(batch, H, L), delta=rand(batch, H, L, scale=0.5, shift=-1.0),
+        A=(-torch.rand(H, N, device="cuda", generator=gen) - 0.2).requires_grad_(requires_grad),
+        B=rand(batch, 1, N, L), C=rand(batch, 1, N, L), D=rand(H), z=rand(batch, H, L),
+        delta_bias=rand(H, scale=0.3),
+    )
+
+
+def rel_error(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm()).item() if torch.isfinite(a).all() else float("inf")
+
+
+def correctness_gate() -> dict:
+    """Forward and every gradient at (2, 64, 16, 4099, bf16), plus a forward at 2^20 (8 channels)."""
+    inputs = make_inputs(2, 64, 16, 4099, torch.bfloat16)
+    errors = {}
+    results = []
+    for scan in (selective_scan_triton, selective_scan_chunked):
+        y, last = scan(**inputs, delta_softplus=True, return_last_state=True)
+        gen = torch.Generator(device="cuda").manual_seed(1)
+        wy = torch.randn(y.shape, device="cuda", generator=gen)
+        wl = torch.randn(last.shape, device="cuda", generator=gen)
+        grads = torch.autograd.grad((y.float() * wy).sum() + (last * wl).sum(), list(inputs.values()))
+        results.append((y, last, grads))
+    (y, last, grads), (y_ref, last_ref, grads_ref) = results
+    errors["y"], errors["last_state"] = rel_error(y, y_ref), rel_error(last, last_ref)
+    for name, g, g_ref in zip(inputs, grads, grads_ref):
+        errors["d" + name] = rel_error(g, g_ref)
+    long_inputs = make_inputs(1, 8, 16, 1 << 20, torch.bfloat16, requires_grad=False)
+    with torch.no_grad():
+        y = selective_scan_triton(**long_inputs, delta_softplus=True)
+        y_ref = selective_scan_chunked(**long_inputs, delta_softplus=True, chunk_size=256)
+    errors["y_L2^20"] = rel_error(y, y_ref)
+    passed = all(err < 2e-2 for err in errors.values())
+    return {"passed": passed, "relative_errors": errors}
+
+
+def bench(fn, reps_ms=300):
+    return triton.testing.do_bench(fn, warmup=50, rep=reps_ms, return_mode="median")
+
+
+def time_scan(scan, inputs, quick=False):
+    """fwd ms, fwd+bwd ms, peak GiB of one fwd+bwd (inputs included)."""
+    leaves = [t for t in inputs.values() if t is not None]
+    run = lambda: scan(**inputs, delta_softplus=True)  # noqa: E731
+    with torch.no_grad():
+        fwd = bench(run, 50 if quick else 300)
+    grad_out = torch.randn_like(run())
+
+    def fwd_bwd():
+        run().backward(grad_out)
+
+    fwd_bwd()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    fwd_bwd()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    total = triton.testing.do_bench(fwd_bwd, warmup=10 if quick else 50, rep=50 if quick else 300,
+                                    grad_to_none=leaves, return_mode="median")
+    return fwd, total, peak
+
+
+def sweep() -> tuple[dict, dict, list]:
+    """Time launch shapes at (1, 512, 16, 2^20, bf16); return the best forward and backward ones."""
+    inputs = make_inputs(1, 512, 16, 1 << 20, torch.bfloat16)
+    rows = []
+    best_fwd, best_fwd_ms = {}, float("inf")
+    for config in SWEEP_FWD:
+        try:
+            with scan_config(**config), torch.no_grad():
+                ms = bench(lambda: selective_scan_triton(**inputs, delta_softplus=True), 100)
+        except Exception as error:  # a shape the compiler rejects is reported, not fatal
+            rows.append({"config": config, "error": repr(error)[:300]})
+            continue
+        rows.append({"config": config, "fwd_ms": ms})
+        log.info("sweep fwd %s: %.3f ms", config, ms)
+        if ms < best_fwd_ms:
+            best_fwd, best_fwd_ms = config, ms
+    best_bwd, best_total = {}, float("inf")
+    for config in SWEEP_BWD:
+        try:
+            with scan_config(**best_fwd, **config):
+                _, total, peak = time_scan(selective_scan_triton, inputs, quick=True)
+        except Exception as error:
+            rows.append({"config": config, "error": repr(error)[:300]})
+            continue
+        rows.append({"config": {**best_fwd, **config}, "fwd_bwd_ms": total, "peak_gib": peak})
+        log.info("sweep bwd %s: %.3f ms", config, total)
+        if total < best_total:
+            best_bwd, best_total = config, total
+    return best_fwd, best_bwd, rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true", help="pick launch shapes by timing first")
+    parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--skip-reference", action="store_true", help="time only the Triton scan")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    if not torch.cuda.is_available():
+        log.error("benchmarks/selective_scan.py needs a CUDA GPU")
+        return 1
+
+    report = {
+        "device": torch.cuda.get_device_name(),
+        "date": time.strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "exp_floor_rate_per_s": EXP_PER_SECOND,
+    }
+    gate = correctness_gate()
+    report["correctness_gate"] = gate
+    log.info("correctness gate: %s", json.dumps(gate))
+    if not gate["passed"]:
+        print(json.dumps(report, indent=2))
+        return 1
+
+    overrides = {}
+    if args.sweep:
+        best_fwd, best_bwd, rows = sweep()
+        overrides = {**best_fwd, **best_bwd}
+        report["sweep"] = rows
+    report["config"] = dataclasses.asdict(dataclasses.replace(triton_scan.CONFIG, **overrides))
+
+    results = []
+    for batch, H, N, L, dtype, with_reference in SHAPES:
+        name = str(dtype).removeprefix("torch.")
+        row = {"batch": batch, "channels": H, "state": N, "length": L, "dtype": name}
+        torch.cuda.empty_cache()
+        inputs = make_inputs(batch, H, N, L, dtype)
+        with scan_config(**overrides):
+            fwd, total, peak = time_scan(selective_scan_triton, inputs)
+        floor_ms = batch * H * N * L / EXP_PER_SECOND * 1e3
+        row.update(fwd_ms=fwd, fwd_bwd_ms=total, bwd_ms=total - fwd, peak_gib=peak,
+                   exp_floor_ms=floor_ms, fwd_share_of_exp_floor=floor_ms / fwd)
+        anchor = MAMBA_ANCHOR.get((batch, H, N, L, name))
+        if anchor:
+            row["mamba_ssm_anchor"] = {"fwd_ms": anchor[0], "fwd_bwd_ms": anchor[0] + anchor[1],
+                                       "peak_gib": anchor[2]}
+        if with_reference and not args.skip_reference:
+            del inputs
+            torch.cuda.empty_cache()
+            inputs = make_inputs(batch, H, N, L, dtype)
+            try:
+                ref_fwd, ref_total, ref_peak = time_scan(selective_scan_chunked, inputs, quick=True)
+                row["reference_chunked"] = {"fwd_ms": ref_fwd, "fwd_bwd_ms": ref_total,
+                                            "peak_gib": ref_peak}
+            except torch.cuda.OutOfMemoryError:
+                row["reference_chunked"] = "out of memory"
+        log.info("%s", json.dumps(row))
+        results.append(row)
+        del inputs
+    report["results"] = results
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
