@@ -1,0 +1,221 @@
+"""Long-context training and inference: step time, tokens/s and peak memory against length.
+
+For each model config and length L, one run measures, with batch 1:
+- train: forward + causal-LM loss + backward + AdamW step (bf16 autocast on CUDA), activation
+  checkpointing per block when `--checkpointing` says so (`auto`: on from 512K);
+- inference: forward under no_grad (bf16 autocast on CUDA);
+each on the fast kernels (`GENOSSM_KERNELS=auto`: Triton on CUDA) and, in the same run, on the
+pure PyTorch path (`GENOSSM_KERNELS=reference`: torch.fft, chunked PyTorch scan), so every figure
+comes with its ratio. Out-of-memory is recorded as such, never as a number.
+`--embed-long` adds a constant-memory embedding of a long sequence through the causal Mamba
+model's chunked recurrent inference (`forward_chunked`), reporting peak memory per chunk size.
+
+    python benchmarks/long_context.py --configs hyena-1m mamba-1m \
+        --lengths 32768 131072 524288 1048576 2097152 4194304 --out benchmarks/results/long_context.json
+    python benchmarks/long_context.py --configs tiny --lengths 1024 --device cpu   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+from genossm.models.config import load_model_config
+from genossm.models.lm import build_model, count_parameters
+
+GiB = 1024**3
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device, repeats: int, warmup: int) -> float:
+    """Median wall time of `fn()` in ms after `warmup` calls (synchronised on CUDA)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_gib(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / GiB if device.type == "cuda" else None
+
+
+def is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def measure(model, tokens, device, *, train: bool, repeats: int, warmup: int) -> dict:
+    """One (train or inference) measurement; returns ms, tokens/s and peak GiB, or oom."""
+    length = tokens.shape[1]
+    if train:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step():
+            with autocast(device):
+                logits = model(tokens[:, :-1])
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), tokens[:, 1:].flatten()
+            )
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    else:
+        model.eval()
+
+        @torch.no_grad()
+        def step():
+            with autocast(device):
+                model(tokens)
+
+    reset_peak(device)
+    try:
+        ms = timed(step, device, repeats, warmup)
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        if not is_oom(error):
+            raise
+        return {"oom": True}
+    finally:
+        if train:
+            model.zero_grad(set_to_none=True)
+    tokens_measured = length - 1 if train else length
+    return {"ms": round(ms, 3), "tokens_per_s": round(tokens_measured / (ms / 1e3)), "peak_gib": peak_gib(device)}
+
+
+def ratio(fast: dict, reference: dict, key: str = "tokens_per_s") -> float | None:
+    if key in fast and key in reference:
+        return round(fast[key] / reference[key], 3)
+    return None
+
+
+def embed_long(model, length: int, chunk_sizes: list[int], device) -> list[dict]:
+    """Constant-memory embedding of `length` bases with chunked (recurrent) inference."""
+    rows = []
+    tokens = torch.randint(0, 4, (1, length), device=device)
+    model.eval()
+    for chunk in chunk_sizes:
+        reset_peak(device)
+        synchronize(device)
+        start = time.perf_counter()
+        with torch.no_grad(), autocast(device):
+            pooled = torch.zeros(model.config.d_model, device=device)
+            # Stream chunk by chunk with the recurrent state, pooling as we go: nothing of size L
+            # but the input tokens stays alive, which is what `genossm embed` does for long regions.
+            state = None
+            for piece in tokens.split(chunk, dim=1):
+                _, hidden, state = model.forward_with_state(piece, state)
+                pooled += hidden.float().sum(dim=(0, 1))
+        synchronize(device)
+        seconds = time.perf_counter() - start
+        rows.append({
+            "length": length, "chunk": chunk, "seconds": round(seconds, 3),
+            "tokens_per_s": round(length / seconds), "peak_gib": peak_gib(device),
+            "finite": bool(torch.isfinite(pooled).all()),
+        })
+    return rows
+
+
+def run_config(name: str, lengths: list[int], device, args) -> list[dict]:
+    config = load_model_config(name)
+    rows = []
+    for length in lengths:
+        checkpointing = args.checkpointing == "on" or (args.checkpointing == "auto" and length >= 524288)
+        config.checkpointing = checkpointing
+        torch.manual_seed(0)
+        model = build_model(config).to(device)
+        tokens = torch.randint(0, 4, (1, length), device=device)
+        row = {"config": name, "parameters": count_parameters(model), "length": length,
+               "checkpointing": checkpointing}
+        for backend in ("auto", "reference"):
+            if backend == "reference" and length > args.max_reference_length:
+                row[backend] = {"skipped": f"longer than --max-reference-length {args.max_reference_length}"}
+                continue
+            os.environ["GENOSSM_KERNELS"] = backend
+            row[backend] = {
+                "train": measure(model, tokens, device, train=True, repeats=args.repeats, warmup=1),
+                "inference": measure(model, tokens, device, train=False, repeats=args.repeats, warmup=1),
+            }
+        os.environ.pop("GENOSSM_KERNELS", None)
+        if "train" in row.get("reference", {}):
+            row["speedup_train"] = ratio(row["auto"]["train"], row["reference"]["train"])
+            row["speedup_inference"] = ratio(row["auto"]["inference"], row["reference"]["inference"])
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        del model, tokens
+        reset_peak(device)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", default=["hyena-1m", "mamba-1m"])
+    parser.add_argument("--lengths", nargs="+", type=int,
+                        default=[32768, 131072, 524288, 1048576, 2097152, 4194304])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--checkpointing", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-reference-length", type=int, default=1 << 20,
+                        help="skip the PyTorch-reference comparison above this length")
+    parser.add_argument("--embed-long", type=int, default=0,
+                        help="also embed this many bases with the causal Mamba config (0: skip)")
+    parser.add_argument("--embed-config", default="mamba-1m")
+    parser.add_argument("--embed-chunks", nargs="+", type=int, default=[131072, 1048576])
+    parser.add_argument("--out", help="write the JSON here as well as to stdout")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    result = {
+        "benchmark": "long_context",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "batch": 1,
+        "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
+        "rows": [],
+    }
+    for name in args.configs:
+        result["rows"].extend(run_config(name, args.lengths, device, args))
+    if args.embed_long:
+        torch.manual_seed(0)
+        model = build_model(load_model_config(args.embed_config)).to(device)
+        result["embed_long"] = embed_long(model, args.embed_long, args.embed_chunks, device)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as handle:
+            handle.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
