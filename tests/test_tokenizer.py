@@ -68,7 +68,25 @@ def test_fast_encoder_matches_reference_on_every_byte():
     np.testing.assert_array_equal(fast, reference)
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256, 10_007, dtype=np.uint8)
-    np.testing.assert_array_equal(tokenizer.encode_translate(memoryview(raw)), tokenizer.encode_lookup(raw))
+    np.testing.assert_array_equal(tokenizer.encode_translate(raw), tokenizer.encode_lookup(raw))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 18])
+@pytest.mark.parametrize("kind", ["str", "bytes", "bytearray", "numpy"])
+def test_fast_encoder_pieces_join_exactly(monkeypatch, chunk, kind):
+    monkeypatch.setattr(tokenizer, "_ENCODE_CHUNK", chunk)
+    raw = np.frombuffer(b"ACGTacgtNRYnu", dtype=np.uint8)[np.random.default_rng(1).integers(0, 13, 1001)]
+    given = {"str": raw.tobytes().decode(), "bytes": raw.tobytes(), "bytearray": bytearray(raw.tobytes()),
+             "numpy": raw}[kind]
+    np.testing.assert_array_equal(tokenizer.encode(given), tokenizer.encode_lookup(raw))
+
+
+def test_errors_point_at_the_right_piece(monkeypatch):
+    monkeypatch.setattr(tokenizer, "_ENCODE_CHUNK", 4)
+    with pytest.raises(InputError, match="'X' at position 9;"):
+        tokenizer.encode("ACGTACGTAXGT")
+    with pytest.raises(InputError, match="'é' at position 6 of the sequence"):
+        tokenizer.encode("ACGTACéGT")
 
 
 def test_encode_tensor_is_long():
