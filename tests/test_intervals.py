@@ -133,6 +133,19 @@ def test_bed_errors_name_the_line(tmp_path, line, words):
     assert words in message
 
 
+def test_column_name_header_gets_a_hint(tmp_path):
+    path = write(tmp_path / "header.bed", "chrom\tstart\tend\nchr1\t0\t10\n")
+    with pytest.raises(InputError, match=r"header\.bed:1: BED start 'start' is not an integer \(a header"):
+        read_bed(path)
+
+
+def test_binary_file_is_not_a_bed(tmp_path):
+    path = tmp_path / "binary.bed"
+    path.write_bytes(b"chr1\t0\t10\n\xff\xfe\x00\n")
+    with pytest.raises(InputError, match="not text"):
+        read_bed(path)
+
+
 def test_missing_bed(tmp_path):
     with pytest.raises(InputError, match="BED file not found"):
         read_bed(tmp_path / "absent.bed")

@@ -147,21 +147,22 @@ def _open_text(path: Path):
     """Text lines of a plain, gzip/bgzip, bzip2 or xz file."""
     kind = compression.sniff_compression(path)
     if kind in (compression.GZIP, compression.BGZF):
-        return gzip.open(path, "rt")
+        return gzip.open(path, "rt", encoding="utf-8")
     if kind == compression.BZIP2:
-        return bz2.open(path, "rt")
+        return bz2.open(path, "rt", encoding="utf-8")
     if kind == compression.XZ:
-        return lzma.open(path, "rt")
+        return lzma.open(path, "rt", encoding="utf-8")
     if kind != compression.NONE:
         raise InputError(f"cannot read this BED file: {compression.fix_hint(kind, path)}", path=path)
-    return open(path, "rt")
+    return open(path, "rt", encoding="utf-8")
 
 
-def _parse_coordinate(field: str, column: str, path: Path, line: int) -> int:
+def _parse_coordinate(field: str, column: str, path: Path, line: int, first_record: bool) -> int:
     try:
         value = int(field)
     except ValueError:
-        raise InputError(f"BED {column} {field!r} is not an integer; expected tab-separated "
+        hint = " (a header of column names? start it with '#')" if first_record else ""
+        raise InputError(f"BED {column} {field!r} is not an integer{hint}; expected tab-separated "
                          "'chrom start end [name score strand]' with 0-based start", path=path,
                          line=line) from None
     if value < 0:
@@ -179,6 +180,7 @@ def iter_bed(path: str | os.PathLike) -> Iterator[Region]:
     path = Path(path)
     if not path.exists():
         raise InputError("BED file not found; check the path", path=path)
+    first_record = True
     with _open_text(path) as handle:
         try:
             for line_number, text in enumerate(handle, start=1):
@@ -190,8 +192,9 @@ def iter_bed(path: str | os.PathLike) -> Iterator[Region]:
                     raise InputError(f"BED line has {len(fields)} column(s); expected at least 3 "
                                      "(chrom, start, end), separated by tabs", path=path, line=line_number)
                 contig = fields[0].strip()
-                start = _parse_coordinate(fields[1].strip(), "start", path, line_number)
-                end = _parse_coordinate(fields[2].strip(), "end", path, line_number)
+                start = _parse_coordinate(fields[1].strip(), "start", path, line_number, first_record)
+                end = _parse_coordinate(fields[2].strip(), "end", path, line_number, first_record)
+                first_record = False
                 if end < start:
                     raise InputError(f"BED end {end} is before start {start}", path=path, line=line_number)
                 name = fields[3].strip() if len(fields) > 3 and fields[3].strip() not in ("", ".") else None
