@@ -7,7 +7,7 @@ the share of the HBM roofline (read u bf16 + read k fp32 + write y bf16 once, at
 device copy bandwidth measured in this run). Optional sections: a breakdown of the fast path's
 passes at one shape, a sweep of the channel-chunk budget, and accuracy per dtype and length.
 
-    python benchmarks/fftconv.py --out results.json [--breakdown] [--accuracy] [--quick]
+    python benchmarks/fftconv.py --out results.json [--breakdown] [--profile] [--sweep] [--accuracy] [--quick]
 
 Prints one JSON document (also written to --out); logs go to stderr.
 """
@@ -167,8 +167,10 @@ def breakdown(B, H, L):
     M = n // 2
     chunks = list(tf._channel_chunks(B, H, n, torch.float32))
     h0, hc = chunks[0]
-    padded_filter = tf._gate_pad(k, None, 1, h0, hc, n, torch.float32)
-    padded = tf._gate_pad(u, None, B, h0, hc, n, torch.float32)
+    filter_rows = tf._PaddedRows(hc, n, u, torch.float32)
+    input_rows = tf._PaddedRows(B * hc, n, u, torch.float32)
+    padded_filter = filter_rows.fill(k, None, 1, h0, hc)  # first fill writes the zero tails
+    padded = input_rows.fill(u, None, B, h0, hc)
     filter_spectrum = tf._packed_fft(padded_filter)
     spectrum = tf._packed_fft(padded)
     y = torch.empty_like(u)
@@ -183,9 +185,9 @@ def breakdown(B, H, L):
         )  # fmt: skip
 
     passes = {
-        "gate_pad filter (k fp32, zero to n)": lambda: tf._gate_pad(k, None, 1, h0, hc, n, torch.float32),
+        "gate_pad filter (k fp32, tails already zero)": lambda: filter_rows.fill(k, None, 1, h0, hc),
         "cuFFT C2C of packed filter": lambda: tf._packed_fft(padded_filter),
-        "gate_pad input (u bf16 -> fp32, zero to n)": lambda: tf._gate_pad(u, None, B, h0, hc, n, torch.float32),
+        "gate_pad input (u bf16 -> fp32, tails already zero)": lambda: input_rows.fill(u, None, B, h0, hc),
         "cuFFT C2C of packed input": lambda: tf._packed_fft(padded),
         "spectrum_product (unpack, multiply, repack)": product,
         "cuFFT inverse C2C (norm=forward)": lambda: tf._packed_inverse(spectrum),
@@ -197,6 +199,35 @@ def breakdown(B, H, L):
     timings = {name: time_ms(fn, warmup=3, repeats=10) for name, fn in passes.items()}
     return {"shape": [B, H, L], "n_fft": n, "chunks": len(chunks), "chunk_channels": hc,
             "per_chunk_ms": timings, "sum_over_chunks_ms": len(chunks) * sum(timings.values())}  # fmt: skip
+
+
+def kernel_profile(B, H, L):
+    """CUDA kernels of one forward and one forward+backward: name -> (launches, total ms).
+
+    Shows how many passes cuFFT makes per transform and where the time goes.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    u, k, D = make_inputs(B, H, L)
+    leaves = [t.detach().requires_grad_(True) for t in (u, k, D)]
+    dy = torch.randn_like(u)
+    result = {}
+    for label, fn in (
+        ("forward", lambda: fftconv_triton(u, k, D)),
+        ("forward_backward", lambda: torch.autograd.grad(fftconv_triton(*leaves), leaves, dy)),
+    ):
+        fn()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+        kernels = {}
+        for event in prof.key_averages():
+            cuda_us = getattr(event, "device_time_total", None) or getattr(event, "cuda_time_total", 0)
+            if cuda_us > 0 and event.count > 0:
+                kernels[event.key[:90]] = {"launches": event.count, "ms": round(cuda_us / 1e3, 3)}
+        result[label] = dict(sorted(kernels.items(), key=lambda item: -item[1]["ms"]))
+    return {"shape": [B, H, L], **result}
 
 
 def chunk_budget_sweep(B, H, L, budgets_gib=(0.25, 0.5, 1, 2)):
@@ -239,6 +270,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--breakdown", action="store_true", help="time each pass at (1,256,2^20)")
+    parser.add_argument("--profile", action="store_true", help="CUDA kernels per pass (torch.profiler)")
     parser.add_argument("--sweep", action="store_true", help="sweep the channel-chunk budget")
     parser.add_argument("--accuracy", action="store_true", help="errors per dtype and length")
     parser.add_argument("--quick", action="store_true", help="only the first two shapes")
@@ -278,8 +310,10 @@ def main(argv=None):
         log.info("%s", json.dumps(row))
         report["shapes"].append(row)
     if args.breakdown:
-        report["breakdown"] = breakdown(1, 256, 2**20)
+        report["breakdown"] = [breakdown(*shape) for shape in ((1, 256, 2**20), (8, 768, 2**14), (1, 256, 2**22))]
         log.info("%s", json.dumps(report["breakdown"]))
+    if args.profile:
+        report["kernel_profile"] = [kernel_profile(*shape) for shape in ((1, 256, 2**20), (8, 768, 2**14), (1, 256, 2**22))]
     if args.sweep:
         report["chunk_budget_sweep_1x256x2^20"] = chunk_budget_sweep(1, 256, 2**20)
     if args.accuracy:

@@ -121,6 +121,20 @@ def test_channel_chunks_give_the_same_result(monkeypatch):
         assert relative_error(grads_chunked[name], grads_whole[name]) < 1e-6, name
 
 
+def test_padded_rows_write_zero_tails_once_then_heads_only():
+    """Later fills skip the zero tail: it must still be zero, and the heads fully rewritten."""
+    x = torch.randn(2, 3, 40, device=DEVICE)
+    rows = triton_fftconv._PaddedRows(2 * 3, 3000, x, torch.float32)
+    rows.buffer.fill_(float("nan"))  # poison: every element must be written or already zero
+    first = rows.fill(x, None, 2, 0, 3).clone()
+    assert torch.equal(first.view(2, 3, -1)[..., :40], x)
+    assert torch.count_nonzero(first.view(2, 3, -1)[..., 40:]) == 0
+    rows.buffer[:, :40].fill_(float("nan"))
+    second = rows.fill(x, None, 2, 1, 2)  # a smaller chunk (channels 1, 2): a prefix of the rows
+    assert torch.equal(second.view(2, 2, -1)[..., :40], x[:, 1:])
+    assert torch.count_nonzero(second[:, 40:]) == 0
+
+
 def test_gradcheck_float64():
     inputs = make_inputs(1, 2, 9, 6, dtype=torch.float64)
     names = list(inputs)

@@ -58,21 +58,37 @@ def _channel_chunks(B: int, H: int, n: int, compute_dtype: torch.dtype):
         yield h0, min(per_chunk, H - h0)
 
 
-def _gate_pad(x, gate, B, h0, hc, n, compute_dtype, aux=None, aux_out=None):
-    """(B * hc, n) buffer of `x * gate` for channels h0..h0+hc, zero past x's length.
+class _PaddedRows:
+    """Reusable FFT input rows (rows, n) whose zero tails are written once per call.
 
-    x is (B, H, L) or a filter (H, Lk) (then B = 1); its last dimension must be contiguous.
+    cuFFT reads the zero padding from memory; writing it for every chunk cost as much as writing
+    the data. Later chunks write only the first `length` columns of a prefix of the rows.
     """
-    H, L, row_stride = x.shape[-2], x.shape[-1], x.stride(-2)
-    out = torch.empty(B * hc, n, device=x.device, dtype=compute_dtype)
-    grid = (B * hc, triton.cdiv(n, _ELEMENTWISE_BLOCK))
-    gate_pad_kernel[grid](
-        x, gate if gate is not None else x, out,
-        aux if aux is not None else x, aux_out if aux_out is not None else x,
-        hc, h0, H, L, row_stride, n,
-        HAS_GATE=gate is not None, HAS_AUX=aux is not None, BLOCK=_ELEMENTWISE_BLOCK,
-    )  # fmt: skip
-    return out
+
+    def __init__(self, rows: int, n: int, like: torch.Tensor, dtype: torch.dtype):
+        self.buffer = torch.empty(rows, n, device=like.device, dtype=dtype)
+        self.zero_tail_length = None  # columns past this are zero in every row; None: unwritten
+
+    def fill(self, x, gate, B, h0, hc, aux=None, aux_out=None):
+        """Rows of `x * gate` for channels h0..h0+hc, zero past x's length.
+
+        x is (B, H, L) or a filter (H, Lk) (then B = 1); its last dimension must be contiguous.
+        """
+        H, L, row_stride = x.shape[-2], x.shape[-1], x.stride(-2)
+        out = self.buffer[: B * hc]
+        n = out.shape[-1]
+        columns = n if self.zero_tail_length is None or self.zero_tail_length > L else L
+        grid = (B * hc, triton.cdiv(columns, _ELEMENTWISE_BLOCK))
+        gate_pad_kernel[grid](
+            x, gate if gate is not None else x, out,
+            aux if aux is not None else x, aux_out if aux_out is not None else x,
+            hc, h0, H, L, row_stride, n,
+            HAS_GATE=gate is not None, HAS_AUX=aux is not None, BLOCK=_ELEMENTWISE_BLOCK,
+        )  # fmt: skip
+        # The first fill covers every row (the first chunk is the largest).
+        previous = self.zero_tail_length
+        self.zero_tail_length = L if previous is None else max(previous, L)
+        return out
 
 
 def _packed_fft(padded):
@@ -96,9 +112,12 @@ def _forward(u, k, D, pregate, postgate, Lk, n):
     compute_dtype = _compute_dtype(u)
     y = torch.empty_like(u)
     pre_postgate = torch.empty_like(u) if postgate is not None else None
-    for h0, hc in _channel_chunks(B, H, n, compute_dtype):
-        filter_spectrum = _packed_fft(_gate_pad(k[:, :Lk], None, 1, h0, hc, n, compute_dtype))
-        spectrum = _packed_fft(_gate_pad(u, pregate, B, h0, hc, n, compute_dtype))  # (B*hc, M)
+    chunks = list(_channel_chunks(B, H, n, compute_dtype))
+    filter_rows = _PaddedRows(chunks[0][1], n, u, compute_dtype)
+    input_rows = _PaddedRows(B * chunks[0][1], n, u, compute_dtype)
+    for h0, hc in chunks:
+        filter_spectrum = _packed_fft(filter_rows.fill(k[:, :Lk], None, 1, h0, hc))  # (hc, M)
+        spectrum = _packed_fft(input_rows.fill(u, pregate, B, h0, hc))  # (B*hc, M)
         spectrum_product_kernel[_product_grid(hc, M)](
             torch.view_as_real(spectrum), torch.view_as_real(filter_spectrum), B, hc, M, n,
             BLOCK=_SPECTRUM_BLOCK,
@@ -129,13 +148,17 @@ def _backward(dy, u, k, D, pregate, postgate, pre_postgate, Lk, n):
     dpostgate = torch.empty_like(postgate) if postgate is not None else None
     n_col_blocks = triton.cdiv(L, _ELEMENTWISE_BLOCK)
     dD = torch.empty(H, device=u.device, dtype=compute_dtype) if D is not None else None
-    for h0, hc in _channel_chunks(B, H, n, compute_dtype):
-        filter_spectrum = _packed_fft(_gate_pad(k[:, :Lk], None, 1, h0, hc, n, compute_dtype))
-        input_spectrum = _packed_fft(_gate_pad(u, pregate, B, h0, hc, n, compute_dtype))
+    chunks = list(_channel_chunks(B, H, n, compute_dtype))
+    filter_rows = _PaddedRows(chunks[0][1], n, u, compute_dtype)
+    # u's and dy's rows share one buffer: each is consumed by its FFT before the next fill, in
+    # stream order.
+    input_rows = _PaddedRows(B * chunks[0][1], n, u, compute_dtype)
+    for h0, hc in chunks:
+        filter_spectrum = _packed_fft(filter_rows.fill(k[:, :Lk], None, 1, h0, hc))  # (hc, M)
+        input_spectrum = _packed_fft(input_rows.fill(u, pregate, B, h0, hc))  # (B*hc, M)
         # The post-gate's gradient (dy * y before the gate) is written in the same pass.
-        padded = _gate_pad(dy, postgate, B, h0, hc, n, compute_dtype, pre_postgate, dpostgate)
+        padded = input_rows.fill(dy, postgate, B, h0, hc, pre_postgate, dpostgate)
         grad_spectrum = _packed_fft(padded)  # (B*hc, M)
-        del padded
         spectrum_backward_kernel[_product_grid(hc, M)](
             torch.view_as_real(grad_spectrum), torch.view_as_real(input_spectrum),
             torch.view_as_real(filter_spectrum), B, hc, M, n, BLOCK=_SPECTRUM_BLOCK,
