@@ -200,6 +200,24 @@ def test_selective_scan_chunked_matches_sequential(case):
         assert_close(grads[name], grads_ref[name], 10 * tol, f"grad {name}")
 
 
+@pytest.mark.parametrize("scan", [selective_scan_ref, selective_scan_chunked], ids=["sequential", "chunked"])
+def test_selective_scan_groups_map_consecutive_channels(scan):
+    """Channel h reads B/C group h // (H // G), as mamba_ssm: same as giving every channel its own copy."""
+    inputs = scan_inputs(20, H=6, G=3, N=2, dtype=torch.float64)
+    per_channel = dict(inputs)
+    for name in ("B", "C"):
+        per_channel[name] = inputs[name].repeat_interleave(2, dim=1)  # (B, H, N, L): G = H
+    y_grouped, last_grouped = run_scan(scan, inputs)
+    y_expanded, last_expanded = run_scan(scan, per_channel)
+    assert torch.equal(y_grouped, y_expanded) and torch.equal(last_grouped, last_expanded)
+    # and channel 0 really ignores group 1: changing group 1 leaves channels 0 and 1 untouched
+    changed = dict(inputs)
+    changed["B"] = inputs["B"].clone()
+    changed["B"][:, 1] += 1.0
+    y_changed = run_scan(scan, changed)[0]
+    assert torch.equal(y_changed[:, :2], y_grouped[:, :2]) and not torch.equal(y_changed[:, 2:4], y_grouped[:, 2:4])
+
+
 def test_selective_scan_chunked_gradcheck_fp64():
     inputs = scan_inputs(9, N=2, H=2, initial_state=True, dtype=torch.float64, batch=1)
     names = list(inputs)
@@ -256,11 +274,11 @@ def test_selective_scan_cu_seqlens_resets_state_at_boundaries(with_initial_state
             alone[name] = inputs[name][..., start:end]
         alone["initial_state"] = inputs["initial_state"][seq : seq + 1] if with_initial_state else None
         y_alone, last_alone = run_scan(selective_scan_ref, alone)
-        assert_close(y[..., start:end], y_alone, 1e-12, f"sequence {seq}") if end > start else None
-        expected_last = last_alone if end > start else (
-            alone["initial_state"][0] if with_initial_state else torch.zeros(4, 4, dtype=torch.float64)
-        )
-        assert_close(last[seq], expected_last.reshape(4, 4), 1e-12, f"last state {seq}")
+        assert torch.allclose(y[..., start:end], y_alone, rtol=0, atol=1e-12), f"sequence {seq}"
+        assert torch.allclose(last[seq : seq + 1], last_alone, rtol=0, atol=1e-12), f"last state {seq}"
+    # the empty sequence ends where it starts
+    expected_empty = inputs["initial_state"][1] if with_initial_state else torch.zeros(4, 4, dtype=torch.float64)
+    assert torch.equal(last[1], expected_empty)
 
 
 def test_selective_scan_cu_seqlens_gradients_match_sequential():

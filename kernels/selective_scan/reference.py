@@ -154,52 +154,72 @@ def selective_scan_ref(
     return y, last_state  # fp32 (fp64 for fp64 inputs)
 
 
+def _shift_right(x: torch.Tensor, offset: int, fill: float) -> torch.Tensor:
+    """x[..., t - offset] at position t along the last axis, `fill` where t < offset."""
+    return F.pad(x[..., : x.shape[-1] - offset], (offset, 0), value=fill)
+
+
 def _scan_chunk(u, delta, A, B, C, state):
     """One chunk of the parallel scan, from `state` entering it.
 
-    u, delta (b, H, T); A (H, N); B, C (b, H, N, T) or (H, N); state (b, H, N).
+    u, delta (b, H, T); A (H, N); B, C (b, G, N, T) or (H, N); state (b, H, N).
     Returns y (b, H, T) without D/z, and the state after the chunk (b, H, N).
+
+    Every step is an affine map x -> a_t * x + X_t. A log-depth (Hillis-Steele) scan composes
+    them: after the pass with offset o, position t holds the composition of the steps
+    (t - 2o, t], as (decay over the window, state reached from zero). Composing two maps
+    multiplies decays in (0, 1], so nothing can overflow however steep the decay, and the work is
+    O(T log T) multiply-adds with one exp per (channel, state, step), as in the sequential scan.
     """
     T = u.shape[-1]
-    dA = delta[:, :, None, :] * A[:, :, None]  # (b, H, N, T), <= 0 when A < 0
-    dA_cumsum = torch.cumsum(dA, dim=-1)  # (b, H, N, T)
-    Bx = B[None, :, :, None] if B.dim() == 2 else B
-    Cx = C[None, :, :, None] if C.dim() == 2 else C
-    X = (delta * u)[:, :, None, :] * Bx  # (b, H, N, T): input injected at each step
-    # decay from step s to step t: exp(cumsum_t - cumsum_s), s <= t. The difference is <= 0 for
-    # s <= t (never overflows); the upper triangle is masked to -inf BEFORE exp, since there the
-    # difference is positive and could overflow to inf (and inf * 0 = nan in the backward).
-    segsum = dA_cumsum[..., :, None] - dA_cumsum[..., None, :]  # (b, H, N, T_t, T_s)
-    causal = torch.ones(T, T, dtype=torch.bool, device=u.device).tril()
-    decay = torch.exp(segsum.masked_fill(~causal, float("-inf")))  # (b, H, N, T, T)
-    states = torch.einsum("bhnts,bhns->bhnt", decay, X)  # (b, H, N, T): intra-chunk part
-    states = states + torch.exp(dA_cumsum) * state[..., None]  # carried-in part
+    decay = torch.exp(delta[:, :, None, :] * A[:, :, None])  # (b, H, N, T), in (0, 1] for A <= 0
+    H = u.shape[1]
+    Bx = B[None, :, :, None] if B.dim() == 2 else _expand_groups(B, H)  # (1 | b, H, N, T)
+    Cx = C[None, :, :, None] if C.dim() == 2 else _expand_groups(C, H)
+    states = (delta * u)[:, :, None, :] * Bx  # (b, H, N, T): input injected at each step
+    offset = 1
+    while offset < T:
+        states = states + decay * _shift_right(states, offset, 0.0)
+        decay = decay * _shift_right(decay, offset, 1.0)
+        offset *= 2
+    # decay[..., t] is now the product of all decays of steps 0..t: the carried-in state's weight
+    states = states + decay * state[..., None]  # (b, H, N, T)
     y = (states * Cx).sum(dim=2)  # (b, H, T)
     return y, states[..., -1]
 
 
+def _split_time(x: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    """Cut the last (time) axis into pieces; time-invariant (H, N) matrices are shared.
+
+    torch.split rather than slicing: its backward concatenates the pieces' gradients once,
+    where every slice's backward would write a zero tensor of the full length.
+    """
+    if x.dim() == 2:
+        return [x] * len(sizes)
+    return list(x.split(sizes, dim=-1))
+
+
 def _scan_chunks(u, delta, A, B, C, state, chunk_size):
     """Scan one sequence (no cu_seqlens) chunk by chunk, carrying the state across chunks."""
-    L = u.shape[-1]
-    H = u.shape[1]
-    # Recompute each chunk in the backward instead of keeping its (b, H, N, T, T) decay matrix:
-    # memory saved for the backward is then one state per chunk, not O(L * N * T).
+    if u.shape[-1] == 0:
+        return u.new_zeros(u.shape), state
+    # Recompute each chunk in the backward instead of keeping its log2(T) intermediate
+    # (b, H, N, T) tensors: memory saved for the backward is then one state per chunk.
     recompute = torch.is_grad_enabled() and any(
         t.requires_grad for t in (u, delta, A, B, C, state)
     )
+    L = u.shape[-1]
+    sizes = [min(chunk_size, L - start) for start in range(0, L, chunk_size)]
+    pieces = zip(*(_split_time(t, sizes) for t in (u, delta, B, C)))
     ys = []
-    for start in range(0, L, chunk_size):
-        end = min(start + chunk_size, L)
-        B_chunk = B if B.dim() == 2 else _expand_groups(B[..., start:end], H)
-        C_chunk = C if C.dim() == 2 else _expand_groups(C[..., start:end], H)
-        args = (u[..., start:end], delta[..., start:end], A, B_chunk, C_chunk, state)
+    for u_chunk, delta_chunk, B_chunk, C_chunk in pieces:
+        args = (u_chunk, delta_chunk, A, B_chunk, C_chunk, state)
         if recompute:
             y, state = checkpoint(_scan_chunk, *args, use_reentrant=False)
         else:
             y, state = _scan_chunk(*args)
         ys.append(y)
-    y = torch.cat(ys, dim=-1) if ys else u.new_zeros(u.shape)
-    return y, state
+    return torch.cat(ys, dim=-1), state
 
 
 def selective_scan_chunked(
@@ -209,10 +229,11 @@ def selective_scan_chunked(
     """Chunked parallel scan in PyTorch: same results as `selective_scan_ref`, usable on CPU at
     tens of thousands of positions and differentiable by autograd.
 
-    Within a chunk of T = chunk_size steps every state is a decay-weighted sum of the chunk's
-    inputs (a (T, T) lower-triangular decay matrix per channel and state, from differences of
-    the cumulative sum of delta * A) plus the decayed state carried in from the previous chunk.
-    Working memory per chunk is O(B * H * N * T^2) and the backward recomputes chunk by chunk.
+    Chunks of T = chunk_size steps are scanned one after the other, the state carried from each
+    to the next; inside a chunk a log-depth scan computes all T states at once (see
+    `_scan_chunk`). Working memory is O(B * H * N * T) per chunk, never O(B * H * N * L), and
+    the backward recomputes chunk by chunk. Packed sequences (cu_seqlens) are scanned one
+    segment at a time.
     """
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
     if chunk_size < 1:
@@ -224,20 +245,17 @@ def selective_scan_chunked(
     delta = _prepare_delta(delta, delta_bias, delta_softplus, dtype)  # (B, H, L)
     A_c, B_c, C_c = A.to(dtype), B.to(dtype), C.to(dtype)
 
-    segments = _segments(cu_seqlens) if cu_seqlens is not None else [(0, L)]
+    lengths = [end - start for start, end in _segments(cu_seqlens)] if cu_seqlens is not None else [L]
+    if initial_state is not None:
+        starts = initial_state.to(dtype).split(1 if cu_seqlens is not None else batch, dim=0)
+    else:
+        starts = [u_c.new_zeros(batch, H, N)] * len(lengths)
     ys, last_states = [], []
-    for seg, (start, end) in enumerate(segments):
-        if initial_state is None:
-            state = u_c.new_zeros(batch, H, N)
-        elif cu_seqlens is None:
-            state = initial_state.to(dtype)
-        else:
-            state = initial_state[seg : seg + 1].to(dtype)
-        B_seg = B_c if B_c.dim() == 2 else B_c[..., start:end]
-        C_seg = C_c if C_c.dim() == 2 else C_c[..., start:end]
-        y, state = _scan_chunks(
-            u_c[..., start:end], delta[..., start:end], A_c, B_seg, C_seg, state, chunk_size
-        )
+    for u_seg, delta_seg, B_seg, C_seg, state in zip(
+        _split_time(u_c, lengths), _split_time(delta, lengths),
+        _split_time(B_c, lengths), _split_time(C_c, lengths), starts,
+    ):
+        y, state = _scan_chunks(u_seg, delta_seg, A_c, B_seg, C_seg, state, chunk_size)
         ys.append(y)
         last_states.append(state)
     y = torch.cat(ys, dim=-1)  # (B, H, L)
