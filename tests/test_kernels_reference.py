@@ -77,7 +77,8 @@ def test_fftconv_ref_matches_direct_convolution(L, filter_kind, extras):
 
 @pytest.mark.parametrize("L", [1, 5, 12], ids=lambda v: f"L{v}")
 def test_fftconv_ref_gradcheck_fp64(L):
-    u, k, D, pre, post = fftconv_inputs(L, max(1, L - 2), with_D=True, with_gates=True, dtype=torch.float64)
+    inputs = fftconv_inputs(L, max(1, L - 2), with_D=True, with_gates=True, dtype=torch.float64)
+    u, k, D, pre, post = inputs
     for t in (u, k, D, pre, post):
         t.requires_grad_(True)
     assert torch.autograd.gradcheck(fftconv_ref, (u, k, D, pre, post))
@@ -97,7 +98,8 @@ def test_fftconv_ref_gradients_match_direct_fp32():
 @pytest.mark.parametrize("L", [100, 257], ids=lambda v: f"L{v}")
 @pytest.mark.parametrize("chunk_size", [1, 7, 16, 64, 1000], ids=lambda v: f"chunk{v}")
 def test_fftconv_chunked_equals_ref(L, chunk_size):
-    inputs = fftconv_inputs(L, L if chunk_size != 7 else L // 2, with_D=True, with_gates=True, dtype=torch.float64)
+    Lk = L // 2 if chunk_size == 7 else L  # one case with a filter shorter than the input
+    inputs = fftconv_inputs(L, Lk, with_D=True, with_gates=True, dtype=torch.float64)
     assert_close(fftconv_chunked(*inputs, chunk_size=chunk_size), fftconv_ref(*inputs), 1e-12, "chunked")
 
 
@@ -138,6 +140,7 @@ def test_fast_fft_size_is_smallest_5_smooth_size():
 
 def scan_inputs(L, *, N=4, H=4, G=1, time_invariant=False, z=True, D=True, delta_bias=True,
                 initial_state=False, dtype=torch.float32, batch=2, seed=0, n_states=None):
+    """Scan arguments by name; time_invariant: False, True (B and C), "B" or "C"."""
     g = generator(seed)
 
     def randn(*shape):
@@ -147,8 +150,8 @@ def scan_inputs(L, *, N=4, H=4, G=1, time_invariant=False, z=True, D=True, delta
         u=randn(batch, H, L),
         delta=randn(batch, H, L) * 0.5,
         A=-(torch.rand(H, N, generator=g, dtype=dtype) * 3 + 0.1),
-        B=randn(H, N) if time_invariant else randn(batch, G, N, L),
-        C=randn(H, N) if time_invariant else randn(batch, G, N, L),
+        B=randn(H, N) if time_invariant in (True, "B") else randn(batch, G, N, L),
+        C=randn(H, N) if time_invariant in (True, "C") else randn(batch, G, N, L),
         D=randn(H) if D else None,
         z=randn(batch, H, L) if z else None,
         delta_bias=randn(H) * 0.3 if delta_bias else None,
@@ -165,12 +168,22 @@ SCAN_CASES = {
     "fp32-L63-groups2": dict(L=63, G=2),
     "fp32-L130-N16-init": dict(L=130, N=16, initial_state=True),
     "fp32-L100-time-invariant": dict(L=100, time_invariant=True),
+    "fp32-L40-fixed-C-groups2": dict(L=40, time_invariant="C", G=2),
+    "fp64-L41-fixed-B": dict(L=41, time_invariant="B", initial_state=True, dtype=torch.float64),
     "fp32-L65-bare": dict(L=65, z=False, D=False, delta_bias=False, softplus=False),
     "fp64-L1": dict(L=1, dtype=torch.float64),
     "fp64-L63-groups4-init": dict(L=63, H=8, G=4, initial_state=True, dtype=torch.float64),
     "fp64-L97-time-invariant-N1": dict(L=97, N=1, time_invariant=True, dtype=torch.float64),
     "fp64-L50-no-z": dict(L=50, z=False, initial_state=True, dtype=torch.float64),
 }
+
+
+BOTH_SCANS = [selective_scan_ref, selective_scan_chunked]
+
+
+def as_leaves(inputs):
+    """Fresh copies that record gradients (None stays None)."""
+    return {n: None if t is None else t.clone().requires_grad_(True) for n, t in inputs.items()}
 
 
 def run_scan(scan, inputs, softplus=True, **kwargs):
@@ -186,7 +199,7 @@ def test_selective_scan_chunked_matches_sequential(case):
     grad_names = [name for name, t in inputs.items() if t is not None]
     results = []
     for scan, kwargs in ((selective_scan_ref, {}), (selective_scan_chunked, {"chunk_size": 16})):
-        leaves = {n: (t.clone().requires_grad_(True) if t is not None else None) for n, t in inputs.items()}
+        leaves = as_leaves(inputs)
         y, last = run_scan(scan, leaves, softplus, **kwargs)
         weights = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
         ((y * weights).sum() + last.square().sum()).backward()
@@ -200,9 +213,9 @@ def test_selective_scan_chunked_matches_sequential(case):
         assert_close(grads[name], grads_ref[name], 10 * tol, f"grad {name}")
 
 
-@pytest.mark.parametrize("scan", [selective_scan_ref, selective_scan_chunked], ids=["sequential", "chunked"])
+@pytest.mark.parametrize("scan", BOTH_SCANS, ids=["sequential", "chunked"])
 def test_selective_scan_groups_map_consecutive_channels(scan):
-    """Channel h reads B/C group h // (H // G), as mamba_ssm: same as giving every channel its own copy."""
+    """Channel h reads B/C group h // (H // G), as mamba_ssm: like giving each channel its copy."""
     inputs = scan_inputs(20, H=6, G=3, N=2, dtype=torch.float64)
     per_channel = dict(inputs)
     for name in ("B", "C"):
@@ -215,7 +228,8 @@ def test_selective_scan_groups_map_consecutive_channels(scan):
     changed["B"] = inputs["B"].clone()
     changed["B"][:, 1] += 1.0
     y_changed = run_scan(scan, changed)[0]
-    assert torch.equal(y_changed[:, :2], y_grouped[:, :2]) and not torch.equal(y_changed[:, 2:4], y_grouped[:, 2:4])
+    assert torch.equal(y_changed[:, :2], y_grouped[:, :2])
+    assert not torch.equal(y_changed[:, 2:4], y_grouped[:, 2:4])
 
 
 def test_selective_scan_chunked_gradcheck_fp64():
@@ -232,7 +246,7 @@ def test_selective_scan_chunked_gradcheck_fp64():
     assert torch.autograd.gradcheck(scan, leaves)
 
 
-@pytest.mark.parametrize("scan", [selective_scan_ref, selective_scan_chunked], ids=["sequential", "chunked"])
+@pytest.mark.parametrize("scan", BOTH_SCANS, ids=["sequential", "chunked"])
 @pytest.mark.parametrize("split", [1, 37, 99], ids=lambda v: f"split{v}")
 def test_selective_scan_split_in_two_equals_one_pass(scan, split):
     L = 100
@@ -260,7 +274,9 @@ def test_selective_scan_split_in_two_equals_one_pass(scan, split):
 def test_selective_scan_cu_seqlens_resets_state_at_boundaries(with_initial_state):
     bounds = [0, 10, 10, 33, 57]  # includes an empty sequence
     L, n_seqs = bounds[-1], len(bounds) - 1
-    inputs = scan_inputs(L, N=4, batch=1, dtype=torch.float64, initial_state=with_initial_state, n_states=n_seqs)
+    inputs = scan_inputs(
+        L, N=4, batch=1, dtype=torch.float64, initial_state=with_initial_state, n_states=n_seqs
+    )
     cu_seqlens = torch.tensor(bounds, dtype=torch.int32)
     y_ref, last_ref = run_scan(selective_scan_ref, inputs, cu_seqlens=cu_seqlens)
     y, last = run_scan(selective_scan_chunked, inputs, cu_seqlens=cu_seqlens, chunk_size=8)
@@ -277,7 +293,7 @@ def test_selective_scan_cu_seqlens_resets_state_at_boundaries(with_initial_state
         assert torch.allclose(y[..., start:end], y_alone, rtol=0, atol=1e-12), f"sequence {seq}"
         assert torch.allclose(last[seq : seq + 1], last_alone, rtol=0, atol=1e-12), f"last state {seq}"
     # the empty sequence ends where it starts
-    expected_empty = inputs["initial_state"][1] if with_initial_state else torch.zeros(4, 4, dtype=torch.float64)
+    expected_empty = inputs["initial_state"][1] if with_initial_state else torch.zeros(4, 4).double()
     assert torch.equal(last[1], expected_empty)
 
 
@@ -286,7 +302,7 @@ def test_selective_scan_cu_seqlens_gradients_match_sequential():
     inputs = scan_inputs(45, N=3, batch=1, dtype=torch.float64)
     grads = []
     for scan, kwargs in ((selective_scan_ref, {}), (selective_scan_chunked, {"chunk_size": 8})):
-        leaves = {n: (t.clone().requires_grad_(True) if t is not None else None) for n, t in inputs.items()}
+        leaves = as_leaves(inputs)
         y, last = run_scan(scan, leaves, cu_seqlens=cu_seqlens, **kwargs)
         (y.sin().sum() + last.sum()).backward()
         grads.append({n: t.grad for n, t in leaves.items() if t is not None})
@@ -299,7 +315,7 @@ def test_selective_scan_chunked_survives_steep_decay():
     inputs = scan_inputs(64, N=4, z=False, delta_bias=False)
     inputs["A"] = torch.full((4, 4), -80.0)
     inputs["delta"] = inputs["delta"].abs() * 10
-    leaves = {n: (t.clone().requires_grad_(True) if t is not None else None) for n, t in inputs.items()}
+    leaves = as_leaves(inputs)
     y, last = run_scan(selective_scan_chunked, leaves, softplus=False, chunk_size=64)
     (y.sum() + last.sum()).backward()
     y_ref, last_ref = run_scan(selective_scan_ref, inputs, softplus=False)
@@ -327,7 +343,7 @@ def test_selective_scan_public_returns_y_or_pair_in_input_dtype():
     y = selective_scan(**inputs, delta_softplus=True, backend="reference")
     y_pair, last = selective_scan(**inputs, delta_softplus=True, return_last_state=True)
     assert torch.equal(y, y_pair) and last.shape == (2, 4, 2)
-    half = {n: (t.bfloat16() if t is not None and n not in ("A", "initial_state") else t) for n, t in inputs.items()}
+    half = {n: t if t is None or n == "A" else t.bfloat16() for n, t in inputs.items()}
     assert selective_scan(**half, backend="reference").dtype == torch.bfloat16
 
 
@@ -337,8 +353,8 @@ def test_selective_scan_public_returns_y_or_pair_in_input_dtype():
 def naive_causal_conv1d(x, weight, bias, activation, initial_state):
     batch, H, L = x.shape
     W = weight.shape[1]
-    history = torch.zeros(batch, H, W - 1, dtype=torch.float64) if initial_state is None else initial_state.double()
-    padded = torch.cat([history, x.double()], dim=-1)
+    history = torch.zeros(batch, H, W - 1) if initial_state is None else initial_state
+    padded = torch.cat([history.double(), x.double()], dim=-1)
     y = torch.zeros(batch, H, L, dtype=torch.float64)
     for t in range(L):
         for w in range(W):
@@ -371,13 +387,18 @@ def test_causal_conv1d_matches_naive_loop(W, L, activation, with_state):
 
 
 @pytest.mark.parametrize("W", [2, 4], ids=lambda v: f"W{v}")
-@pytest.mark.parametrize("chunks", [(1, 1, 1, 9), (5, 7), (2, 10)], ids=lambda c: "chunks" + "-".join(map(str, c)))
+@pytest.mark.parametrize(
+    "chunks",
+    [(1, 1, 1, 9), (5, 7), (2, 10)],
+    ids=lambda c: "chunks" + "-".join(map(str, c)),
+)
 def test_causal_conv1d_state_carries_across_chunks(W, chunks):
     x, weight, bias, state = conv_inputs(sum(chunks), W, with_state=True)
     y_full, final_full = causal_conv1d(x, weight, bias, "silu", state, return_final_state=True)
     pieces, start = [], 0
     for length in chunks:
-        y, state = causal_conv1d(x[..., start : start + length], weight, bias, "silu", state, return_final_state=True)
+        piece = x[..., start : start + length]
+        y, state = causal_conv1d(piece, weight, bias, "silu", state, return_final_state=True)
         pieces.append(y)
         start += length
     assert_close(torch.cat(pieces, dim=-1), y_full, 1e-6, "y")
@@ -443,10 +464,23 @@ def test_resolve_backend_reads_env_var_and_argument_wins(monkeypatch):
         resolve_backend("fast", torch.zeros(1), True)
 
 
+def call_fftconv(**kwargs):
+    return fftconv(*fftconv_inputs(8, 8, with_D=True, with_gates=False)[:3], **kwargs)
+
+
+def call_selective_scan(**kwargs):
+    return selective_scan(**scan_inputs(8), **kwargs)
+
+
+def call_causal_conv1d(**kwargs):
+    return causal_conv1d(*conv_inputs(8, 4)[:3], **kwargs)
+
+
+# op -> (its module, the fast path's attribute there, a call of the public function)
 OPS = {
-    "fftconv": (fftconv_module, "fftconv_triton", lambda **kw: fftconv(*fftconv_inputs(8, 8, with_D=True, with_gates=False)[:3], **kw)),
-    "selective_scan": (scan_module, "selective_scan_triton", lambda **kw: selective_scan(**scan_inputs(8), **kw)),
-    "causal_conv1d": (conv_module, "causal_conv1d_triton", lambda **kw: causal_conv1d(*conv_inputs(8, 4)[:3], **kw)),
+    "fftconv": (fftconv_module, "fftconv_triton", call_fftconv),
+    "selective_scan": (scan_module, "selective_scan_triton", call_selective_scan),
+    "causal_conv1d": (conv_module, "causal_conv1d_triton", call_causal_conv1d),
 }
 
 

@@ -52,7 +52,8 @@ def causal_conv1d_ref(
     W = _check_weight(weight, bias, activation, H, "causal_conv1d")
     if initial_state is not None and tuple(initial_state.shape) != (batch, H, W - 1):
         raise ValueError(
-            f"causal_conv1d: initial_state must be (B={batch}, H={H}, W-1={W - 1}), got {tuple(initial_state.shape)}"
+            f"causal_conv1d: initial_state must be (B={batch}, H={H}, W-1={W - 1}), "
+            f"got {tuple(initial_state.shape)}"
         )
     dtype = _compute_dtype(x)
     if initial_state is None:
@@ -90,7 +91,8 @@ def causal_conv1d_step(
     W = _check_weight(weight, bias, activation, H, "causal_conv1d_step")
     if tuple(state.shape) != (batch, H, W - 1):
         raise ValueError(
-            f"causal_conv1d_step: state must be (B={batch}, H={H}, W-1={W - 1}), got {tuple(state.shape)}"
+            f"causal_conv1d_step: state must be (B={batch}, H={H}, W-1={W - 1}), "
+            f"got {tuple(state.shape)}"
         )
     dtype = _compute_dtype(x_t)
     window = torch.cat([state.to(dtype), x_t.to(dtype)[..., None]], dim=-1)  # (B, H, W)

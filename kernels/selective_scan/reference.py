@@ -47,7 +47,9 @@ def check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seq
     for name, m in (("B", B), ("C", C)):
         if m.dim() == 2:
             if tuple(m.shape) != (H, N):
-                raise ValueError(f"selective_scan: time-invariant {name} must be (H={H}, N={N}), got {tuple(m.shape)}")
+                raise ValueError(
+                    f"selective_scan: time-invariant {name} must be (H={H}, N={N}), got {tuple(m.shape)}"
+                )
         elif m.dim() == 4:
             G = m.shape[1]
             if m.shape[0] != batch or m.shape[2] != N or m.shape[3] != L or G < 1 or H % G:
@@ -56,20 +58,25 @@ def check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seq
                     f"H={H}, got {tuple(m.shape)}"
                 )
         else:
-            raise ValueError(f"selective_scan: {name} must be (B, G, N, L) or (H, N), got {tuple(m.shape)}")
+            raise ValueError(
+                f"selective_scan: {name} must be (B, G, N, L) or (H, N), got {tuple(m.shape)}"
+            )
     for name, vec in (("D", D), ("delta_bias", delta_bias)):
         if vec is not None and tuple(vec.shape) != (H,):
             raise ValueError(f"selective_scan: {name} must be (H={H},), got {tuple(vec.shape)}")
     if cu_seqlens is None:
         if initial_state is not None and tuple(initial_state.shape) != (batch, H, N):
             raise ValueError(
-                f"selective_scan: initial_state must be (B={batch}, H={H}, N={N}), got {tuple(initial_state.shape)}"
+                f"selective_scan: initial_state must be (B={batch}, H={H}, N={N}), "
+                f"got {tuple(initial_state.shape)}"
             )
         return
     if batch != 1:
         raise ValueError(f"selective_scan: cu_seqlens needs a packed batch of 1, got batch {batch}")
     if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.is_floating_point():
-        raise ValueError("selective_scan: cu_seqlens must be a 1-D integer tensor [0, l1, l1 + l2, ..., L]")
+        raise ValueError(
+            "selective_scan: cu_seqlens must be a 1-D integer tensor [0, l1, l1 + l2, ..., L]"
+        )
     bounds = cu_seqlens.tolist()
     if bounds[0] != 0 or bounds[-1] != L or any(b < a for a, b in zip(bounds, bounds[1:])):
         raise ValueError(
