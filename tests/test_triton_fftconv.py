@@ -7,9 +7,12 @@ GPU tests check real lengths (2^10 .. 2^22) against fp64 torch.fft.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
+from genossm.kernels.dispatch import ENV_VAR, resolve_backend
 from genossm.kernels.fftconv import fftconv, fftconv_ref
 from genossm.kernels.fftconv import triton_fftconv
 from genossm.kernels.fftconv.reference import direct_causal_conv
@@ -176,6 +179,8 @@ def test_cuda_matches_fp64_fft(log2_L, dtype):
 @needs_cuda
 def test_cuda_odd_length_and_dispatch_picks_triton():
     inputs = make_inputs(3, 8, 100_003, 77_777, dtype=torch.bfloat16, device="cuda")
+    if os.environ.get(ENV_VAR, "auto") in ("", "auto"):
+        assert resolve_backend(None, inputs["u"], fftconv_triton is not None) == "triton"
     y = fftconv(**inputs)  # auto backend on CUDA -> the fast path
     y_ref = fftconv_ref(**fp64_copy(inputs))
     assert relative_error(y, y_ref) < TOLERANCE[torch.bfloat16]

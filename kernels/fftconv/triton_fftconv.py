@@ -138,12 +138,13 @@ def _forward(u, k, D, pregate, postgate, Lk, n):
 
 
 def _backward(dy, u, k, D, pregate, postgate, pre_postgate, Lk, n):
-    """Gradients (du, dk (H, Lk), dD, dpregate, dpostgate); None for absent inputs."""
+    """Gradients (du, dk, dD, dpregate, dpostgate) shaped like the inputs; None for absent ones."""
     B, H, L = u.shape
     M = n // 2
     compute_dtype = _compute_dtype(u)
     du = torch.empty_like(u)
-    dk = torch.empty(H, Lk, device=u.device, dtype=compute_dtype)
+    # Taps past L never reach an output: their gradient is zero.
+    dk = torch.empty_like(k) if k.shape[-1] == Lk else torch.zeros_like(k)
     dpregate = torch.empty_like(pregate) if pregate is not None else None
     dpostgate = torch.empty_like(postgate) if postgate is not None else None
     n_col_blocks = triton.cdiv(L, _ELEMENTWISE_BLOCK)
@@ -165,7 +166,7 @@ def _backward(dy, u, k, D, pregate, postgate, pre_postgate, Lk, n):
         )  # fmt: skip
         del input_spectrum
         # filter_spectrum now holds the packed sum_b G * conj(V): the filter gradient's spectrum.
-        dk[h0 : h0 + hc] = _packed_inverse(filter_spectrum)[:, :Lk]
+        dk[h0 : h0 + hc, :Lk] = _packed_inverse(filter_spectrum)[:, :Lk]
         del filter_spectrum
         conv_grad = _packed_inverse(grad_spectrum)  # (B*hc, n)
         del grad_spectrum
@@ -205,11 +206,9 @@ class _FFTConvFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         u, k, D, pregate, postgate, pre_postgate = ctx.saved_tensors
-        du, dk_head, dD, dpregate, dpostgate = _backward(
+        du, dk, dD, dpregate, dpostgate = _backward(
             dy.contiguous(), u, k, D, pregate, postgate, pre_postgate, ctx.Lk, ctx.n
         )
-        dk = torch.zeros_like(k)
-        dk[:, : ctx.Lk] = dk_head  # taps past L get zero gradient
         if dD is not None:
             dD = dD.to(D.dtype)
         return du, dk, dD, dpregate, dpostgate
