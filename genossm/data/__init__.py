@@ -1,1 +1,1 @@
-"""Streaming training data: FASTA windows and BAM reads, and the Lightning DataModule."""
+"""Streaming datasets of genome windows and sequencing reads, and the pretraining DataModule."""

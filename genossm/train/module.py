@@ -1,0 +1,112 @@
+"""The LightningModule of `genossm pretrain`: a genossm language model and its objective.
+
+The model lives in attribute `model` and its config dict in `hyper_parameters["model_config"]`,
+the layout `genossm convert` reads to turn a Lightning checkpoint into a genossm checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from genossm.train.metrics import metric_sums, summarise
+from genossm.train.schedule import warmup_cosine
+
+log = logging.getLogger("genossm.train")
+
+
+class LanguageModelTask(L.LightningModule):
+    """Causal (next base) or masked (BERT-style) language modelling of DNA windows.
+
+    Batches are `{"inputs": (B, L) long, "targets": (B, L) long}` (genossm.data); the objective
+    is fixed by how the data made the targets, and must match `model_config["objective"]`.
+    """
+
+    def __init__(self, model_config: dict[str, Any], optim: dict[str, Any], max_steps: int, seed: int = 0):
+        super().__init__()
+        from genossm.models.config import ModelConfig
+        from genossm.models.lm import build_model
+
+        self.save_hyperparameters()
+        self.model = build_model(ModelConfig.from_dict(model_config))
+        self._eval_sums: torch.Tensor | None = None
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model(tokens)  # (B, L, V)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Dropout draws from the global generator; seeding it by step makes a resumed run draw
+        # what the uninterrupted run drew.
+        torch.manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self.model(batch["inputs"])  # (B, L, V)
+        sums = metric_sums(logits, batch["targets"])
+        loss = sums.nll / sums.count.clamp(min=1)
+        stats = summarise(sums.as_vector().detach())
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        self.log("train/bits_per_base", stats["bits_per_base"])
+        self.log("train/accuracy", stats["accuracy"])
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
+        self.log("train/window_length", float(batch["inputs"].shape[1]))
+        return loss
+
+    def _accumulate(self, batch: dict[str, torch.Tensor]) -> None:
+        logits = self.model(batch["inputs"])  # (B, L, V)
+        vector = metric_sums(logits, batch["targets"]).as_vector()
+        self._eval_sums = vector if self._eval_sums is None else self._eval_sums + vector
+
+    def _finish_eval(self, prefix: str) -> dict[str, float]:
+        sums = self._eval_sums
+        if sums is None:
+            sums = torch.zeros(4, dtype=torch.float64, device=self.device)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every rank's windows
+        self._eval_sums = None
+        stats = summarise(sums.cpu())
+        for name, value in stats.items():
+            self.log(f"{prefix}/{name}", value, sync_dist=False, prog_bar=name == "bits_per_base")
+        return stats
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_sums = None
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._accumulate(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish_eval("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_sums = None
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._accumulate(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._finish_eval("test")
+
+    def configure_optimizers(self):
+        optim = self.hparams.optim
+        decay, no_decay = [], []
+        for name, parameter in self.model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            # Matrices decay; biases, norm scales and embeddings do not (GPT-2 / HyenaDNA).
+            (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": optim["weight_decay"]},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=optim["lr"], betas=tuple(optim["betas"]), eps=optim["eps"],
+        )
+        schedule = LambdaLR(optimizer, lambda step: warmup_cosine(
+            step, warmup_steps=optim["warmup_steps"], max_steps=self.hparams.max_steps,
+            min_lr_ratio=optim["min_lr_ratio"]))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The data position is the step itself (genossm.data.windows); recorded for humans.
+        checkpoint["genossm_data_position"] = {"global_step": int(self.global_step)}

@@ -1,0 +1,145 @@
+"""`genossm pretrain` as a library call: build the recipe's model, data and trainer, then fit,
+test, and write the final model (genossm checkpoint) and a metrics JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genossm.atomic import atomic_path
+from genossm.train.recipe import Recipe
+
+log = logging.getLogger("genossm.train")
+
+
+def resolve_model_config(recipe: Recipe):
+    """The recipe's model config with its overrides (and the checkpointing flag) applied."""
+    from genossm.models.config import ModelConfig, load_model_config
+
+    data = load_model_config(recipe.model).to_dict()
+    data.update(recipe.model_overrides)
+    if recipe.trainer.activation_checkpointing:
+        data["checkpointing"] = True
+    return ModelConfig.from_dict(data)
+
+
+def resolve_precision(trainer_config) -> str:
+    if trainer_config.precision != "auto":
+        return trainer_config.precision
+    on_gpu = torch.cuda.is_available() and trainer_config.accelerator in ("auto", "gpu", "cuda")
+    return "bf16-mixed" if on_gpu else "32-true"
+
+
+def build_trainer(recipe: Recipe, out_dir: Path, callbacks: list, *, stop_after: int | None = None):
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    t = recipe.trainer
+    checkpoints = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
+        every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=1,
+        save_on_train_epoch_end=False,
+    )
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+        precision=resolve_precision(t), max_steps=stop_after or t.max_steps, max_epochs=-1,
+        accumulate_grad_batches=t.accumulate, gradient_clip_val=t.gradient_clip,
+        val_check_interval=t.val_every * t.accumulate, check_val_every_n_epoch=None,
+        num_sanity_val_steps=0, log_every_n_steps=t.log_every,
+        callbacks=[*callbacks, checkpoints], logger=CSVLogger(out_dir, name="logs"),
+        enable_model_summary=False, default_root_dir=out_dir,
+        max_time=None if t.max_time_s is None else {"seconds": t.max_time_s},
+    )
+
+
+def export_model(checkpoint_path: Path, model_dir: Path, extra: dict[str, Any]) -> None:
+    """Write the genossm checkpoint (config.json + model.safetensors) from a Lightning checkpoint.
+
+    Reading the saved file rather than the live module gives the full weights under every
+    strategy (FSDP shards them in memory) and proves the checkpoint loads safely.
+    """
+    from genossm.models.checkpoint import save_model
+    from genossm.models.config import ModelConfig
+    from genossm.models.lm import build_model
+
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    config = ModelConfig.from_dict(state["hyper_parameters"]["model_config"])
+    model = build_model(config)
+    weights = {key[len("model."):]: value for key, value in state["state_dict"].items() if key.startswith("model.")}
+    model.load_state_dict(weights)
+    save_model(model, model_dir, extra=extra)
+
+
+def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False,
+             stop_after: int | None = None, run_test: bool = True) -> dict[str, Any]:
+    """Train per `recipe` into `out_dir`; returns the metrics also written to out_dir/metrics.json.
+
+    `resume` continues from out_dir/checkpoints/last.ckpt when there is one. `stop_after` ends
+    the run at that step without changing the schedule (as if killed there; used by tests).
+    """
+    import lightning as L
+
+    from genossm.data.datamodule import GenomeDataModule
+    from genossm.train.callbacks import (SequenceLengthWarmup, StderrProgressBar,
+                                         ThroughputMonitor, length_stages)
+    from genossm.train.module import LanguageModelTask
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(recipe.seed, workers=True, verbose=False)
+    model_config = resolve_model_config(recipe)
+    t, d = recipe.trainer, recipe.data
+    datamodule = GenomeDataModule(d, objective=model_config.objective, seed=recipe.seed, max_steps=t.max_steps)
+    module = LanguageModelTask(model_config.to_dict(), dataclasses.asdict(recipe.optim),
+                               max_steps=t.max_steps, seed=recipe.seed)
+    if t.compile:
+        module.model = torch.compile(module.model)
+    throughput = ThroughputMonitor()
+    stages = length_stages(recipe.length_warmup, d.window_length, d.batch_size)
+    trainer = build_trainer(recipe, out_dir, [SequenceLengthWarmup(stages), throughput,
+                                              StderrProgressBar()], stop_after=stop_after)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if resume and last.exists() else None
+    if resume and ckpt_path is None:
+        log.info("no checkpoint in %s; starting from scratch", last.parent)
+    n_parameters = sum(p.numel() for p in module.model.parameters())
+    log.info("model %s: %s, %.2f M parameters, objective %s", recipe.model, model_config.arch,
+             n_parameters / 1e6, model_config.objective)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    train_seconds = time.perf_counter() - started
+    trainer.save_checkpoint(last)
+    metrics: dict[str, Any] = {
+        "model": recipe.model,
+        "parameters": n_parameters,
+        "steps": int(trainer.global_step),
+        "train_seconds_this_run": round(train_seconds, 2),
+        "tokens_per_second": round(throughput.tokens_per_second, 1),
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "precision": resolve_precision(t),
+        "val": _prefixed(trainer.callback_metrics, "val/"),
+    }
+    if run_test and datamodule.splits.test:
+        trainer.test(module, datamodule=datamodule, ckpt_path=str(last), verbose=False, weights_only=True)
+        metrics["test"] = _prefixed(trainer.callback_metrics, "test/")
+    metrics["recipe"] = recipe.to_dict()
+    if trainer.is_global_zero:
+        extra = {"training": {key: metrics[key] for key in ("steps", "tokens_per_second", "val")}
+                 | {"test": metrics.get("test"), "recipe": metrics["recipe"]}}
+        export_model(last, out_dir / "model", extra)
+        with atomic_path(out_dir / "metrics.json") as tmp:
+            Path(tmp).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+        log.info("wrote %s and %s", out_dir / "model", out_dir / "metrics.json")
+    return metrics
+
+
+def _prefixed(metrics, prefix: str) -> dict[str, float]:
+    return {key[len(prefix):]: float(value) for key, value in metrics.items() if key.startswith(prefix)}
