@@ -1,0 +1,44 @@
+"""Per-position log-likelihoods and pooled embeddings from one model pass (no parameters).
+
+Log-probabilities are taken over the four bases only (the first `NUM_BASES` logits,
+renormalised): the special tokens (N, MASK, PAD) are not outcomes a genome can have. A target
+that is not a base (an N of the genome or of the padding past a contig end) contributes 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genossm.tokenizer import NUM_BASES
+
+
+def base_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """(..., V) logits -> (..., 4) log-probabilities of A, C, G, T, in float32."""
+    return torch.log_softmax(logits[..., :NUM_BASES].float(), dim=-1)
+
+
+def causal_token_log_likelihood(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Entry t = log P(x_t | x_<t) for a causal model (logits at t predict t+1).
+
+    logits (B, L, V), tokens (B, L) -> (B, L) float32; entry 0 (nothing predicts it) and
+    non-base targets are 0.
+    """
+    log_probs = base_log_probs(logits[:, :-1])  # (B, L-1, 4): predictions of positions 1..L-1
+    targets = tokens[:, 1:]  # (B, L-1)
+    is_base = targets < NUM_BASES
+    picked = log_probs.gather(-1, targets.clamp(max=NUM_BASES - 1).unsqueeze(-1)).squeeze(-1)
+    return F.pad(picked * is_base, (1, 0))  # (B, L)
+
+
+def allele_log_likelihood(log_probs_at_mask: np.ndarray, bases: np.ndarray) -> float:
+    """Sum of log P(base) over masked positions: (k, 4) log-probs, (k,) target tokens."""
+    is_base = bases < NUM_BASES
+    picked = log_probs_at_mask[np.arange(len(bases)), np.minimum(bases, NUM_BASES - 1)]
+    return float(np.sum(picked * is_base, dtype=np.float64))
+
+
+def suffix_sum(values: np.ndarray, start: int) -> float:
+    """Sum of `values[start:]` in float64 (the same reduction in every scorer keeps them equal)."""
+    return float(np.sum(values[start:], dtype=np.float64))

@@ -1,0 +1,159 @@
+"""In-silico saturation mutagenesis of a region: every position x every alternative base.
+
+Each of the 3L single-base substitutions is scored as a variant (`genossm.infer.scoring`: same
+windows, same LLR, both strands averaged by default), through `VariantScorer`, so the reference
+pass of each tile is shared by all the substitutions inside it and the alternatives are batched.
+Positions whose reference base is N have no defined alternatives and are left out.
+
+Outputs for a prefix P:
+    P.tsv       chrom, pos (1-based), ref, alt, llr: one line per substitution
+    P.bedGraph  one value per position (the mean, or with stat="min" the minimum, of its three
+                LLRs): a genome-browser track
+    P.png       heat map, bases x positions, diverging colours centred at 0 (blue: the model
+                prefers the reference), reference bases marked with a dot, x axis in genomic
+                coordinates
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from genossm.atomic import atomic_path
+from genossm.errors import InputError, UsageError
+from genossm.infer.scoring import VariantScorer
+from genossm.infer.windows import TileLayout, allele_pair
+from genossm.io.intervals import Region
+from genossm.progress import progress
+from genossm.tokenizer import BASES, NUM_BASES
+
+log = logging.getLogger("genossm.infer.mutagenesis")
+
+DEFAULT_MAX_LENGTH = 10_000
+
+
+@dataclass
+class MutagenesisResult:
+    """LLRs as a (4, L) matrix (rows A, C, G, T; NaN where the base is the reference or N)."""
+
+    region: Region
+    reference: str  # the region's bases, upper case
+    llr: np.ndarray  # (4, L) float64
+
+    def per_position(self, stat: str = "mean") -> np.ndarray:
+        """(L,) the mean or min of each position's alternatives (NaN where none)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (N positions)
+            return np.nanmin(self.llr, axis=0) if stat == "min" else np.nanmean(self.llr, axis=0)
+
+
+def saturation_mutagenesis(genome, region: Region, model, *, window: int, both_strands: bool = True,
+                           batch_size: int = 16, device="cpu", max_length: int = DEFAULT_MAX_LENGTH,
+                           tile_group: int = 64) -> MutagenesisResult:
+    """Score every substitution of `region` (forward-strand coordinates)."""
+    if region.length > max_length:
+        raise InputError(f"region {region} is {region.length:,} bases; saturation mutagenesis scores 3 "
+                         f"variants per base and is limited to {max_length:,} bases (--max-length); "
+                         "split the region or raise the limit")
+    if region.length == 0:
+        raise InputError(f"region {region} is empty")
+    layout = TileLayout(window)
+    scorer = VariantScorer(model, both_strands=both_strands, batch_size=batch_size, device=device)
+    contig = genome.resolve(region.contig)
+    reference = genome.fetch(contig, region.start, region.end).upper()
+    llr = np.full((NUM_BASES, region.length), np.nan)
+    positions = [i for i in range(region.length) if reference[i] in BASES]
+    tile_tokens: dict[int, np.ndarray] = {}
+    # Group positions so that a whole tile's substitutions go to the scorer together.
+    with progress(total=len(positions), desc="mutagenesis", unit="pos") as bar:
+        for group_start in range(0, len(positions), tile_group):
+            group = positions[group_start:group_start + tile_group]
+            pairs, cells = [], []
+            for i in group:
+                position = region.start + i
+                start = layout.tile_start(position)
+                if start not in tile_tokens:
+                    tile_tokens = {start: genome.fetch_tokens(contig, start, start + window + 1, pad=True)}
+                ref_token = BASES.index(reference[i])
+                for alt_token in range(NUM_BASES):
+                    if alt_token == ref_token:
+                        continue
+                    pairs.append(allele_pair(tile_tokens[start], position - start, 1,
+                                             np.array([alt_token], dtype=np.uint8), window))
+                    cells.append((alt_token, i))
+            for (row, column), score in zip(cells, scorer.score(pairs)):
+                llr[row, column] = score.llr
+            bar.update(len(group))
+    return MutagenesisResult(region=region.with_contig(contig), reference=reference, llr=llr)
+
+
+def write_tsv(result: MutagenesisResult, path: str | os.PathLike) -> None:
+    region = result.region
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write("chrom\tpos\tref\talt\tllr\n")
+        for i, ref in enumerate(result.reference):
+            for row, alt in enumerate(BASES):
+                value = result.llr[row, i]
+                if not np.isnan(value):
+                    out.write(f"{region.contig}\t{region.start + i + 1}\t{ref}\t{alt}\t{value:.6g}\n")
+
+
+def write_bedgraph(result: MutagenesisResult, path: str | os.PathLike, stat: str = "mean") -> None:
+    region = result.region
+    values = result.per_position(stat)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write(f'track type=bedGraph name="genossm {stat} LLR {region}" '
+                  f'description="genossm saturation mutagenesis, {stat} LLR per position"\n')
+        for i, value in enumerate(values):
+            if not np.isnan(value):
+                start = region.start + i
+                out.write(f"{region.contig}\t{start}\t{start + 1}\t{value:.6g}\n")
+
+
+def write_heatmap(result: MutagenesisResult, path: str | os.PathLike, title: str = "") -> None:
+    """A PNG a person can read: bases x positions, diverging colours centred at 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import TwoSlopeNorm
+
+    region, llr = result.region, result.llr
+    length = region.length
+    finite = llr[np.isfinite(llr)]
+    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+    limit = limit or 1.0
+    width = min(max(6.0, length * 0.12), 24.0)
+    figure, axis = plt.subplots(figsize=(width, 2.8), dpi=120)
+    masked = np.ma.masked_invalid(llr)
+    cmap = matplotlib.colormaps["RdBu_r"].copy()
+    cmap.set_bad("#d9d9d9")  # reference (and N) cells: no substitution there
+    image = axis.imshow(masked, aspect="auto", cmap=cmap, interpolation="nearest",
+                        norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit),
+                        extent=(region.start + 0.5, region.end + 0.5, NUM_BASES - 0.5, -0.5))
+    if length <= 200:
+        ref_x = [region.start + i + 1 for i, b in enumerate(result.reference) if b in BASES]
+        ref_y = [BASES.index(b) for b in result.reference if b in BASES]
+        axis.scatter(ref_x, ref_y, s=6 if length > 80 else 12, c="black", marker="o", label="reference base")
+        axis.legend(loc="upper right", bbox_to_anchor=(1.0, 1.32), fontsize=7, frameon=False)
+    axis.set_yticks(range(NUM_BASES), list(BASES))
+    axis.set_ylabel("substituted base")
+    axis.set_xlabel(f"{region.contig} position (1-based)")
+    axis.ticklabel_format(axis="x", style="plain", useOffset=False)
+    colorbar = figure.colorbar(image, ax=axis, pad=0.01)
+    colorbar.set_label("LLR (alt - ref)")
+    axis.set_title(title or f"genossm saturation mutagenesis {region}", fontsize=9)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+
+
+def check_stat(stat: str) -> str:
+    if stat not in ("mean", "min"):
+        raise UsageError(f"--track-stat must be mean or min, got {stat!r}")
+    return stat

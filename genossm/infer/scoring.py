@@ -1,0 +1,315 @@
+"""Zero-shot variant effect scores: `llr` and `embdist` per ALT, from a DNA language model.
+
+Windows and their geometry are in `genossm.infer.windows` (fixed tiles; ref and alt windows of
+equal length W aligned at the left flank). Each score is computed per strand and averaged over
+the forward strand and the reverse-complement strand (`both_strands=False`: forward only). On
+the reverse strand both windows are reverse-complemented, so the left flank becomes the right
+one.
+
+LLR, causal models (next-base prediction):
+    llr = sum_{t >= d} [log P(alt_t | alt_<t) - log P(ref_t | ref_<t)]
+where d is the first window position at which the two (strand) windows differ. Positions before
+d have identical prefixes, hence identical log-likelihoods, so this equals
+log P(alt window) - log P(ref window): the whole-window likelihood ratio of two windows of the
+same length W sharing their left flank. On the forward strand d is the variant's offset (or
+later, when REF and ALT share leading bases such as the VCF padding base), so the sum runs over
+the W - d positions from the variant to the window end: the same number of positions in both
+windows, covering the REF allele and the reference after it in one, the ALT allele and the
+(shifted) reference after it in the other. For an SNV the two sums differ only where the base
+or its context differs. Swapping REF and ALT on a genome that carries ALT swaps the two windows
+exactly (for SNVs, MNVs and indels alike), so llr is exactly antisymmetric.
+
+LLR, masked models (masked-marginal):
+    llr = sum_{i in ALT positions} log P(alt_i | alt window, ALT positions masked)
+        - sum_{i in REF positions} log P(ref_i | ref window, REF positions masked)
+For SNVs and MNVs the two masked windows are the same one, so this is the classic masked
+marginal log P(alt) - log P(ref) at the masked variant positions from a single pass. For indels
+it compares the likelihoods of the alleles each in its own context (alleles of different
+lengths: ALT bases summed against REF bases); it is antisymmetric too.
+
+EMBDIST: Euclidean distance between the mean (over the W window positions) of the model's final
+hidden states for the ref window and for the alt window.
+
+Log-probabilities are over the four bases; non-base targets (N) count 0
+(`genossm.infer.likelihood`).
+
+`score_pairs_naive` is the reference: two (or four, masked) full passes per ALT and strand, one
+at a time. `VariantScorer` is the fast path with the same numbers: unique windows are computed
+once (every ALT whose REF window is the same tile shares its reference pass), passes are
+batched, and for a causal model with recurrent inference (`forward_with_state`, Mamba) the
+state of the reference prefix before d is reused, so only the alt window's suffix is recomputed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from genossm.infer.likelihood import allele_log_likelihood, base_log_probs, causal_token_log_likelihood, suffix_sum
+from genossm.infer.model_state import clone_state, concat_states
+from genossm.infer.windows import AllelePair, StrandPair
+from genossm.tokenizer import N
+
+
+@dataclass(frozen=True)
+class AlleleScore:
+    llr: float
+    embdist: float
+
+
+def model_objective(model) -> str:
+    return model.config.objective
+
+
+def supports_prefix_state(model) -> bool:
+    """True for causal models whose prefix state can be carried (unidirectional Mamba)."""
+    return model_objective(model) == "causal" and bool(getattr(model, "supports_recurrent_state", False))
+
+
+def strands(both_strands: bool) -> tuple[bool, ...]:
+    return (False, True) if both_strands else (False,)
+
+
+@torch.no_grad()
+def _forward(model, tokens: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, L) uint8 -> logits (B, L, V), hidden (B, L, D) on `device`."""
+    batch = torch.from_numpy(np.ascontiguousarray(tokens).astype(np.int64)).to(device)
+    logits, hidden = model(batch, return_embeddings=True)
+    return logits, hidden
+
+
+def _embedding_distance(ref_mean: np.ndarray, alt_mean: np.ndarray) -> float:
+    return float(np.linalg.norm(alt_mean.astype(np.float64) - ref_mean.astype(np.float64)))
+
+
+def _causal_llr(ref_ll: np.ndarray, alt_ll: np.ndarray, start: int) -> float:
+    return suffix_sum(alt_ll - ref_ll, start)
+
+
+# --- reference implementation -------------------------------------------------------------------
+
+def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = True, device="cpu") -> list[AlleleScore]:
+    """The obviously correct scorer: full separate passes for every window of every ALT."""
+    objective = model_objective(model)
+    scores = []
+    for pair in pairs:
+        llrs, dists = [], []
+        for reverse in strands(both_strands):
+            strand = pair.strand(reverse)
+            ref_logits, ref_hidden = _forward(model, strand.ref[None], device)
+            alt_logits, alt_hidden = _forward(model, strand.alt[None], device)
+            ref_mean = ref_hidden[0].float().mean(0).cpu().numpy()
+            alt_mean = alt_hidden[0].float().mean(0).cpu().numpy()
+            dists.append(_embedding_distance(ref_mean, alt_mean))
+            if objective == "causal":
+                ref_ll = _token_ll(ref_logits, strand.ref, device)
+                alt_ll = _token_ll(alt_logits, strand.alt, device)
+                llrs.append(_causal_llr(ref_ll, alt_ll, strand.first_difference))
+            else:
+                llrs.append(_masked_llr_naive(model, strand, device))
+        scores.append(AlleleScore(llr=float(np.mean(llrs)), embdist=float(np.mean(dists))))
+    return scores
+
+
+def _token_ll(logits: torch.Tensor, window: np.ndarray, device) -> np.ndarray:
+    tokens = torch.from_numpy(window.astype(np.int64))[None].to(device)
+    return causal_token_log_likelihood(logits, tokens)[0].cpu().numpy()
+
+
+def _masked_llr_naive(model, strand: StrandPair, device) -> float:
+    total = 0.0
+    for which, sign in (("alt", 1.0), ("ref", -1.0)):
+        window = strand.alt if which == "alt" else strand.ref
+        start, end = strand.alt_span if which == "alt" else strand.ref_span
+        logits, _ = _forward(model, strand.masked(which)[None], device)
+        log_probs = base_log_probs(logits[0, start:end]).cpu().numpy()  # (k, 4)
+        total += sign * allele_log_likelihood(log_probs, window[start:end])
+    return total
+
+
+# --- fast path ------------------------------------------------------------------------------------
+
+class VariantScorer:
+    """Scores many ALTs at once with shared, batched, deduplicated passes (same numbers as naive)."""
+
+    def __init__(self, model, *, both_strands: bool = True, batch_size: int = 16, device="cpu",
+                 reuse_prefix_state: bool | None = None):
+        self.model = model
+        self.objective = model_objective(model)
+        self.both_strands = both_strands
+        self.batch_size = max(1, int(batch_size))
+        self.device = torch.device(device)
+        self.reuse_prefix_state = (supports_prefix_state(model) if reuse_prefix_state is None
+                                   else reuse_prefix_state and supports_prefix_state(model))
+
+    def score(self, pairs: list[AllelePair]) -> list[AlleleScore]:
+        if not pairs:
+            return []
+        per_strand = [self._score_strand([p.strand(reverse) for p in pairs])
+                      for reverse in strands(self.both_strands)]
+        return [
+            AlleleScore(llr=float(np.mean([s[i][0] for s in per_strand])),
+                        embdist=float(np.mean([s[i][1] for s in per_strand])))
+            for i in range(len(pairs))
+        ]
+
+    def _score_strand(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+        if self.objective == "causal" and self.reuse_prefix_state:
+            return self._score_causal_with_state(pairs)
+        if self.objective == "causal":
+            return self._score_causal(pairs)
+        return self._score_masked(pairs)
+
+    # Causal, full passes: one pass per unique window.
+    def _score_causal(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+        unique = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
+        summaries = self._window_summaries(list(unique.values()), causal=True)
+        by_key = dict(zip(unique.keys(), summaries))
+        results = []
+        for pair in pairs:
+            ref_ll, ref_mean = by_key[pair.ref.tobytes()]
+            alt_ll, alt_mean = by_key[pair.alt.tobytes()]
+            results.append((_causal_llr(ref_ll, alt_ll, pair.first_difference),
+                            _embedding_distance(ref_mean, alt_mean)))
+        return results
+
+    # Masked: one pass per unique masked window (SNV/MNV: the ref and alt masked windows coincide),
+    # plus unmasked passes for the embeddings.
+    def _score_masked(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+        masked = _unique_windows([p.masked(which) for p in pairs for which in ("ref", "alt")])
+        masked_log_probs = dict(zip(masked.keys(), self._masked_log_probs(list(masked.values()))))
+        plain = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
+        means = dict(zip(plain.keys(), (m for _, m in self._window_summaries(list(plain.values()), causal=False))))
+        results = []
+        for pair in pairs:
+            llr = 0.0
+            for which, sign in (("alt", 1.0), ("ref", -1.0)):
+                window = pair.alt if which == "alt" else pair.ref
+                start, end = pair.alt_span if which == "alt" else pair.ref_span
+                log_probs = masked_log_probs[pair.masked(which).tobytes()]
+                llr += sign * allele_log_likelihood(log_probs[start:end], window[start:end])
+            results.append((llr, _embedding_distance(means[pair.ref.tobytes()], means[pair.alt.tobytes()])))
+        return results
+
+    def _batches(self, items: list):
+        for start in range(0, len(items), self.batch_size):
+            yield items[start:start + self.batch_size]
+
+    def _window_summaries(self, windows: list[np.ndarray], causal: bool):
+        """Per window: (token log-likelihoods (W,) or None, mean hidden state (D,))."""
+        out = []
+        for batch in self._batches(windows):
+            tokens = np.stack(batch)  # (B, W)
+            logits, hidden = _forward(self.model, tokens, self.device)
+            means = hidden.float().mean(1).cpu().numpy()  # (B, D)
+            lls = (causal_token_log_likelihood(logits, torch.from_numpy(tokens.astype(np.int64)).to(self.device))
+                   .cpu().numpy() if causal else [None] * len(batch))
+            out.extend(zip(lls, means))
+        return out
+
+    def _masked_log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Per masked window: (W, 4) base log-probabilities (only masked rows are read)."""
+        out = []
+        for batch in self._batches(windows):
+            logits, _ = _forward(self.model, np.stack(batch), self.device)
+            out.extend(base_log_probs(logits).cpu().numpy())
+        return out
+
+    # Causal with recurrent state: the reference window is run in segments cut where the ALTs
+    # diverge from it, keeping the state at every cut; each alt window resumes from its cut.
+    def _score_causal_with_state(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+        groups: OrderedDict[bytes, list[int]] = OrderedDict()
+        for index, pair in enumerate(pairs):
+            groups.setdefault(pair.ref.tobytes(), []).append(index)
+        jobs = []  # (pair index, cut, state at cut, hidden sum of the ref prefix before the cut)
+        references = {}
+        for key, indices in groups.items():
+            ref = pairs[indices[0]].ref
+            cuts = sorted({_cut(pairs[i]) for i in indices})
+            ref_ll, ref_mean, states, prefix_sums = self._segmented_reference(ref, cuts)
+            references[key] = (ref_ll, ref_mean)
+            for i in indices:
+                cut = _cut(pairs[i])
+                jobs.append((i, cut, states[cut], prefix_sums[cut]))
+        results: list[tuple[float, float] | None] = [None] * len(pairs)
+        jobs.sort(key=lambda job: job[1])  # similar suffix lengths batch together (less padding)
+        for batch in self._batches(jobs):
+            suffix_lls, suffix_sums = self._run_suffixes([(pairs[i].alt[cut:], state) for i, cut, state, _ in batch])
+            for (i, cut, _, prefix_sum), suffix_ll, suffix_hidden_sum in zip(batch, suffix_lls, suffix_sums):
+                pair = pairs[i]
+                window = len(pair.ref)
+                ref_ll, ref_mean = references[pair.ref.tobytes()]
+                alt_ll = np.concatenate([np.zeros(cut, dtype=np.float32), suffix_ll])
+                alt_mean = ((prefix_sum.astype(np.float64) + suffix_hidden_sum) / window).astype(np.float32)
+                results[i] = (_causal_llr(ref_ll, alt_ll, pair.first_difference),
+                              _embedding_distance(ref_mean, alt_mean))
+        return results
+
+    @torch.no_grad()
+    def _segmented_reference(self, ref: np.ndarray, cuts: list[int]):
+        """One pass over `ref` in segments ending at each cut; states and hidden sums at the cuts."""
+        bounds = [c for c in cuts if 0 < c < len(ref)]
+        edges = [0, *bounds, len(ref)]
+        state = None
+        states, prefix_sums = {0: None}, {0: None}
+        logits_parts, hidden_parts = [], []
+        hidden_total = None
+        for start, end in zip(edges[:-1], edges[1:]):
+            tokens = torch.from_numpy(ref[start:end].astype(np.int64))[None].to(self.device)  # (1, l)
+            logits, hidden, state = self.model.forward_with_state(tokens, state)
+            logits_parts.append(logits)
+            hidden_parts.append(hidden)
+            segment_sum = hidden[0].double().sum(0).cpu().numpy()  # (D,)
+            hidden_total = segment_sum if hidden_total is None else hidden_total + segment_sum
+            states[end] = clone_state(state)  # later calls may update a state in place
+            prefix_sums[end] = hidden_total.copy()
+        d_model = hidden_parts[0].shape[-1]
+        prefix_sums[0] = np.zeros(d_model)
+        logits = torch.cat(logits_parts, dim=1)  # (1, W, V)
+        hidden = torch.cat(hidden_parts, dim=1)  # (1, W, D)
+        tokens = torch.from_numpy(ref.astype(np.int64))[None].to(self.device)
+        ref_ll = causal_token_log_likelihood(logits, tokens)[0].cpu().numpy()
+        ref_mean = hidden[0].float().mean(0).cpu().numpy()
+        return ref_ll, ref_mean, states, prefix_sums
+
+    @torch.no_grad()
+    def _run_suffixes(self, items: list[tuple[np.ndarray, object]]):
+        """Run alt suffixes from their prefix states, batched; right padding cannot leak (causal).
+
+        Returns per item: token log-likelihoods of the suffix (entry 0 = 0: predicted by the
+        prefix, never summed) and the float64 sum of its hidden states.
+        """
+        lengths = [len(tokens) for tokens, _ in items]
+        longest = max(lengths)
+        tokens = np.full((len(items), longest), N, dtype=np.int64)  # (B, l)
+        for row, (suffix, _) in enumerate(items):
+            tokens[row, :len(suffix)] = suffix
+        batch = torch.from_numpy(tokens).to(self.device)
+        state = concat_states([self._initial_state(s) for _, s in items])
+        logits, hidden, _ = self.model.forward_with_state(batch, state)
+        lls = causal_token_log_likelihood(logits, batch).cpu().numpy()  # (B, l)
+        hidden = hidden.double().cpu().numpy()
+        return ([lls[row, :n] for row, n in enumerate(lengths)],
+                [hidden[row, :n].sum(0) for row, n in enumerate(lengths)])
+
+    def _initial_state(self, state):
+        """A fresh (zero) state for suffixes that start at window position 0."""
+        if state is not None:
+            return state
+        return self.model.allocate_inference_state(1)
+
+
+def _cut(pair: StrandPair) -> int:
+    """Where the alt pass starts: one before the first difference, whose logits predict it."""
+    return max(pair.first_difference - 1, 0)
+
+
+def _unique_windows(windows: list[np.ndarray]) -> "OrderedDict[bytes, np.ndarray]":
+    unique: OrderedDict[bytes, np.ndarray] = OrderedDict()
+    for window in windows:
+        unique.setdefault(window.tobytes(), window)
+    return unique
+

@@ -1,0 +1,174 @@
+"""Side outputs of `genossm score` (TSV, Parquet) and its resume log.
+
+Every writer takes rows of `ScoreRow` in input order and writes atomically: a reader never sees
+a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from genossm.atomic import atomic_path
+from genossm.errors import InputError, UsageError
+
+TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One ALT allele of one input record (`record` is the 0-based record index in the input)."""
+
+    record: int
+    chrom: str
+    pos: int
+    id: str
+    ref: str
+    alt: str
+    llr: float | None
+    embdist: float | None
+    status: str
+
+
+def format_float(value: float | None) -> str:
+    """Six significant digits, like the VCF output; `.`/`NA`-free: missing is the empty string."""
+    return "" if value is None or math.isnan(value) else f"{value:.6g}"
+
+
+class TsvScoreWriter:
+    """Tab-separated scores, one line per ALT, header line first."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(path))
+        self._file = open(self._tmp, "w", encoding="utf-8", newline="\n")
+        self._file.write("\t".join(TSV_COLUMNS) + "\n")
+
+    def write(self, rows: list[ScoreRow]) -> None:
+        for row in rows:
+            self._file.write("\t".join((
+                str(row.record), row.chrom, str(row.pos), row.id, row.ref, row.alt,
+                format_float(row.llr), format_float(row.embdist), row.status)) + "\n")
+
+    def close(self, failed: bool = False) -> None:
+        self._file.close()
+        if failed:
+            self._stack.__exit__(RuntimeError, RuntimeError("failed"), None)
+        else:
+            self._stack.close()
+
+
+class ParquetScoreWriter:
+    """The same columns as the TSV in a Parquet file (needs pyarrow: `pip install genossm[parquet]`)."""
+
+    def __init__(self, path: str | os.PathLike):
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise UsageError("--parquet needs pyarrow, which is not installed; "
+                             "install it with `pip install 'genossm[parquet]'` or use --tsv") from None
+        self._pa = pa
+        self._schema = pa.schema([
+            ("record", pa.int64()), ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()),
+            ("ref", pa.string()), ("alt", pa.string()), ("llr", pa.float64()),
+            ("embdist", pa.float64()), ("status", pa.string()),
+        ])
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(path))
+        self._writer = pq.ParquetWriter(self._tmp, self._schema)
+
+    def write(self, rows: list[ScoreRow]) -> None:
+        if not rows:
+            return
+        columns = {name: [getattr(row, name) for row in rows] for name in self._schema.names}
+        self._writer.write_table(self._pa.table(columns, schema=self._schema))
+
+    def close(self, failed: bool = False) -> None:
+        self._writer.close()
+        if failed:
+            self._stack.__exit__(RuntimeError, RuntimeError("failed"), None)
+        else:
+            self._stack.close()
+
+
+def resume_log_path(output: str | os.PathLike) -> Path:
+    """Where the resume log of an output file lives: beside it, named after it."""
+    output = Path(output)
+    return output.with_name(output.name + ".genossm-resume.tsv")
+
+
+class ResumeLog:
+    """Scores of completed chunks, appended as they finish, so a crashed run can continue.
+
+    Lines: `#genossm-score-resume`, `#fingerprint <hex>` (the settings and the model checksum: a log
+    written with other settings is refused), then per ALT `record alt_index llr embdist status`
+    (floats as `repr`, so they read back bit-exact) and `#done <chunk>` after each complete chunk.
+    Lines after the last `#done` (a chunk cut short by the crash) are ignored.
+    """
+
+    MAGIC = "#genossm-score-resume"
+
+    def __init__(self, path: Path, fingerprint: str, resume: bool):
+        self.path = path
+        self.fingerprint = fingerprint
+        self.completed: dict[int, list[tuple[int, float | None, float | None, str]]] = {}
+        self.completed_chunks = 0
+        if resume and path.exists():
+            self._load()
+        elif path.exists():
+            path.unlink()
+        self._file = open(path, "a", encoding="utf-8")
+        if self.completed_chunks == 0:
+            self._file.truncate(0)
+            self._file.write(f"{self.MAGIC}\n#fingerprint\t{fingerprint}\n")
+            self._file.flush()
+
+    def _load(self) -> None:
+        lines = self.path.read_text(encoding="utf-8").split("\n")
+        if not lines or lines[0] != self.MAGIC:
+            raise InputError("not a genossm score resume log; delete it to start over", path=self.path)
+        if len(lines) < 2 or lines[1] != f"#fingerprint\t{self.fingerprint}":
+            raise InputError("this resume log was written with other settings, model or input; delete "
+                             "it to start over, or rerun with the original options", path=self.path)
+        pending: dict[int, list] = {}
+        keep_until = 2
+        for number, line in enumerate(lines[2:], start=2):
+            if line.startswith("#done\t"):
+                self.completed.update(pending)
+                pending = {}
+                self.completed_chunks = int(line.split("\t")[1]) + 1
+                keep_until = number + 1
+            elif line:
+                fields = line.split("\t")
+                if len(fields) != 5:
+                    break
+                record, alt_index, llr, embdist, status = fields
+                pending.setdefault(int(record), []).append(
+                    (int(alt_index), _read_float(llr), _read_float(embdist), status))
+        # Drop the partial chunk so that appending continues from a clean line.
+        self.path.write_text("\n".join(lines[:keep_until]) + "\n", encoding="utf-8")
+
+    def append_chunk(self, chunk_index: int, rows: list[ScoreRow], alt_indices: list[int]) -> None:
+        text = "".join(f"{row.record}\t{alt_index}\t{row.llr!r}\t{row.embdist!r}\t{row.status}\n"
+                       for row, alt_index in zip(rows, alt_indices))
+        self._file.write(text + f"#done\t{chunk_index}\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self, remove: bool) -> None:
+        self._file.close()
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+
+def _read_float(text: str) -> float | None:
+    return None if text == "None" else float(text)
+
+
+def fingerprint(*parts) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
