@@ -22,6 +22,9 @@ COMMANDS: list[str] = [
     "convert",
     "info",
     "pretrain",
+    "score",
+    "embed",
+    "mutagenesis",
 ]
 
 log = logging.getLogger("genossm")
