@@ -138,6 +138,13 @@ def test_padded_rows_write_zero_tails_once_then_heads_only():
     assert torch.count_nonzero(second[:, 40:]) == 0
 
 
+def test_length_over_the_grid_limit_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(triton_fftconv, "MAX_LENGTH", 16)
+    inputs = make_inputs(1, 1, 17, 17, dtype=torch.float32)
+    with pytest.raises(ValueError, match="backend='reference'"):
+        fftconv_triton(**inputs)
+
+
 def test_gradcheck_float64():
     inputs = make_inputs(1, 2, 9, 6, dtype=torch.float64)
     names = list(inputs)
