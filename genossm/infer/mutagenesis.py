@@ -130,8 +130,7 @@ def write_heatmap(result: MutagenesisResult, path: str | os.PathLike, title: str
     width = min(max(6.0, length * 0.12), 24.0)
     figure, axis = plt.subplots(figsize=(width, 2.8), dpi=120)
     masked = np.ma.masked_invalid(llr)
-    cmap = matplotlib.colormaps["RdBu_r"].copy()
-    cmap.set_bad("#d9d9d9")  # reference (and N) cells: no substitution there
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")  # reference and N cells
     image = axis.imshow(masked, aspect="auto", cmap=cmap, interpolation="nearest",
                         norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit),
                         extent=(region.start + 0.5, region.end + 0.5, NUM_BASES - 0.5, -0.5))
