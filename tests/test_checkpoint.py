@@ -66,8 +66,10 @@ def test_config_json_contents(saved):
     assert sorted(p.name for p in path.parent.iterdir()) == ["ckpt"]  # no temporary left behind
 
 
-def test_load_onto_dtype(saved):
-    model, path = saved
+@pytest.mark.parametrize("kind", ["hyena", "rc-mamba"])
+def test_load_onto_dtype(tmp_path, kind):
+    model = make_model(kind)
+    path = save_model(model, tmp_path / "ckpt")
     loaded = load_model(path, dtype=torch.bfloat16)
     assert all(p.dtype == torch.bfloat16 for p in loaded.parameters())
     with torch.no_grad():
