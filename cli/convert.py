@@ -21,7 +21,8 @@ log = logging.getLogger("genossm.cli.convert")
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "convert", __doc__)
     parser.add_argument("checkpoint", metavar="IN.ckpt", help="Lightning checkpoint written by `genossm pretrain`")
-    parser.add_argument("output", metavar="OUT_DIR", help="checkpoint directory to write (replaced if it is one already)")
+    parser.add_argument("output", metavar="OUT_DIR",
+                        help="checkpoint directory to write (replaced if it is one already)")
     parser.set_defaults(func=run)
 
 

@@ -211,7 +211,8 @@ def test_mamba_forward_with_state_split_equals_full_pass(split):
     torch.testing.assert_close(torch.cat([first_logits, rest_logits], 1), logits, **TOL)
     torch.testing.assert_close(rest_emb, emb[:, split:], **TOL)
     assert torch.equal(again, rest_logits)
-    assert all(torch.equal(a.ssm, b.ssm) and torch.equal(a.conv, b.conv) for a, b in zip(prefix.layers, saved.layers))
+    for kept, copy in zip(prefix.layers, saved.layers):
+        assert torch.equal(kept.ssm, copy.ssm) and torch.equal(kept.conv, copy.conv)
 
 
 def test_mamba_state_repeat_scores_many_continuations():

@@ -129,8 +129,12 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise InputError("checkpoint not found", path=path)
     if path.is_file():
-        hint = "; convert a Lightning .ckpt with `genossm convert IN.ckpt OUT_DIR`" if path.suffix == ".ckpt" else ""
-        raise InputError(f"expected a checkpoint directory ({CONFIG_FILE} + {WEIGHTS_FILE}), found a file{hint}", path=path)
+        hint = ""
+        if path.suffix == ".ckpt":
+            hint = "; convert a Lightning .ckpt with `genossm convert IN.ckpt OUT_DIR`"
+        raise InputError(
+            f"expected a checkpoint directory ({CONFIG_FILE} + {WEIGHTS_FILE}), found a file{hint}", path=path
+        )
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise InputError(f"not a genossm checkpoint: {CONFIG_FILE} is missing", path=path)
@@ -280,7 +284,8 @@ def summarize_config(config, parameters: int | None = None) -> str:
         kind = f"bidirectional {kind}"
     if config.rc_equivariant:
         kind += " (RC-equivariant)"
-    text = f"{kind}, {config.objective}, d_model {config.d_model} x {config.n_layers} layers, max_length {config.max_length:,}"
+    text = (f"{kind}, {config.objective}, d_model {config.d_model} x {config.n_layers} layers, "
+            f"max_length {config.max_length:,}")
     if parameters is not None:
         text += f", {parameters / 1e6:.2f}M parameters"
     return text

@@ -188,7 +188,9 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any], source: str | os.PathLike | None = None) -> ModelConfig:
         """Inverse of `to_dict`; unknown keys are an error (a typo must not pass silently)."""
         if not isinstance(data, dict):
-            raise InputError(f"model config: expected a mapping of fields, found {type(data).__name__}", path=source)
+            raise InputError(
+                f"model config: expected a mapping of fields, found {type(data).__name__}", path=source
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

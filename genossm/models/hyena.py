@@ -113,7 +113,8 @@ class HyenaOperator(nn.Module):
         # Depthwise short filter as (channels, width) weights for genossm.kernels.causal_conv1d;
         # init as nn.Conv1d's default (uniform, bound 1/sqrt(fan_in = width)).
         bound = 1 / math.sqrt(cfg.short_filter_width)
-        self.short_conv_weight = nn.Parameter(torch.empty(channels, cfg.short_filter_width).uniform_(-bound, bound))
+        width = cfg.short_filter_width
+        self.short_conv_weight = nn.Parameter(torch.empty(channels, width).uniform_(-bound, bound))
         self.short_conv_bias = nn.Parameter(torch.empty(channels).uniform_(-bound, bound))
         self.filter = ImplicitFilter((cfg.order - 1) * self.d_inner, cfg, config.max_length)
         # The long convolution's skip term D (HyenaDNA's `filter_fn.bias`).

@@ -65,9 +65,12 @@ class DNALanguageModel(nn.Module):
         if self.lm_head is not None:
             nn.init.normal_(self.lm_head.weight, std=0.02)
         for module in self.blocks.modules():
-            if isinstance(module, nn.Linear) and cfg.arch == "hyena":
+            if not isinstance(module, nn.Linear):
+                continue
+            if cfg.arch == "hyena":
                 nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None and not getattr(module.bias, "_no_reinit", False):
+            keep_bias = module.bias is None or getattr(module.bias, "_no_reinit", False)  # dt_proj
+            if not keep_bias:
                 nn.init.zeros_(module.bias)
         residual_outputs = 2 if cfg.mlp_ratio > 0 else 1
         for name, param in self.blocks.named_parameters():
