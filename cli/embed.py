@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "embed", __doc__)
     parser.add_argument("--regions", nargs="+", default=None,
                         help="BED files and/or region strings chr:start-end (1-based inclusive)")
-    parser.add_argument("--fasta", default=None, help="reference FASTA (plain or bgzip)")
+    parser.add_argument("--fasta", default=None, help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
     parser.add_argument("--model", default=None,
                         help="checkpoint directory (default: the model bundled with genossm)")
     parser.add_argument("-o", "--output", required=True, help="output HDF5 file")
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                                        max_pass_length=args.max_pass_length)
     attributes = {"model": model_path, "model_sha256": model_sha,
                   "command": runtime.command_line("embed", args, negated={"both_strands": "--no-rc"})}
-    with open_fasta(args.fasta) as genome:
+    with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
         regions = check_regions(read_regions(args.regions, genome.contigs), genome)
         computed = embedding.run_embed(regions, genome, model, settings, args.output, device=device,
                                        attributes=attributes, resume=args.resume)

@@ -5,6 +5,7 @@ P.png (a heat map: bases x positions, blue where the model prefers the reference
 --out-prefix P. Regions are limited to --max-length bases (default 10,000).
 
 examples:
+  genossm mutagenesis --region N315:5201-5230 --fasta sample --out-prefix demo   # bundled data
   genossm mutagenesis --region chr1:1,000,001-1,000,200 --fasta hg38.fa --out-prefix promoter
   genossm mutagenesis --region NC_001416.1:101-160 --fasta lambda.fa --model my_model/ --out-prefix lam
 """
@@ -22,7 +23,7 @@ log = logging.getLogger("genossm.mutagenesis")
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "mutagenesis", __doc__)
     parser.add_argument("--region", required=True, help="chr:start-end, 1-based inclusive")
-    parser.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip)")
+    parser.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
     parser.add_argument("--model", default=None,
                         help="checkpoint directory (default: the model bundled with genossm)")
     parser.add_argument("--out-prefix", required=True, help="writes PREFIX.tsv, PREFIX.bedGraph, PREFIX.png")
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     device = runtime.resolve_device(args.device)
     model, model_path, _ = runtime.load_inference_model(args.model, device)
     window = default_window(model, args.window)
-    with open_fasta(args.fasta) as genome:
+    with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
         region = check_regions([parse_region(args.region, genome.contigs)], genome)[0]
         result = mutagenesis.saturation_mutagenesis(
             genome, region, model, window=window, both_strands=args.both_strands,

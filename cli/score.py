@@ -7,6 +7,7 @@ out_of_bounds, symbolic, star, missing_alt, too_long). How windows and scores ar
 `python -c "import genossm.infer.scoring as s; help(s)"` and the README.
 
 examples:
+  genossm score sample --fasta sample -o scored.vcf.gz     # bundled model, genome and VCF
   genossm score calls.vcf.gz --fasta hg38.fa -o scored.vcf.gz      # bgzip + tabix index
   genossm score calls.vcf --fasta ref.fa | bcftools query -f '%ID\\t%INFO/GENOSSM_LLR\\n'
   bcftools view -r chr1 calls.vcf.gz | genossm score - --fasta ref.fa --model my_model/ -o -
@@ -25,8 +26,8 @@ log = logging.getLogger("genossm.score")
 
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "score", __doc__)
-    parser.add_argument("input", help="VCF, VCF.gz or BCF; `-` reads stdin")
-    parser.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip; .fai built if missing)")
+    parser.add_argument("input", help="VCF, VCF.gz or BCF; `-` reads stdin; `sample`: the bundled sample VCF")
+    parser.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip; .fai built if missing); `sample`: the bundled sample genome")
     parser.add_argument("--model", default=None,
                         help="checkpoint directory (default: the model bundled with genossm)")
     parser.add_argument("-o", "--output", default="-",
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         vcf=args.output, tsv=args.tsv, parquet=args.parquet, resume=args.resume,
         header_lines=header_lines(model_path, model_sha, command, settings, model.config.objective),
     )
-    with open_fasta(args.fasta) as genome:
-        counts = run_score(args.input, genome, model, settings, outputs, device=device, model_sha256=model_sha)
+    with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
+        counts = run_score(runtime.sample_or_path(args.input, "vcf"), genome, model, settings, outputs, device=device, model_sha256=model_sha)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     log.info("scored ALT alleles: %s", summary or "none")
     return 0

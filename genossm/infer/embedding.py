@@ -87,7 +87,7 @@ def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, out
     import h5py
 
     if not regions:
-        raise InputError("no regions to embed (the BED file or region list is empty)")
+        log.warning("no regions to embed: writing a file with no rows")
     if settings.max_pass_length < 1:
         raise UsageError(f"--max-pass-length must be at least 1, got {settings.max_pass_length}")
     if any(region.length == 0 for region in regions):

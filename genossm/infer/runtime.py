@@ -93,3 +93,23 @@ def command_line(name: str, args, *, positional: tuple[str, ...] = (),
         else:
             words += [flag, str(value)]
     return shlex.join(words)
+
+
+SAMPLE_KEYWORD = "sample"
+_SAMPLE_FILES = {"fasta": "sample/sample_genome.fa.gz", "vcf": "sample/sample.vcf"}
+
+
+def sample_or_path(value: str, kind: str) -> str:
+    """`sample` (when no file of that name exists) names the bundled sample genome or VCF.
+
+    So that `genossm score sample --fasta sample` runs out of the box after `pip install`.
+    """
+    if value != SAMPLE_KEYWORD or os.path.exists(value):
+        return value
+    from genossm.resources import RESOURCES
+
+    path = RESOURCES / _SAMPLE_FILES[kind]
+    if not path.exists():
+        raise InputError(f"the bundled sample {kind} is missing from this installation", path=path)
+    log.info("using the bundled sample %s %s", kind, path)
+    return os.fspath(path)
