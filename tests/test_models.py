@@ -285,3 +285,52 @@ def test_block_gradcheck_float64(kind):
     block = Block(config, mixer).double()
     x = torch.randn(1, 6, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(block, (x,), eps=1e-6, atol=1e-5, fast_mode=True)
+
+
+# ---------------------------------------------------------------------------------- written-out formulas
+def test_mamba_mixer_matches_mamba_ssm_equations():
+    """The mixer against mamba_ssm's `Mamba.step` equations, written out here position by position."""
+    config = tiny_config("mamba", d_model=8, mamba={"d_state": 3})
+    torch.manual_seed(0)
+    mixer = MambaMixer(config).double()
+    h = torch.randn(2, 9, 8, dtype=torch.float64)
+    ssm = mixer.forward_ssm
+    xz = h @ mixer.in_proj.weight.t()  # (B, L, 2 Di)
+    x, z = xz.chunk(2, dim=-1)
+    width = ssm.conv_weight.shape[1]
+    padded = torch.nn.functional.pad(x, (0, 0, width - 1, 0))  # causal: zeros before position 0
+    A = -torch.exp(ssm.A_log)  # (Di, N)
+    state = torch.zeros(2, x.shape[-1], A.shape[1], dtype=torch.float64)
+    outputs = []
+    for t in range(h.shape[1]):
+        window = padded[:, t:t + width]  # (B, W, Di)
+        x_t = torch.nn.functional.silu((window * ssm.conv_weight.t()).sum(1) + ssm.conv_bias)  # (B, Di)
+        dt, B, C = (x_t @ ssm.x_proj.weight.t()).split([ssm.dt_rank, ssm.d_state, ssm.d_state], dim=-1)
+        dt = torch.nn.functional.softplus(dt @ ssm.dt_proj.weight.t() + ssm.dt_proj.bias)  # (B, Di)
+        state = state * torch.exp(dt[..., None] * A) + (dt * x_t)[..., None] * B[:, None, :]
+        y = (state * C[:, None, :]).sum(-1) + ssm.D * x_t
+        outputs.append((y * torch.nn.functional.silu(z[:, t])) @ mixer.out_proj.weight.t())
+    expected = torch.stack(outputs, dim=1)  # (B, L, d)
+    with torch.no_grad():
+        torch.testing.assert_close(mixer(h), expected, rtol=1e-9, atol=1e-10)
+
+
+def test_hyena_operator_matches_hyenadna_equations():
+    """Order 2: y = out_proj(x0 * (k * (x1 * v) + D * x1 * v)), with the convolutions written out."""
+    torch.manual_seed(0)
+    operator = HyenaOperator(tiny_config("hyena", d_model=4, hyena={"filter_order": 8})).double()
+    u = torch.randn(1, 7, 4, dtype=torch.float64)
+    L, d = 7, 4
+    projected = u @ operator.in_proj.weight.t() + operator.in_proj.bias  # (1, L, 3d)
+    padded = torch.nn.functional.pad(projected, (0, 0, 2, 0))
+    weight = operator.short_conv_weight  # (3d, 3)
+    short = sum(padded[:, j:j + L] * weight[:, j] for j in range(3)) + operator.short_conv_bias
+    x0, x1, v = short.split(d, dim=-1)  # (1, L, d) each
+    with torch.no_grad():
+        k = operator.filter(L)  # (d, L), float64 in a float64 model
+    gated = x1 * v
+    conv = torch.stack([sum(k[:, s] * gated[:, t - s] for s in range(t + 1)) for t in range(L)], dim=1)
+    y = x0 * (conv + operator.filter_bias * gated)
+    expected = y @ operator.out_proj.weight.t() + operator.out_proj.bias
+    with torch.no_grad():
+        torch.testing.assert_close(operator(u), expected, rtol=1e-9, atol=1e-10)

@@ -33,6 +33,12 @@ class MLP(nn.Module):
         return self.fc2(nn.functional.gelu(self.fc1(x), approximate="tanh"))
 
 
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """fp32 for half-precision tensors (the kernels' A, D, filters and biases are fp32), fp64 kept
+    (so float64 models, e.g. under gradcheck, stay float64 end to end)."""
+    return t if t.dtype == torch.float64 else t.float()
+
+
 def map_chunks(fn, x: torch.Tensor, chunk_size: int) -> torch.Tensor:
     """Apply a position-wise `fn` to x `(B, L, d)` one chunk of positions at a time."""
     return torch.cat([fn(piece) for piece in x.split(chunk_size, dim=1)], dim=1)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from genossm import kernels
-from genossm.models.blocks import map_chunks
+from genossm.models.blocks import at_least_fp32, map_chunks
 from genossm.models.config import HyenaConfig, ModelConfig
 
 
@@ -41,7 +41,7 @@ class Sin(nn.Module):
 
 
 class ImplicitFilter(nn.Module):
-    """Position -> filter taps for `channels` channels, computed in fp32 (the kernels expect fp32).
+    """Position -> filter taps for `channels` channels, in fp32 (the kernels expect fp32 filters).
 
     The MLP runs in fp32 even in a bf16 model or under autocast: filter taps far down a 1M-long
     window are tiny products of decay and MLP output, and bf16's 8 mantissa bits would drown them.
@@ -66,37 +66,43 @@ class ImplicitFilter(nn.Module):
         self.slowest_decay = abs(math.log(cfg.decay_target) / cfg.decay_slow_pct)
 
     def positional_features(self, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features `(n, emb_dim)` and times `(n, 1)` of positions start..stop-1, fp32."""
+        """Features `(n, emb_dim)` and times `(n, 1)` of positions start..stop-1, float64."""
         # float64 positions: n / max_length must stay exact to ~1e-9 at millions of positions.
         n = torch.arange(start, stop, dtype=torch.float64, device=device)[:, None]  # (n, 1)
         t = n / self.max_length
         angle = 2 * math.pi * t  # one turn per max_length, as HyenaDNA's w
         freqs = torch.linspace(1e-4, self.bands - 1, self.bands, dtype=torch.float64, device=device)
         z = torch.cat([t, torch.cos(freqs * angle), -torch.sin(freqs * angle)], dim=-1)  # (n, emb_dim)
-        return z.float(), t.float()
+        return z, t
 
     def forward(self, length: int, start: int = 0, chunk_size: int | None = None) -> torch.Tensor:
-        """Filter taps of positions start..start+length-1: `(channels, length)` fp32."""
+        """Filter taps of positions start..start+length-1: `(channels, length)` fp32 (fp64 in a
+        float64 model)."""
         device = self.mlp[0].weight.device
-        deltas = torch.linspace(self.slowest_decay, self.fastest_decay, self.channels, device=device)
+        dtype = at_least_fp32(self.mlp[0].weight).dtype  # fp32, or fp64 for a float64 model
+        deltas = torch.linspace(
+            self.slowest_decay, self.fastest_decay, self.channels, device=device, dtype=dtype
+        )
         step = length if chunk_size is None else max(1, chunk_size)
         pieces = []
         with torch.autocast(device_type=device.type, enabled=False):
             for begin in range(start, start + length, step):
                 z, t = self.positional_features(begin, min(begin + step, start + length), device)
-                h = self._mlp_fp32(z)  # (n, channels)
+                z, t = z.to(dtype), t.to(dtype)
+                h = self._mlp(z)  # (n, channels)
                 if self.modulate:
                     h = h * (torch.exp(-t * deltas) + self.decay_shift)
                 pieces.append(h)
         return torch.cat(pieces, dim=0).t().contiguous()  # (channels, length)
 
-    def _mlp_fp32(self, z: torch.Tensor) -> torch.Tensor:
+    def _mlp(self, z: torch.Tensor) -> torch.Tensor:
+        """The filter MLP in z's dtype whatever the weights' dtype (bf16 weights are upcast)."""
         for layer in self.mlp:
             if isinstance(layer, nn.Linear):
-                bias = None if layer.bias is None else layer.bias.float()
-                z = nn.functional.linear(z, layer.weight.float(), bias)
+                bias = None if layer.bias is None else layer.bias.to(z.dtype)
+                z = nn.functional.linear(z, layer.weight.to(z.dtype), bias)
             else:
-                z = torch.sin(layer.freq.float() * z)
+                z = torch.sin(layer.freq.to(z.dtype) * z)
         return z
 
 
@@ -126,7 +132,7 @@ class HyenaOperator(nn.Module):
         *gates, v = projected.split(self.d_inner, dim=1)  # order gates + value, each (B, Di, L)
         length = projected.shape[-1]
         k = filters.view(self.order - 1, self.d_inner, length)  # (order-1, Di, L) fp32
-        D = self.filter_bias.float().view(self.order - 1, self.d_inner)
+        D = at_least_fp32(self.filter_bias).view(self.order - 1, self.d_inner)
         later_gates = list(reversed(gates[1:]))
         for i, gate in enumerate(later_gates):
             last = i == len(later_gates) - 1

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from genossm import kernels
+from genossm.models.blocks import at_least_fp32
 from genossm.models.config import ModelConfig
 
 
@@ -117,9 +118,9 @@ class SelectiveSSM(nn.Module):
         )
         x, conv_state = conv_out if return_state else (conv_out, None)
         delta, B, C = self._scan_inputs(x)
-        A = -torch.exp(self.A_log.float())  # (Di, N)
+        A = -torch.exp(at_least_fp32(self.A_log))  # (Di, N)
         out = kernels.selective_scan(
-            x, delta, A, B, C, self.D.float(), z=z, delta_bias=self.dt_proj.bias.float(),
+            x, delta, A, B, C, at_least_fp32(self.D), z=z, delta_bias=at_least_fp32(self.dt_proj.bias),
             delta_softplus=True, return_last_state=return_state, initial_state=ssm_state,
         )
         if not return_state:
@@ -133,10 +134,10 @@ class SelectiveSSM(nn.Module):
             x_t, state.conv, self.conv_weight, self.conv_bias, activation="silu"
         )
         delta, B, C = self._scan_inputs(x_t[..., None])  # length-1 scan: the exact recurrence
-        A = -torch.exp(self.A_log.float())
+        A = -torch.exp(at_least_fp32(self.A_log))
         y, ssm_state = kernels.selective_scan(
-            x_t[..., None], delta, A, B, C, self.D.float(), z=z_t[..., None],
-            delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+            x_t[..., None], delta, A, B, C, at_least_fp32(self.D), z=z_t[..., None],
+            delta_bias=at_least_fp32(self.dt_proj.bias), delta_softplus=True,
             return_last_state=True, initial_state=state.ssm,
         )
         return y[..., 0], DirectionState(conv_state, ssm_state)
