@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     test_bits = evaluate(test, counts, args.alpha, args.window, args.max_n_fraction, orders)
     result = {
         "baseline": "order-k Markov, add-alpha, both strands counted",
+        "command": " ".join(["python benchmarks/markov_baseline.py", *(sys.argv[1:] if argv is None else argv)]),
         "train": [os.path.basename(p) for p in train], "val": [os.path.basename(p) for p in val],
         "test": [os.path.basename(p) for p in test],
         "train_bases_per_strand": counts.bases // 2,

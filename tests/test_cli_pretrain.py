@@ -27,6 +27,12 @@ def test_pretrain_writes_a_loadable_model(data_dir, tmp_path, capsys):
     assert metrics["steps"] == 3 and metrics["test"]["bases"] > 0
     assert (out / "checkpoints" / "last.ckpt").exists()
     assert metrics["recipe"]["data"]["test_fraction"] == 0.1
+    # The Lightning checkpoint has the layout `genossm convert` reads (weights_only loading).
+    from genossm.models.checkpoint import convert_lightning_checkpoint
+
+    converted = load_model(convert_lightning_checkpoint(out / "checkpoints" / "last.ckpt", tmp_path / "converted"))
+    for name, value in model.state_dict().items():
+        assert torch.equal(converted.state_dict()[name], value)
 
 
 def test_pretrain_reports_bad_input_in_one_line(data_dir, tmp_path, capsys):

@@ -68,7 +68,9 @@ class LanguageModelTask(L.LightningModule):
         self._eval_sums = None
         stats = summarise(sums.cpu())
         for name, value in stats.items():
-            self.log(f"{prefix}/{name}", value, sync_dist=False, prog_bar=name == "bits_per_base")
+            # Every rank holds the same, already summed, value: the mean over ranks is a no-op
+            # (sync_dist only keeps Lightning from warning about unsynchronised epoch metrics).
+            self.log(f"{prefix}/{name}", value, sync_dist=True, prog_bar=name == "bits_per_base")
         return stats
 
     def on_validation_epoch_start(self) -> None:
