@@ -44,3 +44,6 @@ def test_pretrain_reports_bad_input_in_one_line(data_dir, tmp_path, capsys):
     code = main(["pretrain", "--config", "tiny-cpu", "--fasta", str(data_dir / "lambda_virus.fa"),
                  "--out", str(tmp_path / "run"), "--set", "trainer.max_stepz=3"])
     assert code == 1 and "max_stepz" in capsys.readouterr().err
+    code = main(["pretrain", "--config", "tiny-cpu", "--fasta", str(data_dir / "lambda_virus.fa"),
+                 "--out", str(tmp_path / "run"), "--strategy", "fsdp", "--set", "trainer.accelerator=cpu"])
+    assert code == 2 and "fsdp" in capsys.readouterr().err  # FSDP needs GPUs: a usage error

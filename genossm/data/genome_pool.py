@@ -33,12 +33,6 @@ class GenomePool:
         """Tokens `(end - start,)` uint8 of one stretch; past the contig's end reads as N."""
         return np.asarray(self._genome(path).fetch_tokens(contig, start, end, pad=True), dtype=np.uint8)
 
-    def close(self) -> None:
-        if self._pid == os.getpid():
-            for genome in self._genomes.values():
-                genome.close()
-        self._genomes = {}
-
     def __getstate__(self):
         return {}
 

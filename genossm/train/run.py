@@ -39,8 +39,10 @@ def resolve_precision(trainer_config) -> str:
 
 def build_trainer(recipe: Recipe, out_dir: Path, callbacks: list, *, stop_after: int | None = None):
     import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+
+    from genossm.errors import UsageError
 
     t = recipe.trainer
     checkpoints = ModelCheckpoint(
@@ -48,6 +50,15 @@ def build_trainer(recipe: Recipe, out_dir: Path, callbacks: list, *, stop_after:
         every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=1,
         save_on_train_epoch_end=False,
     )
+    try:
+        return _trainer(L, t, out_dir, callbacks, checkpoints, stop_after)
+    except (MisconfigurationException, ValueError) as err:  # e.g. --strategy fsdp on a CPU
+        raise UsageError(f"the trainer cannot run as configured: {err}") from None
+
+
+def _trainer(L, t, out_dir: Path, callbacks: list, checkpoints, stop_after: int | None):
+    from lightning.pytorch.loggers import CSVLogger
+
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
         precision=resolve_precision(t), max_steps=stop_after or t.max_steps, max_epochs=-1,
