@@ -188,3 +188,15 @@ def test_causal_and_masked_targets():
     assert abs((masked[picked] == MASK).mean() - 0.8) < 0.03
     assert np.all(masked[~picked] == long[~picked]) and np.all(masked[picked] <= MASK)
     assert np.all(masked[masked != MASK] < NUM_BASES)
+
+
+def test_bed_regions_become_training_segments(genome, tmp_path):
+    from genossm.data.segments import bed_segments
+
+    path, _ = genome
+    bed = tmp_path / "regions.bed"
+    bed.write_text("chrA\t100\t900\nchrB\t0\t5000\n")
+    assert bed_segments([path], bed) == [Segment(path, "chrA", 100, 900), Segment(path, "chrB", 0, 3000)]
+    bed.write_text("chrZ\t0\t10\n")
+    with pytest.raises(InputError, match="chrZ"):
+        bed_segments([path], bed)

@@ -96,3 +96,24 @@ def test_shipped_recipes_load_and_typos_are_errors():
         load_recipe("tiny-cpu", ["trainer.max_step=3"])
     with pytest.raises(InputError, match="no training recipe named"):
         load_recipe("nope")
+
+
+def test_masked_objective_trains_a_bidirectional_model(data_dir, tmp_path):
+    from genossm.train.run import pretrain
+
+    recipe = tiny_recipe(data_dir, max_steps=2, val_every=2, checkpoint_every=2)
+    recipe.model = "tiny-mamba"
+    recipe.model_overrides = {"objective": "masked", "bidirectional": True, "d_model": 32, "n_layers": 2}
+    metrics = pretrain(recipe, tmp_path / "masked")
+    assert metrics["steps"] == 2 and 0 < metrics["test"]["bases"] < 4 * 64  # ~15% of the bases
+    from genossm.models.checkpoint import load_model
+
+    assert load_model(tmp_path / "masked" / "model").config.objective == "masked"
+
+
+def test_activation_checkpointing_flag_reaches_the_model_config(data_dir):
+    from genossm.train.run import resolve_model_config
+
+    recipe = tiny_recipe(data_dir, activation_checkpointing=True)
+    assert resolve_model_config(recipe).checkpointing
+    assert not resolve_model_config(tiny_recipe(data_dir)).checkpointing
