@@ -69,6 +69,8 @@ def time_conv(conv, inputs):
         run().backward(grad_out)
 
     fwd_bwd()
+    for leaf in leaves:  # the warm-up's gradients would otherwise count twice in the peak
+        leaf.grad = None
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     fwd_bwd()

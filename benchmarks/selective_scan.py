@@ -113,6 +113,8 @@ def time_scan(scan, inputs, quick=False):
         run().backward(grad_out)
 
     fwd_bwd()
+    for leaf in leaves:  # the warm-up's gradients would otherwise count twice in the peak
+        leaf.grad = None
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     fwd_bwd()
@@ -159,6 +161,8 @@ def main() -> int:
     parser.add_argument("--sweep", action="store_true", help="pick launch shapes by timing first")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--skip-reference", action="store_true", help="time only the Triton scan")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=INT",
+                        help="override a ScanConfig field, e.g. --set chunk=128 (repeatable)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if not torch.cuda.is_available():
@@ -180,6 +184,9 @@ def main() -> int:
         return 1
 
     overrides = {}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        overrides[field] = int(value)
     if args.sweep:
         best_fwd, best_bwd, rows = sweep()
         overrides = {**best_fwd, **best_bwd}

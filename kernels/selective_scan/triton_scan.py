@@ -35,11 +35,13 @@ class ScanConfig:
     scanned fp32 tiles stay in registers.
     """
 
+    # defaults: fastest fwd+bwd measured on an H100 at (1, 512, 16, 2^18..2^20, bf16), see
+    # docs/kernels/selective_scan.md and benchmarks/results/selective_scan_layout_sweep.json
     chunk: int = 64  # positions scanned together by tl.associative_scan
     fwd_block_h: int = 1  # channels per forward program (more: fewer B/C re-reads, fewer programs)
-    bwd_block_h: int = 4  # channels per backward program (more: fewer dB/dC atomics)
-    fwd_warps: int = 4
-    bwd_warps: int = 4
+    bwd_block_h: int = 2  # channels per backward program (more: fewer dB/dC atomics, more registers)
+    fwd_warps: int = 2
+    bwd_warps: int = 2
     # backward programs to aim for: the sequence is cut into segments until there are this many
     # (a few per SM); 0 disables the cut
     bwd_target_programs: int = 1024

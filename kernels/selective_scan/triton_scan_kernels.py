@@ -4,7 +4,7 @@ Shapes follow `genossm.kernels.selective_scan.reference` (mamba_ssm's layouts); 
 autograd Function live in `triton_scan.py`. Every program owns a tile of BLOCK_H channels (all in
 one B/C group) of one batch row and walks the positions in chunks of CHUNK:
 
-    a_t = exp(delta_t * A)      b_t = delta_t * u_t * B_t        (tile (BLOCK_H, BLOCK_N, CHUNK))
+    a_t = exp(delta_t * A)      b_t = delta_t * u_t * B_t        (tile (BLOCK_H, CHUNK, BLOCK_N))
     x_t = a_t * x_{t-1} + b_t   by `tl.associative_scan` inside the chunk, the state carried
                                  between chunks in registers.
 
@@ -28,7 +28,9 @@ adjoint with zero carry (local adjoint at its start and the product of its decay
 kernel chains those from the last segment back, and the main backward starts each segment from
 its true carry.
 
-Offsets are int64 wherever batch * channels * length can pass 2^31.
+The tiles are (BLOCK_H, CHUNK, BLOCK_N): of the two orientations timed on an H100 this one gave
+the faster forward + backward (docs/kernels/selective_scan.md has the figures and what limits
+them). Offsets are int64 wherever batch * channels * length can pass 2^31.
 """
 
 from __future__ import annotations
@@ -66,18 +68,18 @@ def _load_delta(delta_ptr, offs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: t
 @triton.jit
 def _load_bc(ptr, batch, group, n_groups, L, offs_h, offs_n, t, mask_n, mask_t, N,
              VARIES: tl.constexpr):
-    """B or C as (BLOCK_H | 1, BLOCK_N, CHUNK | 1) fp32: the group's rows, or the (H, N) matrix."""
+    """B or C as (BLOCK_H | 1, CHUNK | 1, BLOCK_N) fp32: the group's rows, or the (H, N) matrix."""
     if VARIES:
         row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
         vals = tl.load(
-            ptr + row + offs_n[:, None].to(tl.int64) * L + t[None, :],
-            mask=mask_n[:, None] & mask_t[None, :],
+            ptr + row + t[:, None] + offs_n[None, :].to(tl.int64) * L,
+            mask=mask_t[:, None] & mask_n[None, :],
             other=0.0,
-        ).to(tl.float32)[None, :, :]  # (1, BLOCK_N, CHUNK)
+        ).to(tl.float32)[None, :, :]  # (1, CHUNK, BLOCK_N)
     else:
         vals = tl.load(
             ptr + offs_h[:, None] * N + offs_n[None, :], mask=mask_n[None, :], other=0.0
-        ).to(tl.float32)[:, :, None]  # (BLOCK_H, BLOCK_N, 1)
+        ).to(tl.float32)[:, None, :]  # (BLOCK_H, 1, BLOCK_N)
     return vals
 
 
@@ -112,22 +114,22 @@ def _next_is_start(seq_ptr, t, L, VARLEN: tl.constexpr):
 @triton.jit
 def _chunk_states(u, delta, A2, Bv, t0_state, init_ptr, seq, is_start, mask_t, offs_h, offs_n,
                   mask_n, H, N, HAS_INIT: tl.constexpr):
-    """States x (BLOCK_H, BLOCK_N, CHUNK) of one chunk, the exps a and inputs b used for them."""
-    a = tl.exp2(delta[:, None, :] * A2[:, :, None])  # (BLOCK_H, BLOCK_N, CHUNK)
-    b = (delta * u)[:, None, :] * Bv  # (BLOCK_H, BLOCK_N, CHUNK)
-    start3 = is_start[None, None, :]
+    """States x (BLOCK_H, CHUNK, BLOCK_N) of one chunk, the exps a and inputs b used for them."""
+    a = tl.exp2(delta[:, :, None] * A2[:, None, :])  # (BLOCK_H, CHUNK, BLOCK_N)
+    b = (delta * u)[:, :, None] * Bv  # (BLOCK_H, CHUNK, BLOCK_N)
+    start3 = is_start[None, :, None]
     b_scan = b
     if HAS_INIT:
         h0 = tl.load(
-            init_ptr + (seq[None, None, :] * H + offs_h[:, None, None]) * N + offs_n[None, :, None],
-            mask=start3 & mask_n[None, :, None],
+            init_ptr + (seq[None, :, None] * H + offs_h[:, None, None]) * N + offs_n[None, None, :],
+            mask=start3 & mask_n[None, None, :],
             other=0.0,
-        ).to(tl.float32)  # (BLOCK_H, BLOCK_N, CHUNK), non-zero only at sequence starts
+        ).to(tl.float32)  # (BLOCK_H, CHUNK, BLOCK_N), non-zero only at sequence starts
         b_scan = b + a * h0
     # a = 0 restarts the state; a = 1 past the end keeps the last state in the final slot
-    a_scan = tl.where(start3, 0.0, tl.where(mask_t[None, None, :], a, 1.0))
-    a_cum, b_cum = tl.associative_scan((a_scan, b_scan), 2, _affine_combine)
-    x = b_cum + a_cum * t0_state[:, :, None]
+    a_scan = tl.where(start3, 0.0, tl.where(mask_t[None, :, None], a, 1.0))
+    a_cum, b_cum = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
+    x = b_cum + a_cum * t0_state[:, None, :]
     return x, a, b
 
 
@@ -169,22 +171,22 @@ def _scan_fwd_kernel(
         x, _, _ = _chunk_states(u, delta, A2, Bv, state, init_ptr, seq, is_start, mask_t, offs_h,
                                 offs_n, mask_n, H, N, HAS_INIT)
         Cv = _load_bc(C_ptr, batch, group, n_groups, L, offs_h, offs_n, t, mask_n, mask_t, N, C_VARIES)
-        y = tl.sum(x * Cv, axis=1)  # (BLOCK_H, CHUNK)
+        y = tl.sum(x * Cv, axis=2)  # (BLOCK_H, CHUNK)
         if HAS_D:
             y += Dv[:, None] * u
         if HAS_Z:
             z = tl.load(z_ptr + offs, mask=mask, other=0.0).to(tl.float32)
             y = y * z * tl.sigmoid(z)
         tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
-        state = tl.sum(tl.where(offs_c[None, None, :] == CHUNK - 1, x, 0.0), axis=2)
+        state = tl.sum(tl.where(offs_c[None, :, None] == CHUNK - 1, x, 0.0), axis=1)
         if STORE_CKPT:
             ckpt = ckpt_ptr + ((batch.to(tl.int64) * n_chunks + chunk) * H + offs_h[:, None]) * N
             tl.store(ckpt + offs_n[None, :], state, mask=mask_n[None, :])
         if STORE_LAST:
             tl.store(
-                last_ptr + (seq[None, None, :] * H + offs_h[:, None, None]) * N + offs_n[None, :, None],
+                last_ptr + (seq[None, :, None] * H + offs_h[:, None, None]) * N + offs_n[None, None, :],
                 x,
-                mask=is_end[None, None, :] & mask_n[None, :, None],
+                mask=is_end[None, :, None] & mask_n[None, None, :],
             )
 
 
@@ -204,14 +206,14 @@ def _chunk_adjoint_terms(delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t
         gate = tl.sigmoid(z)
         dy = dout * z * gate
     next_delta, _ = _load_delta(delta_ptr, offs + 1, (t + 1 < L)[None, :], bias, HAS_BIAS, SOFTPLUS)
-    a_next = tl.exp2(next_delta[:, None, :] * A2[:, :, None])  # (BLOCK_H, BLOCK_N, CHUNK)
+    a_next = tl.exp2(next_delta[:, :, None] * A2[:, None, :])  # (BLOCK_H, CHUNK, BLOCK_N)
     stop = _next_is_start(seq_ptr, t, L, VARLEN)
-    a_next = tl.where(stop[None, None, :], 0.0, a_next)
-    c = dy[:, None, :] * Cv  # (BLOCK_H, BLOCK_N, CHUNK)
+    a_next = tl.where(stop[None, :, None], 0.0, a_next)
+    c = dy[:, :, None] * Cv  # (BLOCK_H, CHUNK, BLOCK_N)
     if HAS_DLAST:
         c += tl.load(
-            dlast_ptr + (seq[None, None, :] * H + offs_h[:, None, None]) * N + offs_n[None, :, None],
-            mask=is_end[None, None, :] & mask_n[None, :, None],
+            dlast_ptr + (seq[None, :, None] * H + offs_h[:, None, None]) * N + offs_n[None, None, :],
+            mask=is_end[None, :, None] & mask_n[None, None, :],
             other=0.0,
         )
     return a_next, c, dy, dout, z, gate
@@ -255,10 +257,10 @@ def _scan_bwd_carry_kernel(
         a_next, c, _, _, _, _ = _chunk_adjoint_terms(
             delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t, mask_t, L, A2, Cv, bias, seq,
             is_end, offs_h, offs_n, mask_n, H, N, HAS_Z, HAS_BIAS, SOFTPLUS, HAS_DLAST, VARLEN)
-        a_cum, c_cum = tl.associative_scan((a_next, c), 2, _affine_combine, reverse=True)
-        first_slot = offs_c[None, None, :] == 0
-        adjoint = tl.sum(tl.where(first_slot, c_cum + a_cum * adjoint[:, :, None], 0.0), axis=2)
-        decay = decay * tl.sum(tl.where(first_slot, a_cum, 0.0), axis=2)
+        a_cum, c_cum = tl.associative_scan((a_next, c), 1, _affine_combine, reverse=True)
+        first_slot = offs_c[None, :, None] == 0
+        adjoint = tl.sum(tl.where(first_slot, c_cum + a_cum * adjoint[:, None, :], 0.0), axis=1)
+        decay = decay * tl.sum(tl.where(first_slot, a_cum, 0.0), axis=1)
     out = ((batch.to(tl.int64) * n_segs + seg) * H + offs_h[:, None]) * N + offs_n[None, :]
     tl.store(local_ptr + out, adjoint, mask=mask_n[None, :])
     tl.store(decay_ptr + out, decay, mask=mask_n[None, :])
@@ -310,7 +312,7 @@ def _scan_bwd_kernel(
     if HAS_D:
         Dv = tl.load(D_ptr + offs_h).to(tl.float32)
     BC_rows = (batch.to(tl.int64) * n_groups + group) * N * L  # start of this group's B/C rows
-    bc_offs = BC_rows + offs_n[:, None].to(tl.int64) * L  # (BLOCK_N, 1)
+    bc_offs = BC_rows + offs_n[None, :].to(tl.int64) * L  # (1, BLOCK_N)
 
     first = seg * seg_chunks
     last = tl.minimum(first + seg_chunks, n_chunks)
@@ -346,48 +348,48 @@ def _scan_bwd_kernel(
         a_next, c, dy, dout, z, gate = _chunk_adjoint_terms(
             delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t, mask_t, L, A2, Cv, bias, seq,
             is_end, offs_h, offs_n, mask_n, H, N, HAS_Z, HAS_BIAS, SOFTPLUS, HAS_DLAST, VARLEN)
-        a_cum, c_cum = tl.associative_scan((a_next, c), 2, _affine_combine, reverse=True)
-        g = c_cum + a_cum * adjoint[:, :, None]  # (BLOCK_H, BLOCK_N, CHUNK) adjoint of x
-        adjoint = tl.sum(tl.where(offs_c[None, None, :] == 0, g, 0.0), axis=2)
+        a_cum, c_cum = tl.associative_scan((a_next, c), 1, _affine_combine, reverse=True)
+        g = c_cum + a_cum * adjoint[:, None, :]  # (BLOCK_H, CHUNK, BLOCK_N) adjoint of x
+        adjoint = tl.sum(tl.where(offs_c[None, :, None] == 0, g, 0.0), axis=1)
 
         if HAS_Z:
-            y = tl.sum(x * Cv, axis=1)  # (BLOCK_H, CHUNK) before the gate
+            y = tl.sum(x * Cv, axis=2)  # (BLOCK_H, CHUNK) before the gate
             if HAS_D:
                 y += Dv[:, None] * u
             dz = dout * y * gate * (1.0 + z * (1.0 - gate))
             tl.store(dz_ptr + offs, dz.to(dz_ptr.dtype.element_ty), mask=mask)
 
         decayed = x - b  # a_t * x_{t-1}, the initial state's share included
-        gB = tl.sum(g * Bv, axis=1)  # (BLOCK_H, CHUNK)
+        gB = tl.sum(g * Bv, axis=2)  # (BLOCK_H, CHUNK)
         du = delta * gB
         if HAS_D:
             du += Dv[:, None] * dy
             dD_acc += tl.sum(dy * u, axis=1)
-        ddelta = u * gB + tl.sum(g * decayed * A[:, :, None], axis=1)  # (BLOCK_H, CHUNK)
+        ddelta = u * gB + tl.sum(g * decayed * A[:, None, :], axis=2)  # (BLOCK_H, CHUNK)
         if SOFTPLUS:
             ddelta = ddelta * tl.sigmoid(delta_raw)
         ddelta = tl.where(mask, ddelta, 0.0)
         dbias_acc += tl.sum(ddelta, axis=1)
-        dA_acc += tl.sum(g * decayed * delta[:, None, :], axis=2)
+        dA_acc += tl.sum(g * decayed * delta[:, :, None], axis=1)
         tl.store(du_ptr + offs, du.to(du_ptr.dtype.element_ty), mask=mask)
         tl.store(ddelta_ptr + offs, ddelta.to(ddelta_ptr.dtype.element_ty), mask=mask)
 
-        g_du = g * (delta * u)[:, None, :]  # (BLOCK_H, BLOCK_N, CHUNK)
-        dy_x = dy[:, None, :] * x
-        mask_nt = mask_n[:, None] & mask_t[None, :]
+        g_du = g * (delta * u)[:, :, None]  # (BLOCK_H, CHUNK, BLOCK_N)
+        dy_x = dy[:, :, None] * x
+        mask_tn = mask_t[:, None] & mask_n[None, :]
         if B_VARIES:
-            tl.atomic_add(dB_ptr + bc_offs + t[None, :], tl.sum(g_du, axis=0), mask=mask_nt)
+            tl.atomic_add(dB_ptr + bc_offs + t[:, None], tl.sum(g_du, axis=0), mask=mask_tn)
         else:
-            dB_acc += tl.sum(g_du, axis=2)
+            dB_acc += tl.sum(g_du, axis=1)
         if C_VARIES:
-            tl.atomic_add(dC_ptr + bc_offs + t[None, :], tl.sum(dy_x, axis=0), mask=mask_nt)
+            tl.atomic_add(dC_ptr + bc_offs + t[:, None], tl.sum(dy_x, axis=0), mask=mask_tn)
         else:
-            dC_acc += tl.sum(dy_x, axis=2)
+            dC_acc += tl.sum(dy_x, axis=1)
         if HAS_INIT:
             tl.store(
-                dinit_ptr + (seq[None, None, :] * H + offs_h[:, None, None]) * N + offs_n[None, :, None],
+                dinit_ptr + (seq[None, :, None] * H + offs_h[:, None, None]) * N + offs_n[None, None, :],
                 g * a,
-                mask=is_start[None, None, :] & mask_n[None, :, None],
+                mask=is_start[None, :, None] & mask_n[None, None, :],
             )
 
     tl.atomic_add(dA_ptr + hn, dA_acc, mask=mask_hn)
