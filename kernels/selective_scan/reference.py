@@ -136,6 +136,12 @@ def selective_scan_ref(
     B_c = B.to(dtype) if B.dim() == 2 else _expand_groups(B.to(dtype), H)  # (H, N) | (B, H, N, L)
     C_c = C.to(dtype) if C.dim() == 2 else _expand_groups(C.to(dtype), H)
 
+    # unbind, not indexing: its backward stacks the steps' gradients once, where L index
+    # backwards would each write a zero tensor of the full length (O(L^2) for the oracle)
+    u_steps, delta_steps = u_c.unbind(-1), delta.unbind(-1)  # L x (B, H)
+    B_steps = [B_c] * L if B_c.dim() == 2 else B_c.unbind(-1)  # L x (H, N) | (B, H, N)
+    C_steps = [C_c] * L if C_c.dim() == 2 else C_c.unbind(-1)
+
     segments = _segments(cu_seqlens) if cu_seqlens is not None else [(0, L)]
     outputs, last_states = [], []
     for seg, (start, end) in enumerate(segments):
@@ -147,11 +153,9 @@ def selective_scan_ref(
         else:
             x = initial_state[seg : seg + 1].to(dtype)
         for t in range(start, end):
-            dt = delta[:, :, t, None]  # (B, H, 1)
-            b_t = B_c if B_c.dim() == 2 else B_c[..., t]  # (H, N) | (B, H, N)
-            c_t = C_c if C_c.dim() == 2 else C_c[..., t]
-            x = torch.exp(dt * A) * x + dt * b_t * u_c[:, :, t, None]  # (B, H, N)
-            outputs.append((x * c_t).sum(-1))  # (B, H)
+            dt = delta_steps[t][..., None]  # (B, H, 1)
+            x = torch.exp(dt * A) * x + dt * B_steps[t] * u_steps[t][..., None]  # (B, H, N)
+            outputs.append((x * C_steps[t]).sum(-1))  # (B, H)
         last_states.append(x)
     y = torch.stack(outputs, dim=-1) if outputs else u_c.new_zeros(batch, H, 0)  # (B, H, L)
     y = _finish_output(y, u_c, D, z, u.dtype)
