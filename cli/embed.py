@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "embed", __doc__)
     parser.add_argument("--regions", nargs="+", default=None,
                         help="BED files and/or region strings chr:start-end (1-based inclusive)")
-    parser.add_argument("--fasta", default=None, help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
+    parser.add_argument("--fasta", default=None,
+                        help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
     parser.add_argument("--model", default=None,
                         help="checkpoint directory (default: the model bundled with genossm)")
     parser.add_argument("-o", "--output", required=True, help="output HDF5 file")

@@ -23,7 +23,8 @@ log = logging.getLogger("genossm.mutagenesis")
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "mutagenesis", __doc__)
     parser.add_argument("--region", required=True, help="chr:start-end, 1-based inclusive")
-    parser.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
+    parser.add_argument("--fasta", required=True,
+                        help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
     parser.add_argument("--model", default=None,
                         help="checkpoint directory (default: the model bundled with genossm)")
     parser.add_argument("--out-prefix", required=True, help="writes PREFIX.tsv, PREFIX.bedGraph, PREFIX.png")

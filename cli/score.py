@@ -27,7 +27,9 @@ log = logging.getLogger("genossm.score")
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "score", __doc__)
     parser.add_argument("input", help="VCF, VCF.gz or BCF; `-` reads stdin; `sample`: the bundled sample VCF")
-    parser.add_argument("--fasta", required=True, help="reference FASTA (plain or bgzip; .fai built if missing); `sample`: the bundled sample genome")
+    parser.add_argument("--fasta", required=True,
+                        help="reference FASTA (plain or bgzip; .fai built if missing); `sample`: the "
+                             "bundled sample genome")
     parser.add_argument("--model", default=None,
                         help="checkpoint directory (default: the model bundled with genossm)")
     parser.add_argument("-o", "--output", default="-",
@@ -69,13 +71,15 @@ def run(args: argparse.Namespace) -> int:
         max_allele_length=default_max_allele_length(window, args.max_allele_length),
         skip_unknown=args.skip_unknown, chunk_size=args.chunk_size,
     )
-    command = runtime.command_line("score", args, positional=("input",), negated={"both_strands": "--no-rc"})
+    command = runtime.command_line("score", args, positional=("input",),
+                                   negated={"both_strands": "--no-rc"})
     outputs = ScoreOutputs(
         vcf=args.output, tsv=args.tsv, parquet=args.parquet, resume=args.resume,
         header_lines=header_lines(model_path, model_sha, command, settings, model.config.objective),
     )
     with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
-        counts = run_score(runtime.sample_or_path(args.input, "vcf"), genome, model, settings, outputs, device=device, model_sha256=model_sha)
+        counts = run_score(runtime.sample_or_path(args.input, "vcf"), genome, model, settings, outputs,
+                           device=device, model_sha256=model_sha)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     log.info("scored ALT alleles: %s", summary or "none")
     return 0

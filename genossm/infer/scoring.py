@@ -54,6 +54,9 @@ from genossm.infer.windows import AllelePair, StrandPair
 from genossm.tokenizer import N
 
 
+CPU_MAX_BATCH_TOKENS = 2048
+
+
 @dataclass(frozen=True)
 class AlleleScore:
     llr: float
@@ -136,7 +139,7 @@ class VariantScorer:
     """Scores many ALTs at once with shared, batched, deduplicated passes (same numbers as naive)."""
 
     def __init__(self, model, *, both_strands: bool = True, batch_size: int = 16, device="cpu",
-                 reuse_prefix_state: bool | None = None):
+                 reuse_prefix_state: bool | None = None, max_batch_tokens: int | None = None):
         self.model = model
         self.objective = model_objective(model)
         self.both_strands = both_strands
@@ -144,6 +147,10 @@ class VariantScorer:
         self.device = torch.device(device)
         self.reuse_prefix_state = (supports_prefix_state(model) if reuse_prefix_state is None
                                    else reuse_prefix_state and supports_prefix_state(model))
+        # The CPU reference scan materialises (B, H, N, chunk) tensors: past a few thousand tokens
+        # per call it leaves the caches and gets slower per row, so CPU batches are capped.
+        self.max_batch_tokens = (max_batch_tokens if max_batch_tokens is not None
+                                 else CPU_MAX_BATCH_TOKENS if self.device.type == "cpu" else 1 << 62)
 
     def score(self, pairs: list[AllelePair]) -> list[AlleleScore]:
         if not pairs:
@@ -198,6 +205,19 @@ class VariantScorer:
         for start in range(0, len(items), self.batch_size):
             yield items[start:start + self.batch_size]
 
+    def _suffix_batches(self, jobs: list, window: int):
+        """Batches of suffix jobs (sorted by cut), at most `max_batch_tokens` padded tokens each."""
+        batch, longest = [], 0
+        for job in jobs:
+            length = max(longest, window - job[1])
+            if batch and (len(batch) == self.batch_size or (len(batch) + 1) * length > self.max_batch_tokens):
+                yield batch
+                batch, length = [], window - job[1]
+            batch.append(job)
+            longest = length
+        if batch:
+            yield batch
+
     def _window_summaries(self, windows: list[np.ndarray], causal: bool):
         """Per window: (token log-likelihoods (W,) or None, mean hidden state (D,))."""
         out = []
@@ -236,7 +256,7 @@ class VariantScorer:
                 jobs.append((i, cut, states[cut], prefix_sums[cut]))
         results: list[tuple[float, float] | None] = [None] * len(pairs)
         jobs.sort(key=lambda job: job[1])  # similar suffix lengths batch together (less padding)
-        for batch in self._batches(jobs):
+        for batch in self._suffix_batches(jobs, len(pairs[0].ref)):
             suffix_lls, suffix_sums = self._run_suffixes([(pairs[i].alt[cut:], state) for i, cut, state, _ in batch])
             for (i, cut, _, prefix_sum), suffix_ll, suffix_hidden_sum in zip(batch, suffix_lls, suffix_sums):
                 pair = pairs[i]
