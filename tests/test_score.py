@@ -293,3 +293,20 @@ def test_parquet_without_pyarrow_is_a_clear_error(tmp_path, hyena_dir, capsys):
 def test_resume_needs_an_output_file(hyena_dir, capsys):
     code = main(["score", str(EDGE_CASES), "--fasta", str(LAMBDA), "--model", str(hyena_dir), "--resume"])
     assert code == 2 and "--resume needs an output file" in capsys.readouterr().err
+
+
+def test_resume_log_drops_a_chunk_cut_short(tmp_path):
+    from genossm.infer.writers import ResumeLog, ScoreRow
+
+    path = tmp_path / "o.vcf.gz.genossm-resume.tsv"
+    first = ResumeLog(path, "abc", resume=False)
+    rows = [ScoreRow(0, "c", 1, ".", "A", "C", 0.1 + 0.2, 1 / 3, "ok"), ScoreRow(1, "c", 2, ".", "A", "*", None, None, "star")]
+    first.append_chunk(0, rows, [0, 0])
+    first.close(remove=False)
+    with open(path, "a") as handle:
+        handle.write("2\t0\t0.5\t0.25\tok\n3\t0\t0.")  # the crash cut chunk 1 short
+    again = ResumeLog(path, "abc", resume=True)
+    assert again.completed_chunks == 1
+    assert again.saved_chunk() == {0: {0: (0.1 + 0.2, 1 / 3, "ok")}, 1: {0: (None, None, "star")}}
+    again.close(remove=False)
+    assert path.read_text().endswith("#done\t0\n")

@@ -252,15 +252,15 @@ def _chunks(iterable, size: int):
 
 
 def _rows_from_log(chunk, resume_log: ResumeLog) -> list[ScoreRow]:
+    saved = resume_log.saved_chunk()
     rows = []
     for index, record in chunk:
-        saved = {alt_index: values for alt_index, *values in resume_log.completed.get(index, [])}
         for variant in record.variants:
-            if variant.alt_index not in saved:
-                raise InputError(f"the resume log has no score for record {index + 1}; delete it to "
-                                 "start over", path=resume_log.path)
-            llr, embdist, status = saved[variant.alt_index]
-            rows.append(row_for(index, record, variant, llr, embdist, status))
+            values = saved.get(index, {}).get(variant.alt_index)
+            if values is None:
+                raise InputError(f"the resume log has no score for record {index + 1}; was the input "
+                                 "changed? Delete the log to start over", path=resume_log.path)
+            rows.append(row_for(index, record, variant, *values))
     return rows
 
 

@@ -108,7 +108,8 @@ class ResumeLog:
     Lines: `#genossm-score-resume`, `#fingerprint <hex>` (the settings and the model checksum: a log
     written with other settings is refused), then per ALT `record alt_index llr embdist status`
     (floats as `repr`, so they read back bit-exact) and `#done <chunk>` after each complete chunk.
-    Lines after the last `#done` (a chunk cut short by the crash) are ignored.
+    Lines after the last `#done` (a chunk cut short by the crash) are dropped on opening. The
+    saved chunks are read back one at a time (`saved_chunk`), so memory stays bounded.
     """
 
     MAGIC = "#genossm-score-resume"
@@ -116,42 +117,45 @@ class ResumeLog:
     def __init__(self, path: Path, fingerprint: str, resume: bool):
         self.path = path
         self.fingerprint = fingerprint
-        self.completed: dict[int, list[tuple[int, float | None, float | None, str]]] = {}
         self.completed_chunks = 0
+        self._reader = None
         if resume and path.exists():
-            self._load()
-        elif path.exists():
-            path.unlink()
-        self._file = open(path, "a", encoding="utf-8")
+            self._check_and_trim()
         if self.completed_chunks == 0:
-            self._file.truncate(0)
-            self._file.write(f"{self.MAGIC}\n#fingerprint\t{fingerprint}\n")
-            self._file.flush()
+            path.write_text(f"{self.MAGIC}\n#fingerprint\t{fingerprint}\n", encoding="utf-8")
+        else:
+            self._reader = open(path, encoding="utf-8")
+            self._reader.readline(), self._reader.readline()  # magic and fingerprint
+        self._file = open(path, "a", encoding="utf-8")
 
-    def _load(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").split("\n")
-        if not lines or lines[0] != self.MAGIC:
-            raise InputError("not a genossm score resume log; delete it to start over", path=self.path)
-        if len(lines) < 2 or lines[1] != f"#fingerprint\t{self.fingerprint}":
-            raise InputError("this resume log was written with other settings, model or input; delete "
-                             "it to start over, or rerun with the original options", path=self.path)
-        pending: dict[int, list] = {}
-        keep_until = 2
-        for number, line in enumerate(lines[2:], start=2):
+    def _check_and_trim(self) -> None:
+        """Validate the header, count complete chunks, cut the file after the last one."""
+        with open(self.path, encoding="utf-8") as handle:
+            if handle.readline().rstrip("\n") != self.MAGIC:
+                raise InputError("not a genossm score resume log; delete it to start over", path=self.path)
+            if handle.readline().rstrip("\n") != f"#fingerprint\t{self.fingerprint}":
+                raise InputError("this resume log was written with other settings, model or input; delete "
+                                 "it to start over, or rerun with the original options", path=self.path)
+            keep = handle.tell()
+            while line := handle.readline():
+                if not line.endswith("\n"):
+                    break  # a line cut short by the crash
+                if line.startswith("#done\t"):
+                    self.completed_chunks = int(line.split("\t")[1]) + 1
+                    keep = handle.tell()
+        with open(self.path, "r+b") as handle:
+            handle.truncate(keep)
+
+    def saved_chunk(self) -> dict[int, dict[int, tuple[float | None, float | None, str]]]:
+        """The next saved chunk: {record index: {alt index: (llr, embdist, status)}}."""
+        chunk: dict[int, dict[int, tuple]] = {}
+        while line := self._reader.readline():
             if line.startswith("#done\t"):
-                self.completed.update(pending)
-                pending = {}
-                self.completed_chunks = int(line.split("\t")[1]) + 1
-                keep_until = number + 1
-            elif line:
-                fields = line.split("\t")
-                if len(fields) != 5:
-                    break
-                record, alt_index, llr, embdist, status = fields
-                pending.setdefault(int(record), []).append(
-                    (int(alt_index), _read_float(llr), _read_float(embdist), status))
-        # Drop the partial chunk so that appending continues from a clean line.
-        self.path.write_text("\n".join(lines[:keep_until]) + "\n", encoding="utf-8")
+                return chunk
+            record, alt_index, llr, embdist, status = line.rstrip("\n").split("\t")
+            chunk.setdefault(int(record), {})[int(alt_index)] = (_read_float(llr), _read_float(embdist), status)
+        raise InputError("the resume log ended before its last complete chunk; delete it to start over",
+                         path=self.path)
 
     def append_chunk(self, chunk_index: int, rows: list[ScoreRow], alt_indices: list[int]) -> None:
         text = "".join(f"{row.record}\t{alt_index}\t{row.llr!r}\t{row.embdist!r}\t{row.status}\n"
@@ -162,6 +166,8 @@ class ResumeLog:
 
     def close(self, remove: bool) -> None:
         self._file.close()
+        if self._reader is not None:
+            self._reader.close()
         if remove:
             self.path.unlink(missing_ok=True)
 
