@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     written = [f"{prefix}.tsv", f"{prefix}.bedGraph"]
     if args.plot:
         mutagenesis.write_heatmap(result, f"{prefix}.png",
-                                  title=f"genossm saturation mutagenesis {result.region} ({model_path})")
+                                  title=f"genossm saturation mutagenesis {result.region} "
+                                        f"({'bundled model' if args.model is None else model_path})")
         written.append(f"{prefix}.png")
     log.info("wrote %s", ", ".join(written))
     return 0
