@@ -28,7 +28,8 @@ from genossm import __version__
 from genossm.errors import InputError, UsageError
 from genossm.infer.scoring import VariantScorer
 from genossm.infer.windows import TileLayout, allele_pair
-from genossm.infer.writers import ParquetScoreWriter, ResumeLog, ScoreRow, TsvScoreWriter, fingerprint, resume_log_path
+from genossm.infer.writers import (ParquetScoreWriter, ResumeLog, ScoreRow, TsvScoreWriter, fingerprint,
+                                   resume_log_path)
 from genossm.io import vcf
 from genossm.progress import progress
 from genossm.tokenizer import encode

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from genossm.infer.likelihood import allele_log_likelihood, base_log_probs, causal_token_log_likelihood, suffix_sum
+from genossm.infer.likelihood import (allele_log_likelihood, base_log_probs, causal_token_log_likelihood,
+                                     suffix_sum)
 from genossm.infer.model_state import clone_state, concat_states
 from genossm.infer.windows import AllelePair, StrandPair
 from genossm.tokenizer import N
@@ -94,7 +95,8 @@ def _causal_llr(ref_ll: np.ndarray, alt_ll: np.ndarray, start: int) -> float:
 
 # --- reference implementation -------------------------------------------------------------------
 
-def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = True, device="cpu") -> list[AlleleScore]:
+def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = True,
+                      device="cpu") -> list[AlleleScore]:
     """The obviously correct scorer: full separate passes for every window of every ALT."""
     objective = model_objective(model)
     scores = []
@@ -257,7 +259,8 @@ class VariantScorer:
         results: list[tuple[float, float] | None] = [None] * len(pairs)
         jobs.sort(key=lambda job: job[1])  # similar suffix lengths batch together (less padding)
         for batch in self._suffix_batches(jobs, len(pairs[0].ref)):
-            suffix_lls, suffix_sums = self._run_suffixes([(pairs[i].alt[cut:], state) for i, cut, state, _ in batch])
+            suffixes = [(pairs[i].alt[cut:], state) for i, cut, state, _ in batch]
+            suffix_lls, suffix_sums = self._run_suffixes(suffixes)
             for (i, cut, _, prefix_sum), suffix_ll, suffix_hidden_sum in zip(batch, suffix_lls, suffix_sums):
                 pair = pairs[i]
                 window = len(pair.ref)
