@@ -16,6 +16,7 @@ import torch
 import triton
 
 from .reference import check_scan_shapes
+from .triton_scan_seq import selective_scan_seq, seq_scan_supports
 from .triton_scan_kernels import (
     _scan_bwd_carry_kernel,
     _scan_bwd_chain_kernel,
@@ -261,5 +262,12 @@ def selective_scan_triton(
         raise ValueError(f"selective_scan_triton: N (A.shape[1]) must be <= 64, got {A.shape[1]}")
     if u.shape[-1] == 0:
         raise ValueError("selective_scan_triton: length 0 input; nothing to scan")
+    tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
+    wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    if not wants_grad and seq_scan_supports(A, u, delta, B, C, z):
+        # inference: the sequential-time forward (triton_scan_seq.py) is faster, see
+        # docs/kernels/selective_scan.md
+        return selective_scan_seq(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                  return_last_state, initial_state, cu_seqlens)
     return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                  return_last_state, initial_state, cu_seqlens)
