@@ -162,13 +162,13 @@ def run_config(name: str, lengths: list[int], device, args) -> list[dict]:
                 continue
             os.environ["GENOSSM_KERNELS"] = backend
             row[backend] = {
-                "train": measure(model, tokens, device, train=True, repeats=args.repeats, warmup=1),
-                "inference": measure(model, tokens, device, train=False, repeats=args.repeats, warmup=1),
+                mode: measure(model, tokens, device, train=mode == "train", repeats=args.repeats, warmup=1)
+                for mode in args.modes
             }
         os.environ.pop("GENOSSM_KERNELS", None)
-        if "train" in row.get("reference", {}):
-            row["speedup_train"] = ratio(row["auto"]["train"], row["reference"]["train"])
-            row["speedup_inference"] = ratio(row["auto"]["inference"], row["reference"]["inference"])
+        for mode in args.modes:
+            if mode in row.get("reference", {}):
+                row[f"speedup_{mode}"] = ratio(row["auto"][mode], row["reference"][mode])
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
         del model, tokens
@@ -182,6 +182,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lengths", nargs="+", type=int,
                         default=[32768, 131072, 524288, 1048576, 2097152, 4194304])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--modes", nargs="+", choices=("train", "inference"), default=["train", "inference"])
     parser.add_argument("--checkpointing", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-reference-length", type=int, default=1 << 20,
