@@ -13,6 +13,8 @@ examples:
       --test-fasta test.fa.gz --out runs/bacteria --set trainer.max_steps=20000
   genossm pretrain --config hyena-1m --fasta hg38.fa --bed train.bed --devices 8 \\
       --strategy ddp --out runs/hg38 --resume
+  srun genossm pretrain --config hyena-1m --fasta hg38.fa --devices 4 --num-nodes 2 \\
+      --strategy fsdp --out runs/hg38   (in an sbatch script: pipelines/slurm/pretrain.sbatch)
   genossm pretrain --config tiny-cpu --fasta ref.fa --bam reads.bam --set data.read_fraction=0.3 \\
       --out runs/mixed
 """
@@ -46,7 +48,10 @@ def register(subparsers) -> None:
     parser.add_argument("--test-fraction", type=float, metavar="F",
                         help="without --test-fasta: share of every contig held out for testing")
     parser.add_argument("--devices", metavar="N", help="devices to train on (e.g. 1, 8, auto)")
-    parser.add_argument("--strategy", metavar="NAME", help="auto, ddp or fsdp")
+    parser.add_argument("--strategy", metavar="NAME", help="auto, ddp or fsdp (docs/distributed.md: "
+                        "data.batch_size is per device, the learning rate is not rescaled)")
+    parser.add_argument("--num-nodes", type=int, metavar="M",
+                        help="machines to train on (SLURM/torchrun launch one process per device)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT/checkpoints/last.ckpt when it exists")
     parser.add_argument("--seed", type=int, help="random seed (default: the recipe's)")
@@ -74,6 +79,7 @@ def recipe_overrides(args) -> list[str]:
     if args.devices is not None:
         put("trainer.devices", int(args.devices) if args.devices.isdigit() else args.devices)
     put("trainer.strategy", args.strategy)
+    put("trainer.num_nodes", args.num_nodes)
     put("seed", args.seed)
     return overrides + list(args.overrides)
 

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
+from genossm.train.distributed import global_token_mean
 from genossm.train.metrics import metric_sums, summarise
 from genossm.train.schedule import warmup_cosine
 
@@ -46,9 +47,10 @@ class LanguageModelTask(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self.model(batch["inputs"])  # (B, L, V)
         sums = metric_sums(logits, batch["targets"])
-        loss = sums.nll / sums.count.clamp(min=1)
-        stats = summarise(sums.as_vector().detach())
-        self.log("train/loss", loss.detach(), prog_bar=True)
+        # Token mean over the global micro-batch (all ranks), so metrics are global too.
+        loss, global_sums = global_token_mean(sums, self._trainer)
+        stats = summarise(global_sums)
+        self.log("train/loss", stats["loss"], prog_bar=True)
         self.log("train/bits_per_base", stats["bits_per_base"])
         self.log("train/accuracy", stats["accuracy"])
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])

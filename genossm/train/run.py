@@ -59,8 +59,11 @@ def build_trainer(recipe: Recipe, out_dir: Path, callbacks: list, *, stop_after:
 def _trainer(L, t, out_dir: Path, callbacks: list, checkpoints, stop_after: int | None):
     from lightning.pytorch.loggers import CSVLogger
 
+    from genossm.train.distributed import build_strategy
+
     return L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=build_strategy(t.strategy, t.accelerator),
         precision=resolve_precision(t), max_steps=stop_after or t.max_steps, max_epochs=-1,
         accumulate_grad_batches=t.accumulate, gradient_clip_val=t.gradient_clip,
         val_check_interval=t.val_every * t.accumulate, check_val_every_n_epoch=None,
@@ -101,6 +104,7 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     from genossm.data.datamodule import GenomeDataModule
     from genossm.train.callbacks import (SequenceLengthWarmup, StderrProgressBar,
                                          ThroughputMonitor, length_stages)
+    from genossm.train.distributed import GlobalBatchRecord, log_from_rank_zero_only
     from genossm.train.module import LanguageModelTask
 
     out_dir = Path(out_dir)
@@ -116,7 +120,9 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     throughput = ThroughputMonitor()
     stages = length_stages(recipe.length_warmup, d.window_length, d.batch_size)
     trainer = build_trainer(recipe, out_dir, [SequenceLengthWarmup(stages), throughput,
-                                              StderrProgressBar()], stop_after=stop_after)
+                                              GlobalBatchRecord(d.batch_size), StderrProgressBar()],
+                            stop_after=stop_after)
+    log_from_rank_zero_only(trainer.global_rank)
     last = out_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     if resume and ckpt_path is None:
