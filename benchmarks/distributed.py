@@ -1,0 +1,116 @@
+"""Scaling of `genossm pretrain` from 1 to 2 GPUs: hyena-1m at 131,072 and 1,048,576 bases,
+DDP and FSDP, training tokens/s (all GPUs, first step excluded) and peak memory per GPU; JSON.
+
+Every run is a real `pretrain` call in its own process tree (Lightning launches the second
+rank by re-running the job script), on a synthetic random genome (the speed of a step does not
+depend on the bases). Per-device batch 1, no accumulation, bf16, activation checkpointing (the
+hyena-1m recipe), so 2 GPUs train a global batch of 2 windows per step against 1.
+
+    python benchmarks/distributed.py --out results.json          # defaults: < 8 min on 2 H200
+    python benchmarks/distributed.py --lengths 131072 --strategies ddp --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# Run inside each rank: train, then write this rank's peak memory next to the metrics.
+JOB = textwrap.dedent("""
+    import json, logging, sys, torch
+    logging.basicConfig(level=logging.WARNING, format="genossm: %(message)s")
+    from genossm.train.recipe import load_recipe
+    from genossm.train.run import pretrain
+    overrides = json.loads(sys.argv[2])
+    recipe = load_recipe("hyena-1m", overrides)
+    pretrain(recipe, sys.argv[1], run_test=False)
+    rank = int(__import__("os").environ.get("LOCAL_RANK", 0))
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+    open(f"{sys.argv[1]}/peak_memory_rank{rank}.json", "w").write(json.dumps({"rank": rank, "peak_gib": peak}))
+""")
+
+
+def write_random_genome(path: Path, contigs: int, length: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as handle:
+        for index in range(contigs):
+            bases = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, length)].tobytes().decode()
+            handle.write(f">synthetic{index}\n")
+            for start in range(0, length, 80):
+                handle.write(bases[start:start + 80] + "\n")
+
+
+def run_pretrain(work: Path, fasta: Path, *, length: int, devices: int, strategy: str,
+                 steps: int, timeout_s: int) -> dict:
+    out = work / f"L{length}_{strategy}_{devices}gpu"
+    overrides = [
+        f"data.fasta=[{fasta}]", f"data.window_length={length}", "data.batch_size=1",
+        "data.val_fraction=0.01", "data.test_fraction=0.0", "data.val_windows=1",
+        "trainer.accumulate=1", f"trainer.max_steps={steps}", "trainer.val_every=1000000",
+        "trainer.checkpoint_every=1000000", f"trainer.devices={devices}",
+        f"trainer.strategy={strategy}", "length_warmup=[]", "optim.warmup_steps=1",
+    ]
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(work / "job.py"), str(out), json.dumps(overrides)],
+                          capture_output=True, text=True, timeout=timeout_s)
+    record = {"length": length, "devices": devices, "strategy": strategy, "steps": steps,
+              "wall_s": round(time.perf_counter() - started, 1)}
+    if done.returncode != 0:
+        record["error"] = done.stderr[-2000:]
+        return record
+    metrics = json.loads((out / "metrics.json").read_text())
+    peaks = [json.loads(p.read_text())["peak_gib"] for p in sorted(out.glob("peak_memory_rank*.json"))]
+    record.update(tokens_per_second=metrics["tokens_per_second"], precision=metrics["precision"],
+                  peak_memory_gib_per_gpu=[round(p, 2) for p in peaks],
+                  train_seconds=metrics["train_seconds_this_run"])
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[131072, 1048576])
+    parser.add_argument("--strategies", nargs="+", default=["ddp", "fsdp"])
+    parser.add_argument("--steps", type=int, nargs="+", default=None,
+                        help="optimizer steps per run, one per length (default: 24 at 131K, 8 at 1M)")
+    parser.add_argument("--timeout", type=int, default=240, help="seconds per run")
+    args = parser.parse_args()
+    steps = args.steps or [24 if length <= 262144 else 8 for length in args.lengths]
+    gpus = torch.cuda.device_count()
+    results = {"device": torch.cuda.get_device_name() if gpus else "cpu", "gpus": gpus,
+               "torch": torch.__version__, "NCCL_NVLS_ENABLE": os.environ.get("NCCL_NVLS_ENABLE"),
+               "runs": [], "speedup_2_over_1": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "job.py").write_text(JOB)
+        fasta = work / "genome.fa"
+        write_random_genome(fasta, contigs=2, length=max(args.lengths) * 3)
+        for length, n_steps in zip(args.lengths, steps):
+            one = run_pretrain(work, fasta, length=length, devices=1, strategy="auto", steps=n_steps,
+                               timeout_s=args.timeout)
+            results["runs"].append(one)
+            print(json.dumps(one), file=sys.stderr)
+            for strategy in args.strategies if gpus >= 2 else []:
+                two = run_pretrain(work, fasta, length=length, devices=2, strategy=strategy,
+                                   steps=n_steps, timeout_s=args.timeout)
+                results["runs"].append(two)
+                print(json.dumps(two), file=sys.stderr)
+                if "tokens_per_second" in one and "tokens_per_second" in two:
+                    results["speedup_2_over_1"][f"{strategy}_{length}"] = round(
+                        two["tokens_per_second"] / one["tokens_per_second"], 3)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["speedup_2_over_1"]))
+
+
+if __name__ == "__main__":
+    main()
