@@ -1,6 +1,7 @@
 """Region embedding throughput (bases/s), one pass and in exact chunks, with a correctness gate.
 
-Regions of `--length` bases from the bundled sample genome (lambda phage when it is absent) are
+Regions of `--length` bases from the bundled sample genome (lambda phage when it is absent;
+repeated cyclically when shorter than a region) are
 embedded with both strands averaged (two passes per region), by `genossm.infer.embedding`. The
 chunked path (`forward_chunked`, `--chunk` bases a pass) must match the one-pass result before
 anything is timed. Models have random weights of a named config.
@@ -19,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from genossm.infer.embedding import EmbedSettings, embed_tokens
@@ -45,8 +47,10 @@ def bench_one(name: str, genome, args, device) -> dict:
     torch.manual_seed(0)
     model = build_model(load_model_config(name)).to(device).eval()
     contig, length = next(iter(genome.contigs.items()))
-    starts = [(i * args.length) % max(1, length - args.length) for i in range(args.regions)]
-    regions = [genome.fetch_tokens(contig, s, s + args.length) for s in starts]
+    # Regions longer than the bundled contig repeat it cyclically (real bases, never N padding),
+    # each region starting at a different offset.
+    sequence = genome.fetch_tokens(contig, 0, length)
+    regions = [np.resize(np.roll(sequence, -((i * 7919) % length)), args.length) for i in range(args.regions)]
     one_pass = EmbedSettings(max_pass_length=1 << 30)
     chunked = EmbedSettings(max_pass_length=args.chunk)
     with torch.no_grad():

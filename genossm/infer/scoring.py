@@ -147,8 +147,13 @@ class VariantScorer:
         self.both_strands = both_strands
         self.batch_size = max(1, int(batch_size))
         self.device = torch.device(device)
-        self.reuse_prefix_state = (supports_prefix_state(model) if reuse_prefix_state is None
-                                   else reuse_prefix_state and supports_prefix_state(model))
+        # Prefix-state reuse saves compute but runs each tile's reference as one short call per
+        # variant cut: a win on CPU (compute-bound, 5x over naive for tiny-mamba), a loss on a GPU,
+        # where those small sequential calls are launch-bound and batched full windows are cheap
+        # (H100: 0.67x naive with reuse). So by default it is used on CPU only.
+        if reuse_prefix_state is None:
+            reuse_prefix_state = self.device.type == "cpu"
+        self.reuse_prefix_state = reuse_prefix_state and supports_prefix_state(model)
         # The CPU reference scan materialises (B, H, N, chunk) tensors: past a few thousand tokens
         # per call it leaves the caches and gets slower per row, so CPU batches are capped.
         self.max_batch_tokens = (max_batch_tokens if max_batch_tokens is not None
