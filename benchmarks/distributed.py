@@ -8,6 +8,10 @@ hyena-1m recipe), so 2 GPUs train a global batch of 2 windows per step against 1
 
     python benchmarks/distributed.py --out results.json          # defaults: < 8 min on 2 H200
     python benchmarks/distributed.py --lengths 131072 --strategies ddp --steps 30
+
+Scoring row: `genossm score` with the bundled model over a synthetic VCF of SNVs on the same
+genome, on 1 and on 2 GPUs (`--devices 2`): records/s end to end (process start and model load
+included) and whether the two outputs are the same bytes. `--no-pretrain` runs only this row.
 """
 
 from __future__ import annotations
@@ -76,6 +80,53 @@ def run_pretrain(work: Path, fasta: Path, *, length: int, devices: int, strategy
     return record
 
 
+def write_snv_vcf(path: Path, fasta: Path, records: int, seed: int = 1) -> None:
+    """`records` sorted SNVs on the first contig of `fasta`, REF from the genome."""
+    lines = fasta.read_text().split(">")[1].split("\n")
+    name, sequence = lines[0], "".join(lines[1:])
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.choice(np.arange(1000, len(sequence) - 1000), size=records, replace=False))
+    with open(path, "w") as out:
+        out.write(f"##fileformat=VCFv4.2\n##contig=<ID={name},length={len(sequence)}>\n")
+        out.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        for index, position in enumerate(positions):
+            ref = sequence[position - 1]
+            alt = "ACGT"[("ACGT".index(ref) + 1 + index % 3) % 4]
+            out.write(f"{name}\t{position}\tv{index}\t{ref}\t{alt}\t.\tPASS\t.\n")
+
+
+def run_scoring(work: Path, fasta: Path, vcf: Path, records: int, *, devices: int, timeout_s: int) -> dict:
+    out = work / f"score_{devices}" / "scored.vcf"
+    out.parent.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "genossm.cli.main", "-q", "score", str(vcf), "--fasta", str(fasta),
+                           "-o", out.name, "--devices", str(devices)],
+                          capture_output=True, text=True, timeout=timeout_s, cwd=out.parent)
+    wall = time.perf_counter() - started
+    record = {"task": "score", "devices": devices, "records": records, "wall_s": round(wall, 1)}
+    if done.returncode != 0:
+        record["error"] = done.stderr[-2000:]
+        return record
+    record["records_per_second"] = round(records / wall, 1)
+    return record
+
+
+def scoring_rows(work: Path, fasta: Path, records: int, gpus: int, timeout_s: int) -> tuple[list[dict], dict]:
+    vcf = work / "snvs.vcf"
+    write_snv_vcf(vcf, fasta, records)
+    rows = [run_scoring(work, fasta, vcf, records, devices=1, timeout_s=timeout_s)]
+    summary = {}
+    if gpus >= 2:
+        rows.append(run_scoring(work, fasta, vcf, records, devices=2, timeout_s=timeout_s))
+        if all("records_per_second" in row for row in rows):
+            summary["speedup"] = round(rows[1]["records_per_second"] / rows[0]["records_per_second"], 3)
+            summary["same_bytes"] = ((work / "score_1/scored.vcf").read_bytes()
+                                     == (work / "score_2/scored.vcf").read_bytes())
+    for row in rows:
+        print(json.dumps(row), file=sys.stderr)
+    return rows, summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="JSON file to write")
@@ -84,6 +135,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=None,
                         help="optimizer steps per run, one per length (default: 24 at 131K, 8 at 1M)")
     parser.add_argument("--timeout", type=int, default=240, help="seconds per run")
+    parser.add_argument("--scoring-records", type=int, default=20000,
+                        help="SNVs in the scoring row (0: no scoring row)")
+    parser.add_argument("--no-pretrain", action="store_true", help="only the scoring row")
     args = parser.parse_args()
     steps = args.steps or [24 if length <= 262144 else 8 for length in args.lengths]
     gpus = torch.cuda.device_count()
@@ -95,7 +149,7 @@ def main() -> None:
         (work / "job.py").write_text(JOB)
         fasta = work / "genome.fa"
         write_random_genome(fasta, contigs=2, length=max(args.lengths) * 3)
-        for length, n_steps in zip(args.lengths, steps):
+        for length, n_steps in zip([] if args.no_pretrain else args.lengths, steps):
             one = run_pretrain(work, fasta, length=length, devices=1, strategy="auto", steps=n_steps,
                                timeout_s=args.timeout)
             results["runs"].append(one)
@@ -108,6 +162,10 @@ def main() -> None:
                 if "tokens_per_second" in one and "tokens_per_second" in two:
                     results["speedup_2_over_1"][f"{strategy}_{length}"] = round(
                         two["tokens_per_second"] / one["tokens_per_second"], 3)
+        if args.scoring_records > 0:
+            rows, summary = scoring_rows(work, fasta, args.scoring_records, gpus, args.timeout)
+            results["runs"] += rows
+            results["scoring_2_over_1"] = summary
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results["speedup_2_over_1"]))
 

@@ -10,6 +10,7 @@ examples:
   genossm embed --regions chr1:1,000,001-1,010,000 chr2:5001-6000 --fasta hg38.fa -o two.h5 --per-position
   genossm embed --regions big.bed --fasta hg38.fa -o big.h5 --resume
   genossm embed --merge part1.h5 part2.h5 -o all.h5
+  genossm embed --regions big.bed --fasta hg38.fa -o big.h5 --devices 4      # 4 GPUs, same file
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import logging
 
 from genossm.cli.main import subcommand_parser
+from genossm.cli.score import add_device_options
 from genossm.errors import UsageError
 
 log = logging.getLogger("genossm.embed")
@@ -40,14 +42,15 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from its partial file")
+                        help="continue an interrupted run from its partial file (one device only)")
+    add_device_options(parser)
     parser.add_argument("--merge", nargs="+", default=None, metavar="H5",
                         help="instead of embedding: concatenate these embedding files into -o")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genossm.infer import embedding, runtime
+    from genossm.infer import embedding
 
     if args.merge:
         if args.regions:
@@ -56,11 +59,22 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.regions or not args.fasta:
         raise UsageError("genossm embed needs --regions and --fasta (or --merge FILES)")
+    from genossm.infer import sharded
+
+    if sharded.wants_sharding(args.devices, args.num_nodes):
+        sharded.check_sharded_options(resume=args.resume)
+        return sharded.launch(args.devices, args.num_nodes, args.device, lambda fabric: embed(args, fabric))
+    return embed(args, None)
+
+
+def embed(args: argparse.Namespace, fabric) -> int:
+    """One run of `genossm embed`: the whole job, or one rank's part of it under `fabric`."""
+    from genossm.infer import embedding, runtime, sharded
     from genossm.io.fasta import open_fasta
     from genossm.io.intervals import check_regions, read_regions
 
     runtime.set_threads(args.threads)
-    device = runtime.resolve_device(args.device)
+    device = fabric.device if fabric is not None else runtime.resolve_device(args.device)
     model, model_path, model_sha = runtime.load_inference_model(args.model, device)
     settings = embedding.EmbedSettings(both_strands=args.both_strands, per_position=args.per_position,
                                        max_pass_length=args.max_pass_length)
@@ -68,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
                   "command": runtime.command_line("embed", args, negated={"both_strands": "--no-rc"})}
     with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
         regions = check_regions(read_regions(args.regions, genome.contigs), genome)
+        if fabric is not None and fabric.global_rank != 0:
+            sharded.serve_embed(regions, genome, model, settings, device, fabric)
+            return 0
         computed = embedding.run_embed(regions, genome, model, settings, args.output, device=device,
-                                       attributes=attributes, resume=args.resume)
+                                       attributes=attributes, resume=args.resume,
+                                       region_runner=sharded.ShardedRunner(fabric) if fabric is not None else None)
     log.info("embedded %d region(s) (%d computed in this run) into %s", len(regions), computed, args.output)
     return 0

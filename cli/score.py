@@ -12,6 +12,7 @@ examples:
   genossm score calls.vcf --fasta ref.fa | bcftools query -f '%ID\\t%INFO/GENOSSM_LLR\\n'
   bcftools view -r chr1 calls.vcf.gz | genossm score - --fasta ref.fa --model my_model/ -o -
   genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --tsv out.tsv --resume
+  genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --devices 4     # 4 GPUs, same output
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import logging
 
 from genossm.cli.main import subcommand_parser
+from genossm.errors import UsageError
 
 log = logging.getLogger("genossm.score")
 
@@ -52,18 +54,41 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from OUT.genossm-resume.tsv (needs -o FILE)")
+                        help="continue an interrupted run from OUT.genossm-resume.tsv (needs -o FILE; "
+                             "one device only: resume a --devices N run without --devices)")
+    add_device_options(parser)
     parser.set_defaults(func=run)
 
 
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--devices", type=int, default=1,
+                        help="devices (GPUs, or CPU processes) per node to shard the work over; rank 0 "
+                             "writes the output, the same bytes as one device (default 1)")
+    parser.add_argument("--num-nodes", type=int, default=1,
+                        help="nodes, each started by torchrun or srun (default 1; docs/distributed.md)")
+
+
 def run(args: argparse.Namespace) -> int:
-    from genossm.infer import runtime
+    from genossm.infer import sharded
+
+    if sharded.wants_sharding(args.devices, args.num_nodes):
+        sharded.check_sharded_options(resume=args.resume, input_path=args.input)
+        if args.output == "-":
+            raise UsageError("with --devices/--num-nodes give an output file (-o OUT.vcf.gz): the "
+                             "ranks share one terminal")
+        return sharded.launch(args.devices, args.num_nodes, args.device, lambda fabric: score(args, fabric))
+    return score(args, None)
+
+
+def score(args: argparse.Namespace, fabric) -> int:
+    """One run of `genossm score`: the whole job, or one rank's part of it under `fabric`."""
+    from genossm.infer import runtime, sharded
     from genossm.infer.score_job import (ScoreOutputs, ScoreSettings, default_max_allele_length,
                                          default_window, header_lines, run_score)
     from genossm.io.fasta import open_fasta
 
     runtime.set_threads(args.threads)
-    device = runtime.resolve_device(args.device)
+    device = fabric.device if fabric is not None else runtime.resolve_device(args.device)
     model, model_path, model_sha = runtime.load_inference_model(args.model, device)
     window = default_window(model, args.window)
     settings = ScoreSettings(
@@ -77,9 +102,13 @@ def run(args: argparse.Namespace) -> int:
         vcf=args.output, tsv=args.tsv, parquet=args.parquet, resume=args.resume,
         header_lines=header_lines(model_path, model_sha, command, settings, model.config.objective),
     )
+    input_path = runtime.sample_or_path(args.input, "vcf")
     with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
-        counts = run_score(runtime.sample_or_path(args.input, "vcf"), genome, model, settings, outputs,
-                           device=device, model_sha256=model_sha)
+        if fabric is not None and fabric.global_rank != 0:
+            sharded.serve_score(input_path, genome, model, settings, device, fabric)
+            return 0
+        counts = run_score(input_path, genome, model, settings, outputs, device=device, model_sha256=model_sha,
+                           chunk_runner=sharded.ShardedRunner(fabric) if fabric is not None else None)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     log.info("scored ALT alleles: %s", summary or "none")
     return 0

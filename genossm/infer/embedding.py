@@ -81,19 +81,34 @@ def partial_path(output: str | os.PathLike) -> Path:
     return output.with_name(f".{output.name}.partial.h5")
 
 
-def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, output: str | os.PathLike, *,
-              device="cpu", attributes: dict | None = None, resume: bool = False) -> int:
-    """Embed `regions` into the HDF5 file `output`; returns the number of regions computed now."""
-    import h5py
+def embed_region(model, genome, region: Region, settings: EmbedSettings, device):
+    """(mean embedding (D,), per-position embeddings (L, D) or None) of one region, float32 numpy."""
+    hidden = embed_tokens(model, region_tokens(genome, region), settings, device)  # (L, D)
+    return hidden.mean(0).numpy(), hidden.numpy() if settings.per_position else None
 
-    if not regions:
-        log.warning("no regions to embed: writing a file with no rows")
+
+def check_embed_inputs(regions: list[Region], settings: EmbedSettings) -> None:
     if settings.max_pass_length < 1:
         raise UsageError(f"--max-pass-length must be at least 1, got {settings.max_pass_length}")
     if any(region.length == 0 for region in regions):
         empty = next(region for region in regions if region.length == 0)
         raise InputError(f"region {empty} is empty: an embedding needs at least one base",
                          path=empty.source, line=empty.line)
+
+
+def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, output: str | os.PathLike, *,
+              device="cpu", attributes: dict | None = None, resume: bool = False, region_runner=None) -> int:
+    """Embed `regions` into the HDF5 file `output`; returns the number of regions computed now.
+
+    `region_runner(items, embed)`, given (index, region) pairs and the function that embeds one
+    region, yields (index, region, embed(region)) in input order; the default embeds each region
+    here, `genossm.infer.sharded.ShardedRunner` spreads the regions over ranks.
+    """
+    import h5py
+
+    if not regions:
+        log.warning("no regions to embed: writing a file with no rows")
+    check_embed_inputs(regions, settings)
     d_model = _embedding_width(model, device)
     attributes = {"model": "", "model_sha256": "", "pooling": "mean",
                   "strands": "forward,reverse" if settings.both_strands else "forward",
@@ -106,12 +121,14 @@ def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, out
     with h5py.File(partial, "a") as store, \
             progress(total=sum(r.length for r in regions), desc="embedding", unit="bp") as bar:
         bar.update(sum(r.length for r in regions[:completed]))
-        for index in range(completed, len(regions)):
-            region = regions[index]
-            hidden = embed_tokens(model, region_tokens(genome, region), settings, device)  # (L, D)
-            store["embeddings"][index] = hidden.mean(0).numpy()
+        pending = ((index, regions[index]) for index in range(completed, len(regions)))
+        embed = lambda region: embed_region(model, genome, region, settings, device)  # noqa: E731
+        embedded = (region_runner(pending, embed) if region_runner is not None
+                    else ((index, region, embed(region)) for index, region in pending))
+        for index, region, (mean, per_position) in embedded:
+            store["embeddings"][index] = mean
             if settings.per_position:
-                store["per_position"].create_dataset(str(index), data=hidden.numpy())
+                store["per_position"].create_dataset(str(index), data=per_position)
             store.attrs["completed"] = index + 1
             store.flush()
             computed += 1

@@ -71,12 +71,13 @@ def command_line(name: str, args, *, positional: tuple[str, ...] = (),
 
     Rebuilt rather than copied from sys.argv so that it does not depend on how genossm was called,
     and without the options that cannot change the result (`--resume`, `-q`, `--debug`,
-    `--threads`, `--device`, `--batch-size`), so a resumed run writes the same bytes as an
-    uninterrupted one.
+    `--threads`, `--device`, `--batch-size`, `--devices`, `--num-nodes`), so a resumed run, or one
+    sharded over several devices, writes the same bytes as an uninterrupted one-device run.
     """
     import shlex
 
-    ignored = {"func", "command", "resume", "quiet", "debug", "threads", "device", "batch_size", *positional}
+    ignored = {"func", "command", "resume", "quiet", "debug", "threads", "device", "batch_size", "devices",
+               "num_nodes", *positional}
     negated = negated or {}
     words = ["genossm", name, *(str(getattr(args, key)) for key in positional)]
     for key, value in sorted(vars(args).items()):

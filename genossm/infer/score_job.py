@@ -198,8 +198,13 @@ def count_records(path: str) -> int | None:
 
 
 def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: ScoreOutputs, *,
-              device="cpu", model_sha256: str = "") -> dict:
-    """Score every record of `input_path`; returns counts by status."""
+              device="cpu", model_sha256: str = "", chunk_runner=None) -> dict:
+    """Score every record of `input_path`; returns counts by status.
+
+    `chunk_runner(chunks, score)`, given (chunk index, chunk) pairs and the function that scores
+    one chunk, yields (chunk index, chunk, score(chunk)) in input order; the default scores each
+    chunk here, `genossm.infer.sharded.ShardedRunner` spreads the chunks over ranks.
+    """
     settings.check()
     if outputs.resume and outputs.vcf == "-":
         raise UsageError("--resume needs an output file (-o OUT.vcf.gz): stdout cannot be resumed")
@@ -223,20 +228,25 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
         with vcf.VcfReader(input_path) as reader, \
                 vcf.VcfWriter(outputs.vcf, reader.header, INFO_FIELDS, outputs.header_lines) as writer, \
                 progress(total=total, desc="scoring", unit="rec") as bar:
-            numbered = zip(itertools.count(), reader)
-            for chunk_index, chunk in enumerate(_chunks(numbered, settings.chunk_size)):
-                if resume_log is not None and chunk_index < resume_log.completed_chunks:
-                    rows = _rows_from_log(chunk, resume_log)
-                else:
-                    rows, alt_indices = chunk_scorer.score(chunk)
-                    if resume_log is not None:
-                        resume_log.append_chunk(chunk_index, rows, alt_indices)
+            chunks = numbered_chunks(reader, settings.chunk_size)
+            completed = resume_log.completed_chunks if resume_log is not None else 0
+
+            def emit(chunk, rows):
                 _write_chunk(writer, chunk, rows)
                 for side in side_writers:
                     side.write(rows)
                 for row in rows:
                     counts[row.status] = counts.get(row.status, 0) + 1
                 bar.update(len(chunk))
+
+            for _, chunk in itertools.islice(chunks, completed):
+                emit(chunk, _rows_from_log(chunk, resume_log))
+            scored = (chunk_runner(chunks, chunk_scorer.score) if chunk_runner is not None
+                      else ((index, chunk, chunk_scorer.score(chunk)) for index, chunk in chunks))
+            for chunk_index, chunk, (rows, alt_indices) in scored:
+                if resume_log is not None:
+                    resume_log.append_chunk(chunk_index, rows, alt_indices)
+                emit(chunk, rows)
         failed = False
     finally:
         for side in side_writers:
@@ -244,6 +254,11 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
         if resume_log is not None:
             resume_log.close(remove=not failed)
     return counts
+
+
+def numbered_chunks(reader, size: int):
+    """(chunk index, [(record index, record), ...]) for consecutive chunks of `size` records."""
+    return enumerate(_chunks(zip(itertools.count(), reader), size))
 
 
 def _chunks(iterable, size: int):
