@@ -38,6 +38,9 @@ at a time. `VariantScorer` is the fast path with the same numbers: unique window
 once (every ALT whose REF window is the same tile shares its reference pass), passes are
 batched, and for a causal model with recurrent inference (`forward_with_state`, Mamba) the
 state of the reference prefix before d is reused, so only the alt window's suffix is recomputed.
+Causal Hyena does the same from a cache of its reference pass (`prefix_cache` /
+`forward_suffix`: the long convolutions are linear, so the alt suffix is the cached reference
+convolution plus a convolution of the suffix's difference).
 """
 
 from __future__ import annotations
@@ -71,6 +74,11 @@ def model_objective(model) -> str:
 def supports_prefix_state(model) -> bool:
     """True for causal models whose prefix state can be carried (unidirectional Mamba)."""
     return model_objective(model) == "causal" and bool(getattr(model, "supports_recurrent_state", False))
+
+
+def supports_suffix_cache(model) -> bool:
+    """True for causal models that compute a window's suffix from a reference cache (Hyena)."""
+    return model_objective(model) == "causal" and bool(getattr(model, "supports_suffix_cache", False))
 
 
 def strands(both_strands: bool) -> tuple[bool, ...]:
@@ -150,10 +158,14 @@ class VariantScorer:
         # Prefix-state reuse saves compute but runs each tile's reference as one short call per
         # variant cut: a win on CPU (compute-bound, 5x over naive for tiny-mamba), a loss on a GPU,
         # where those small sequential calls are launch-bound and batched full windows are cheap
-        # (H100: 0.67x naive with reuse). So by default it is used on CPU only.
+        # (H100: 0.67x naive with reuse). So by default it is used on CPU only. Causal Hyena's
+        # suffix reuse (one reference pass with a cache, then alt suffixes) is not sequential, but
+        # it trades whole-window passes for gathers and more, smaller kernel calls; it is only
+        # measured on CPU, so it follows the same default.
         if reuse_prefix_state is None:
             reuse_prefix_state = self.device.type == "cpu"
-        self.reuse_prefix_state = reuse_prefix_state and supports_prefix_state(model)
+        self.reuse_prefix_state = reuse_prefix_state and (supports_prefix_state(model)
+                                                          or supports_suffix_cache(model))
         # The CPU reference scan materialises (B, H, N, chunk) tensors: past a few thousand tokens
         # per call it leaves the caches and gets slower per row, so CPU batches are capped.
         self.max_batch_tokens = (max_batch_tokens if max_batch_tokens is not None
@@ -171,6 +183,8 @@ class VariantScorer:
         ]
 
     def _score_strand(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+        if self.objective == "causal" and self.reuse_prefix_state and supports_suffix_cache(self.model):
+            return self._score_causal_with_cache(pairs)
         if self.objective == "causal" and self.reuse_prefix_state:
             return self._score_causal_with_state(pairs)
         if self.objective == "causal":
@@ -310,24 +324,85 @@ class VariantScorer:
         Returns per item: token log-likelihoods of the suffix (entry 0 = 0: predicted by the
         prefix, never summed) and the float64 sum of its hidden states.
         """
-        lengths = [len(tokens) for tokens, _ in items]
-        longest = max(lengths)
-        tokens = np.full((len(items), longest), N, dtype=np.int64)  # (B, l)
-        for row, (suffix, _) in enumerate(items):
-            tokens[row, :len(suffix)] = suffix
-        batch = torch.from_numpy(tokens).to(self.device)
+        batch, lengths = self._padded_suffixes([suffix for suffix, _ in items])
         state = concat_states([self._initial_state(s) for _, s in items])
         logits, hidden, _ = self.model.forward_with_state(batch, state)
-        lls = causal_token_log_likelihood(logits, batch).cpu().numpy()  # (B, l)
-        hidden = hidden.double().cpu().numpy()
-        return ([lls[row, :n] for row, n in enumerate(lengths)],
-                [hidden[row, :n].sum(0) for row, n in enumerate(lengths)])
+        return _suffix_outputs(logits, hidden, batch, lengths)
+
+    def _padded_suffixes(self, suffixes: list[np.ndarray]) -> tuple[torch.Tensor, list[int]]:
+        """Suffixes right-padded with N to the longest, `(B, l)` on the device, and their lengths."""
+        lengths = [len(suffix) for suffix in suffixes]
+        tokens = np.full((len(suffixes), max(lengths)), N, dtype=np.int64)  # (B, l)
+        for row, suffix in enumerate(suffixes):
+            tokens[row, :len(suffix)] = suffix
+        return torch.from_numpy(tokens).to(self.device), lengths
+
+    # Causal with a suffix cache (Hyena): one cached pass over a batch of reference windows, then
+    # every alt window of those references from its cut on, batched across them.
+    def _score_causal_with_cache(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+        groups: OrderedDict[bytes, list[int]] = OrderedDict()
+        for index, pair in enumerate(pairs):
+            groups.setdefault(pair.ref.tobytes(), []).append(index)
+        results: list[tuple[float, float] | None] = [None] * len(pairs)
+        window = len(pairs[0].ref)
+        # The cache holds ~(order + 1 + 2 (order - 1)) d_inner values per position and layer: as
+        # many reference windows per pass as the batch token cap allows (at least one).
+        per_pass = max(1, min(self.batch_size, self.max_batch_tokens // window))
+        reference_groups = list(groups.values())
+        for first in range(0, len(reference_groups), per_pass):
+            references = reference_groups[first:first + per_pass]
+            ref_lls, ref_means, ref_hidden, cache = self._cached_references(
+                [pairs[indices[0]].ref for indices in references])
+            # (pair index, cut, cached row), shorter suffixes together (less padding)
+            jobs = sorted(((i, _cut(pairs[i]), row) for row, indices in enumerate(references) for i in indices),
+                          key=lambda job: job[1])
+            for batch in self._suffix_batches(jobs, window):
+                suffix_lls, suffix_sums = self._run_cached_suffixes(
+                    cache, [(pairs[i].alt[cut:], cut, row) for i, cut, row in batch])
+                for (i, cut, row), suffix_ll, suffix_hidden_sum in zip(batch, suffix_lls, suffix_sums):
+                    alt_ll = np.concatenate([np.zeros(cut, dtype=np.float32), suffix_ll])
+                    prefix_sum = ref_hidden[row, :cut].double().sum(0).cpu().numpy()  # (D,)
+                    alt_mean = ((prefix_sum + suffix_hidden_sum) / window).astype(np.float32)
+                    results[i] = (_causal_llr(ref_lls[row], alt_ll, pairs[i].first_difference),
+                                  _embedding_distance(ref_means[row], alt_mean))
+        return results
+
+    @torch.no_grad()
+    def _cached_references(self, references: list[np.ndarray]):
+        """Reference windows -> token log-likelihoods (B, W), mean hidden states (B, D), hidden
+        states (B, W, D) (their prefixes are the alt windows' prefixes), and the suffix cache."""
+        tokens = torch.from_numpy(np.stack(references).astype(np.int64)).to(self.device)  # (B, W)
+        logits, hidden, cache = self.model.prefix_cache(tokens)
+        ref_lls = causal_token_log_likelihood(logits, tokens).cpu().numpy()
+        ref_means = hidden.float().mean(1).cpu().numpy()  # (B, D)
+        return ref_lls, ref_means, hidden, cache
+
+    @torch.no_grad()
+    def _run_cached_suffixes(self, cache, items: list[tuple[np.ndarray, int, int]]):
+        """Alt suffixes (tokens, cut, cached row) from the cache, batched and right-padded (causal).
+
+        Returns per item, as `_run_suffixes`: suffix token log-likelihoods (entry 0 = 0) and the
+        float64 sum of its hidden states.
+        """
+        batch, lengths = self._padded_suffixes([suffix for suffix, _, _ in items])
+        logits, hidden = self.model.forward_suffix(cache, batch, [cut for _, cut, _ in items],
+                                                   [row for _, _, row in items])
+        return _suffix_outputs(logits, hidden, batch, lengths)
 
     def _initial_state(self, state):
         """A fresh (zero) state for suffixes that start at window position 0."""
         if state is not None:
             return state
         return self.model.allocate_inference_state(1)
+
+
+def _suffix_outputs(logits: torch.Tensor, hidden: torch.Tensor, tokens: torch.Tensor, lengths: list[int]):
+    """Per padded suffix row: its token log-likelihoods (entry 0 = 0: predicted by the prefix,
+    never summed) and the float64 sum of its hidden states, padding left out."""
+    lls = causal_token_log_likelihood(logits, tokens).cpu().numpy()  # (B, l)
+    hidden = hidden.double().cpu().numpy()  # (B, l, D)
+    return ([lls[row, :n] for row, n in enumerate(lengths)],
+            [hidden[row, :n].sum(0) for row, n in enumerate(lengths)])
 
 
 def _cut(pair: StrandPair) -> int:

@@ -83,3 +83,14 @@ class Block(nn.Module):
         """x_t `(B, d)` one position -> `(B, d)`, new state."""
         mixed, state = self.mixer.step(self.norm(x_t), state)
         return self._mlp_residual(x_t + self.dropout(mixed)), state
+
+    # Suffix reuse (causal Hyena scoring): the mixer reads the cached reference, the rest is per position.
+    def forward_with_cache(self, x: torch.Tensor):
+        """`forward` that also returns the mixer's prefix cache."""
+        mixed, cache = self.mixer.forward_with_cache(self.norm(x))
+        return self._mlp_residual(x + self.dropout(mixed)), cache
+
+    def forward_suffix(self, x: torch.Tensor, cache, starts: list[int], rows: list[int]) -> torch.Tensor:
+        """Block outputs at positions [starts[i], ...) from the block inputs there, x `(B, T, d)`."""
+        mixed = self.mixer.forward_suffix(self.norm(x), cache, starts, rows)
+        return self._mlp_residual(x + self.dropout(mixed))

@@ -15,11 +15,18 @@ inference sees exactly the taps of the full pass. (HyenaDNA scales t by the conf
 too; its (L, emb_dim) feature table is a stored buffer, ours is computed per call.)
 
 All kernels are reached through `genossm.kernels` so the Triton fast paths swap in on CUDA.
+
+Suffix reuse (causal scoring of variants): a window that equals a cached reference window before
+position p has the same activations before p, and the long convolution is linear in its input w,
+so for t >= p: conv(w_alt)[t] = conv(w_ref)[t] + conv(w_alt[p:] - w_ref[p:])[t - p]. With the
+reference's pre-short-conv projections and each stage's w and conv(w) cached
+(`forward_with_cache`), `forward_suffix` recomputes only positions [p, W) of the other window.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -106,6 +113,35 @@ class ImplicitFilter(nn.Module):
         return z
 
 
+@dataclass
+class HyenaPrefixCache:
+    """What `HyenaOperator.forward_suffix` needs of one layer's pass over reference windows.
+
+    `projections` `(B, (order+1)*Di, W)`: in_proj outputs before the short conv (the conv's history
+    at a cut); `filters` `(order-1, Di, W)`: the long filters; per long-convolution stage
+    (`order - 1` of them, in application order) `gated` = its input w = v * pregate and
+    `convolved` = causal_conv(w, k) without the D skip, each `(B, Di, W)`, fp32 (fp64 in a
+    float64 model).
+    """
+
+    projections: torch.Tensor
+    filters: torch.Tensor
+    gated: list[torch.Tensor]
+    convolved: list[torch.Tensor]
+
+
+def rows_at(cached: torch.Tensor, rows: list[int], starts: list[int], length: int) -> torch.Tensor:
+    """cached `(Bc, C, W)` -> `(len(rows), C, length)`: row rows[i], positions starts[i] onwards,
+    zeros where a slice runs past either end of the window (a start may be negative)."""
+    width = cached.shape[-1]
+    pieces = []
+    for row, start in zip(rows, starts):
+        begin, end = max(start, 0), min(start + length, width)
+        piece = cached[row, :, begin:end] if end > begin else cached[row, :, :0]  # (C, <= length)
+        pieces.append(nn.functional.pad(piece, (begin - start, length - (begin - start) - piece.shape[-1])))
+    return torch.stack(pieces)  # (len(rows), C, length)
+
+
 class HyenaOperator(nn.Module):
     """Order-N Hyena mixer: `(B, L, d_model) -> (B, L, d_model)`, causal."""
 
@@ -171,3 +207,62 @@ class HyenaOperator(nn.Module):
 
         y = self._long_convolutions(projected, filters, chunked_conv)  # (B, Di, L)
         return map_chunks(self.out_proj, y.transpose(1, 2), chunk_size)  # (B, L, d_model)
+
+    # ------------------------------------------------------------------ suffix reuse (scoring)
+    def _finish_stage(self, convolved, gated, D, postgate, dtype):
+        """conv(w) + D * w, times the post-gate on the last stage; back in the model's dtype."""
+        y = convolved + gated * D[:, None]  # (B, Di, L)
+        if postgate is not None:
+            y = y * postgate.to(y.dtype)
+        return y.to(dtype)
+
+    def _stages(self, projected: torch.Tensor):
+        """(gates in application order, post-gate, value, D `(order-1, Di)`) of short-convolved
+        projections `(B, (order+1)*Di, L)`."""
+        *gates, v = projected.split(self.d_inner, dim=1)  # each (B, Di, L)
+        D = at_least_fp32(self.filter_bias).view(self.order - 1, self.d_inner)
+        return list(reversed(gates[1:])), gates[0], v, D
+
+    def forward_with_cache(self, x: torch.Tensor) -> tuple[torch.Tensor, HyenaPrefixCache]:
+        """`forward` (same math, D term added outside the FFT conv) that also returns the cache."""
+        length = x.shape[1]
+        raw = self.in_proj(x).transpose(1, 2)  # (B, (order+1)*Di, L)
+        projected = kernels.causal_conv1d(raw, self.short_conv_weight, self.short_conv_bias)
+        filters = self.filter(length).view(self.order - 1, self.d_inner, length)  # (order-1, Di, L)
+        later_gates, postgate, v, D = self._stages(projected)
+        gated, convolved = [], []
+        for i, gate in enumerate(later_gates):
+            w = at_least_fp32(v) * at_least_fp32(gate)  # (B, Di, L)
+            conv = kernels.fftconv(w, filters[i])  # (B, Di, L), no D
+            gated.append(w)
+            convolved.append(conv)
+            last = i == len(later_gates) - 1
+            v = self._finish_stage(conv, w, D[i], postgate if last else None, x.dtype)
+        out = self.out_proj(v.transpose(1, 2))  # (B, L, d_model)
+        return out, HyenaPrefixCache(raw, filters, gated, convolved)
+
+    def forward_suffix(self, x: torch.Tensor, cache: HyenaPrefixCache, starts: list[int],
+                       rows: list[int]) -> torch.Tensor:
+        """Positions [starts[i], starts[i] + T) of a window equal to cached row rows[i] before
+        starts[i], from that window's inputs there, x `(B, T, d_model)` -> `(B, T, d_model)`.
+
+        Exact (to fp32 rounding) where the suffix lies inside the window; positions a row is padded
+        with past the window end are garbage that nothing earlier depends on (causal).
+        """
+        length = x.shape[1]
+        raw = self.in_proj(x).transpose(1, 2)  # (B, (order+1)*Di, T)
+        history_length = self.short_conv_weight.shape[1] - 1
+        history = rows_at(cache.projections, rows, [s - history_length for s in starts], history_length)
+        projected = kernels.causal_conv1d(raw, self.short_conv_weight, self.short_conv_bias,
+                                          initial_state=history.to(raw.dtype))  # (B, (order+1)*Di, T)
+        filters = cache.filters[..., :length]  # (order-1, Di, T): taps depend on the lag only
+        later_gates, postgate, v, D = self._stages(projected)
+        for i, gate in enumerate(later_gates):
+            w = at_least_fp32(v) * at_least_fp32(gate)  # (B, Di, T)
+            w_ref = rows_at(cache.gated[i], rows, starts, length)  # (B, Di, T)
+            conv_ref = rows_at(cache.convolved[i], rows, starts, length)  # (B, Di, T)
+            # Linear: conv(w)[t] = conv(w_ref)[t] + conv(w - w_ref)[t - start], w - w_ref = 0 before start.
+            conv = conv_ref + kernels.fftconv(w - w_ref, filters[i])  # (B, Di, T)
+            last = i == len(later_gates) - 1
+            v = self._finish_stage(conv, w, D[i], postgate if last else None, x.dtype)
+        return self.out_proj(v.transpose(1, 2))  # (B, T, d_model)

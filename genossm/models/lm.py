@@ -8,11 +8,14 @@ Shapes: tokens `(B, L)` long; logits `(B, L, vocab_size)`; embeddings `(B, L, d_
 final-norm hidden state; for an RC-equivariant model the strand-averaged one, see
 `genossm.models.rc`). Inference paths that give the same numbers as `forward` in bounded memory:
 `forward_chunked` (every model) and, for causal Mamba, `forward_with_state` and `step`.
+Causal Hyena reuses a reference window's prefix instead: `prefix_cache` then `forward_suffix`
+(positions from a start on, of windows equal to the reference before it).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -22,8 +25,17 @@ from genossm.errors import InputError
 from genossm.models import rc
 from genossm.models.blocks import Block, make_norm, map_chunks
 from genossm.models.config import ModelConfig
-from genossm.models.hyena import HyenaOperator
+from genossm.models.hyena import HyenaOperator, HyenaPrefixCache
 from genossm.models.mamba import MambaMixer, MambaState
+
+
+@dataclass
+class SuffixCache:
+    """Per layer, what `DNALanguageModel.forward_suffix` needs of reference windows `(B, W)`."""
+
+    layers: list[HyenaPrefixCache]
+    length: int  # W
+    batch: int  # B
 
 
 def build_model(config: ModelConfig) -> DNALanguageModel:
@@ -199,3 +211,60 @@ class DNALanguageModel(nn.Module):
             new_states.append(layer_state)
         hidden = self.final_norm(h)
         return self.head(hidden), hidden, MambaState(new_states)
+
+    # ------------------------------------------------------------------ suffix reuse (causal Hyena)
+    @property
+    def supports_suffix_cache(self) -> bool:
+        return self.config.arch == "hyena" and self.config.objective == "causal" and not self.config.rc_equivariant
+
+    def _require_suffix_cache(self, what: str) -> None:
+        if not self.supports_suffix_cache:
+            raise InputError(f"{what} needs a causal Hyena model, this one is {self.config.arch} "
+                             f"({self.config.objective}); use forward or forward_chunked instead")
+
+    def prefix_cache(self, tokens: torch.Tensor):
+        """One pass over reference windows tokens `(B, W)`.
+
+        Returns (logits `(B, W, V)`, hidden `(B, W, d_model)`, `SuffixCache`): the outputs of
+        `forward(tokens, return_embeddings=True)` (to fp32 rounding) and what `forward_suffix`
+        needs to compute other windows from where they leave these ones.
+        """
+        self._require_suffix_cache("prefix_cache")
+        self._check_tokens(tokens)
+        h = self.embedding(tokens.long())  # (B, W, d)
+        layers = []
+        for block in self.blocks:
+            h, layer_cache = block.forward_with_cache(h)
+            layers.append(layer_cache)
+        hidden = self.final_norm(h)
+        return self.head(hidden), hidden, SuffixCache(layers, tokens.shape[1], tokens.shape[0])
+
+    def forward_suffix(self, cache: SuffixCache, tokens: torch.Tensor, starts, rows=None):
+        """Logits and hidden states `(B, T, ...)` at positions [starts[i], starts[i] + T) of windows
+        that equal cached reference row rows[i] before starts[i] and hold tokens[i] from there.
+
+        tokens `(B, T)`: each row's suffix, right-padded with anything to the longest (causal:
+        padding changes no earlier position; row i is exact up to position W - starts[i]).
+        starts: B window positions in [0, W). rows: B cached rows (None: row i, or row 0 for all
+        when the cache holds one window). Same numbers as `forward` on the whole other window,
+        to fp32 rounding.
+        """
+        self._require_suffix_cache("forward_suffix")
+        self._check_tokens(tokens)
+        batch, length = tokens.shape
+        starts = [int(s) for s in starts]
+        if rows is None:
+            rows = [0] * batch if cache.batch == 1 else list(range(batch))
+        rows = [int(r) for r in rows]
+        if len(starts) != batch or len(rows) != batch:
+            raise ValueError(f"forward_suffix: {batch} suffixes but {len(starts)} starts and {len(rows)} rows")
+        if any(not 0 <= s < cache.length for s in starts) or any(not 0 <= r < cache.batch for r in rows):
+            raise ValueError(f"forward_suffix: starts must lie in [0, {cache.length}) and rows in "
+                             f"[0, {cache.batch}), got starts {starts} and rows {rows}")
+        if length > cache.length:
+            raise ValueError(f"forward_suffix: suffixes of {length} tokens exceed the {cache.length}-token window")
+        h = self.embedding(tokens.long())  # (B, T, d)
+        for block, layer_cache in zip(self.blocks, cache.layers):
+            h = block.forward_suffix(h, layer_cache, starts, rows)
+        hidden = self.final_norm(h)
+        return self.head(hidden), hidden
