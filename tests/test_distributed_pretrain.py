@@ -4,7 +4,8 @@ float64 training makes the comparison tight: the two runs differ only in the ord
 (the all-reduce), which float64 keeps below 1e-12 where float32 would let Adam amplify it.
 One 2-process run serves three checks: it equals one process with the same global batch
 (2 x 4 = 8 windows), it resumes on 1 process (2 -> 1), and a 1-process checkpoint resumes on
-2 processes (1 -> 2), both ending where a 1-process run resumed on 1 process ends.
+2 processes (1 -> 2), both ending where an uninterrupted 1-process run ends; a 1-process run
+resumed on 1 process ends there bit for bit.
 """
 
 from __future__ import annotations
@@ -98,9 +99,11 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     tmp_path = tmp_path_factory.mktemp("distributed")
     fasta = DATA / "lambda_virus.fa"
     one, two = recipe_dict(fasta, 1, 8), recipe_dict(fasta, 2, 4)
-    paths = {name: tmp_path / name for name in ("two_half", "one_half", "one_to_one", "two_to_one", "one_to_two")}
+    names = ("two_half", "one_half", "one_whole", "one_to_one", "two_to_one", "one_to_two")
+    paths = {name: tmp_path / name for name in names}
     paths["two_half_log"] = run_two_processes(tmp_path, two, paths["two_half"], False, HALF)
     run_one_process(one, paths["one_half"], False, HALF)
+    run_one_process(one, paths["one_whole"], False, MAX_STEPS)
     shutil.copytree(paths["one_half"], paths["one_to_one"])
     run_one_process(one, paths["one_to_one"], True, MAX_STEPS)
     shutil.copytree(paths["two_half"], paths["two_to_one"])
@@ -119,9 +122,16 @@ def test_two_processes_train_like_one_with_the_same_global_batch(runs):
     assert two["val"]["bits_per_base"] == pytest.approx(one["val"]["bits_per_base"], rel=1e-10)
 
 
+def test_a_resumed_run_ends_where_the_uninterrupted_run_ends(runs):
+    whole, resumed = weights(runs["one_whole"]), weights(runs["one_to_one"])
+    assert whole.keys() == resumed.keys()
+    for name in whole:
+        torch.testing.assert_close(resumed[name], whole[name], rtol=0, atol=0, msg=name)
+
+
 def test_checkpoints_resume_on_another_number_of_processes(runs):
-    assert_same_training(runs["two_to_one"], runs["one_to_one"])
-    assert_same_training(runs["one_to_two"], runs["one_to_one"])
+    assert_same_training(runs["two_to_one"], runs["one_whole"])
+    assert_same_training(runs["one_to_two"], runs["one_whole"])
     assert "resuming on 2 ranks (checkpoint written on 1), same global batch of 8" in runs["one_to_two_log"]
 
 

@@ -115,13 +115,18 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     datamodule = GenomeDataModule(d, objective=model_config.objective, seed=recipe.seed, max_steps=t.max_steps)
     module = LanguageModelTask(model_config.to_dict(), dataclasses.asdict(recipe.optim),
                                max_steps=t.max_steps, seed=recipe.seed)
-    if t.compile:
-        module.model = torch.compile(module.model)
     throughput = ThroughputMonitor()
     stages = length_stages(recipe.length_warmup, d.window_length, d.batch_size)
     trainer = build_trainer(recipe, out_dir, [SequenceLengthWarmup(stages), throughput,
                                               GlobalBatchRecord(d.batch_size), StderrProgressBar()],
                             stop_after=stop_after)
+    # Lightning loads a resumed run's weights into the module before its precision plugin casts
+    # the module (e.g. to float64 under "64-true"): weights held in float32 meanwhile would round
+    # the checkpoint and the resumed run would drift from the uninterrupted one. Casting first
+    # (what the plugin itself does at setup, so fresh runs are unchanged) keeps resume exact.
+    module = trainer.precision_plugin.convert_module(module)
+    if t.compile:
+        module.model = torch.compile(module.model)
     log_from_rank_zero_only(trainer.global_rank)
     last = out_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
