@@ -18,6 +18,8 @@ import time
 import torch
 import triton
 
+from common import emit_report
+
 from genossm.kernels.causal_conv1d import causal_conv1d_ref
 from genossm.kernels.causal_conv1d.triton_conv import causal_conv1d_triton
 
@@ -113,11 +115,7 @@ def main() -> int:
         results.append(row)
         del inputs
     report["results"] = results
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text)
+    emit_report(report, args.out)
     return 0
 
 

@@ -28,6 +28,8 @@ import time
 
 import torch
 
+from common import emit_report
+
 from genossm.models.config import load_model_config
 from genossm.models.lm import build_model, count_parameters
 
@@ -210,11 +212,7 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         model = build_model(load_model_config(args.embed_config)).to(device)
         result["embed_long"] = embed_long(model, args.embed_long, args.embed_chunks, device)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text + "\n")
+    emit_report(result, args.out, indent=1)
     return 0
 
 

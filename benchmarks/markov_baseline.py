@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genossm.tokenizer import NUM_BASES, N, encode, reverse_complement_tokens
+from genossm.tokenizer import NUM_BASES, N, reverse_complement_tokens
 
 log = logging.getLogger("genossm.benchmarks.markov")
 
@@ -74,7 +73,6 @@ def context_lengths(windows: np.ndarray) -> np.ndarray:
 def window_bits(windows: np.ndarray, counts: MarkovCounts, k: int, tables: list[np.ndarray]) -> tuple[float, int]:
     """Summed -log2 P over positions 1..L-1 of every window whose target is a base, with the
     order backing off to the context available in the window; (bits, positions)."""
-    width = windows.shape[1]
     orders = np.minimum(context_lengths(windows), k)  # (W, L)
     target_ok = windows < NUM_BASES
     target_ok[:, 0] = False

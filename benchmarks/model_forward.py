@@ -16,36 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import torch
 
+from common import best_seconds, machine_info
+
 from genossm.models.config import load_model_config
 from genossm.models.lm import build_model, count_parameters
-
-
-def best_seconds(function, repeats: int) -> tuple[float, float]:
-    best_wall = best_cpu = float("inf")
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        function()
-        best_wall = min(best_wall, time.perf_counter() - wall)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
-    return best_wall, best_cpu
-
-
-def machine_info() -> dict:
-    cpu_model = platform.processor() or "unknown"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model, "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__}
 
 
 def bench_model(name: str, length: int, chunk_size: int, repeats: int) -> dict:

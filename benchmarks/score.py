@@ -24,10 +24,11 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from common import emit_report
 
 from genossm.infer.scoring import VariantScorer, score_pairs_naive
 from genossm.infer.windows import TileLayout, allele_pair
@@ -146,10 +147,7 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "genome": genome_path.name, "results": results,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit_report(report, args.out)
     return 0
 
 

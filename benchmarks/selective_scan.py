@@ -22,6 +22,8 @@ import time
 import torch
 import triton
 
+from common import emit_report
+
 from genossm.kernels.selective_scan import selective_scan_chunked
 from genossm.kernels.selective_scan import triton_scan
 from genossm.kernels.selective_scan import triton_scan_seq
@@ -309,11 +311,7 @@ def main() -> int:
         results.append(row)
         del inputs
     report["results"] = results
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(text)
+    emit_report(report, args.out)
     return 0
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from common import best_seconds, machine_info
 
 from genossm import tokenizer
 
@@ -52,31 +52,6 @@ def encode_each_reference(windows: list[str]) -> None:
 def reverse_complement_tokens_reference(tokens: np.ndarray) -> np.ndarray:
     """Look up, then reverse, then convert: three passes."""
     return tokenizer._COMPLEMENT_TOKENS[tokens][..., ::-1].astype(tokens.dtype)
-
-
-def best_seconds(function, argument, repeats: int) -> tuple[float, float]:
-    """Best wall time and best CPU time of this process. On a shared machine the CPU time is the
-    steadier figure: other processes stretch the wall clock, not the work done."""
-    best_wall = best_cpu = float("inf")
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        function(argument)
-        best_wall = min(best_wall, time.perf_counter() - wall)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
-    return best_wall, best_cpu
-
-
-def machine_info() -> dict:
-    import torch
-
-    cpu_model = platform.processor() or "unknown"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model, "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
 
 
 def run(megabases: float, torch_megabases: float, repeats: int, window: int = 10_000) -> dict:
@@ -113,7 +88,7 @@ def run(megabases: float, torch_megabases: float, repeats: int, window: int = 10
     }
     results = {}
     for name, (function, argument) in timings.items():
-        wall, cpu = best_seconds(function, argument, repeats)
+        wall, cpu = best_seconds(lambda: function(argument), repeats)
         bases = length if isinstance(argument, list) else len(argument)
         results[name] = {"bases": bases, "seconds": round(wall, 4),
                          "mb_per_s": round(bases / wall / 1e6, 1),

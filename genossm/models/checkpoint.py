@@ -171,7 +171,6 @@ def load_model(path: str | os.PathLike, device=None, dtype=None, verify: bool = 
     `device`/`dtype` move and cast the weights (e.g. `dtype=torch.bfloat16`); `verify` checks
     the weights file against the SHA-256 recorded in config.json, catching truncated copies.
     """
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

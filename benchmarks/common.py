@@ -1,0 +1,50 @@
+"""What every benchmark script shares: CPU timing, machine facts, and writing the JSON report.
+
+Scripts run as `python benchmarks/NAME.py`, which puts this folder on sys.path, so they import it
+as `common`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+
+def best_seconds(function, repeats: int) -> tuple[float, float]:
+    """Best wall time and best CPU time of this process over `repeats` calls of `function()`.
+    On a shared machine the CPU time is the steadier figure: other processes stretch the wall
+    clock, not the work done."""
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return best_wall, best_cpu
+
+
+def machine_info() -> dict:
+    """CPU model and count, torch and numpy versions, torch threads, platform."""
+    import numpy as np
+    import torch
+
+    cpu_model = platform.processor() or "unknown"
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu_count": os.cpu_count(), "cpu_model": cpu_model, "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__}
+
+
+def emit_report(report: dict, out: str | None, indent: int = 2) -> None:
+    """Print the report as JSON on stdout and, with `out`, write the same text to that file."""
+    text = json.dumps(report, indent=indent)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
