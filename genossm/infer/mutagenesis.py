@@ -26,7 +26,7 @@ import numpy as np
 from genossm.atomic import atomic_path
 from genossm.errors import InputError, UsageError
 from genossm.infer.scoring import VariantScorer
-from genossm.infer.windows import TileLayout, allele_pair
+from genossm.infer.windows import TileCache, TileLayout, allele_pair
 from genossm.io.intervals import Region
 from genossm.progress import progress
 from genossm.tokenizer import BASES, NUM_BASES
@@ -67,7 +67,7 @@ def saturation_mutagenesis(genome, region: Region, model, *, window: int, both_s
     reference = genome.fetch(contig, region.start, region.end).upper()
     llr = np.full((NUM_BASES, region.length), np.nan)
     positions = [i for i in range(region.length) if reference[i] in BASES]
-    tile_tokens: dict[int, np.ndarray] = {}
+    tiles = TileCache(genome, window + 1, capacity=2)
     # Group positions so that a whole tile's substitutions go to the scorer together.
     with progress(total=len(positions), desc="mutagenesis", unit="pos") as bar:
         for group_start in range(0, len(positions), tile_group):
@@ -76,13 +76,11 @@ def saturation_mutagenesis(genome, region: Region, model, *, window: int, both_s
             for i in group:
                 position = region.start + i
                 start = layout.tile_start(position)
-                if start not in tile_tokens:
-                    tile_tokens = {start: genome.fetch_tokens(contig, start, start + window + 1, pad=True)}
                 ref_token = BASES.index(reference[i])
                 for alt_token in range(NUM_BASES):
                     if alt_token == ref_token:
                         continue
-                    pairs.append(allele_pair(tile_tokens[start], position - start, 1,
+                    pairs.append(allele_pair(tiles.get(contig, start), position - start, 1,
                                              np.array([alt_token], dtype=np.uint8), window))
                     cells.append((alt_token, i))
             for (row, column), score in zip(cells, scorer.score(pairs)):

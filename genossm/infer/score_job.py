@@ -19,15 +19,13 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from genossm import __version__
 from genossm.errors import InputError, UsageError
 from genossm.infer.scoring import VariantScorer
-from genossm.infer.windows import TileLayout, allele_pair
+from genossm.infer.windows import TileCache, TileLayout, allele_pair
 from genossm.infer.writers import (ParquetScoreWriter, ResumeLog, ScoreRow, TsvScoreWriter, fingerprint,
                                    resume_log_path)
 from genossm.io import vcf
@@ -99,25 +97,6 @@ class ScoreOutputs:
     parquet: str | None = None
     resume: bool = False
     header_lines: list[str] = field(default_factory=list)
-
-
-class TileCache:
-    """Genome tokens of recently used tiles (variants come sorted in practice: a small LRU does)."""
-
-    def __init__(self, genome, length: int, capacity: int = 64):
-        self.genome, self.length, self.capacity = genome, length, capacity
-        self._tiles: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
-
-    def get(self, contig: str, start: int) -> np.ndarray:
-        key = (contig, start)
-        if key in self._tiles:
-            self._tiles.move_to_end(key)
-            return self._tiles[key]
-        tokens = self.genome.fetch_tokens(contig, start, start + self.length, pad=True)
-        self._tiles[key] = tokens
-        if len(self._tiles) > self.capacity:
-            self._tiles.popitem(last=False)
-        return tokens
 
 
 def allele_status(variant: vcf.Variant, genome, settings: ScoreSettings, source: str) -> str | None:

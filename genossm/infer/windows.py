@@ -20,6 +20,7 @@ from beyond the tile's end, insertions push bases out of it).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,25 @@ class TileLayout:
     def tile_start(self, position0: int) -> int:
         """0-based genome coordinate of window position 0 for a variant at `position0`."""
         return (position0 // self.stride) * self.stride - self.margin
+
+
+class TileCache:
+    """Genome tokens of recently used tiles (variants come sorted in practice: a small LRU does)."""
+
+    def __init__(self, genome, length: int, capacity: int = 64):
+        self.genome, self.length, self.capacity = genome, length, capacity
+        self._tiles: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+
+    def get(self, contig: str, start: int) -> np.ndarray:
+        key = (contig, start)
+        if key in self._tiles:
+            self._tiles.move_to_end(key)
+            return self._tiles[key]
+        tokens = self.genome.fetch_tokens(contig, start, start + self.length, pad=True)
+        self._tiles[key] = tokens
+        if len(self._tiles) > self.capacity:
+            self._tiles.popitem(last=False)
+        return tokens
 
 
 @dataclass(frozen=True)
