@@ -159,6 +159,19 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
     return record
 
 
+def _open_checkpoint(path: Path):
+    """(config.json record, ModelConfig, weights file path) of a checkpoint directory; a missing
+    weights file is an InputError."""
+    from genossm.models.config import ModelConfig
+
+    record = read_checkpoint_config(path)
+    config = ModelConfig.from_dict(record["model"], source=path / CONFIG_FILE)
+    weights = path / record.get("weights", {}).get("file", WEIGHTS_FILE)
+    if not weights.is_file():
+        raise InputError(f"checkpoint weights file {weights.name} is missing", path=path)
+    return record, config, weights
+
+
 def _version() -> str:
     import genossm
 
@@ -174,15 +187,10 @@ def load_model(path: str | os.PathLike, device=None, dtype=None, verify: bool = 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from genossm.models.config import ModelConfig
     from genossm.models.lm import build_model
 
     path = Path(path)
-    record = read_checkpoint_config(path)
-    config = ModelConfig.from_dict(record["model"], source=path / CONFIG_FILE)
-    weights = path / record.get("weights", {}).get("file", WEIGHTS_FILE)
-    if not weights.is_file():
-        raise InputError(f"checkpoint weights file {weights.name} is missing", path=path)
+    record, config, weights = _open_checkpoint(path)
     expected = record.get("weights", {}).get("sha256")
     if verify and expected and sha256_file(weights) != expected:
         raise InputError(
@@ -241,14 +249,8 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """
     from safetensors import SafetensorError, safe_open
 
-    from genossm.models.config import ModelConfig
-
     path = Path(path)
-    record = read_checkpoint_config(path)
-    config = ModelConfig.from_dict(record["model"], source=path / CONFIG_FILE)
-    weights = path / record.get("weights", {}).get("file", WEIGHTS_FILE)
-    if not weights.is_file():
-        raise InputError(f"checkpoint weights file {weights.name} is missing", path=path)
+    record, config, weights = _open_checkpoint(path)
     try:
         parameters = 0
         with safe_open(str(weights), framework="pt") as handle:
