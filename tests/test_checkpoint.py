@@ -204,3 +204,23 @@ def test_convert_refuses_unsafe_or_foreign_checkpoints(tmp_path):
     with pytest.raises(InputError, match="not a readable"):
         convert_lightning_checkpoint(garbage, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_convert_model_directory_to_float16(tmp_path):
+    """A model directory re-stored in float16: half the file, loaded as float32, close outputs,
+    the training record kept, the stored dtype recorded."""
+    model = make_model()
+    source = save_model(model, tmp_path / "fp32", extra={"steps": 7})
+    assert cli_main(["convert", str(source), str(tmp_path / "fp16"), "--weights-dtype", "float16"]) == 0
+    record = describe_checkpoint(tmp_path / "fp16")
+    assert record["training"] == {"steps": 7}
+    assert json.loads((tmp_path / "fp16" / "config.json").read_text())["weights"]["dtype"] == "float16"
+    size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(tmp_path / "fp16") < 0.7 * size(source)  # the header (names, shapes) is not halved
+    loaded = load_model(tmp_path / "fp16")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    with torch.no_grad():
+        expected, got = model(TOKENS), loaded(TOKENS)
+    assert not torch.equal(got, expected)  # the weights were rounded ...
+    torch.testing.assert_close(got, expected, atol=2e-2, rtol=2e-2)  # ... by float16's 11 bits
+    assert cli_main(["convert", str(source), str(source)]) == 1  # never overwrite the input in place

@@ -62,12 +62,20 @@ def checkpoint_sha256(path: str | os.PathLike) -> str:
 
 
 # ---------------------------------------------------------------------------------------- save
-def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None = None,
+               weights_dtype: str | None = None) -> Path:
     """Write `model` (a DNALanguageModel) as a checkpoint directory; returns its path.
 
     `extra` is the training record (JSON-serialisable: step, data, recipe...). An existing
     checkpoint directory at `directory` is replaced; any other non-empty directory is refused.
+    `weights_dtype` ("float16", "bfloat16", "float32"; None keeps the model's) stores floating
+    tensors in that dtype: half the file for a shipped model. `load_model` builds the model in
+    float32 whatever the stored dtype, so only the stored values are rounded, never the compute.
     """
+    import torch
     from safetensors.torch import save_file
 
     import genossm
@@ -89,7 +97,13 @@ def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
+        if weights_dtype is not None and weights_dtype not in WEIGHTS_DTYPES:
+            raise InputError(f"weights dtype {weights_dtype!r}: expected one of {', '.join(WEIGHTS_DTYPES)}")
+        cast = None if weights_dtype is None else getattr(torch, weights_dtype)
         tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+        if cast is not None:
+            tensors = {name: t.to(cast) if t.is_floating_point() else t for name, t in tensors.items()}
+        stored = sorted({str(t.dtype).removeprefix("torch.") for t in tensors.values() if t.is_floating_point()})
         save_file(tensors, tmp / WEIGHTS_FILE, metadata={"format": FORMAT})
         record = {
             "format": FORMAT,
@@ -97,7 +111,8 @@ def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None
             "genossm_version": genossm.__version__,
             "model": model.config.to_dict(),
             "tokenizer": _tokenizer_record(),
-            "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(tmp / WEIGHTS_FILE)},
+            "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(tmp / WEIGHTS_FILE),
+                        "dtype": ",".join(stored)},
             "training": training,
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
@@ -302,8 +317,10 @@ def _unpickler_detail(message: str) -> str:
     return detail.split(". Please use")[0].strip()
 
 
-def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Lightning `.ckpt` (training state) -> checkpoint directory (model only).
+def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike,
+                                 weights_dtype: str | None = None) -> Path:
+    """Lightning `.ckpt` (training state) -> checkpoint directory (model only), weights stored in
+    `weights_dtype` (see `save_model`).
 
     Expects the LightningModule's model under attribute `model` (state dict keys `model.*`) and
     its config dict in `hyper_parameters["model_config"]`. Read with weights_only=True: a .ckpt
@@ -370,4 +387,4 @@ def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os
         except TypeError:
             continue
         training.setdefault("hyper_parameters", {})[key] = value
-    return save_model(model, out_dir, extra=training)
+    return save_model(model, out_dir, extra=training, weights_dtype=weights_dtype)

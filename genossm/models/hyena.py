@@ -32,8 +32,9 @@ import torch
 from torch import nn
 
 from genossm import kernels
-from genossm.models.blocks import at_least_fp32, map_chunks
+from genossm.models.blocks import at_least_fp32
 from genossm.models.config import HyenaConfig, ModelConfig
+from genossm.models.layout import linear_from_channels_first, linear_to_channels_first
 
 
 class Sin(nn.Module):
@@ -96,21 +97,32 @@ class ImplicitFilter(nn.Module):
             for begin in range(start, start + length, step):
                 z, t = self.positional_features(begin, min(begin + step, start + length), device)
                 z, t = z.to(dtype), t.to(dtype)
-                h = self._mlp(z)  # (n, channels)
+                h = self._mlp(z)  # (channels, n)
                 if self.modulate:
-                    h = h * (torch.exp(-t * deltas) + self.decay_shift)
+                    # exp(-delta_c t), built in place: at 2^20 positions each (channels, n) temporary
+                    # is a GiB per layer.
+                    decay = torch.outer(deltas, t[:, 0]).neg_().exp_()  # (channels, n)
+                    if self.decay_shift:
+                        decay.add_(self.decay_shift)
+                    h = h * decay
                 pieces.append(h)
-        return torch.cat(pieces, dim=0).t().contiguous()  # (channels, length)
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)  # (channels, length)
 
     def _mlp(self, z: torch.Tensor) -> torch.Tensor:
-        """The filter MLP in z's dtype whatever the weights' dtype (bf16 weights are upcast)."""
-        for layer in self.mlp:
+        """The filter MLP, features z `(n, emb_dim)` -> taps `(channels, n)`, in z's dtype whatever
+        the weights' dtype (bf16 weights are upcast).
+
+        The last layer is computed as W @ z^T so that the taps come out channels first, the layout
+        the convolutions read: transposing an (n, channels) result would be a strided copy of the
+        layer's largest filter tensor."""
+        *hidden, last = self.mlp
+        for layer in hidden:
             if isinstance(layer, nn.Linear):
                 bias = None if layer.bias is None else layer.bias.to(z.dtype)
                 z = nn.functional.linear(z, layer.weight.to(z.dtype), bias)
             else:
                 z = torch.sin(layer.freq.to(z.dtype) * z)
-        return z
+        return torch.matmul(last.weight.to(z.dtype), z.t())  # (channels, n); the last layer has no bias
 
 
 @dataclass
@@ -177,10 +189,10 @@ class HyenaOperator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]
-        projected = self.in_proj(x).transpose(1, 2)  # (B, (order+1)*Di, L)
+        projected = linear_to_channels_first(self.in_proj, x)  # (B, (order+1)*Di, L)
         projected = kernels.causal_conv1d(projected, self.short_conv_weight, self.short_conv_bias)
         y = self._long_convolutions(projected, self.filter(length), kernels.fftconv)  # (B, Di, L)
-        return self.out_proj(y.transpose(1, 2))  # (B, L, d_model)
+        return linear_from_channels_first(self.out_proj, y)  # (B, L, d_model)
 
     def forward_chunked(self, x: torch.Tensor, chunk_size: int) -> torch.Tensor:
         """Exact chunked pass: projections and short conv chunk by chunk (conv state carried),
@@ -193,7 +205,7 @@ class HyenaOperator(nn.Module):
         state = None
         pieces = []
         for chunk in x.split(chunk_size, dim=1):
-            projected = self.in_proj(chunk).transpose(1, 2)  # (B, (order+1)*Di, T)
+            projected = linear_to_channels_first(self.in_proj, chunk)  # (B, (order+1)*Di, T)
             projected, state = kernels.causal_conv1d(
                 projected, self.short_conv_weight, self.short_conv_bias,
                 initial_state=state, return_final_state=True,
@@ -206,7 +218,8 @@ class HyenaOperator(nn.Module):
             return kernels.fftconv_chunked(v, k, D, pregate, postgate, chunk_size=chunk_size)
 
         y = self._long_convolutions(projected, filters, chunked_conv)  # (B, Di, L)
-        return map_chunks(self.out_proj, y.transpose(1, 2), chunk_size)  # (B, L, d_model)
+        return torch.cat([linear_from_channels_first(self.out_proj, piece)
+                          for piece in y.split(chunk_size, dim=-1)], dim=1)  # (B, L, d_model)
 
     # ------------------------------------------------------------------ suffix reuse (scoring)
     def _finish_stage(self, convolved, gated, D, postgate, dtype):
@@ -226,7 +239,7 @@ class HyenaOperator(nn.Module):
     def forward_with_cache(self, x: torch.Tensor) -> tuple[torch.Tensor, HyenaPrefixCache]:
         """`forward` (same math, D term added outside the FFT conv) that also returns the cache."""
         length = x.shape[1]
-        raw = self.in_proj(x).transpose(1, 2)  # (B, (order+1)*Di, L)
+        raw = linear_to_channels_first(self.in_proj, x)  # (B, (order+1)*Di, L)
         projected = kernels.causal_conv1d(raw, self.short_conv_weight, self.short_conv_bias)
         filters = self.filter(length).view(self.order - 1, self.d_inner, length)  # (order-1, Di, L)
         later_gates, postgate, v, D = self._stages(projected)
@@ -238,7 +251,7 @@ class HyenaOperator(nn.Module):
             convolved.append(conv)
             last = i == len(later_gates) - 1
             v = self._finish_stage(conv, w, D[i], postgate if last else None, x.dtype)
-        out = self.out_proj(v.transpose(1, 2))  # (B, L, d_model)
+        out = linear_from_channels_first(self.out_proj, v)  # (B, L, d_model)
         return out, HyenaPrefixCache(raw, filters, gated, convolved)
 
     def forward_suffix(self, x: torch.Tensor, cache: HyenaPrefixCache, starts: list[int],
@@ -250,7 +263,7 @@ class HyenaOperator(nn.Module):
         with past the window end are garbage that nothing earlier depends on (causal).
         """
         length = x.shape[1]
-        raw = self.in_proj(x).transpose(1, 2)  # (B, (order+1)*Di, T)
+        raw = linear_to_channels_first(self.in_proj, x)  # (B, (order+1)*Di, T)
         history_length = self.short_conv_weight.shape[1] - 1
         history = rows_at(cache.projections, rows, [s - history_length for s in starts], history_length)
         projected = kernels.causal_conv1d(raw, self.short_conv_weight, self.short_conv_bias,
@@ -265,4 +278,4 @@ class HyenaOperator(nn.Module):
             conv = conv_ref + kernels.fftconv(w - w_ref, filters[i])  # (B, Di, T)
             last = i == len(later_gates) - 1
             v = self._finish_stage(conv, w, D[i], postgate if last else None, x.dtype)
-        return self.out_proj(v.transpose(1, 2))  # (B, T, d_model)
+        return linear_from_channels_first(self.out_proj, v)  # (B, T, d_model)

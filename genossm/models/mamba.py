@@ -28,6 +28,7 @@ from torch import nn
 from genossm import kernels
 from genossm.models.blocks import at_least_fp32
 from genossm.models.config import ModelConfig
+from genossm.models.layout import linear_channels_first, linear_from_channels_first, linear_to_channels_first
 
 
 @dataclass
@@ -100,11 +101,12 @@ class SelectiveSSM(nn.Module):
 
     def _scan_inputs(self, x: torch.Tensor):
         """x `(B, Di, L)` after the conv -> delta `(B, Di, L)`, B and C `(B, 1, N, L)`."""
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (B, L, r + 2N)
-        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = (dt @ self.dt_proj.weight.t()).transpose(1, 2)  # (B, Di, L); bias goes to the scan
-        B = B.transpose(1, 2).unsqueeze(1)  # (B, 1, N, L)
-        C = C.transpose(1, 2).unsqueeze(1)  # (B, 1, N, L)
+        # Channels first throughout (genossm.models.layout): no (B, L, .) copies of x or delta.
+        x_dbl = linear_channels_first(self.x_proj, x)  # (B, r + 2N, L)
+        dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=1)
+        delta = torch.bmm(self.dt_proj.weight.expand(x.shape[0], -1, -1), dt)  # (B, Di, L); bias goes to the scan
+        B = B.unsqueeze(1)  # (B, 1, N, L)
+        C = C.unsqueeze(1)  # (B, 1, N, L)
         return delta, B, C
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, state: DirectionState | None = None,
@@ -164,7 +166,7 @@ class MambaMixer(nn.Module):
         self.out_proj = nn.Linear(self.d_inner, config.d_model, bias=cfg.proj_bias)
 
     def _project(self, h: torch.Tensor):
-        xz = self.in_proj(h).transpose(1, 2)  # (B, 2*Di, L)
+        xz = linear_to_channels_first(self.in_proj, h)  # (B, 2*Di, L)
         return xz.chunk(2, dim=1)  # x, z: (B, Di, L) each
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -172,7 +174,7 @@ class MambaMixer(nn.Module):
         y = self.forward_ssm(x, z)  # (B, Di, L)
         if self.bidirectional:
             y = y + self.reverse_ssm(x.flip(-1), z.flip(-1)).flip(-1)
-        return self.out_proj(y.transpose(1, 2))  # (B, L, d_model)
+        return linear_from_channels_first(self.out_proj, y)  # (B, L, d_model)
 
     def _require_causal(self, what: str) -> None:
         if self.bidirectional:
@@ -190,7 +192,7 @@ class MambaMixer(nn.Module):
         self._require_causal("forward_with_state")
         x, z = self._project(h)
         y, state = self.forward_ssm(x, z, state, return_state=True)
-        return self.out_proj(y.transpose(1, 2)), state
+        return linear_from_channels_first(self.out_proj, y), state
 
     def step(self, h_t: torch.Tensor, state: DirectionState):
         """h_t `(B, d_model)` -> `(B, d_model)`, new state."""
@@ -216,4 +218,4 @@ class MambaMixer(nn.Module):
                 x, z = self._project(h[:, start:start + chunk_size])
                 y_rev, state = self.reverse_ssm(x.flip(-1), z.flip(-1), state, return_state=True)
                 y_pieces[index] = y_pieces[index] + y_rev.flip(-1)
-        return torch.cat([self.out_proj(y.transpose(1, 2)) for y in y_pieces], dim=1)  # (B, L, d)
+        return torch.cat([linear_from_channels_first(self.out_proj, y) for y in y_pieces], dim=1)  # (B, L, d)
