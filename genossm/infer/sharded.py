@@ -96,9 +96,28 @@ def launch(devices: int, num_nodes: int, device_spec: str, job: Callable[[Any], 
         log_from_rank_zero_only(fabric.global_rank)
         log.info("%d ranks (%d per node) on %s", fabric.world_size, fabric.world_size // num_nodes,
                  fabric.device.type)
+        share_cpu_threads(fabric, ranks_per_node=max(1, fabric.world_size // num_nodes))
         return job(fabric)
 
     return fabric.launch(run_on_rank)
+
+
+def share_cpu_threads(fabric, ranks_per_node: int) -> None:
+    """GPU ranks of one node split its CPU cores for torch's intra-op threads.
+
+    Every process otherwise starts one thread per core: N ranks on one node run N times as many
+    spinning threads as cores, and the host-side work of each rank (tokens, windows, the small
+    CPU ops between kernel launches) slows down instead of running in parallel; torchrun sets
+    OMP_NUM_THREADS=1 for the same reason. CPU ranks keep the default: their numbers depend on
+    the thread count, and equal thread counts keep a sharded CPU run equal to a one-process run.
+    An explicit OMP_NUM_THREADS is respected.
+    """
+    import torch
+
+    if fabric.device.type != "cuda" or "OMP_NUM_THREADS" in os.environ:
+        return
+    threads = max(1, (os.cpu_count() or 1) // ranks_per_node)
+    torch.set_num_threads(min(threads, torch.get_num_threads()))
 
 
 class _Stop(Exception):

@@ -111,6 +111,19 @@ class LanguageModelTask(L.LightningModule):
             min_lr_ratio=optim["min_lr_ratio"]))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Norm clipping under every strategy. Lightning's FSDP precision plugin refuses
+        `gradient_clip_algorithm="norm"`; FSDP's own `clip_grad_norm_` computes the norm over all
+        shards (the same global norm DDP clips by), so under FSDP it does the clipping."""
+        from torch.distributed.fsdp import FullyShardedDataParallel
+
+        wrapped = self.trainer.strategy.model
+        if gradient_clip_val and isinstance(wrapped, FullyShardedDataParallel):
+            wrapped.clip_grad_norm_(gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
+                            gradient_clip_algorithm=gradient_clip_algorithm)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The data position is the step itself (genossm.data.windows); recorded for humans.
         checkpoint["genossm_data_position"] = {"global_step": int(self.global_step)}
