@@ -2,7 +2,8 @@
 
 For each model config and length L, one run measures, with batch 1:
 - train: forward + causal-LM loss + backward + AdamW step (bf16 autocast on CUDA), activation
-  checkpointing per block when `--checkpointing` says so (`auto`: on from 512K);
+  checkpointing per block when `--checkpointing` says so (`auto`: on from 512K), and from
+  `--offload-from` (4M) on with the block inputs in host memory and the MLP recomputed in chunks;
 - inference: forward under no_grad (bf16 autocast on CUDA);
 each on the fast kernels (`GENOSSM_KERNELS=auto`: Triton on CUDA) and, in the same run, on the
 pure PyTorch path (`GENOSSM_KERNELS=reference`: torch.fft, chunked PyTorch scan), so every figure
@@ -158,11 +159,16 @@ def run_config(name: str, lengths: list[int], device, args) -> list[dict]:
     for length in lengths:
         checkpointing = args.checkpointing == "on" or (args.checkpointing == "auto" and length >= 524288)
         config.checkpointing = checkpointing
+        # The longest inputs: block inputs wait in host memory, the MLP is recomputed in chunks.
+        offload = checkpointing and 0 < args.offload_from <= length
+        config.checkpoint_offload = offload
+        config.checkpoint_mlp_chunk = args.mlp_chunk if offload else 0
         torch.manual_seed(0)
         model = build_model(config).to(device)
         tokens = torch.randint(0, 4, (1, length), device=device)
         row = {"config": name, "parameters": count_parameters(model), "length": length,
-               "checkpointing": checkpointing}
+               "checkpointing": checkpointing, "offload": offload,
+               "mlp_chunk": config.checkpoint_mlp_chunk}
         for backend in ("auto", "reference"):
             if backend == "reference" and length > args.max_reference_length:
                 row[backend] = {"skipped": f"longer than --max-reference-length {args.max_reference_length}"}
@@ -191,6 +197,11 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--modes", nargs="+", choices=("train", "inference"), default=["train", "inference"])
     parser.add_argument("--checkpointing", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--offload-from", type=int, default=4194304,
+                        help="from this length on, keep checkpointed block inputs in host memory and "
+                             "recompute the MLP in chunks (0: never)")
+    parser.add_argument("--mlp-chunk", type=int, default=262144,
+                        help="MLP chunk (positions) with --offload-from")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-reference-length", type=int, default=1 << 20,
                         help="skip the PyTorch-reference comparison above this length")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from genossm.models.config import ModelConfig
 
@@ -52,6 +53,7 @@ class Block(nn.Module):
         self.norm = make_norm(config)
         self.mixer = mixer
         self.dropout = nn.Dropout(config.dropout)
+        self.mlp_chunk = config.checkpoint_mlp_chunk if config.checkpointing else 0
         if config.mlp_ratio > 0:
             self.mlp_norm = make_norm(config)
             self.mlp = MLP(config.d_model, config.mlp_ratio * config.d_model)
@@ -66,6 +68,14 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.mixer(self.norm(x)))  # (B, L, d)
+        if self.mlp is not None and self.mlp_chunk and x.shape[1] > self.mlp_chunk and torch.is_grad_enabled():
+            # Inside a checkpointed block's recompute: the MLP's (L, 4 d) hidden activations, before
+            # and after GELU, and their gradients are the largest transients of the backward; as
+            # chunks with their own checkpoints only one chunk's exist at a time (one more MLP
+            # forward per step). Position-wise, so the numbers are those of the whole-length MLP.
+            pieces = [checkpoint(self._mlp_residual, piece, use_reentrant=False)
+                      for piece in x.split(self.mlp_chunk, dim=1)]
+            return torch.cat(pieces, dim=1)
         return self._mlp_residual(x)
 
     def forward_chunked(self, x: torch.Tensor, chunk_size: int) -> torch.Tensor:

@@ -92,6 +92,11 @@ class ModelConfig:
     mlp_ratio: int | None = None  # None: 4 for hyena, 0 (no MLP) for mamba
     tie_embeddings: bool = True
     checkpointing: bool = False  # activation checkpointing around each block while training
+    # With checkpointing, for the longest inputs (docs/long_context.md): keep the checkpointed block
+    # inputs in host memory until the backward (single process only), and recompute the block's
+    # MLP in chunks of this many positions, each its own checkpoint (0: the whole length at once).
+    checkpoint_offload: bool = False
+    checkpoint_mlp_chunk: int = 0
     hyena: HyenaConfig = field(default_factory=HyenaConfig)
     mamba: MambaConfig = field(default_factory=MambaConfig)
 
@@ -127,6 +132,9 @@ class ModelConfig:
             raise InputError(f"model config: dropout must lie in [0, 1), found {self.dropout}")
         if not isinstance(self.mlp_ratio, int) or self.mlp_ratio < 0:
             raise InputError(f"model config: mlp_ratio must be an integer >= 0, found {self.mlp_ratio!r}")
+        if not isinstance(self.checkpoint_mlp_chunk, int) or self.checkpoint_mlp_chunk < 0:
+            raise InputError("model config: checkpoint_mlp_chunk must be an integer >= 0 (0: no "
+                             f"chunking), found {self.checkpoint_mlp_chunk!r}")
         if self.bidirectional and self.arch != "mamba":
             raise InputError(
                 f"model config: bidirectional models are Mamba only (Caduceus BiMamba), found "

@@ -27,6 +27,7 @@ from genossm.models.blocks import Block, make_norm, map_chunks
 from genossm.models.config import ModelConfig
 from genossm.models.hyena import HyenaOperator, HyenaPrefixCache
 from genossm.models.mamba import MambaMixer, MambaState
+from genossm.models.offload import offloaded_checkpoint
 
 
 @dataclass
@@ -109,7 +110,12 @@ class DNALanguageModel(nn.Module):
         h = self.embedding(tokens.long())  # (B, L, hidden)
         use_checkpoint = self.config.checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            h = checkpoint(block, h, use_reentrant=False) if use_checkpoint else block(h)
+            if not use_checkpoint:
+                h = block(h)
+            elif self.config.checkpoint_offload:
+                h = offloaded_checkpoint(block, h)
+            else:
+                h = checkpoint(block, h, use_reentrant=False)
         return self.final_norm(h)
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
