@@ -56,3 +56,13 @@ def test_mlp_chunk_must_be_a_non_negative_integer():
     config.checkpoint_mlp_chunk = -1
     with pytest.raises(InputError, match="checkpoint_mlp_chunk"):
         config.__post_init__()
+
+
+def test_pretrain_refuses_offload_with_several_devices(tmp_path):
+    from genossm.train.recipe import load_recipe
+    from genossm.train.run import pretrain
+
+    recipe = load_recipe("tiny-cpu", [f"data.fasta=[{tmp_path / 'unused.fa'}]", "trainer.devices=2",
+                                      "model_overrides={checkpointing: true, checkpoint_offload: true}"])
+    with pytest.raises(InputError, match="single process"):
+        pretrain(recipe, tmp_path / "run")

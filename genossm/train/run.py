@@ -112,6 +112,13 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     model_config = resolve_model_config(recipe)
     t, d = recipe.trainer, recipe.data
+    if model_config.checkpoint_offload and (str(t.devices) != "1" or t.num_nodes != 1
+                                           or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+        from genossm.errors import InputError
+
+        raise InputError("model_overrides.checkpoint_offload works in a single process (its backward "
+                         "produces parameter gradients that DDP/FSDP hooks do not expect); train on "
+                         "one device, or leave it off and use checkpointing alone")
     datamodule = GenomeDataModule(d, objective=model_config.objective, seed=recipe.seed, max_steps=t.max_steps)
     module = LanguageModelTask(model_config.to_dict(), dataclasses.asdict(recipe.optim),
                                max_steps=t.max_steps, seed=recipe.seed)
