@@ -8,6 +8,10 @@ hyena-1m recipe), so 2 GPUs train a global batch of 2 windows per step against 1
 
     python benchmarks/distributed.py --out results.json          # defaults: < 8 min on 2 H200
     python benchmarks/distributed.py --lengths 131072 --strategies ddp --steps 30
+    python benchmarks/distributed.py --gpu-counts 1 2 4 8 --out scaling-h200x8.json --plot scaling-h200x8.png
+
+Every multi-GPU row gets its speed-up and scaling efficiency (speed-up / GPUs) against the
+one-GPU row of the same length (`scaling` in the JSON); `--plot` draws throughput against GPU count.
 
 Scoring row: `genossm score` with the bundled model over a synthetic VCF of SNVs on the same
 genome, on 1 and on 2 GPUs (`--devices 2`): records/s end to end (process start and model load
@@ -112,9 +116,9 @@ def run_scoring(work: Path, fasta: Path, vcf: Path, records: int, *, devices: in
     return record
 
 
-def scoring_rows(work: Path, fasta: Path, records: int, gpus: int, timeout_s: int,
-                 startup_records: int = 256) -> tuple[list[dict], dict]:
-    """End-to-end records/s on 1 and 2 devices, and the steady rate once started: a run of
+def scoring_rows(work: Path, fasta: Path, records: int, counts: list[int], timeout_s: int,
+                 startup_records: int = 256) -> list[dict]:
+    """End-to-end records/s per device count, and the steady rate once started: a run of
     `startup_records` (one chunk) measures what does not scale (process start, imports, model
     load, NCCL set-up), and (records - startup_records) / (wall - startup wall) is the rest."""
     vcf, small = work / "snvs.vcf", work / "snvs_startup.vcf"
@@ -122,26 +126,77 @@ def scoring_rows(work: Path, fasta: Path, records: int, gpus: int, timeout_s: in
     lines = vcf.read_text().splitlines(keepends=True)
     header = sum(line.startswith("#") for line in lines)
     small.write_text("".join(lines[:header + startup_records]))
-    rows, by_devices = [], {}
-    for devices in [1, 2] if gpus >= 2 else [1]:
+    rows = []
+    for devices in counts:
         startup = run_scoring(work, fasta, small, startup_records, devices=devices, timeout_s=timeout_s)
         full = run_scoring(work, fasta, vcf, records, devices=devices, timeout_s=timeout_s)
         if "records_per_second" in full and "records_per_second" in startup:
             full["startup_wall_s"] = startup["wall_s"]
             full["steady_records_per_second"] = round(
                 (records - startup_records) / max(full["wall_s"] - startup["wall_s"], 1e-9), 1)
+            full["same_bytes_as_1"] = ((work / f"score_{devices}_{records}/scored.vcf").read_bytes()
+                                       == (work / f"score_1_{records}/scored.vcf").read_bytes())
         rows.append(full)
-        by_devices[devices] = full
-    summary = {}
-    if all("steady_records_per_second" in by_devices.get(d, {}) for d in (1, 2)):
-        one, two = by_devices[1], by_devices[2]
-        summary["speedup_end_to_end"] = round(two["records_per_second"] / one["records_per_second"], 3)
-        summary["speedup_steady"] = round(two["steady_records_per_second"] / one["steady_records_per_second"], 3)
-        summary["same_bytes"] = ((work / f"score_1_{records}/scored.vcf").read_bytes()
-                                 == (work / f"score_2_{records}/scored.vcf").read_bytes())
-    for row in rows:
-        print(json.dumps(row), file=sys.stderr)
-    return rows, summary
+        print(json.dumps(full), file=sys.stderr)
+    return rows
+
+
+def scaling_table(runs: list[dict]) -> list[dict]:
+    """Speed-up and efficiency (speed-up / devices) of every run against its one-device run."""
+    table = []
+    for run in runs:
+        if run.get("task") == "score":
+            base = next((r for r in runs if r.get("task") == "score" and r["devices"] == 1), None)
+            key = "steady_records_per_second"
+        else:
+            base = next((r for r in runs if r.get("task") is None and r["devices"] == 1
+                         and r["length"] == run["length"]), None)
+            key = "tokens_per_second"
+        if base is None or key not in run or key not in base:
+            continue
+        speedup = run[key] / base[key]
+        row = {"task": run.get("task", "pretrain"), "length": run.get("length"),
+               "strategy": run.get("strategy"), "devices": run["devices"], key: run[key],
+               "speedup": round(speedup, 3), "efficiency": round(speedup / run["devices"], 3)}
+        if run.get("task") == "score":
+            row["speedup_end_to_end"] = round(run["records_per_second"] / base["records_per_second"], 3)
+            row["same_bytes_as_1"] = run.get("same_bytes_as_1")
+        table.append(row)
+    return table
+
+
+def plot_scaling(table: list[dict], path: Path, device: str) -> None:
+    """Throughput against device count, with the linear ideal (dotted), one panel per task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (train_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    pretrain = [row for row in table if row["task"] == "pretrain"]
+    for length in sorted({row["length"] for row in pretrain}):
+        base = [row for row in pretrain if row["length"] == length and row["devices"] == 1]
+        for strategy in sorted({row["strategy"] for row in pretrain if row["length"] == length and row["devices"] > 1}):
+            points = base + [row for row in pretrain if row["length"] == length and row["strategy"] == strategy]
+            xs = [row["devices"] for row in points]
+            ys = [row["tokens_per_second"] for row in points]
+            train_axis.plot(xs, ys, marker="o", label=f"{strategy}, {length:,} bases")
+            train_axis.plot(xs, [ys[0] * x for x in xs], linestyle=":", color="grey")
+    score = [row for row in table if row["task"] == "score"]
+    if score:
+        xs = [row["devices"] for row in score]
+        ys = [row["steady_records_per_second"] for row in score]
+        score_axis.plot(xs, ys, marker="o", label="genossm score (steady rate)")
+        score_axis.plot(xs, [ys[0] * x for x in xs], linestyle=":", color="grey")
+    for axis, label, title in ((train_axis, "training tokens/s", "hyena-1m pretraining"),
+                               (score_axis, "records/s", "variant scoring")):
+        axis.set_xlabel("GPUs")
+        axis.set_ylabel(label)
+        axis.set_title(f"{title} ({device}); dotted: linear", fontsize=9)
+        if axis.lines:
+            axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
@@ -149,42 +204,51 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="JSON file to write")
     parser.add_argument("--lengths", type=int, nargs="+", default=[131072, 1048576])
     parser.add_argument("--strategies", nargs="+", default=["ddp", "fsdp"])
+    parser.add_argument("--gpu-counts", type=int, nargs="+", default=[1, 2],
+                        help="device counts to run (1 is always run: every speed-up is against it); "
+                             "counts above the GPUs present are skipped")
     parser.add_argument("--steps", type=int, nargs="+", default=None,
                         help="optimizer steps per run, one per length (default: 24 at 131K, 8 at 1M)")
     parser.add_argument("--timeout", type=int, default=240, help="seconds per run")
     parser.add_argument("--scoring-records", type=int, default=20000,
                         help="SNVs in the scoring row (0: no scoring row)")
     parser.add_argument("--no-pretrain", action="store_true", help="only the scoring row")
+    parser.add_argument("--plot", help="also draw throughput against GPU count into this PNG")
     args = parser.parse_args()
     steps = args.steps or [24 if length <= 262144 else 8 for length in args.lengths]
     gpus = torch.cuda.device_count()
+    counts = sorted({1, *args.gpu_counts})
+    skipped = [n for n in counts if n > max(gpus, 1)]
+    counts = [n for n in counts if n not in skipped]
     results = {"device": torch.cuda.get_device_name() if gpus else "cpu", "gpus": gpus,
                "torch": torch.__version__, "NCCL_NVLS_ENABLE": os.environ.get("NCCL_NVLS_ENABLE"),
-               "runs": [], "speedup_2_over_1": {}}
+               "gpu_counts": counts, "skipped_gpu_counts": skipped, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "job.py").write_text(JOB)
         fasta = work / "genome.fa"
         write_random_genome(fasta, contigs=2, length=max(args.lengths) * 3)
         for length, n_steps in zip([] if args.no_pretrain else args.lengths, steps):
-            one = run_pretrain(work, fasta, length=length, devices=1, strategy="auto", steps=n_steps,
-                               timeout_s=args.timeout)
-            results["runs"].append(one)
-            print(json.dumps(one), file=sys.stderr)
-            for strategy in args.strategies if gpus >= 2 else []:
-                two = run_pretrain(work, fasta, length=length, devices=2, strategy=strategy,
-                                   steps=n_steps, timeout_s=args.timeout)
-                results["runs"].append(two)
-                print(json.dumps(two), file=sys.stderr)
-                if "tokens_per_second" in one and "tokens_per_second" in two:
-                    results["speedup_2_over_1"][f"{strategy}_{length}"] = round(
-                        two["tokens_per_second"] / one["tokens_per_second"], 3)
+            for devices in counts:
+                for strategy in ["auto"] if devices == 1 else args.strategies:
+                    run = run_pretrain(work, fasta, length=length, devices=devices, strategy=strategy,
+                                       steps=n_steps, timeout_s=args.timeout)
+                    results["runs"].append(run)
+                    print(json.dumps(run), file=sys.stderr)
         if args.scoring_records > 0:
-            rows, summary = scoring_rows(work, fasta, args.scoring_records, gpus, args.timeout)
-            results["runs"] += rows
-            results["scoring_2_over_1"] = summary
+            results["runs"] += scoring_rows(work, fasta, args.scoring_records, counts, args.timeout)
+    results["scaling"] = scaling_table(results["runs"])
+    # The two-GPU summaries docs/distributed.md quotes.
+    results["speedup_2_over_1"] = {f"{row['strategy']}_{row['length']}": row["speedup"] for row in results["scaling"]
+                                   if row["task"] == "pretrain" and row["devices"] == 2}
+    results["scoring_2_over_1"] = next(
+        ({"speedup_steady": row["speedup"], "speedup_end_to_end": row["speedup_end_to_end"],
+          "same_bytes": row["same_bytes_as_1"]}
+         for row in results["scaling"] if row["task"] == "score" and row["devices"] == 2), {})
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results["speedup_2_over_1"]))
+    if args.plot:
+        plot_scaling(results["scaling"], Path(args.plot), results["device"])
+    print(json.dumps(results["scaling"]))
 
 
 if __name__ == "__main__":
