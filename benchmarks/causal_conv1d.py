@@ -18,7 +18,7 @@ import time
 import torch
 import triton
 
-from common import emit_report
+from common import cuda_fwd_bwd, emit_report
 
 from genossm.kernels.causal_conv1d import causal_conv1d_ref
 from genossm.kernels.causal_conv1d.triton_conv import causal_conv1d_triton
@@ -65,21 +65,7 @@ def time_conv(conv, inputs):
     run = lambda: conv(**inputs, activation="silu")  # noqa: E731
     with torch.no_grad():
         fwd = triton.testing.do_bench(run, warmup=25, rep=200, return_mode="median")
-    grad_out = torch.randn_like(run())
-
-    def fwd_bwd():
-        run().backward(grad_out)
-
-    fwd_bwd()
-    for leaf in leaves:  # the warm-up's gradients would otherwise count twice in the peak
-        leaf.grad = None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    fwd_bwd()
-    torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated() / 2**30
-    total = triton.testing.do_bench(fwd_bwd, warmup=25, rep=200, grad_to_none=leaves,
-                                    return_mode="median")
+    total, peak = cuda_fwd_bwd(run, leaves, warmup=25, rep=200)
     return fwd, total, peak
 
 

@@ -42,9 +42,46 @@ def machine_info() -> dict:
             "numpy": np.__version__, "torch": torch.__version__}
 
 
-def emit_report(report: dict, out: str | None, indent: int = 2) -> None:
+def device_facts(device) -> dict:
+    """The device a GPU/CPU benchmark ran on: its name, CPU count, torch threads and version."""
+    import torch
+
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else platform.processor() or platform.machine())
+    return {"device": str(device), "device_name": name, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def cuda_fwd_bwd(run, leaves: list, *, warmup: int, rep: int) -> tuple[float, float]:
+    """(median ms of `run().backward(g)`, peak GiB of one such call, inputs included) on CUDA.
+
+    One untimed call first: its gradients are cleared before the peak is taken, or the warm-up's
+    .grad tensors would count twice."""
+    import torch
+    import triton
+
+    grad_out = torch.randn_like(run())
+
+    def fwd_bwd():
+        run().backward(grad_out)
+
+    fwd_bwd()
+    for leaf in leaves:
+        leaf.grad = None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    fwd_bwd()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    total = triton.testing.do_bench(fwd_bwd, warmup=warmup, rep=rep, grad_to_none=leaves,
+                                    return_mode="median")
+    return total, peak
+
+
+def emit_report(report: dict, out: str | os.PathLike | None, indent: int = 2) -> None:
     """Print the report as JSON on stdout and, with `out`, write the same text to that file."""
     text = json.dumps(report, indent=indent)
     print(text)
     if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text + "\n")

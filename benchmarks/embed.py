@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
 import torch
 
-from common import emit_report
+from common import device_facts, emit_report
 
 from genossm.infer.embedding import EmbedSettings, embed_tokens
 from genossm.io.fasta import open_fasta
@@ -93,9 +91,7 @@ def main(argv=None) -> int:
             results.append(bench_one(name, genome, args, device))
             print(json.dumps(results[-1]), file=sys.stderr)
     report = {
-        "benchmark": "region embeddings, bases/s", "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "benchmark": "region embeddings, bases/s", **device_facts(device),
         "genome": genome_path.name, "results": results,
     }
     emit_report(report, args.out)

@@ -14,14 +14,13 @@ benchmark input. Prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import torch
 
-from common import best_seconds, machine_info
+from common import best_seconds, emit_report, machine_info
 
 from genossm.models.config import load_model_config
 from genossm.models.lm import build_model, count_parameters
@@ -55,17 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     results = [bench_model(name, args.length, args.chunk_size, args.repeats) for name in args.models.split(",")]
-    report = json.dumps({
+    emit_report({
         "benchmark": "model_forward_cpu",
         "load_average_1min": round(os.getloadavg()[0], 2),
         "results": results,
         "machine": machine_info(),
         "command": " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]]),
-    }, indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
-    print(report)
+    }, args.out)
 
 
 if __name__ == "__main__":

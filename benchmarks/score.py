@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
 import torch
 
-from common import emit_report
+from common import device_facts, emit_report
 
 from genossm.infer.scoring import VariantScorer, score_pairs_naive
 from genossm.infer.windows import TileLayout, allele_pair
@@ -142,9 +140,7 @@ def main(argv=None) -> int:
                 results.append(bench_one(name, model, genome, args, device))
             print(json.dumps(results[-1]), file=sys.stderr)
     report = {
-        "benchmark": "variant scoring, fast vs naive", "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "benchmark": "variant scoring, fast vs naive", **device_facts(device),
         "genome": genome_path.name, "results": results,
     }
     emit_report(report, args.out)

@@ -22,7 +22,7 @@ import time
 import torch
 import triton
 
-from common import emit_report
+from common import cuda_fwd_bwd, emit_report
 
 from genossm.kernels.selective_scan import selective_scan_chunked
 from genossm.kernels.selective_scan import triton_scan
@@ -112,21 +112,7 @@ def time_scan(scan, inputs, quick=False):
     run = lambda: scan(**inputs, delta_softplus=True)  # noqa: E731
     with torch.no_grad():
         fwd = bench(run, 50 if quick else 300)
-    grad_out = torch.randn_like(run())
-
-    def fwd_bwd():
-        run().backward(grad_out)
-
-    fwd_bwd()
-    for leaf in leaves:  # the warm-up's gradients would otherwise count twice in the peak
-        leaf.grad = None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    fwd_bwd()
-    torch.cuda.synchronize()
-    peak = torch.cuda.max_memory_allocated() / 2**30
-    total = triton.testing.do_bench(fwd_bwd, warmup=10 if quick else 50, rep=50 if quick else 300,
-                                    grad_to_none=leaves, return_mode="median")
+    total, peak = cuda_fwd_bwd(run, leaves, warmup=10 if quick else 50, rep=50 if quick else 300)
     return fwd, total, peak
 
 

@@ -12,14 +12,13 @@ by this process's CPU time. Prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from common import best_seconds, machine_info
+from common import best_seconds, emit_report, machine_info
 
 from genossm import tokenizer
 
@@ -123,11 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=10_000, help="window length for the per-window encode")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
-    report = json.dumps(run(args.megabases, args.torch_megabases, args.repeats, args.window), indent=2)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report + "\n")
-    print(report)
+    emit_report(run(args.megabases, args.torch_megabases, args.repeats, args.window), args.out)
 
 
 if __name__ == "__main__":
