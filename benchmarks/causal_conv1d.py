@@ -18,10 +18,10 @@ import time
 import torch
 import triton
 
-from common import cuda_fwd_bwd, emit_report
+from common import cuda_fwd_bwd, emit_report, relative_error
 
 from genossm.kernels.causal_conv1d import causal_conv1d_ref
-from genossm.kernels.causal_conv1d.triton_conv import causal_conv1d_triton
+from genossm.kernels.causal_conv1d.direct_conv import causal_conv1d_triton
 
 log = logging.getLogger("genossm.benchmarks.causal_conv1d")
 
@@ -39,10 +39,6 @@ def make_inputs(batch, H, L, dtype=torch.bfloat16, seed=0):
     return dict(x=rand(batch, H, L), weight=rand(H, WIDTH), bias=rand(H))
 
 
-def rel_error(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm()).item() if torch.isfinite(a).all() else float("inf")
-
 
 def correctness_gate() -> dict:
     inputs = make_inputs(4, 256, 4099)
@@ -54,9 +50,9 @@ def correctness_gate() -> dict:
         loss = (y.float() * torch.randn(y.shape, device="cuda", generator=gen)).sum() + (
             final.float() * torch.randn(final.shape, device="cuda", generator=gen)).sum()
         outs.append((y, final, torch.autograd.grad(loss, list(inputs.values()))))
-    errors = {"y": rel_error(outs[0][0], outs[1][0]), "final_state": rel_error(outs[0][1], outs[1][1])}
+    errors = {"y": relative_error(outs[0][0], outs[1][0]), "final_state": relative_error(outs[0][1], outs[1][1])}
     for name, g, g_ref in zip(inputs, outs[0][2], outs[1][2]):
-        errors["d" + name] = rel_error(g, g_ref)
+        errors["d" + name] = relative_error(g, g_ref)
     return {"passed": all(e < 2e-2 for e in errors.values()), "relative_errors": errors}
 
 

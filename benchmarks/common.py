@@ -26,6 +26,14 @@ def best_seconds(function, repeats: int) -> tuple[float, float]:
     return best_wall, best_cpu
 
 
+def relative_error(actual, expected) -> float:
+    """Relative L2 error in float64; inf when `actual` holds a NaN or inf (a gate must fail)."""
+    actual, expected = actual.double(), expected.double()
+    if not bool(actual.isfinite().all()):
+        return float("inf")
+    return ((actual - expected).norm() / expected.norm().clamp_min(1e-30)).item()
+
+
 def machine_info() -> dict:
     """CPU model and count, torch and numpy versions, torch threads, platform."""
     import numpy as np

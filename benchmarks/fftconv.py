@@ -24,9 +24,9 @@ import time
 import torch
 import triton
 
-from genossm.kernels.fftconv import fftconv_ref
-from genossm.kernels.fftconv import triton_fftconv
-from genossm.kernels.fftconv.triton_fftconv import fftconv_triton
+from common import relative_error
+from genossm.kernels.fftconv import fft_conv, fftconv_ref
+from genossm.kernels.fftconv.fft_conv import fftconv_triton
 
 log = logging.getLogger("genossm.benchmarks.fftconv")
 
@@ -80,10 +80,6 @@ def copy_bandwidth_tbs():
     ms = time_ms(lambda: target.copy_(source), warmup=3, repeats=10)
     return 2 * source.numel() * 4 / (ms * 1e-3) / 1e12
 
-
-def relative_error(actual, expected):
-    expected = expected.double()
-    return ((actual.double() - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
 def make_inputs(B, H, L, dtype=torch.bfloat16, seed=0):
@@ -156,12 +152,12 @@ def roofline_ms(B, H, L, bandwidth_tbs):
 def breakdown(B, H, L):
     """Each pass of the fast path's forward at one shape, on one channel chunk, in ms."""
     from genossm.kernels.fftconv.reference import fast_fft_size
-    from genossm.kernels.fftconv.triton_fftconv_kernels import (
+    from genossm.kernels.fftconv.fft_conv_kernels import (
         finish_forward_kernel,
         spectrum_product_kernel,
     )
 
-    tf = triton_fftconv
+    tf = fft_conv
     u, k, D = make_inputs(B, H, L)
     n = 2 * fast_fft_size(L)
     M = n // 2
@@ -231,17 +227,17 @@ def kernel_profile(B, H, L):
 
 
 def chunk_budget_sweep(B, H, L, budgets_gib=(0.25, 0.5, 1, 2)):
-    original = triton_fftconv.CHUNK_BUDGET_BYTES
+    original = fft_conv.CHUNK_BUDGET_BYTES
     u, k, D = make_inputs(B, H, L)
     rows = []
     try:
         for budget in budgets_gib:
-            triton_fftconv.CHUNK_BUDGET_BYTES = int(budget * GIB)
+            fft_conv.CHUNK_BUDGET_BYTES = int(budget * GIB)
             with torch.no_grad():
                 rows.append({"budget_gib": budget, "fwd_ms": time_ms(lambda: fftconv_triton(u, k, D)),
                              "fwd_peak_gib": peak_gib(lambda: fftconv_triton(u, k, D))})  # fmt: skip
     finally:
-        triton_fftconv.CHUNK_BUDGET_BYTES = original
+        fft_conv.CHUNK_BUDGET_BYTES = original
     return rows
 
 

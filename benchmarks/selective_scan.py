@@ -22,13 +22,13 @@ import time
 import torch
 import triton
 
-from common import cuda_fwd_bwd, emit_report
+from common import cuda_fwd_bwd, emit_report, relative_error
 
 from genossm.kernels.selective_scan import selective_scan_chunked
-from genossm.kernels.selective_scan import triton_scan
-from genossm.kernels.selective_scan import triton_scan_seq
-from genossm.kernels.selective_scan.triton_scan import scan_config, selective_scan_triton
-from genossm.kernels.selective_scan.triton_scan_seq import selective_scan_seq, seq_scan_config
+from genossm.kernels.selective_scan import chunk_scan
+from genossm.kernels.selective_scan import recurrent_scan
+from genossm.kernels.selective_scan.chunk_scan import scan_config, selective_scan_triton
+from genossm.kernels.selective_scan.recurrent_scan import selective_scan_seq, seq_scan_config
 
 log = logging.getLogger("genossm.benchmarks.selective_scan")
 
@@ -72,10 +72,6 @@ def make_inputs(batch, H, N, L, dtype, requires_grad=True, seed=0):
     )
 
 
-def rel_error(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm()).item() if torch.isfinite(a).all() else float("inf")
-
 
 def correctness_gate() -> dict:
     """Forward and every gradient at (2, 64, 16, 4099, bf16), plus a forward at 2^20 (8 channels)."""
@@ -90,14 +86,14 @@ def correctness_gate() -> dict:
         grads = torch.autograd.grad((y.float() * wy).sum() + (last * wl).sum(), list(inputs.values()))
         results.append((y, last, grads))
     (y, last, grads), (y_ref, last_ref, grads_ref) = results
-    errors["y"], errors["last_state"] = rel_error(y, y_ref), rel_error(last, last_ref)
+    errors["y"], errors["last_state"] = relative_error(y, y_ref), relative_error(last, last_ref)
     for name, g, g_ref in zip(inputs, grads, grads_ref):
-        errors["d" + name] = rel_error(g, g_ref)
+        errors["d" + name] = relative_error(g, g_ref)
     long_inputs = make_inputs(1, 8, 16, 1 << 20, torch.bfloat16, requires_grad=False)
     with torch.no_grad():
         y = selective_scan_triton(**long_inputs, delta_softplus=True)
         y_ref = selective_scan_chunked(**long_inputs, delta_softplus=True, chunk_size=256)
-    errors["y_L2^20"] = rel_error(y, y_ref)
+    errors["y_L2^20"] = relative_error(y, y_ref)
     passed = all(err < 2e-2 for err in errors.values())
     return {"passed": passed, "relative_errors": errors}
 
@@ -156,7 +152,7 @@ SEQ_SWEEP = [{}, dict(target_programs=4096), dict(target_programs=16384), dict(m
 def first_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
                   return_last_state=False, initial_state=None, cu_seqlens=None):
     """The first Triton forward (tl.associative_scan), which selective_scan_triton keeps for autograd."""
-    return triton_scan.SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+    return chunk_scan.SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                              return_last_state, initial_state, cu_seqlens)
 
 
@@ -168,12 +164,12 @@ def seq_report() -> dict:
     with torch.no_grad():
         y, last = selective_scan_seq(**inputs, delta_softplus=True, return_last_state=True)
         y_ref, last_ref = selective_scan_chunked(**inputs, delta_softplus=True, return_last_state=True)
-        errors["y_vs_chunked"], errors["last_vs_chunked"] = rel_error(y, y_ref), rel_error(last, last_ref)
+        errors["y_vs_chunked"], errors["last_vs_chunked"] = relative_error(y, y_ref), relative_error(last, last_ref)
         big = make_inputs(1, 512, 16, 1 << 20, torch.bfloat16, requires_grad=False)
         y, last = selective_scan_seq(**big, delta_softplus=True, return_last_state=True)
         y_ref, last_ref = first_forward(**big, delta_softplus=True, return_last_state=True)
-        errors["y_vs_first_L2^20"], errors["last_vs_first_L2^20"] = (rel_error(y, y_ref),
-                                                                     rel_error(last, last_ref))
+        errors["y_vs_first_L2^20"], errors["last_vs_first_L2^20"] = (relative_error(y, y_ref),
+                                                                     relative_error(last, last_ref))
     passed = all(err < 2e-2 for err in errors.values())
     report["correctness_gate"] = {"passed": passed, "relative_errors": errors}
     log.info("seq gate: %s", json.dumps(report["correctness_gate"]))
@@ -197,7 +193,7 @@ def seq_report() -> dict:
                 lambda: selective_scan_seq(**big, delta_softplus=True), 100)})
     del big
     report["seq_sweep"] = sweep_rows
-    report["seq_config"] = dataclasses.asdict(dataclasses.replace(triton_scan_seq.CONFIG, **best))
+    report["seq_config"] = dataclasses.asdict(dataclasses.replace(recurrent_scan.CONFIG, **best))
     rows = []
     for batch, H, N, L, dtype, _ in SHAPES:
         name = str(dtype).removeprefix("torch.")
@@ -226,7 +222,7 @@ def main() -> int:
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--skip-reference", action="store_true", help="time only the Triton scan")
     parser.add_argument("--seq", action="store_true",
-                        help="time the sequential forward (triton_scan_seq) against the first "
+                        help="time the sequential forward (recurrent_scan) against the first "
                              "forward instead (forward only)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=INT",
                         help="override a ScanConfig field, e.g. --set chunk=128 (repeatable)")
@@ -266,7 +262,7 @@ def main() -> int:
         best_fwd, best_bwd, rows = sweep()
         overrides = {**best_fwd, **best_bwd}
         report["sweep"] = rows
-    report["config"] = dataclasses.asdict(dataclasses.replace(triton_scan.CONFIG, **overrides))
+    report["config"] = dataclasses.asdict(dataclasses.replace(chunk_scan.CONFIG, **overrides))
 
     results = []
     for batch, H, N, L, dtype, with_reference in SHAPES:

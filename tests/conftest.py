@@ -9,11 +9,17 @@ import shutil
 if "TRITON_INTERPRET" not in os.environ and shutil.which("nvidia-smi") is None:
     os.environ["TRITON_INTERPRET"] = "1"
 
+import sys
 from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data"
+TESTS = Path(__file__).resolve().parent
+# Tests live in folders mirroring the package (tests/io, tests/kernels, ...); shared helpers
+# (infer_helpers.py, tensor_checks.py) sit here, and the kernel code generator in scripts/.
+sys.path[:0] = [str(TESTS), str(TESTS.parent / "scripts")]
+
+DATA = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture

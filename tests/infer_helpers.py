@@ -11,7 +11,7 @@ from genossm.models.checkpoint import save_model
 from genossm.models.config import ModelConfig
 from genossm.models.lm import build_model
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "fixtures"
 LAMBDA = DATA / "lambda_virus.fa"
 EDGE_CASES = DATA / "edge_cases.vcf"
 LAMBDA_CONTIG = "gi|9626243|ref|NC_001416.1|"

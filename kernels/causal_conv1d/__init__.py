@@ -8,7 +8,7 @@ from ..dispatch import resolve_backend
 from .reference import causal_conv1d_ref, causal_conv1d_step
 
 try:
-    from .triton_conv import causal_conv1d_triton
+    from .direct_conv import causal_conv1d_triton
 except ImportError as error:  # optional fast path: the reference covers every device
     causal_conv1d_triton = None
     TRITON_IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"

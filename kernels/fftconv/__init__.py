@@ -8,7 +8,7 @@ from ..dispatch import resolve_backend
 from .reference import direct_causal_conv, fast_fft_size, fftconv_chunked, fftconv_ref
 
 try:
-    from .triton_fftconv import fftconv_triton
+    from .fft_conv import fftconv_triton
 except ImportError as error:  # optional fast path: the reference covers every device
     fftconv_triton = None
     TRITON_IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"

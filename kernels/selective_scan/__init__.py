@@ -8,7 +8,7 @@ from ..dispatch import resolve_backend
 from .reference import selective_scan_chunked, selective_scan_ref
 
 try:
-    from .triton_scan import selective_scan_triton
+    from .chunk_scan import selective_scan_triton
 except ImportError as error:  # optional fast path: the reference covers every device
     selective_scan_triton = None
     TRITON_IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"

@@ -16,7 +16,7 @@ from genossm.cli.main import main
 from genossm.resources import RESOURCES
 from infer_helpers import save_tiny_model
 
-PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 SAMPLE_VCF = RESOURCES / "sample" / "sample.vcf"
 SAMPLE_GENOME = RESOURCES / "sample" / "sample_genome.fa.gz"
 BIN = Path(sys.executable).parent  # snakemake and genossm live beside this interpreter

@@ -1,7 +1,7 @@
 """Triton kernels of the selective scan (Mamba-1 S6): forward, backward carries, backward.
 
 Shapes follow `genossm.kernels.selective_scan.reference` (mamba_ssm's layouts); the launcher and
-autograd Function live in `triton_scan.py`. Every program owns a tile of BLOCK_H channels (all in
+autograd Function live in `chunk_scan.py`. Every program owns a tile of BLOCK_H channels (all in
 one B/C group) of one batch row and walks the positions in chunks of CHUNK:
 
     a_t = exp(delta_t * A)      b_t = delta_t * u_t * B_t        (tile (BLOCK_H, CHUNK, BLOCK_N))

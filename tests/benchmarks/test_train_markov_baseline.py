@@ -12,7 +12,7 @@ import pytest
 
 from genossm.tokenizer import encode, reverse_complement_tokens
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ Why this shape (measured figures in docs/kernels/fftconv.md):
   inverse are one fused Triton pass, and the inverse's output is y itself viewed as reals.
 - Everything torch would run as separate HBM passes around the transforms (cast, gate, pad,
   crop, skip, post-gate, cast back; the inverse's 1/M; in the backward the two spectral products
-  and the dD reduction) is fused into the Triton passes of triton_fftconv_kernels.py.
+  and the dD reduction) is fused into the Triton passes of fft_conv_kernels.py.
 - The filter's spectrum is computed once per call for the whole batch, and the product kernels
   loop over the batch so it is read from HBM once.
 - Work runs in chunks of channels so that the FFT-sized buffers stay under a fixed budget: memory
@@ -29,7 +29,7 @@ import torch
 import triton
 
 from .reference import _check_shapes, fast_fft_size
-from .triton_fftconv_kernels import (
+from .fft_conv_kernels import (
     finish_backward_kernel,
     finish_forward_kernel,
     gate_pad_kernel,

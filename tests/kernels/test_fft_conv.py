@@ -14,9 +14,10 @@ import torch
 
 from genossm.kernels.dispatch import ENV_VAR, resolve_backend
 from genossm.kernels.fftconv import fftconv, fftconv_ref
-from genossm.kernels.fftconv import triton_fftconv
+from genossm.kernels.fftconv import fft_conv
 from genossm.kernels.fftconv.reference import direct_causal_conv
-from genossm.kernels.fftconv.triton_fftconv import fftconv_triton
+from genossm.kernels.fftconv.fft_conv import fftconv_triton
+from tensor_checks import assert_close, relative_error
 
 # Small-shape tests run the real kernels where a GPU exists (Triton has no CPU backend outside
 # the interpreter, which conftest only turns on without a GPU).
@@ -27,9 +28,6 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 2e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
 
 
-def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    expected = expected.double()
-    return ((actual.double() - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
 def make_inputs(B, H, L, Lk, *, dtype, device=DEVICE, skip=True, gates=True, seed=0):
@@ -74,12 +72,12 @@ def assert_matches_direct(inputs, dtype, seed=1):
     y_ref, grads_ref = outputs_and_grads(direct_causal_conv, fp64_copy(inputs), dy.double())
     tolerance = TOLERANCE[dtype]
     assert y.dtype == inputs["u"].dtype and y.shape == (B, H, L)
-    assert relative_error(y, y_ref) < tolerance, "output"
+    assert_close(y, y_ref, tolerance, "output")
     for name, grad in grads.items():
         assert grad.shape == inputs[name].shape, name
         assert torch.isfinite(grad).all(), name
         # Gradients of reductions (k, D) sum many rounded terms: allow a little more.
-        assert relative_error(grad, grads_ref[name]) < 4 * tolerance, name
+        assert_close(grad, grads_ref[name], 4 * tolerance, name)
 
 
 @pytest.mark.parametrize("L", [1, 7, 31, 64, 100], ids=lambda L: f"L{L}")
@@ -107,7 +105,7 @@ def test_filter_longer_than_sequence_is_truncated():
     inputs = make_inputs(1, 2, 20, 33, dtype=torch.float32)
     y, grads = outputs_and_grads(fftconv_triton, inputs, torch.ones(1, 2, 20, device=DEVICE))
     expected = direct_causal_conv(*(v.detach().double() for v in inputs.values()))
-    assert relative_error(y, expected) < TOLERANCE[torch.float32]
+    assert_close(y, expected, TOLERANCE[torch.float32])
     assert torch.equal(grads["k"][:, 20:].cpu(), torch.zeros(2, 13)), "taps past L never reach y"
 
 
@@ -116,18 +114,18 @@ def test_channel_chunks_give_the_same_result(monkeypatch):
     inputs = make_inputs(3, 4, 50, 50, dtype=torch.float32, seed=5)
     dy = torch.randn(3, 4, 50, device=DEVICE)
     y_whole, grads_whole = outputs_and_grads(fftconv_triton, inputs, dy)
-    monkeypatch.setattr(triton_fftconv, "CHUNK_BUDGET_BYTES", 1)
-    assert len(list(triton_fftconv._channel_chunks(3, 4, 128, torch.float32))) == 4
+    monkeypatch.setattr(fft_conv, "CHUNK_BUDGET_BYTES", 1)
+    assert len(list(fft_conv._channel_chunks(3, 4, 128, torch.float32))) == 4
     y_chunked, grads_chunked = outputs_and_grads(fftconv_triton, inputs, dy)
-    assert relative_error(y_chunked, y_whole) < 1e-6
+    assert_close(y_chunked, y_whole, 1e-6)
     for name in grads_whole:
-        assert relative_error(grads_chunked[name], grads_whole[name]) < 1e-6, name
+        assert_close(grads_chunked[name], grads_whole[name], 1e-6, name)
 
 
 def test_padded_rows_write_zero_tails_once_then_heads_only():
     """Later fills skip the zero tail: it must still be zero, and the heads fully rewritten."""
     x = torch.randn(2, 3, 40, device=DEVICE)
-    rows = triton_fftconv._PaddedRows(2 * 3, 3000, x, torch.float32)
+    rows = fft_conv._PaddedRows(2 * 3, 3000, x, torch.float32)
     rows.buffer.fill_(float("nan"))  # poison: every element must be written or already zero
     first = rows.fill(x, None, 2, 0, 3).clone()
     assert torch.equal(first.view(2, 3, -1)[..., :40], x)
@@ -139,7 +137,7 @@ def test_padded_rows_write_zero_tails_once_then_heads_only():
 
 
 def test_length_over_the_grid_limit_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(triton_fftconv, "MAX_LENGTH", 16)
+    monkeypatch.setattr(fft_conv, "MAX_LENGTH", 16)
     inputs = make_inputs(1, 1, 17, 17, dtype=torch.float32)
     with pytest.raises(ValueError, match="backend='reference'"):
         fftconv_triton(**inputs)
@@ -162,7 +160,7 @@ def test_non_contiguous_input_and_public_dispatch():
     assert not transposed.is_contiguous()
     y = fftconv(transposed, inputs["k"], inputs["D"], backend="triton")
     y_ref = fftconv_ref(transposed, inputs["k"], inputs["D"])
-    assert relative_error(y, y_ref) < TOLERANCE[torch.float32]
+    assert_close(y, y_ref, TOLERANCE[torch.float32])
 
 
 @needs_cuda
@@ -178,9 +176,9 @@ def test_cuda_matches_fp64_fft(log2_L, dtype):
     y, grads = outputs_and_grads(fftconv_triton, inputs, dy)
     y_ref, grads_ref = outputs_and_grads(fftconv_ref, fp64_copy(inputs), dy.double())
     tolerance = TOLERANCE[dtype]
-    assert relative_error(y, y_ref) < tolerance
+    assert_close(y, y_ref, tolerance)
     for name, grad in grads.items():
-        assert relative_error(grad, grads_ref[name]) < 4 * tolerance, name
+        assert_close(grad, grads_ref[name], 4 * tolerance, name)
 
 
 @needs_cuda
@@ -190,4 +188,4 @@ def test_cuda_odd_length_and_dispatch_picks_triton():
         assert resolve_backend(None, inputs["u"], fftconv_triton is not None) == "triton"
     y = fftconv(**inputs)  # auto backend on CUDA -> the fast path
     y_ref = fftconv_ref(**fp64_copy(inputs))
-    assert relative_error(y, y_ref) < TOLERANCE[torch.bfloat16]
+    assert_close(y, y_ref, TOLERANCE[torch.bfloat16])

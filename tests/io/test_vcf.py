@@ -21,7 +21,7 @@ from genossm.io import vcf
 from genossm.io.fasta import open_fasta
 
 LAMBDA = "gi|9626243|ref|NC_001416.1|"
-EDGE_HEADER_LINES = 14  # lines before the first record in tests/data/edge_cases.vcf
+EDGE_HEADER_LINES = 14  # lines before the first record in tests/fixtures/edge_cases.vcf
 
 
 @pytest.fixture

@@ -10,14 +10,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+import generate_recurrent_scan_kernels
 from genossm.kernels.selective_scan import selective_scan_chunked, selective_scan_ref
-from genossm.kernels.selective_scan import triton_seq_codegen
-from genossm.kernels.selective_scan.triton_scan import SelectiveScanFn, selective_scan_triton
-from genossm.kernels.selective_scan.triton_scan_seq import (
+from genossm.kernels.selective_scan.chunk_scan import SelectiveScanFn, selective_scan_triton
+from genossm.kernels.selective_scan.recurrent_scan import (
     selective_scan_seq,
     seq_scan_config,
     seq_scan_supports,
 )
+from tensor_checks import assert_close
 
 # relative L2 error allowed for y (in u's dtype) and for the fp32 last state
 TOLERANCE = {torch.float32: (1e-5, 1e-5), torch.bfloat16: (1e-2, 1e-5), torch.float16: (2e-3, 1e-5)}
@@ -49,10 +50,6 @@ def make_inputs(batch, H, N, L, groups=1, dtype=torch.float32, B_varies=True, C_
     return inputs
 
 
-def rel_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    actual, expected = actual.double(), expected.double()
-    assert torch.isfinite(actual).all()
-    return ((actual - expected).norm() / expected.norm().clamp_min(1e-6)).item()
 
 
 def first_triton_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
@@ -69,8 +66,8 @@ def check(inputs, dtype, reference=selective_scan_ref, **config):
     y_ref, last_ref = reference(**inputs)
     out_tol, state_tol = TOLERANCE[dtype]
     assert y.dtype == dtype and y.shape == y_ref.shape and last.shape == last_ref.shape
-    assert rel_error(y, y_ref) < out_tol
-    assert rel_error(last, last_ref) < state_tol
+    assert_close(y, y_ref, out_tol, floor=1e-6)
+    assert_close(last, last_ref, state_tol, floor=1e-6)
 
 
 CPU_CASES = {
@@ -100,7 +97,8 @@ def test_seq_scan_matches_first_triton_scan():
     with seq_scan_config(chunk_len=4):
         y, last = selective_scan_seq(**inputs)
     y_first, last_first = first_triton_forward(**inputs)
-    assert rel_error(y, y_first) < 1e-5 and rel_error(last, last_first) < 1e-5
+    assert_close(y, y_first, 1e-5, "y", floor=1e-6)
+    assert_close(last, last_first, 1e-5, "last_state", floor=1e-6)
 
 
 def test_outputs_carry_no_gradient_and_limits_are_checked():
@@ -124,12 +122,12 @@ def test_selective_scan_triton_uses_seq_forward_only_without_gradients():
     inputs["u"].requires_grad_()
     y_train, _ = selective_scan_triton(**inputs)
     assert y_train.requires_grad  # the autograd path: the first scan with its backward
-    assert rel_error(y_train.detach(), y_seq) < 1e-5
+    assert_close(y_train.detach(), y_seq, 1e-5, floor=1e-6)
 
 
 def test_checked_in_kernels_match_the_generator():
-    """triton_seq_kernels.py is generated: an edit by hand would be lost at the next generation."""
-    assert triton_seq_codegen.TARGET.read_text() == triton_seq_codegen.generate()
+    """recurrent_scan_kernels.py is generated: an edit by hand would be lost at the next generation."""
+    assert generate_recurrent_scan_kernels.TARGET.read_text() == generate_recurrent_scan_kernels.generate()
 
 
 @cuda
@@ -151,5 +149,5 @@ def test_gpu_length_2_20_matches_first_triton_scan():
     inputs = make_inputs(batch=1, H=64, N=16, L=1 << 20, dtype=torch.bfloat16, device="cuda")
     y, last = selective_scan_seq(**inputs)
     y_first, last_first = first_triton_forward(**inputs)
-    assert rel_error(y, y_first) < 1e-2
-    assert rel_error(last, last_first) < 1e-4
+    assert_close(y, y_first, 1e-2, floor=1e-6)
+    assert_close(last, last_first, 1e-4, floor=1e-6)

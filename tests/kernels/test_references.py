@@ -27,6 +27,7 @@ from genossm.kernels import (
     selective_scan_ref,
 )
 from genossm.kernels.fftconv.reference import fast_fft_size
+from tensor_checks import assert_close
 
 # The subpackages share their names with the functions the package exports, so attribute access
 # (genossm.kernels.fftconv) gives the function: fetch the modules from the import system instead.
@@ -34,16 +35,9 @@ fftconv_module = importlib.import_module("genossm.kernels.fftconv")
 scan_module = importlib.import_module("genossm.kernels.selective_scan")
 conv_module = importlib.import_module("genossm.kernels.causal_conv1d")
 
-# max |error| / max |reference| allowed per compute dtype
+# relative L2 error allowed per compute dtype
 TOLERANCE = {torch.float32: 2e-5, torch.float64: 1e-11}
 
-
-def assert_close(actual, expected, tol, what=""):
-    expected = expected.to(actual.dtype)
-    scale = expected.abs().max().clamp_min(1e-6)
-    error = (actual - expected).abs().max()
-    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
-    assert error <= tol * scale, f"{what}: max error {error:.3g} > {tol:g} * max |ref| {scale:.3g}"
 
 
 def generator(seed=0):

@@ -1,7 +1,7 @@
 """Triton selective scan: launcher, autograd Function and `selective_scan_triton`.
 
 Same signature, shapes and math as `selective_scan_ref` (see `reference.py`); the kernels and
-their design notes are in `triton_scan_kernels.py`, the measured figures in
+their design notes are in `chunk_scan_kernels.py`, the measured figures in
 docs/kernels/selective_scan.md. Gradients flow to u, delta, A, B, C, D, z, delta_bias and
 initial_state.
 """
@@ -16,8 +16,8 @@ import torch
 import triton
 
 from .reference import check_scan_shapes
-from .triton_scan_seq import selective_scan_seq, seq_scan_supports
-from .triton_scan_kernels import (
+from .recurrent_scan import selective_scan_seq, seq_scan_supports
+from .chunk_scan_kernels import (
     _scan_bwd_carry_kernel,
     _scan_bwd_chain_kernel,
     _scan_bwd_kernel,
@@ -265,7 +265,7 @@ def selective_scan_triton(
     tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
     wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     if not wants_grad and seq_scan_supports(A, u, delta, B, C, z):
-        # inference: the sequential-time forward (triton_scan_seq.py) is faster, see
+        # inference: the sequential-time forward (recurrent_scan.py) is faster, see
         # docs/kernels/selective_scan.md
         return selective_scan_seq(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                   return_last_state, initial_state, cu_seqlens)
