@@ -40,21 +40,27 @@ SHAPES = [
     (8, 1536, 16, 4096, torch.bfloat16, True),
     (1, 1536, 16, 1 << 20, torch.bfloat16, False),
 ]
-# mamba_ssm's CUDA kernel on an H100 (docs/ANCHORS): fwd ms, bwd ms, peak GiB
-MAMBA_ANCHOR = {
-    (1, 512, 16, 65536, "bfloat16"): (0.75, 3.78, 0.7),
-    (1, 512, 16, 1 << 20, "bfloat16"): (11.97, 61.4, 9.4),
-    (1, 512, 16, 1 << 20, "float32"): (28.5, 70.3, 18.4),
-    (8, 1536, 16, 4096, "bfloat16"): (0.89, 3.71, 0.9),
-    (1, 1536, 16, 1 << 20, "bfloat16"): (35.4, 126.1, 27.4),
+# mamba_ssm's CUDA kernel, fwd+bwd ms, and genossm's previous kernels (commit 64e374b), both
+# measured side by side on one H200 on 2026-12-01 (shared/ANCHORS.md); fwd ms and peak GiB of the
+# peer from its H100 table where the H200 table has none.
+PEER_H200 = {
+    (1, 512, 16, 1 << 20, "bfloat16"): {"peer_fwd_bwd_ms": 71.3, "previous_genossm_fwd_bwd_ms": 252,
+                                        "peer_fwd_ms": 11.2, "peer_peak_gib_h100": 9.4},
+    (1, 512, 16, 1 << 20, "float32"): {"peer_fwd_bwd_ms": 97.3, "previous_genossm_fwd_bwd_ms": 221,
+                                       "peer_peak_gib_h100": 18.4},
+    (8, 1536, 16, 4096, "bfloat16"): {"peer_fwd_bwd_ms": 4.49, "previous_genossm_fwd_bwd_ms": 17.8,
+                                      "peer_peak_gib_h100": 0.9},
+    (1, 1536, 16, 1 << 20, "bfloat16"): {"peer_fwd_bwd_ms": 160, "previous_genossm_fwd_bwd_ms": 714,
+                                         "peer_peak_gib_h100": 27.4},
 }
 # One exp per (position, channel, state) on the special-function units: ~2 ms at
 # (1, 512, 16, 2^20) on an H100 (KERNEL_NOTES), i.e. ~4.3e12 exps/s.
 EXP_PER_SECOND = 512 * 16 * (1 << 20) / 2e-3
 
-SWEEP_FWD = [dict(chunk=c, fwd_block_h=h, fwd_warps=w)
-             for c, h, w in [(64, 1, 4), (128, 1, 4), (64, 2, 4), (128, 2, 8), (128, 1, 8)]]
-SWEEP_BWD = [dict(bwd_block_h=h, bwd_warps=w) for h, w in [(1, 4), (2, 4), (2, 8), (4, 8)]]
+# backward tiles (channels x positions) and warps timed by --sweep at (1, 512, 16, 2^20, bf16)
+SWEEP_BWD = [dict(bwd_block_c=c, chunk=t, bwd_warps=w)
+             for c, t, w in [(16, 64, 4), (8, 64, 4), (32, 64, 8), (16, 32, 4), (32, 32, 4),
+                             (8, 128, 4), (16, 128, 8), (4, 256, 4)]]
 
 
 def make_inputs(batch, H, N, L, dtype, requires_grad=True, seed=0):
@@ -103,44 +109,39 @@ def bench(fn, reps_ms=300):
 
 
 def time_scan(scan, inputs, quick=False):
-    """fwd ms, fwd+bwd ms, peak GiB of one fwd+bwd (inputs included)."""
+    """no-grad fwd ms, training fwd ms (grad on), fwd+bwd ms, peak GiB of one fwd+bwd (inputs
+    included)."""
     leaves = [t for t in inputs.values() if t is not None]
     run = lambda: scan(**inputs, delta_softplus=True)  # noqa: E731
     with torch.no_grad():
         fwd = bench(run, 50 if quick else 300)
+    fwd_grad = bench(run, 50 if quick else 300)
     total, peak = cuda_fwd_bwd(run, leaves, warmup=10 if quick else 50, rep=50 if quick else 300)
-    return fwd, total, peak
+    return fwd, fwd_grad, total, peak
 
 
-def sweep() -> tuple[dict, dict, list]:
-    """Time launch shapes at (1, 512, 16, 2^20, bf16); return the best forward and backward ones."""
+def sweep() -> tuple[dict, list]:
+    """Time backward tiles at (1, 512, 16, 2^20, bf16); return the fastest fwd+bwd one."""
     inputs = make_inputs(1, 512, 16, 1 << 20, torch.bfloat16)
-    rows = []
-    best_fwd, best_fwd_ms = {}, float("inf")
-    for config in SWEEP_FWD:
+    leaves = [t for t in inputs.values() if t is not None]
+    rows, best, best_total = [], {}, float("inf")
+    for config in SWEEP_BWD:
         try:
-            with scan_config(**config), torch.no_grad():
-                ms = bench(lambda: selective_scan_triton(**inputs, delta_softplus=True), 100)
+            with scan_config(**config):
+                total, peak = cuda_fwd_bwd(lambda: selective_scan_triton(**inputs, delta_softplus=True),
+                                           leaves, warmup=10, rep=100)
         except Exception as error:  # a shape the compiler rejects is reported, not fatal
             rows.append({"config": config, "error": repr(error)[:300]})
             continue
-        rows.append({"config": config, "fwd_ms": ms})
-        log.info("sweep fwd %s: %.3f ms", config, ms)
-        if ms < best_fwd_ms:
-            best_fwd, best_fwd_ms = config, ms
-    best_bwd, best_total = {}, float("inf")
-    for config in SWEEP_BWD:
-        try:
-            with scan_config(**best_fwd, **config):
-                _, total, peak = time_scan(selective_scan_triton, inputs, quick=True)
-        except Exception as error:
-            rows.append({"config": config, "error": repr(error)[:300]})
-            continue
-        rows.append({"config": {**best_fwd, **config}, "fwd_bwd_ms": total, "peak_gib": peak})
-        log.info("sweep bwd %s: %.3f ms", config, total)
+        rows.append({"config": config, "fwd_bwd_ms": total, "peak_gib": peak})
+        log.info("sweep %s: %.3f ms", config, total)
         if total < best_total:
-            best_bwd, best_total = config, total
-    return best_fwd, best_bwd, rows
+            best, best_total = config, total
+    with scan_config(**best):  # the same version twice: the spread is the noise
+        total, _ = cuda_fwd_bwd(lambda: selective_scan_triton(**inputs, delta_softplus=True),
+                                leaves, warmup=10, rep=100)
+    rows.append({"config": best, "fwd_bwd_ms_repeat": total})
+    return best, rows
 
 
 # launch shapes of the sequential forward timed by --seq at (1, 512, 16, 2^20, bf16)
@@ -206,9 +207,9 @@ def seq_report() -> dict:
         row = {"batch": batch, "channels": H, "state": N, "length": L, "dtype": name,
                "first_fwd_ms": first_ms, "seq_fwd_ms": seq_ms, "speedup": first_ms / seq_ms,
                "exp_floor_ms": floor_ms, "seq_share_of_exp_floor": floor_ms / seq_ms}
-        anchor = MAMBA_ANCHOR.get((batch, H, N, L, name))
+        anchor = PEER_H200.get((batch, H, N, L, name), {}).get("peer_fwd_ms")
         if anchor:
-            row["mamba_ssm_fwd_ms"] = anchor[0]
+            row["mamba_ssm_fwd_ms"] = anchor
         log.info("%s", json.dumps(row))
         rows.append(row)
         del shape_inputs
@@ -259,8 +260,8 @@ def main() -> int:
         field, _, value = item.partition("=")
         overrides[field] = int(value)
     if args.sweep:
-        best_fwd, best_bwd, rows = sweep()
-        overrides = {**best_fwd, **best_bwd}
+        best, rows = sweep()
+        overrides = {**best, **overrides}
         report["sweep"] = rows
     report["config"] = dataclasses.asdict(dataclasses.replace(chunk_scan.CONFIG, **overrides))
 
@@ -271,20 +272,17 @@ def main() -> int:
         torch.cuda.empty_cache()
         inputs = make_inputs(batch, H, N, L, dtype)
         with scan_config(**overrides):
-            fwd, total, peak = time_scan(selective_scan_triton, inputs)
+            fwd, fwd_grad, total, peak = time_scan(selective_scan_triton, inputs)
         floor_ms = batch * H * N * L / EXP_PER_SECOND * 1e3
-        row.update(fwd_ms=fwd, fwd_bwd_ms=total, bwd_ms=total - fwd, peak_gib=peak,
-                   exp_floor_ms=floor_ms, fwd_share_of_exp_floor=floor_ms / fwd)
-        anchor = MAMBA_ANCHOR.get((batch, H, N, L, name))
-        if anchor:
-            row["mamba_ssm_anchor"] = {"fwd_ms": anchor[0], "fwd_bwd_ms": anchor[0] + anchor[1],
-                                       "peak_gib": anchor[2]}
+        row.update(fwd_ms=fwd, train_fwd_ms=fwd_grad, fwd_bwd_ms=total, bwd_ms=total - fwd_grad,
+                   peak_gib=peak, exp_floor_ms=floor_ms, fwd_share_of_exp_floor=floor_ms / fwd)
+        row.update(PEER_H200.get((batch, H, N, L, name), {}))
         if with_reference and not args.skip_reference:
             del inputs
             torch.cuda.empty_cache()
             inputs = make_inputs(batch, H, N, L, dtype)
             try:
-                ref_fwd, ref_total, ref_peak = time_scan(selective_scan_chunked, inputs, quick=True)
+                ref_fwd, _, ref_total, ref_peak = time_scan(selective_scan_chunked, inputs, quick=True)
                 row["reference_chunked"] = {"fwd_ms": ref_fwd, "fwd_bwd_ms": ref_total,
                                             "peak_gib": ref_peak}
             except torch.cuda.OutOfMemoryError:

@@ -179,14 +179,19 @@ def _seq_chunk_end_kernel(
 @triton.jit
 def _seq_output_kernel(
     u_ptr, delta_ptr, A2_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr, seq_ptr, start_ptr,
-    out_ptr, last_ptr,
-    H, L, chunk_len, heads_per_group, n_groups, n_local,
+    out_ptr, last_ptr, saved_ptr,
+    H, L, chunk_len, heads_per_group, n_groups, n_local, n_saved,
     N: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, HAS_INIT: tl.constexpr, STORE_LAST: tl.constexpr,
     VARLEN: tl.constexpr, B_VARIES: tl.constexpr, C_VARIES: tl.constexpr, BC_TILED: tl.constexpr,
-    BLOCK_H: tl.constexpr, T_INNER: tl.constexpr,
+    BLOCK_H: tl.constexpr, T_INNER: tl.constexpr, SAVE_EVERY: tl.constexpr,
 ):
-    """Pass 3: chunk `program_id(0)` from its true start state; y and the last states."""
+    """Pass 3: chunk `program_id(0)` from its true start state; y and the last states.
+
+    With SAVE_EVERY > 0 (training) it also stores the state at the end of every block of
+    SAVE_EVERY positions into saved (B, n_saved, H, N): the backward recomputes each block's
+    states from there (chunk_len is a multiple of SAVE_EVERY, so blocks never straddle chunks).
+    """
     chunk = tl.program_id(0)
     pid_h = tl.program_id(1)
     batch = tl.program_id(2)
@@ -270,6 +275,11 @@ def _seq_output_kernel(
             z = tl.load(z_ptr + offs, mask=mask, other=0.0).to(tl.float32)
             y = y * z * tl.sigmoid(z)
         tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
+        if SAVE_EVERY > 0:
+            block_end = t0 + T_INNER
+            if (block_end % SAVE_EVERY == 0) & (block_end < L):  # the last block's end is never read
+                saved_rows = ((batch.to(tl.int64) * n_saved + block_end // SAVE_EVERY - 1) * H + offs_h) * N
+                tl.store(saved_ptr + saved_rows + {n}, h_{n}, mask=mask_h)
 
     if STORE_LAST and not VARLEN:
         is_last = mask_h & (chunk_h == tl.num_programs(0) - 1)

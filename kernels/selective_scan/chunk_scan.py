@@ -16,6 +16,8 @@ import torch
 import triton
 
 from .reference import check_scan_shapes
+from . import recurrent_scan
+from .recurrent_scan import _forward as recurrent_forward
 from .recurrent_scan import selective_scan_seq, seq_scan_supports
 from .chunk_scan_kernels import (
     _scan_bwd_carry_kernel,
@@ -40,9 +42,9 @@ class ScanConfig:
     # docs/kernels/selective_scan.md and benchmarks/results/selective_scan_layout_sweep.json
     chunk: int = 64  # positions scanned together by tl.associative_scan
     fwd_block_h: int = 1  # channels per forward program (more: fewer B/C re-reads, fewer programs)
-    bwd_block_h: int = 2  # channels per backward program (more: fewer dB/dC atomics, more registers)
+    bwd_block_c: int = 16  # channels per backward tile (more: fewer dB/dC atomics, more registers)
     fwd_warps: int = 2
-    bwd_warps: int = 2
+    bwd_warps: int = 4
     # backward programs to aim for: the sequence is cut into segments until there are this many
     # (a few per SM); 0 disables the cut
     bwd_target_programs: int = 1024
@@ -134,41 +136,47 @@ def _scan_forward(u, delta, A2, B, C, D, z, delta_bias, delta_softplus, initial_
     return out, last, ckpt
 
 
-def _segment_chunks(layout: _Layout, block_h: int) -> int:
+def _segment_chunks(layout: _Layout, block_c: int) -> int:
     config = layout.config
     if config.bwd_segment_chunks is not None:
         return max(1, min(config.bwd_segment_chunks, layout.n_chunks))
-    programs = layout.batch * (layout.H // block_h)
+    programs = layout.batch * triton.cdiv(layout.H, block_c)
     if config.bwd_target_programs <= 0 or programs >= config.bwd_target_programs:
         return layout.n_chunks
     n_segs = min(layout.n_chunks, math.ceil(config.bwd_target_programs / programs))
     return math.ceil(layout.n_chunks / n_segs)
 
 
-def _scan_backward(dout, dlast, u, delta, A, A2, B, C, D, z, delta_bias, delta_softplus,
+def _bwd_block_c(layout: _Layout) -> int:
+    """Channels per backward tile: the configured count, or a power of two dividing H/G when
+    there are several B/C groups (a tile's dB/dC rows must belong to one group)."""
+    if layout.n_groups == 1:
+        return min(layout.config.bwd_block_c, triton.next_power_of_2(layout.H))
+    return _block_h(layout.config.bwd_block_c, layout.heads_per_group)
+
+
+def _scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_softplus,
                    initial_state, seq_idx, ckpt, layout: _Layout):
-    H, N = layout.H, layout.N
-    block_h = _block_h(layout.config.bwd_block_h, layout.heads_per_group)
-    seg_chunks = _segment_chunks(layout, block_h)
+    H, N, config = layout.H, layout.N, layout.config
+    block_c = _bwd_block_c(layout)
+    seg_chunks = _segment_chunks(layout, block_c)
     n_segs = math.ceil(layout.n_chunks / seg_chunks)
     f32 = dict(device=u.device, dtype=torch.float32)
     dummy = u
     opt = lambda t: t if t is not None else dummy  # noqa: E731 - absent tensors are never read
-    common = dict(
-        HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-        HAS_DLAST=dlast is not None, BLOCK_H=block_h, num_warps=layout.config.bwd_warps,
-    )
-    grid = (H // block_h, n_segs, layout.batch)
-    carry = None
+    flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+                 HAS_DLAST=dlast is not None, VARLEN=layout.varlen, C_VARIES=layout.c_varies,
+                 BLOCK_C=block_c, T=layout.chunk, num_warps=config.bwd_warps)
+    grid = (triton.cdiv(H, block_c), n_segs, layout.batch)
+    carry = torch.zeros(layout.batch, n_segs, H, N, **f32)  # adjoint entering each segment from the right
     if n_segs > 1:
-        local = torch.empty(layout.batch, n_segs, H, N, **f32)
-        decay = torch.empty_like(local)
+        local = torch.empty_like(carry)
+        decay = torch.empty_like(carry)
         _scan_bwd_carry_kernel[grid](
             delta, A2, C, opt(z), opt(delta_bias), opt(seq_idx), dout, opt(dlast), local, decay,
             H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks,
-            n_segs, **common, **{k: v for k, v in layout.kernel_flags().items() if k != "B_VARIES"},
+            n_segs, **flags,
         )
-        carry = torch.empty_like(local)  # (B, S, H, N): adjoint entering each segment from the right
         chain_block = 256
         _scan_bwd_chain_kernel[(triton.cdiv(H * N, chain_block), layout.batch)](
             local, decay, carry, H * N, n_segs, BLOCK=chain_block,
@@ -177,20 +185,27 @@ def _scan_backward(dout, dlast, u, delta, A, A2, B, C, D, z, delta_bias, delta_s
     du = torch.empty_like(u)
     ddelta = torch.empty_like(delta)
     dz = torch.empty_like(z) if z is not None else None
-    dA = torch.zeros(H, N, **f32)
-    dB = torch.zeros(B.shape, **f32)
-    dC = torch.zeros(C.shape, **f32)
-    dD = torch.zeros(H, **f32) if D is not None else None
-    dbias = torch.zeros(H, **f32) if delta_bias is not None else None
+    parts = torch.zeros(layout.batch, n_segs, H, N, **f32)  # per (batch, segment) sums, reduced below
+    dA_parts = parts
+    dB = torch.zeros(B.shape, **f32) if layout.b_varies else torch.zeros_like(parts)
+    dC = torch.zeros(C.shape, **f32) if layout.c_varies else torch.zeros_like(parts)
+    dD_parts = torch.zeros(layout.batch, n_segs, H, **f32) if D is not None else None
+    dbias_parts = torch.zeros(layout.batch, n_segs, H, **f32) if delta_bias is not None else None
     dinit = torch.zeros(initial_state.shape, **f32) if initial_state is not None else None
     _scan_bwd_kernel[grid](
-        u, delta, A, A2, B, C, opt(D), opt(z), opt(delta_bias), opt(initial_state), opt(seq_idx),
-        ckpt, opt(carry), dout, opt(dlast),
-        du, ddelta, opt(dz), dA, dB, dC, opt(dD), opt(dbias), opt(dinit),
+        u, delta, A2, B, C, opt(D), opt(z), opt(delta_bias), opt(initial_state), opt(seq_idx),
+        ckpt, carry, dout, opt(dlast),
+        du, ddelta, opt(dz), dA_parts, dB, dC, opt(dD_parts), opt(dbias_parts), opt(dinit),
         H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks, n_segs,
-        HAS_D=D is not None, HAS_INIT=initial_state is not None, HAS_CARRY=carry is not None,
-        **common, **layout.kernel_flags(),
+        HAS_D=D is not None, HAS_INIT=initial_state is not None, B_VARIES=layout.b_varies, **flags,
     )
+    dA = dA_parts.sum((0, 1))
+    if not layout.b_varies:
+        dB = dB.sum((0, 1))
+    if not layout.c_varies:
+        dC = dC.sum((0, 1))
+    dD = dD_parts.sum((0, 1)) if dD_parts is not None else None
+    dbias = dbias_parts.sum((0, 1)) if dbias_parts is not None else None
     return du, ddelta, dA, dB, dC, dD, dz, dbias, dinit
 
 
@@ -209,16 +224,23 @@ class SelectiveScanFn(torch.autograd.Function):
         layout = _Layout(u, A, B, C, cu_seqlens, init, CONFIG)
         seq_idx = _sequence_index(cu_seqlens, layout.L, u.device) if cu_seqlens is not None else None
         needs_grad = any(ctx.needs_input_grad[:8]) or ctx.needs_input_grad[10]
-        out, last, ckpt = _scan_forward(
-            u, delta, A2, B, C, D, z, delta_bias, delta_softplus, init, seq_idx, layout,
-            want_last=return_last_state, want_ckpt=needs_grad,
-        )
-        # an empty packed sequence never reaches the kernels: its last state is its initial one
         empty = (cu_seqlens[1:] == cu_seqlens[:-1]).to(u.device) if cu_seqlens is not None else None
-        if last is not None and init is not None and empty is not None:
-            last = torch.where(empty[:, None, None], init, last)
+        if seq_scan_supports(A, u, delta, B, C, z):
+            # the sequential-time forward (recurrent_scan.py), saving the state at every chunk end
+            out, last, ckpt = recurrent_forward(
+                u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, init,
+                cu_seqlens, recurrent_scan.CONFIG, save_every=layout.chunk if needs_grad else 0,
+            )
+        else:  # N > 16: the associative-scan forward
+            out, last, ckpt = _scan_forward(
+                u, delta, A2, B, C, D, z, delta_bias, delta_softplus, init, seq_idx, layout,
+                want_last=return_last_state, want_ckpt=needs_grad,
+            )
+            # an empty packed sequence never reaches the kernels: its last state is its initial one
+            if last is not None and init is not None and empty is not None:
+                last = torch.where(empty[:, None, None], init, last)
         if needs_grad:
-            ctx.save_for_backward(u, delta, A32, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty)
+            ctx.save_for_backward(u, delta, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty)
         ctx.layout = layout
         ctx.delta_softplus = delta_softplus
         ctx.dtypes = (A.dtype, B.dtype, C.dtype, None if D is None else D.dtype,
@@ -230,10 +252,10 @@ class SelectiveScanFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dlast=None):
-        u, delta, A32, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty = ctx.saved_tensors
+        u, delta, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty = ctx.saved_tensors
         dlast = dlast.float().contiguous() if dlast is not None else None
         du, ddelta, dA, dB, dC, dD, dz, dbias, dinit = _scan_backward(
-            dout.contiguous(), dlast, u, delta, A32, A2, B, C, D, z, delta_bias,
+            dout.contiguous(), dlast, u, delta, A2, B, C, D, z, delta_bias,
             ctx.delta_softplus, init, seq_idx, ckpt, ctx.layout,
         )
         if dinit is not None and dlast is not None and empty is not None:

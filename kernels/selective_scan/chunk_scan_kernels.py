@@ -38,6 +38,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+LN2 = tl.constexpr(0.6931471805599453)
+
 
 @triton.jit
 def _affine_combine(a_left, b_left, a_right, b_right):
@@ -191,13 +193,10 @@ def _scan_fwd_kernel(
 
 
 @triton.jit
-def _chunk_adjoint_terms(delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t, mask_t, L,
-                         A2, Cv, bias, seq, is_end, offs_h, offs_n, mask_n, H, N,
-                         HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                         HAS_DLAST: tl.constexpr, VARLEN: tl.constexpr):
-    """The reverse scan's pairs (a_{t+1}, dy_t C_t + d last_state) and dy, silu(z), z."""
-    mask = mask_t[None, :]
-    dout = tl.load(dout_ptr + offs, mask=mask, other=0.0).to(tl.float32)  # (BLOCK_H, CHUNK)
+def _adjoint_inputs(delta_ptr, z_ptr, dout_ptr, offs, mask, mask_c, t, L, bias,
+                    HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    """dy = dL/d(y before the gate), dout, z, sigmoid(z), and delta at t + 1, as (BLOCK_C, T) fp32."""
+    dout = tl.load(dout_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     z = dout
     gate = dout
     dy = dout
@@ -205,18 +204,10 @@ def _chunk_adjoint_terms(delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t
         z = tl.load(z_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         gate = tl.sigmoid(z)
         dy = dout * z * gate
-    next_delta, _ = _load_delta(delta_ptr, offs + 1, (t + 1 < L)[None, :], bias, HAS_BIAS, SOFTPLUS)
-    a_next = tl.exp2(next_delta[:, :, None] * A2[:, None, :])  # (BLOCK_H, CHUNK, BLOCK_N)
-    stop = _next_is_start(seq_ptr, t, L, VARLEN)
-    a_next = tl.where(stop[None, :, None], 0.0, a_next)
-    c = dy[:, :, None] * Cv  # (BLOCK_H, CHUNK, BLOCK_N)
-    if HAS_DLAST:
-        c += tl.load(
-            dlast_ptr + (seq[None, :, None] * H + offs_h[:, None, None]) * N + offs_n[None, None, :],
-            mask=is_end[None, :, None] & mask_n[None, None, :],
-            other=0.0,
-        )
-    return a_next, c, dy, dout, z, gate
+    next_mask = mask_c[:, None] & (t + 1 < L)[None, :]
+    next_delta, _ = _load_delta(delta_ptr, offs + 1, next_mask, bias, HAS_BIAS, SOFTPLUS)
+    next_delta = tl.where(next_mask, next_delta, 0.0)
+    return dy, dout, z, gate, next_delta
 
 
 @triton.jit
@@ -225,45 +216,65 @@ def _scan_bwd_carry_kernel(
     local_ptr, decay_ptr,
     H, L, N, heads_per_group, n_groups, n_chunks, seg_chunks, n_segs,
     HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr,
-    VARLEN: tl.constexpr, C_VARIES: tl.constexpr,
-    BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
+    VARLEN: tl.constexpr, C_VARIES: tl.constexpr, BLOCK_C: tl.constexpr, T: tl.constexpr,
 ):
-    """Per segment: adjoint at its first position with zero carry in, and its total decay."""
-    pid_h = tl.program_id(0)
+    """Per segment: the adjoint at its first position with nothing flowing in from its right
+    (`local`) and the factor that multiplies what does flow in (`decay`), both (B, S, H, N).
+
+    g_start = sum_t w_t (dy_t C_t + d last_state_t) with w_t = prod_{r=start}^{t-1} alpha_r,
+    alpha_r = exp(delta_{r+1} A) (0 where r + 1 starts a sequence). The weights are a running
+    sum of delta in the exponent, so the segment is walked forward with no scan at all; past the
+    first sequence boundary nothing reaches the start (w = 0).
+    """
+    pid_c = tl.program_id(0)
     seg = tl.program_id(1)
     batch = tl.program_id(2)
-    offs_h = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)
-    offs_n = tl.arange(0, BLOCK_N)
-    mask_n = offs_n < N
-    offs_c = tl.arange(0, CHUNK)
-    group = (pid_h * BLOCK_H) // heads_per_group
-    rows = (batch.to(tl.int64) * H + offs_h) * L
-    A2 = tl.load(A2_ptr + offs_h[:, None] * N + offs_n[None, :], mask=mask_n[None, :], other=0.0)
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
+    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_c = offs_c < H
+    offs_t = tl.arange(0, T)
+    group = (pid_c * BLOCK_C) // heads_per_group
+    rows = (batch.to(tl.int64) * H + offs_c) * L
+    bc_row = (batch.to(tl.int64) * n_groups + group) * N * L
+    out_rows = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c) * N
+    bias = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h).to(tl.float32)
-
+        bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
     first = seg * seg_chunks
     last = tl.minimum(first + seg_chunks, n_chunks)
-    adjoint = tl.zeros([BLOCK_H, BLOCK_N], dtype=tl.float32)
-    decay = tl.zeros([BLOCK_H, BLOCK_N], dtype=tl.float32) + 1.0
-    for step in range(0, last - first):
-        chunk = last - 1 - step
-        t = chunk * CHUNK + offs_c
+    exponent = tl.zeros([BLOCK_C], dtype=tl.float32)  # sum of delta from start + 1 to the chunk's start
+    dead = tl.zeros([1], dtype=tl.int32)  # 1 once a sequence boundary has been passed
+    for chunk in range(first, last):
+        t = chunk * T + offs_t
         mask_t = t < L
+        mask = mask_c[:, None] & mask_t[None, :]
         offs = rows[:, None] + t[None, :]
         seq, is_start, is_end = _sequence_bounds(seq_ptr, t, mask_t, L, batch, VARLEN)
-        Cv = _load_bc(C_ptr, batch, group, n_groups, L, offs_h, offs_n, t, mask_n, mask_t, N, C_VARIES)
-        a_next, c, _, _, _, _ = _chunk_adjoint_terms(
-            delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t, mask_t, L, A2, Cv, bias, seq,
-            is_end, offs_h, offs_n, mask_n, H, N, HAS_Z, HAS_BIAS, SOFTPLUS, HAS_DLAST, VARLEN)
-        a_cum, c_cum = tl.associative_scan((a_next, c), 1, _affine_combine, reverse=True)
-        first_slot = offs_c[None, :, None] == 0
-        adjoint = tl.sum(tl.where(first_slot, c_cum + a_cum * adjoint[:, None, :], 0.0), axis=1)
-        decay = decay * tl.sum(tl.where(first_slot, a_cum, 0.0), axis=1)
-    out = ((batch.to(tl.int64) * n_segs + seg) * H + offs_h[:, None]) * N + offs_n[None, :]
-    tl.store(local_ptr + out, adjoint, mask=mask_n[None, :])
-    tl.store(decay_ptr + out, decay, mask=mask_n[None, :])
+        stop = _next_is_start(seq_ptr, t, L, VARLEN).to(tl.int32)  # (T,)
+        dy, _, _, _, next_delta = _adjoint_inputs(delta_ptr, z_ptr, dout_ptr, offs, mask, mask_c, t,
+                                                  L, bias, HAS_Z, HAS_BIAS, SOFTPLUS)
+        # exclusive prefix sums: what lies between the segment start and position t
+        before = exponent[:, None] + tl.cumsum(next_delta, axis=1) - next_delta  # (BLOCK_C, T)
+        alive = (dead + tl.cumsum(stop, axis=0) - stop) == 0  # (T,)
+        for n in range(0, N):
+            a2 = tl.load(A2_ptr + offs_c * N + n, mask=mask_c, other=0.0)
+            if C_VARIES:
+                c_n = tl.load(C_ptr + bc_row + n * L + t, mask=mask_t, other=0.0).to(tl.float32)[None, :]
+            else:
+                c_n = tl.load(C_ptr + offs_c * N + n, mask=mask_c, other=0.0).to(tl.float32)[:, None]
+            beta = dy * c_n
+            if HAS_DLAST:
+                beta += tl.load(dlast_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n,
+                                mask=is_end[None, :] & mask_c[:, None], other=0.0)
+            weight = tl.where(alive[None, :], tl.exp2(before * a2[:, None]), 0.0)
+            part = tl.sum(weight * beta, axis=1)  # (BLOCK_C,)
+            prev = tl.load(local_ptr + out_rows + n, mask=mask_c & (offs_c * 0 + chunk > first), other=0.0)
+            tl.store(local_ptr + out_rows + n, prev + part, mask=mask_c)
+        exponent += tl.sum(next_delta, axis=1)
+        dead += tl.sum(stop, axis=0)
+    for n in range(0, N):
+        a2 = tl.load(A2_ptr + offs_c * N + n, mask=mask_c, other=0.0)
+        decay = tl.where(dead == 0, tl.exp2(exponent * a2), 0.0)
+        tl.store(decay_ptr + out_rows + n, decay, mask=mask_c)
 
 
 @triton.jit
@@ -283,121 +294,140 @@ def _scan_bwd_chain_kernel(local_ptr, decay_ptr, carry_ptr, HN, n_segs, BLOCK: t
 
 @triton.jit
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, A2_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr, seq_ptr,
+    u_ptr, delta_ptr, A2_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr, seq_ptr,
     ckpt_ptr, carry_ptr, dout_ptr, dlast_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr, dbias_ptr, dinit_ptr,
     H, L, N, heads_per_group, n_groups, n_chunks, seg_chunks, n_segs,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, HAS_CARRY: tl.constexpr,
+    HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr,
     VARLEN: tl.constexpr, B_VARIES: tl.constexpr, C_VARIES: tl.constexpr,
-    BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, CHUNK: tl.constexpr,
+    BLOCK_C: tl.constexpr, T: tl.constexpr,
 ):
-    pid_h = tl.program_id(0)
+    """Backward of one segment of chunks, last chunk first, one state n at a time.
+
+    Tiles are (BLOCK_C channels, T positions) with time the fast axis, so each thread holds a run
+    of consecutive positions of one channel: both scans (states forward, adjoint in reverse) run
+    mostly inside a thread and the per-state reductions are plain register sums over the n loop.
+    The carry buffer (B, S, H, N) holds, per state, the adjoint at the first position after the
+    chunk being processed (the segment's true carry on entry, from the chain kernel); dA and the
+    gradients of time-invariant B/C are summed per (batch, segment) and reduced by the launcher.
+    dB/dC of input-dependent B/C are summed over the channel tile, then one atomic add per
+    (position, state) and tile.
+    """
+    pid_c = tl.program_id(0)
     seg = tl.program_id(1)
     batch = tl.program_id(2)
-    offs_h = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)
-    offs_n = tl.arange(0, BLOCK_N)
-    mask_n = offs_n < N
-    mask_hn = mask_n[None, :]
-    offs_c = tl.arange(0, CHUNK)
-    group = (pid_h * BLOCK_H) // heads_per_group
-    rows = (batch.to(tl.int64) * H + offs_h) * L
-    hn = offs_h[:, None] * N + offs_n[None, :]  # (BLOCK_H, BLOCK_N) offsets into (H, N)
-    A = tl.load(A_ptr + hn, mask=mask_hn, other=0.0)
-    A2 = tl.load(A2_ptr + hn, mask=mask_hn, other=0.0)
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
+    offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask_c = offs_c < H
+    offs_t = tl.arange(0, T)
+    group = (pid_c * BLOCK_C) // heads_per_group  # tiles never straddle groups (launcher)
+    rows = (batch.to(tl.int64) * H + offs_c) * L  # (BLOCK_C,) int64
+    bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
+    seg_rows = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c) * N  # (BLOCK_C,) into (B, S, H, N)
+    bias = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h).to(tl.float32)
-    Dv = tl.zeros([BLOCK_H], dtype=tl.float32)
+        bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
+    d_skip = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_D:
-        Dv = tl.load(D_ptr + offs_h).to(tl.float32)
-    BC_rows = (batch.to(tl.int64) * n_groups + group) * N * L  # start of this group's B/C rows
-    bc_offs = BC_rows + offs_n[None, :].to(tl.int64) * L  # (1, BLOCK_N)
+        d_skip = tl.load(D_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
+    dD_acc = tl.zeros([BLOCK_C], dtype=tl.float32)
+    dbias_acc = tl.zeros([BLOCK_C], dtype=tl.float32)
 
     first = seg * seg_chunks
     last = tl.minimum(first + seg_chunks, n_chunks)
-    adjoint = tl.zeros([BLOCK_H, BLOCK_N], dtype=tl.float32)
-    if HAS_CARRY:
-        seg_hn = (batch.to(tl.int64) * n_segs + seg) * H * N + hn
-        adjoint = tl.load(carry_ptr + seg_hn, mask=mask_hn, other=0.0)
-    dA_acc = tl.zeros([BLOCK_H, BLOCK_N], dtype=tl.float32)
-    dB_acc = tl.zeros([BLOCK_H, BLOCK_N], dtype=tl.float32)  # time-invariant B only
-    dC_acc = tl.zeros([BLOCK_H, BLOCK_N], dtype=tl.float32)  # time-invariant C only
-    dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
-    dbias_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     for step in range(0, last - first):
         chunk = last - 1 - step
-        t = chunk * CHUNK + offs_c
+        t = chunk * T + offs_t  # (T,)
         mask_t = t < L
-        mask = mask_t[None, :]
-        offs = rows[:, None] + t[None, :]
+        mask = mask_c[:, None] & mask_t[None, :]
+        offs = rows[:, None] + t[None, :]  # (BLOCK_C, T) int64
         seq, is_start, is_end = _sequence_bounds(seq_ptr, t, mask_t, L, batch, VARLEN)
-        Bv = _load_bc(B_ptr, batch, group, n_groups, L, offs_h, offs_n, t, mask_n, mask_t, N, B_VARIES)
-        Cv = _load_bc(C_ptr, batch, group, n_groups, L, offs_h, offs_n, t, mask_n, mask_t, N, C_VARIES)
+        stop = _next_is_start(seq_ptr, t, L, VARLEN)
         u = tl.load(u_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         delta, delta_raw = _load_delta(delta_ptr, offs, mask, bias, HAS_BIAS, SOFTPLUS)
+        delta = tl.where(mask, delta, 0.0)  # past the end: a = 1, b = 0, the state stays put
+        delta_u = delta * u
+        dy, dout, z, gate, next_delta = _adjoint_inputs(delta_ptr, z_ptr, dout_ptr, offs, mask,
+                                                        mask_c, t, L, bias, HAS_Z, HAS_BIAS, SOFTPLUS)
+        y = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # y before the gate, for dz
+        g_B = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g B
+        g_decayed_A = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g (x - b) A
+        prev_chunk = tl.maximum(chunk - 1, 0)  # chunk 0 needs no saved state: a_0 = 0 restarts it
+        ckpt_rows = ((batch.to(tl.int64) * n_chunks + prev_chunk) * H + offs_c) * N
+        for n in range(0, N):
+            a2 = tl.load(A2_ptr + offs_c * N + n, mask=mask_c, other=0.0)  # (BLOCK_C,) A log2(e)
+            if B_VARIES:
+                b_n = tl.load(B_ptr + bc_row + n * L + t, mask=mask_t, other=0.0).to(tl.float32)[None, :]
+            else:
+                b_n = tl.load(B_ptr + offs_c * N + n, mask=mask_c, other=0.0).to(tl.float32)[:, None]
+            if C_VARIES:
+                c_n = tl.load(C_ptr + bc_row + n * L + t, mask=mask_t, other=0.0).to(tl.float32)[None, :]
+            else:
+                c_n = tl.load(C_ptr + offs_c * N + n, mask=mask_c, other=0.0).to(tl.float32)[:, None]
+            # states of this chunk, recomputed from the one saved at the previous chunk's end
+            a = tl.exp2(delta * a2[:, None])
+            b = delta_u * b_n
+            b_scan = b
+            if HAS_INIT:  # a sequence's initial state enters through b at its first position
+                h0 = tl.load(init_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n,
+                             mask=is_start[None, :] & mask_c[:, None], other=0.0).to(tl.float32)
+                b_scan = b + a * h0
+            a_scan = tl.where(is_start[None, :], 0.0, a)
+            x_prev = tl.load(ckpt_ptr + ckpt_rows + n, mask=mask_c & (offs_c * 0 + chunk > 0), other=0.0)
+            a_cum, b_cum = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
+            x = b_cum + a_cum * x_prev[:, None]
+            # adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t (+ d last_state at sequence ends)
+            a_next = tl.where(stop[None, :], 0.0, tl.exp2(next_delta * a2[:, None]))
+            beta = dy * c_n
+            if HAS_DLAST:
+                beta += tl.load(dlast_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n,
+                                mask=is_end[None, :] & mask_c[:, None], other=0.0)
+            r_cum, beta_cum = tl.associative_scan((a_next, beta), 1, _affine_combine, reverse=True)
+            g_after = tl.load(carry_ptr + seg_rows + n, mask=mask_c, other=0.0)
+            g = beta_cum + r_cum * g_after[:, None]
+            tl.store(carry_ptr + seg_rows + n, tl.sum(tl.where(offs_t[None, :] == 0, g, 0.0), axis=1),
+                     mask=mask_c)
+            decayed = x - b  # a_t x_{t-1}, the initial state's share included
+            g_decayed = g * decayed
+            g_B += g * b_n
+            g_decayed_A += g_decayed * a2[:, None]
+            dA_part = tl.load(dA_ptr + seg_rows + n, mask=mask_c, other=0.0)
+            tl.store(dA_ptr + seg_rows + n, dA_part + tl.sum(g_decayed * delta, axis=1), mask=mask_c)
+            if B_VARIES:
+                tl.atomic_add(dB_ptr + bc_row + n * L + t, tl.sum(g * delta_u, axis=0), mask=mask_t)
+            else:
+                dB_part = tl.load(dB_ptr + seg_rows + n, mask=mask_c, other=0.0)
+                tl.store(dB_ptr + seg_rows + n, dB_part + tl.sum(g * delta_u, axis=1), mask=mask_c)
+            if C_VARIES:
+                tl.atomic_add(dC_ptr + bc_row + n * L + t, tl.sum(dy * x, axis=0), mask=mask_t)
+            else:
+                dC_part = tl.load(dC_ptr + seg_rows + n, mask=mask_c, other=0.0)
+                tl.store(dC_ptr + seg_rows + n, dC_part + tl.sum(dy * x, axis=1), mask=mask_c)
+            if HAS_Z:
+                y += x * c_n
+            if HAS_INIT:
+                tl.store(dinit_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n, g * a,
+                         mask=is_start[None, :] & mask_c[:, None])
 
-        # recompute the chunk's states from the checkpoint at its start
-        prev = tl.maximum(chunk - 1, 0)  # chunk 0 starts from zero (h0 enters through b)
-        ckpt = ckpt_ptr + ((batch.to(tl.int64) * n_chunks + prev) * H + offs_h[:, None]) * N
-        x0 = tl.load(ckpt + offs_n[None, :], mask=mask_hn, other=0.0)
-        x0 = tl.where(chunk > 0, x0, 0.0)
-        x, a, b = _chunk_states(u, delta, A2, Bv, x0, init_ptr, seq, is_start, mask_t, offs_h,
-                                offs_n, mask_n, H, N, HAS_INIT)
-
-        a_next, c, dy, dout, z, gate = _chunk_adjoint_terms(
-            delta_ptr, z_ptr, dout_ptr, dlast_ptr, seq_ptr, offs, t, mask_t, L, A2, Cv, bias, seq,
-            is_end, offs_h, offs_n, mask_n, H, N, HAS_Z, HAS_BIAS, SOFTPLUS, HAS_DLAST, VARLEN)
-        a_cum, c_cum = tl.associative_scan((a_next, c), 1, _affine_combine, reverse=True)
-        g = c_cum + a_cum * adjoint[:, None, :]  # (BLOCK_H, CHUNK, BLOCK_N) adjoint of x
-        adjoint = tl.sum(tl.where(offs_c[None, :, None] == 0, g, 0.0), axis=1)
-
-        if HAS_Z:
-            y = tl.sum(x * Cv, axis=2)  # (BLOCK_H, CHUNK) before the gate
-            if HAS_D:
-                y += Dv[:, None] * u
-            dz = dout * y * gate * (1.0 + z * (1.0 - gate))
-            tl.store(dz_ptr + offs, dz.to(dz_ptr.dtype.element_ty), mask=mask)
-
-        decayed = x - b  # a_t * x_{t-1}, the initial state's share included
-        gB = tl.sum(g * Bv, axis=2)  # (BLOCK_H, CHUNK)
-        du = delta * gB
+        du = delta * g_B
         if HAS_D:
-            du += Dv[:, None] * dy
+            du += d_skip[:, None] * dy
             dD_acc += tl.sum(dy * u, axis=1)
-        ddelta = u * gB + tl.sum(g * decayed * A[:, None, :], axis=2)  # (BLOCK_H, CHUNK)
+        ddelta = u * g_B + g_decayed_A * LN2  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
         if SOFTPLUS:
             ddelta = ddelta * tl.sigmoid(delta_raw)
         ddelta = tl.where(mask, ddelta, 0.0)
         dbias_acc += tl.sum(ddelta, axis=1)
-        dA_acc += tl.sum(g * decayed * delta[:, :, None], axis=1)
         tl.store(du_ptr + offs, du.to(du_ptr.dtype.element_ty), mask=mask)
         tl.store(ddelta_ptr + offs, ddelta.to(ddelta_ptr.dtype.element_ty), mask=mask)
+        if HAS_Z:
+            if HAS_D:
+                y += d_skip[:, None] * u
+            dz = dout * y * gate * (1.0 + z * (1.0 - gate))
+            tl.store(dz_ptr + offs, dz.to(dz_ptr.dtype.element_ty), mask=mask)
 
-        g_du = g * (delta * u)[:, :, None]  # (BLOCK_H, CHUNK, BLOCK_N)
-        dy_x = dy[:, :, None] * x
-        mask_tn = mask_t[:, None] & mask_n[None, :]
-        if B_VARIES:
-            tl.atomic_add(dB_ptr + bc_offs + t[:, None], tl.sum(g_du, axis=0), mask=mask_tn)
-        else:
-            dB_acc += tl.sum(g_du, axis=1)
-        if C_VARIES:
-            tl.atomic_add(dC_ptr + bc_offs + t[:, None], tl.sum(dy_x, axis=0), mask=mask_tn)
-        else:
-            dC_acc += tl.sum(dy_x, axis=1)
-        if HAS_INIT:
-            tl.store(
-                dinit_ptr + (seq[None, :, None] * H + offs_h[:, None, None]) * N + offs_n[None, None, :],
-                g * a,
-                mask=is_start[None, :, None] & mask_n[None, None, :],
-            )
-
-    tl.atomic_add(dA_ptr + hn, dA_acc, mask=mask_hn)
-    if not B_VARIES:
-        tl.atomic_add(dB_ptr + hn, dB_acc, mask=mask_hn)
-    if not C_VARIES:
-        tl.atomic_add(dC_ptr + hn, dC_acc, mask=mask_hn)
+    part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_c
     if HAS_D:
-        tl.atomic_add(dD_ptr + offs_h, dD_acc)
+        tl.store(dD_ptr + part_rows, dD_acc, mask=mask_c)
     if HAS_BIAS:
-        tl.atomic_add(dbias_ptr + offs_h, dbias_acc)
+        tl.store(dbias_ptr + part_rows, dbias_acc, mask=mask_c)

@@ -123,12 +123,16 @@ def selective_scan_seq(
     if u.shape[-1] == 0:
         raise ValueError("selective_scan_seq: length 0 input; nothing to scan")
     with torch.no_grad():
-        return _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
-                        initial_state, cu_seqlens, CONFIG)
+        out, last, _ = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                return_last_state, initial_state, cu_seqlens, CONFIG)
+    return (out, last) if return_last_state else out
 
 
 def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
-             initial_state, cu_seqlens, config: SeqScanConfig):
+             initial_state, cu_seqlens, config: SeqScanConfig, save_every: int = 0):
+    """(y, last states or None, saved states or None). With save_every > 0 the states saved for
+    the backward are (B, ceil(L / save_every), H, N) fp32, entry c = the state after position
+    (c + 1) * save_every - 1."""
     u, delta, B, C = (t.contiguous() for t in (u, delta, B, C))
     D, z, delta_bias = (t.contiguous() if t is not None else None for t in (D, z, delta_bias))
     batch, H, L = u.shape
@@ -152,6 +156,8 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_st
     block_h = 32 * config.warps
     h_blocks = triton.cdiv(H, block_h)
     chunk_len = _chunk_len(config, batch * h_blocks, L)
+    if save_every:
+        chunk_len = math.ceil(chunk_len / save_every) * save_every  # saved blocks never straddle chunks
     n_chunks = triton.cdiv(L, chunk_len)
     n_local = n_chunks - 1  # pass 1 skips the last chunk: nothing starts after it
     t_inner = _t_inner(config, u, delta, z, B, C)
@@ -177,20 +183,21 @@ def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_st
         )
 
     out = torch.empty_like(u)  # (B, H, L)
+    n_saved = triton.cdiv(L, save_every) if save_every else 0
+    saved = torch.empty(batch, max(n_saved, 1), H, N, **f32) if save_every else None
     last = None
     if return_last_state:
         last = torch.zeros(n_states, H, N, **f32)
     _seq_output_kernel[(n_chunks, h_blocks, batch)](
         u, delta, A2, B, C, opt(D), opt(z), opt(delta_bias), opt(init), opt(seq_idx), opt(ends),
-        out, opt(last),
-        H, L, chunk_len, heads_per_group, n_groups, n_local,
+        out, opt(last), opt(saved),
+        H, L, chunk_len, heads_per_group, n_groups, n_local, n_saved,
         HAS_D=D is not None, HAS_Z=z is not None, STORE_LAST=return_last_state,
-        C_VARIES=c_varies, **flags,
+        C_VARIES=c_varies, SAVE_EVERY=save_every, **flags,
     )
-    if not return_last_state:
-        return out
-    if varlen:  # an empty packed sequence never reaches the kernels: its last state is its initial one
+    if return_last_state and varlen:
+        # an empty packed sequence never reaches the kernels: its last state is its initial one
         empty = (cu_seqlens[1:] == cu_seqlens[:-1]).to(u.device)
         fill = init if init is not None else torch.zeros_like(last)
         last = torch.where(empty[:, None, None], fill, last)
-    return out, last
+    return out, last, saved

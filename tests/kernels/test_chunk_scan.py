@@ -13,6 +13,7 @@ import torch
 
 from genossm.kernels.selective_scan import selective_scan, selective_scan_chunked, selective_scan_ref
 from genossm.kernels.selective_scan.chunk_scan import scan_config, selective_scan_triton
+from genossm.kernels.selective_scan.recurrent_scan import seq_scan_config
 from tensor_checks import assert_close, relative_error
 
 # relative L2 error allowed, by input dtype: (outputs and states, gradients)
@@ -86,7 +87,8 @@ def run_and_grad(scan, tensors, options, seed=1):
 
 def check_against(reference, case, tensors, options, **config):
     out_tol, grad_tol = TOLERANCE[case.dtype]
-    with scan_config(**config):
+    recurrent_chunk_len = config.pop("recurrent_chunk_len", None)
+    with scan_config(**config), seq_scan_config(chunk_len=recurrent_chunk_len):
         outputs, grads = run_and_grad(selective_scan_triton, tensors, options)
     expected_outputs, expected_grads = run_and_grad(reference, tensors, options)
     assert outputs[0].dtype == case.dtype
@@ -100,7 +102,7 @@ def check_against(reference, case, tensors, options, **config):
 
 CPU_CASES = {
     # every option on, 3 segments of one 16-position chunk in the backward, groups > 1
-    "all_options_segments": (Case(), dict(chunk=16, bwd_segment_chunks=1, bwd_block_h=2)),
+    "all_options_segments": (Case(), dict(chunk=16, bwd_segment_chunks=1, bwd_block_c=2)),
     "length1_N1_plain": (
         Case(batch=1, H=3, N=1, L=1, groups=1, with_D=False, with_z=False, with_bias=False,
              softplus=False, initial_state=False),
@@ -108,7 +110,7 @@ CPU_CASES = {
     ),
     "N16_time_invariant_BC": (
         Case(batch=1, H=4, N=16, L=7, groups=1, B_varies=False, C_varies=False, with_z=False),
-        dict(chunk=16, bwd_block_h=4),
+        dict(chunk=16, bwd_block_c=4),
     ),
     "varlen_with_empty_sequence": (
         Case(batch=1, H=3, N=2, L=33, groups=1, B_varies=True, C_varies=False,
@@ -116,6 +118,18 @@ CPU_CASES = {
         dict(chunk=16, bwd_segment_chunks=1),
     ),
     "bf16_N16": (Case(batch=1, H=2, N=16, L=33, groups=1, dtype=torch.bfloat16), dict(chunk=16)),
+    # H not a multiple of the channel tile, several forward chunks (each saving states), segments
+    "H37_L1000_tile_and_segments": (
+        Case(batch=1, H=37, N=4, L=1000, groups=1),
+        dict(chunk=32, bwd_block_c=16, bwd_segment_chunks=5, recurrent_chunk_len=128),
+    ),
+    # N = 64: the associative-scan forward (the recurrent one stops at 16) with the new backward
+    "N64_fp16": (Case(batch=2, H=4, N=64, L=37, groups=2, dtype=torch.float16), dict(chunk=16)),
+    # packed sequences whose boundaries fall inside segments and chunks; L = 1 sequences
+    "varlen_boundaries_inside_segments": (
+        Case(batch=1, H=5, N=3, L=100, groups=1, cu_seqlens=(0, 1, 40, 40, 41, 77, 100)),
+        dict(chunk=16, bwd_segment_chunks=2, recurrent_chunk_len=32),
+    ),
 }
 
 
