@@ -145,3 +145,108 @@ def reverse_complement_tokens(tokens):
     array = np.asarray(tokens)
     # Index with the reversed view: the lookup then writes a contiguous result in one pass.
     return _COMPLEMENT_TOKENS[array[..., ::-1]].astype(array.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------- vocabularies
+_BASE_COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A", "U": "A", "R": "Y", "Y": "R", "K": "M", "M": "K",
+                    "B": "V", "V": "B", "D": "H", "H": "D"}
+
+
+class Vocabulary:
+    """A model's token ids: its tokens in id order and how its tokenizer turns a sequence into ids.
+
+    genossm's own vocabulary is `VOCAB` (A C G T N [MASK] [PAD], IUPAC codes read as N). A
+    converted model keeps its peer's, e.g. HyenaDNA's and Caduceus' character tokenizers:
+    [CLS] [SEP] [BOS] [MASK] [PAD] [RESERVED] [UNK] A C G T N, every other character [UNK], and
+    [SEP] appended to each sequence. Single-character tokens are bases, matched
+    case-insensitively (the peers upper-case their input); anything else is a special token.
+
+    genossm's pipelines (windows, masking, scoring) work in genossm's ids; `from_genossm` maps
+    those to this vocabulary's ids and `genossm_columns` picks the logits of genossm's tokens
+    from this vocabulary's logits (`genossm.models.vocab.inference_view` does both).
+    """
+
+    def __init__(self, tokens, unknown: str = "N", append=()):
+        tokens = list(tokens)
+        if not tokens or not all(isinstance(t, str) and t for t in tokens):
+            raise ValueError(f"vocab must be a list of non-empty strings, found {tokens!r}")
+        duplicates = sorted({t for t in tokens if tokens.count(t) > 1})
+        if duplicates:
+            raise ValueError(f"vocab lists {', '.join(duplicates)} more than once")
+        singles = [t.upper() for t in tokens if len(t) == 1]
+        if len(set(singles)) != len(singles):
+            raise ValueError("vocab has a base in both upper and lower case; bases are case-insensitive")
+        self.tokens = tuple(tokens)
+        self.ids = {token: index for index, token in enumerate(tokens)}
+        for base in BASES:
+            if base not in self.ids:
+                raise ValueError(f"vocab has no token {base!r}; it must hold A, C, G and T")
+        append = list(append)
+        for name, token in [("unknown", unknown)] + [("append", t) for t in append]:
+            if token not in self.ids:
+                raise ValueError(f"{name} token {token!r} is not in vocab")
+        self.unknown = unknown
+        self.unknown_id = self.ids[unknown]
+        self.append = tuple(append)
+        self.append_ids = np.array([self.ids[t] for t in append], dtype=np.int64)
+        self.mask_id = self.ids.get("[MASK]")
+        self.pad_id = self.ids.get("[PAD]")
+        self.is_default = self.tokens == VOCAB and unknown == "N" and not append
+        # genossm's ids A C G T N MASK PAD -> this vocabulary's ids
+        self.from_genossm = np.array(
+            [self.ids[b] for b in BASES]
+            + [self.ids.get("N", self.unknown_id),
+               self.unknown_id if self.mask_id is None else self.mask_id,
+               self.unknown_id if self.pad_id is None else self.pad_id],
+            dtype=np.int64,
+        )
+        table = np.full(256, self.unknown_id, dtype=np.int64)
+        for token, index in self.ids.items():
+            if len(token) == 1 and token.isascii():
+                table[ord(token.upper())] = index
+                table[ord(token.lower())] = index
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, Vocabulary) and self.tokens == other.tokens
+                and self.unknown == other.unknown and self.append == other.append)
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({list(self.tokens)!r}, unknown={self.unknown!r}, append={list(self.append)!r})"
+
+    @property
+    def genossm_columns(self) -> np.ndarray:
+        """This vocabulary's ids of genossm's tokens A C G T N MASK PAD, in that order: indexing
+        a model's logits with them gives logits in genossm's vocabulary order."""
+        return self.from_genossm
+
+    def encode(self, sequence: str | bytes, *, specials: bool = True) -> np.ndarray:
+        """A sequence -> int64 ids `(L + len(append),)`, exactly as the model's tokenizer does
+        (`specials=False`: without the appended tokens). genossm's own vocabulary follows
+        `encode` (IUPAC codes -> N, other characters an error)."""
+        if self.is_default:
+            ids = encode(sequence).astype(np.int64)
+        else:
+            if isinstance(sequence, str):
+                sequence = sequence.encode("ascii", errors="replace")  # non-ASCII -> '?' -> unknown
+            ids = self._table[np.frombuffer(bytes(sequence), dtype=np.uint8)]
+        return np.concatenate([ids, self.append_ids]) if specials and len(self.append_ids) else ids
+
+    def complement(self, size: int | None = None) -> np.ndarray:
+        """Id -> id of its complement (A<->T, C<->G, and IUPAC pairs present in the vocabulary);
+        specials, N and the padding ids up to `size` map to themselves."""
+        size = len(self) if size is None else size
+        table = np.arange(size, dtype=np.int64)
+        for token, index in self.ids.items():
+            partner = _BASE_COMPLEMENT.get(token.upper()) if len(token) == 1 else None
+            if partner is not None and partner in self.ids:
+                table[index] = self.ids[partner]
+            elif partner is not None and partner.lower() in self.ids:
+                table[index] = self.ids[partner.lower()]
+        return table
+
+
+DEFAULT_VOCABULARY = Vocabulary(VOCAB)

@@ -60,7 +60,10 @@ def load_inference_model(path: str | os.PathLike | None, device):
         hint = (" (the bundled model is missing from this installation)" if path == default_model_path()
                 else "; expected a directory with config.json and model.safetensors")
         raise InputError(f"not a genossm checkpoint directory{hint}", path=path)
-    model = load_model(path, device=device)
+    from genossm.models.vocab import inference_view
+
+    # A converted model keeps its peer's token ids; the pipelines speak genossm's (models/vocab.py).
+    model = inference_view(load_model(path, device=device))
     model.eval()
     return model, os.fspath(path), checkpoint_sha256(path)
 

@@ -32,9 +32,22 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def _tokenizer_record() -> dict[str, Any]:
+def _tokenizer_record(config=None) -> dict[str, Any]:
+    """config.json's "tokenizer": the model's vocabulary in id order (specials included), the ids
+    of its mask, pad and unknown tokens, and the tokens appended to every sequence. A copy for
+    readers: the model config's `tokenizer` section is what genossm loads."""
     from genossm import tokenizer
 
+    if config is not None and not config.tokenizer.vocabulary().is_default:
+        vocabulary = config.tokenizer.vocabulary()
+        return {
+            "name": "character",
+            "vocab": list(vocabulary.tokens),
+            "mask_id": vocabulary.mask_id,
+            "pad_id": vocabulary.pad_id,
+            "unknown_id": vocabulary.unknown_id,
+            "append": list(vocabulary.append),
+        }
     return {
         "name": "single-nucleotide",
         "vocab": list(tokenizer.VOCAB),
@@ -66,7 +79,7 @@ WEIGHTS_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None = None,
-               weights_dtype: str | None = None) -> Path:
+               weights_dtype: str | None = None, provenance: dict[str, Any] | None = None) -> Path:
     """Write `model` (a DNALanguageModel) as a checkpoint directory; returns its path.
 
     `extra` is the training record (JSON-serialisable: step, data, recipe...). An existing
@@ -74,6 +87,8 @@ def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None
     `weights_dtype` ("float16", "bfloat16", "float32"; None keeps the model's) stores floating
     tensors in that dtype: half the file for a shipped model. `load_model` builds the model in
     float32 whatever the stored dtype, so only the stored values are rounded, never the compute.
+    `provenance` (JSON-serialisable): where a converted model came from (`genossm.models.published`),
+    stored as config.json's "provenance".
     """
     import torch
     from safetensors.torch import save_file
@@ -110,11 +125,13 @@ def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None
             "format_version": FORMAT_VERSION,
             "genossm_version": genossm.__version__,
             "model": model.config.to_dict(),
-            "tokenizer": _tokenizer_record(),
+            "tokenizer": _tokenizer_record(model.config),
             "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(tmp / WEIGHTS_FILE),
                         "dtype": ",".join(stored)},
             "training": training,
         }
+        if provenance:
+            record["provenance"] = provenance
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old{os.getpid()}")
@@ -260,7 +277,8 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     Keys: path, format_version, genossm_version, summary (one line), model (config dict),
     parameters (from the safetensors header), files ({name: bytes}), sha256, sha256_ok,
-    training, tokenizer.
+    training, tokenizer; for a converted model also source, source_sha256 and source_config
+    (`describe_provenance`).
     """
     from safetensors import SafetensorError, safe_open
 
@@ -290,7 +308,23 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "sha256_ok": None if expected is None else digest == expected,
         "training": record.get("training", {}),
         "tokenizer": record.get("tokenizer", {}),
+        **describe_provenance(record.get("provenance")),
     }
+
+
+def describe_provenance(provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """`describe_checkpoint`'s provenance keys of a converted model ({} for genossm's own):
+    source (one line: project, variant, layout, weights file and its SHA-256), source_sha256,
+    source_config (the peer's original config.json)."""
+    if not provenance:
+        return {}
+    layout = {"huggingface": "Hugging Face layout", "lightning": "original Lightning layout"}.get(
+        provenance.get("layout"), str(provenance.get("layout")))
+    line = (f"converted from {provenance.get('project', '?')} ({provenance.get('variant', '?')}), {layout}, "
+            f"{provenance.get('directory', '?')}/{provenance.get('weights_file', '?')}, "
+            f"by {provenance.get('converted_by', '?')}")
+    return {"source": line, "source_sha256": provenance.get("weights_sha256"),
+            "source_config": provenance.get("original_config", {})}
 
 
 def summarize_config(config, parameters: int | None = None) -> str:

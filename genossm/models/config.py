@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from genossm.errors import InputError
-from genossm.tokenizer import VOCAB_SIZE
+from genossm.tokenizer import VOCAB, VOCAB_SIZE, Vocabulary
 
 ARCHS = ("hyena", "mamba")
 OBJECTIVES = ("causal", "masked")
 NORMS = ("layernorm", "rmsnorm")
+# Hyena filter time t of position n: n / max_length (genossm), or n / (max_length - 1) (HyenaDNA's
+# torch.linspace(0, 1, l_max): t = 1 at the last trained position).
+FILTER_TIME_SCALES = ("max_length", "max_length_minus_1")
 
 
 @dataclass
@@ -46,8 +49,11 @@ class HyenaConfig:
     decay_fast_pct: float = 0.3
     decay_slow_pct: float = 1.5
     decay_target: float = 0.01
-    decay_shift: float = 0.0
+    decay_shift: float = 0.0  # added to the decay window (HyenaDNA's published code: 0.05)
     modulate: bool = True
+    # t = n / max_length (genossm) or n / (max_length - 1) (HyenaDNA); the sin/cos bands turn once
+    # per max_length either way.
+    filter_time_scale: str = "max_length"
 
 
 @dataclass
@@ -66,6 +72,25 @@ class MambaConfig:
 
     def resolved_dt_rank(self, d_model: int) -> int:
         return math.ceil(d_model / 16) if self.dt_rank == "auto" else int(self.dt_rank)
+
+
+@dataclass
+class TokenizerConfig:
+    """The model's vocabulary and how a sequence becomes its ids (`genossm.tokenizer.Vocabulary`).
+
+    `vocab` lists the tokens in id order: single characters are bases (matched case-insensitively),
+    bracketed names are specials. The default is genossm's own (A C G T N [MASK] [PAD], IUPAC
+    codes read as N); a converted model keeps its peer's, e.g. HyenaDNA's and Caduceus' [CLS]
+    [SEP] [BOS] [MASK] [PAD] [RESERVED] [UNK] A C G T N, where any other character is `unknown`
+    ([UNK]) and every sequence ends with `append` ([SEP]).
+    """
+
+    vocab: list[str] = field(default_factory=lambda: list(VOCAB))
+    unknown: str = "N"  # the token of characters outside the vocabulary
+    append: list[str] = field(default_factory=list)  # tokens after every sequence, e.g. ["[SEP]"]
+
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(self.vocab, unknown=self.unknown, append=self.append)
 
 
 @dataclass
@@ -97,14 +122,24 @@ class ModelConfig:
     # MLP in chunks of this many positions, each its own checkpoint (0: the whole length at once).
     checkpoint_offload: bool = False
     checkpoint_mlp_chunk: int = 0
+    # RC-equivariant models only: the two strand halves of the residual stream are exchanged
+    # before every block (Caduceus-PS with fused add+norm, the published checkpoints' code path).
+    rc_swap_halves: bool = False
+    # The model is meant to be used averaged over both strands at inference (Caduceus-Ph's
+    # post-hoc RC averaging); `rc_average` and the inference commands' default both-strands mode
+    # do so. Informational: forward() returns one strand's outputs either way.
+    rc_posthoc: bool = False
     hyena: HyenaConfig = field(default_factory=HyenaConfig)
     mamba: MambaConfig = field(default_factory=MambaConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
 
     def __post_init__(self):
         if isinstance(self.hyena, dict):
             self.hyena = _section_from_dict(HyenaConfig, self.hyena, "hyena")
         if isinstance(self.mamba, dict):
             self.mamba = _section_from_dict(MambaConfig, self.mamba, "mamba")
+        if isinstance(self.tokenizer, dict):
+            self.tokenizer = _section_from_dict(TokenizerConfig, self.tokenizer, "tokenizer")
         if self.norm is None:
             self.norm = "layernorm" if self.arch == "hyena" else "rmsnorm"
         if self.mlp_ratio is None:
@@ -123,11 +158,20 @@ class ModelConfig:
         _check_choice("norm", self.norm, NORMS)
         for name in ("d_model", "n_layers", "vocab_size", "max_length"):
             _check_positive_int(name, getattr(self, name))
-        if self.vocab_size < VOCAB_SIZE:
+        try:
+            vocabulary = self.tokenizer.vocabulary()
+        except (TypeError, ValueError) as err:
+            raise InputError(f"model config: tokenizer: {err}") from None
+        if self.vocab_size < len(vocabulary):
             raise InputError(
                 f"model config: vocab_size {self.vocab_size} is smaller than the tokenizer's "
-                f"{VOCAB_SIZE} ids; use vocab_size >= {VOCAB_SIZE}"
+                f"{len(vocabulary)} ids; use vocab_size >= {len(vocabulary)}"
             )
+        if self.objective == "masked" and vocabulary.mask_id is None:
+            raise InputError("model config: a masked model needs a [MASK] token in tokenizer.vocab")
+        if self.rc_swap_halves and not self.rc_equivariant:
+            raise InputError("model config: rc_swap_halves applies to RC-equivariant models only; "
+                             "set rc_equivariant: true or rc_swap_halves: false")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"model config: dropout must lie in [0, 1), found {self.dropout}")
         if not isinstance(self.mlp_ratio, int) or self.mlp_ratio < 0:
@@ -168,6 +212,9 @@ class ModelConfig:
                     f"model config: hyena.short_filter_width must lie in 2..4 (the causal_conv1d "
                     f"kernel's widths), found {h.short_filter_width}"
                 )
+            _check_choice("hyena.filter_time_scale", h.filter_time_scale, FILTER_TIME_SCALES)
+            if h.filter_time_scale == "max_length_minus_1" and self.max_length < 2:
+                raise InputError("model config: hyena.filter_time_scale max_length_minus_1 needs max_length >= 2")
             if h.filter_emb_dim < 3 or h.filter_emb_dim % 2 == 0:
                 raise InputError(
                     f"model config: hyena.filter_emb_dim must be odd and >= 3 (t plus sin/cos "

@@ -59,6 +59,8 @@ class ImplicitFilter(nn.Module):
         super().__init__()
         self.channels = channels
         self.max_length = max_length
+        # t = n / time_scale: max_length, or max_length - 1 (HyenaDNA's linspace(0, 1, l_max)).
+        self.time_scale = max_length - 1 if cfg.filter_time_scale == "max_length_minus_1" else max_length
         self.bands = (cfg.filter_emb_dim - 1) // 2
         width = cfg.filter_order
         layers: list[nn.Module] = [nn.Linear(cfg.filter_emb_dim, width), Sin(width, cfg.filter_sine_freq)]
@@ -77,8 +79,8 @@ class ImplicitFilter(nn.Module):
         """Features `(n, emb_dim)` and times `(n, 1)` of positions start..stop-1, float64."""
         # float64 positions: n / max_length must stay exact to ~1e-9 at millions of positions.
         n = torch.arange(start, stop, dtype=torch.float64, device=device)[:, None]  # (n, 1)
-        t = n / self.max_length
-        angle = 2 * math.pi * t  # one turn per max_length, as HyenaDNA's w
+        t = n / self.time_scale
+        angle = 2 * math.pi * (n / self.max_length)  # one turn per max_length, as HyenaDNA's w
         freqs = torch.linspace(1e-4, self.bands - 1, self.bands, dtype=torch.float64, device=device)
         z = torch.cat([t, torch.cos(freqs * angle), -torch.sin(freqs * angle)], dim=-1)  # (n, emb_dim)
         return z, t

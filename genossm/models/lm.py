@@ -58,15 +58,17 @@ class DNALanguageModel(nn.Module):
         self.config = config
         rc_eq = config.rc_equivariant
         strands = rc.RCEquivariantWrapper if rc_eq else (lambda module: module)
+        vocabulary = config.tokenizer.vocabulary()
         if rc_eq:
-            self.embedding = rc.RCEquivariantEmbedding(config.vocab_size, config.d_model)
+            self.embedding = rc.RCEquivariantEmbedding(config.vocab_size, config.d_model, vocabulary)
         else:
             self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.blocks = nn.ModuleList(strands(Block(config, _make_mixer(config))) for _ in range(config.n_layers))
         self.final_norm = strands(make_norm(config))
         # Tied head: no weight of its own, so no aliased tensors in the state dict.
         self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
-        self.register_buffer("complement", rc.complement_permutation(config.vocab_size), persistent=False)
+        self.register_buffer("complement", rc.complement_permutation(config.vocab_size, vocabulary=vocabulary),
+                             persistent=False)
         self._init_weights()
 
     # ------------------------------------------------------------------ construction
@@ -110,6 +112,8 @@ class DNALanguageModel(nn.Module):
         h = self.embedding(tokens.long())  # (B, L, hidden)
         use_checkpoint = self.config.checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
+            if self.config.rc_swap_halves:
+                h = rc.swap_halves(h)
             if not use_checkpoint:
                 h = block(h)
             elif self.config.checkpoint_offload:
@@ -163,6 +167,8 @@ class DNALanguageModel(nn.Module):
             return (logits, torch.cat(hidden_pieces, dim=1)) if return_embeddings else logits
         h = self.embedding(tokens.long())  # (B, L, hidden)
         for block in self.blocks:
+            if self.config.rc_swap_halves:
+                h = rc.swap_halves(h)
             h = block.forward_chunked(h, chunk_size)
         hidden = map_chunks(self.final_norm, h, chunk_size)
         logits = map_chunks(self.head, hidden, chunk_size)

@@ -30,8 +30,13 @@ from torch import nn
 from genossm.tokenizer import reverse_complement_tokens
 
 
-def complement_permutation(vocab_size: int, device=None) -> torch.Tensor:
-    """Vocabulary id -> id of its complement (A<->T, C<->G; N, MASK, PAD and padding ids fixed)."""
+def complement_permutation(vocab_size: int, device=None, vocabulary=None) -> torch.Tensor:
+    """Vocabulary id -> id of its complement (A<->T, C<->G; N, specials and padding ids fixed).
+
+    `vocabulary` (a `genossm.tokenizer.Vocabulary`, e.g. `config.tokenizer.vocabulary()`):
+    the model's token ids; None is genossm's own (A C G T N MASK PAD)."""
+    if vocabulary is not None and not vocabulary.is_default:
+        return torch.as_tensor(vocabulary.complement(vocab_size), device=device)
     ids = torch.arange(vocab_size, device=device)
     base_ids = reverse_complement_tokens(ids[:7]).flip(-1)  # the tokenizer's complement table
     return torch.cat([base_ids, ids[7:]])
@@ -42,6 +47,17 @@ def rc_hidden(h: torch.Tensor) -> torch.Tensor:
     return h.flip(1, 2)
 
 
+def swap_halves(h: torch.Tensor) -> torch.Tensor:
+    """`(B, L, 2d)` -> the two strand halves exchanged, each kept as stored (not re-oriented).
+
+    Caduceus-PS's blocks with fused add+norm read the halves this way round (their fused path
+    normalises `h[..., d:]` as the forward strand and `h[..., :d]` flipped as the reverse one),
+    so the published PS models apply this before every block (`ModelConfig.rc_swap_halves`). It
+    commutes with `rc_hidden`, so the model stays RC-equivariant."""
+    d = h.shape[-1] // 2
+    return torch.cat([h[..., d:], h[..., :d]], dim=-1)
+
+
 def strand_embeddings(h: torch.Tensor) -> torch.Tensor:
     """`(B, L, 2d)` strand-pair hidden state -> `(B, L, d)`: mean of the forward strand's
     features and the reverse strand's features of the same base pair (channel order restored)."""
@@ -50,10 +66,11 @@ def strand_embeddings(h: torch.Tensor) -> torch.Tensor:
 
 
 class RCEquivariantEmbedding(nn.Module):
-    def __init__(self, vocab_size: int, d_model: int):
+    def __init__(self, vocab_size: int, d_model: int, vocabulary=None):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, d_model)
-        self.register_buffer("complement", complement_permutation(vocab_size), persistent=False)
+        self.register_buffer("complement", complement_permutation(vocab_size, vocabulary=vocabulary),
+                             persistent=False)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -137,9 +154,10 @@ def rc_average(model, tokens: torch.Tensor, chunk_size: int | None = None) -> St
     The result is symmetric: `rc_average(RC(x))` is `rc_average(x)` mapped the same way.
     `chunk_size` runs both strands through `model.forward_chunked` (exact, bounded memory).
     """
-    complement = complement_permutation(model.config.vocab_size, device=tokens.device)
+    complement = complement_permutation(model.config.vocab_size, device=tokens.device,
+                                        vocabulary=model.config.tokenizer.vocabulary())
     forward_lp, forward_emb = token_log_probs(model, tokens, chunk_size)
-    reverse_lp, reverse_emb = token_log_probs(model, reverse_complement_tokens(tokens), chunk_size)
+    reverse_lp, reverse_emb = token_log_probs(model, complement[tokens.long()].flip(-1), chunk_size)
     reverse_lp = reverse_lp.flip(1)[..., complement]  # back to x's positions and bases
     reverse_emb = reverse_emb.flip(1)
     both = torch.stack([forward_lp, reverse_lp])  # (2, B, L, V)
