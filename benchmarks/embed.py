@@ -2,7 +2,7 @@
 
 Regions of `--length` bases from the bundled sample genome (lambda phage when it is absent;
 repeated cyclically when shorter than a region) are
-embedded with both strands averaged (two passes per region), by `genossm.infer.embedding`. The
+embedded with both strands averaged (two passes per region), by `genossm.infer.embed`. The
 chunked path (`forward_chunked`, `--chunk` bases a pass) must match the one-pass result before
 anything is timed. Models have random weights of a named config.
 
@@ -22,7 +22,7 @@ import torch
 
 from common import device_facts, emit_report
 
-from genossm.infer.embedding import EmbedSettings, embed_tokens
+from genossm.infer.embed.embedder import EmbedSettings, embed_tokens
 from genossm.io.fasta import open_fasta
 from genossm.models.config import load_model_config
 from genossm.models.lm import build_model

@@ -1,6 +1,6 @@
 """Variant scoring throughput: genossm's scorer against a naive one, in the same run.
 
-The naive scorer (`genossm.infer.scoring.score_pairs_naive`) runs two full passes per ALT and
+The naive scorer (`genossm.infer.score.scorer.score_pairs_naive`) runs two full passes per ALT and
 strand, one window at a time: no shared reference pass, no batching, no prefix state. The fast
 one (`VariantScorer`) shares each tile's reference pass, batches and deduplicates windows, and
 for causal Mamba resumes alt windows from the reference prefix state. Both score the same
@@ -28,8 +28,8 @@ import torch
 
 from common import device_facts, emit_report
 
-from genossm.infer.scoring import VariantScorer, score_pairs_naive
-from genossm.infer.windows import TileLayout, allele_pair
+from genossm.infer.score.scorer import VariantScorer, score_pairs_naive
+from genossm.infer.score.tiles import TileLayout, allele_pair
 from genossm.io.fasta import open_fasta
 from genossm.resources import RESOURCES
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from genossm import __version__
+from genossm.cli.options import add_common_options, add_groups
 from genossm.errors import GenossmError
+from genossm.progress import configure_logging
 
 # Subcommand modules, in the order `--help` lists them. Each module has a docstring (its help
 # text) and `register(subparsers)`, which adds its parser and sets `func` to the function that
@@ -45,15 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Options every subcommand accepts (before or after the subcommand name)."""
-    group = parser.add_argument_group("common options")
-    group.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                       help="only errors on stderr, no progress bars")
-    group.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks and debug logs")
-
-
 def subcommand_parser(subparsers, module_name: str, doc: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand parser whose help is its module's docstring (first line short, rest epilog)."""
     summary, _, details = doc.strip().partition("\n\n")
@@ -61,15 +53,8 @@ def subcommand_parser(subparsers, module_name: str, doc: str, **kwargs) -> argpa
         module_name, help=summary, description=summary, epilog=details,
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
     )
-    add_common_options(parser)
+    add_groups(parser)
     return parser
-
-
-def configure_logging(quiet: bool, debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO
-    logging.basicConfig(level=level, format="genossm: %(message)s", stream=sys.stderr)
-    if quiet:
-        os.environ["GENOSSM_QUIET"] = "1"  # read by progress bars (genossm.progress)
 
 
 def main(argv: list[str] | None = None) -> int:

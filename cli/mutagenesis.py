@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from genossm.cli import options
 from genossm.cli.main import subcommand_parser
 
 log = logging.getLogger("genossm.mutagenesis")
@@ -22,49 +23,31 @@ log = logging.getLogger("genossm.mutagenesis")
 
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "mutagenesis", __doc__)
-    parser.add_argument("--region", required=True, help="chr:start-end, 1-based inclusive")
-    parser.add_argument("--fasta", required=True,
-                        help="reference FASTA (plain or bgzip); `sample`: the bundled sample genome")
-    parser.add_argument("--model", default=None,
-                        help="checkpoint directory (default: the model bundled with genossm)")
-    parser.add_argument("--out-prefix", required=True, help="writes PREFIX.tsv, PREFIX.bedGraph, PREFIX.png")
-    parser.add_argument("--window", type=int, default=None,
-                        help="window length in bases (default: the model's max_length, at most 2048)")
-    parser.add_argument("--no-rc", dest="both_strands", action="store_false",
-                        help="forward strand only (default: average both strands)")
-    parser.add_argument("--track-stat", default="mean", choices=("mean", "min"),
-                        help="per-position value of the bedGraph track (default mean)")
+    inputs, outputs, compute = options.groups(parser)
+    inputs.add_argument("--region", required=True, help="chr:start-end, 1-based inclusive")
+    options.add_fasta(inputs)
+    options.add_model(inputs)
+    outputs.add_argument("--out-prefix", required=True, help="writes PREFIX.tsv, PREFIX.bedGraph, PREFIX.png")
+    outputs.add_argument("--track-stat", default="mean", choices=("mean", "min"),
+                         help="per-position value of the bedGraph track (default mean)")
+    outputs.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNG")
+    options.add_window(parser)
+    options.add_no_rc(parser)
     parser.add_argument("--max-length", type=int, default=10_000, help="longest region allowed (default 10000)")
-    parser.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNG")
-    parser.add_argument("--batch-size", type=int, default=16, help="windows per model call (default 16)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    options.add_batch_size(compute)
+    options.add_device(compute)
+    options.add_threads(compute)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genossm.infer import mutagenesis, runtime
-    from genossm.infer.score_job import default_window
-    from genossm.io.fasta import open_fasta
-    from genossm.io.intervals import check_regions, parse_region
+    from genossm.infer.mutagenesis import MutagenesisJob, run_mutagenesis
+    from genossm.infer.runtime import sample_or_path
 
-    runtime.set_threads(args.threads)
-    device = runtime.resolve_device(args.device)
-    model, model_path, _ = runtime.load_inference_model(args.model, device)
-    window = default_window(model, args.window)
-    with open_fasta(runtime.sample_or_path(args.fasta, "fasta")) as genome:
-        region = check_regions([parse_region(args.region, genome.contigs)], genome)[0]
-        result = mutagenesis.saturation_mutagenesis(
-            genome, region, model, window=window, both_strands=args.both_strands,
-            batch_size=args.batch_size, device=device, max_length=args.max_length)
-    prefix = args.out_prefix
-    mutagenesis.write_tsv(result, f"{prefix}.tsv")
-    mutagenesis.write_bedgraph(result, f"{prefix}.bedGraph", args.track_stat)
-    written = [f"{prefix}.tsv", f"{prefix}.bedGraph"]
-    if args.plot:
-        mutagenesis.write_heatmap(result, f"{prefix}.png",
-                                  title=f"genossm saturation mutagenesis {result.region} "
-                                        f"({'bundled model' if args.model is None else model_path})")
-        written.append(f"{prefix}.png")
+    written = run_mutagenesis(MutagenesisJob(
+        region=args.region, fasta=sample_or_path(args.fasta, "fasta"), out_prefix=args.out_prefix,
+        model=args.model, window=args.window, both_strands=args.both_strands, track_stat=args.track_stat,
+        max_length=args.max_length, plot=args.plot, batch_size=args.batch_size, device=args.device,
+        threads=args.threads))
     log.info("wrote %s", ", ".join(written))
     return 0

@@ -1,9 +1,11 @@
 """In-silico saturation mutagenesis of a region: every position x every alternative base.
 
-Each of the 3L single-base substitutions is scored as a variant (`genossm.infer.scoring`: same
+Each of the 3L single-base substitutions is scored as a variant (`genossm.infer.score.scorer`: same
 windows, same LLR, both strands averaged by default), through `VariantScorer`, so the reference
 pass of each tile is shared by all the substitutions inside it and the alternatives are batched.
 Positions whose reference base is N have no defined alternatives and are left out.
+`run_mutagenesis(job)` is the whole `genossm mutagenesis` command: options and region are checked
+before the model is loaded.
 
 Outputs for a prefix P:
     P.tsv       chrom, pos (1-based), ref, alt, llr: one line per substitution
@@ -25,9 +27,12 @@ import numpy as np
 
 from genossm.atomic import atomic_path
 from genossm.errors import InputError, UsageError
-from genossm.infer.scoring import VariantScorer
-from genossm.infer.windows import TileCache, TileLayout, allele_pair
-from genossm.io.intervals import Region
+from genossm.infer import runtime
+from genossm.infer.score.scorer import VariantScorer
+from genossm.infer.score.settings import default_window
+from genossm.infer.score.tiles import TileCache, TileLayout, allele_pair
+from genossm.io.fasta import open_fasta
+from genossm.io.intervals import Region, check_regions, parse_region
 from genossm.progress import progress
 from genossm.tokenizer import BASES, NUM_BASES
 
@@ -51,16 +56,20 @@ class MutagenesisResult:
             return np.nanmin(self.llr, axis=0) if stat == "min" else np.nanmean(self.llr, axis=0)
 
 
-def saturation_mutagenesis(genome, region: Region, model, *, window: int, both_strands: bool = True,
-                           batch_size: int = 16, device="cpu", max_length: int = DEFAULT_MAX_LENGTH,
-                           tile_group: int = 64) -> MutagenesisResult:
-    """Score every substitution of `region` (forward-strand coordinates)."""
+def check_region_length(region: Region, max_length: int = DEFAULT_MAX_LENGTH) -> None:
     if region.length > max_length:
         raise InputError(f"region {region} is {region.length:,} bases; saturation mutagenesis scores 3 "
                          f"variants per base and is limited to {max_length:,} bases (--max-length); "
                          "split the region or raise the limit")
     if region.length == 0:
         raise InputError(f"region {region} is empty")
+
+
+def saturation_mutagenesis(genome, region: Region, model, *, window: int, both_strands: bool = True,
+                           batch_size: int = 16, device="cpu", max_length: int = DEFAULT_MAX_LENGTH,
+                           tile_group: int = 64) -> MutagenesisResult:
+    """Score every substitution of `region` (forward-strand coordinates)."""
+    check_region_length(region, max_length)
     layout = TileLayout(window)
     scorer = VariantScorer(model, both_strands=both_strands, batch_size=batch_size, device=device)
     contig = genome.resolve(region.contig)
@@ -154,3 +163,46 @@ def check_stat(stat: str) -> str:
     if stat not in ("mean", "min"):
         raise UsageError(f"--track-stat must be mean or min, got {stat!r}")
     return stat
+
+
+@dataclass(frozen=True)
+class MutagenesisJob:
+    """The options of one `genossm mutagenesis` run, as plain values (the command line's, parsed)."""
+
+    region: str  # chr:start-end, 1-based inclusive
+    fasta: str
+    out_prefix: str  # writes PREFIX.tsv, PREFIX.bedGraph and, with plot, PREFIX.png
+    model: str | None = None  # checkpoint directory; None: the model bundled with genossm
+    window: int | None = None  # None: the model's max_length, at most 2048
+    both_strands: bool = True
+    track_stat: str = "mean"
+    max_length: int = DEFAULT_MAX_LENGTH
+    plot: bool = True
+    batch_size: int = 16
+    device: str = "auto"
+    threads: int | None = None
+
+
+def run_mutagenesis(job: MutagenesisJob) -> list[str]:
+    """Run `job`; returns the files written. Options and the region are checked before the
+    model is loaded."""
+    check_stat(job.track_stat)
+    model_path = runtime.checkpoint_dir(job.model)
+    window = default_window(runtime.read_model_config(model_path).max_length, job.window)
+    runtime.set_threads(job.threads)
+    device = runtime.resolve_device(job.device)
+    with open_fasta(job.fasta) as genome:
+        region = check_regions([parse_region(job.region, genome.contigs)], genome)[0]
+        check_region_length(region, job.max_length)
+        model, _ = runtime.load_inference_model(model_path, device)
+        result = saturation_mutagenesis(genome, region, model, window=window, both_strands=job.both_strands,
+                                        batch_size=job.batch_size, device=device, max_length=job.max_length)
+    prefix = job.out_prefix
+    write_tsv(result, f"{prefix}.tsv")
+    write_bedgraph(result, f"{prefix}.bedGraph", job.track_stat)
+    written = [f"{prefix}.tsv", f"{prefix}.bedGraph"]
+    if job.plot:
+        model_name = "bundled model" if job.model is None else os.fspath(model_path)
+        write_heatmap(result, f"{prefix}.png", title=f"genossm saturation mutagenesis {result.region} ({model_name})")
+        written.append(f"{prefix}.png")
+    return written

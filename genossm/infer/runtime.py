@@ -1,4 +1,4 @@
-"""What every inference command sets up: device, threads, the model and its identity."""
+"""What every inference job sets up: device, threads, the model and its identity, bundled files."""
 
 from __future__ import annotations
 
@@ -42,61 +42,51 @@ def resolve_device(spec: str = "auto"):
 
 def set_threads(threads: int | None) -> None:
     """Intra-op CPU threads for torch (None: torch's default)."""
+    check_threads(threads)
     if threads is None:
         return
-    if threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
     import torch
 
     torch.set_num_threads(threads)
 
 
-def load_inference_model(path: str | os.PathLike | None, device):
-    """(model in eval mode on `device`, checkpoint path as a string, weights sha256)."""
-    from genossm.models.checkpoint import checkpoint_sha256, load_model
+def check_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
 
+
+def checkpoint_dir(path: str | os.PathLike | None) -> Path:
+    """The checkpoint directory to load (None: the bundled model), checked to be one."""
     path = Path(path) if path is not None else default_model_path()
     if not (path / "config.json").is_file():
         hint = (" (the bundled model is missing from this installation)" if path == default_model_path()
                 else "; expected a directory with config.json and model.safetensors")
         raise InputError(f"not a genossm checkpoint directory{hint}", path=path)
+    return path
+
+
+def read_model_config(path: Path):
+    """The `ModelConfig` of a checkpoint directory, read without its weights: options that
+    depend on the model (the default window) are checked before any weights are loaded."""
+    from genossm.models.checkpoint import CONFIG_FILE, read_checkpoint_config
+    from genossm.models.config import ModelConfig
+
+    return ModelConfig.from_dict(read_checkpoint_config(path)["model"], source=path / CONFIG_FILE)
+
+
+def load_inference_model(path: Path, device):
+    """(model in eval mode on `device`, SHA-256 of its weights), hashing the weights once.
+
+    `load_model` checks the weights file against the SHA-256 that config.json records, so that
+    recorded value is the file's; only a checkpoint that records none is hashed here.
+    """
+    from genossm.models.checkpoint import checkpoint_sha256, load_model, read_checkpoint_config
     from genossm.models.vocab import inference_view
 
     # A converted model keeps its peer's token ids; the pipelines speak genossm's (models/vocab.py).
     model = inference_view(load_model(path, device=device))
-    model.eval()
-    return model, os.fspath(path), checkpoint_sha256(path)
-
-
-def command_line(name: str, args, *, positional: tuple[str, ...] = (),
-                 negated: dict[str, str] | None = None) -> str:
-    """A canonical command line for output headers, rebuilt from parsed arguments.
-
-    Rebuilt rather than copied from sys.argv so that it does not depend on how genossm was called,
-    and without the options that cannot change the result (`--resume`, `-q`, `--debug`,
-    `--threads`, `--device`, `--batch-size`, `--devices`, `--num-nodes`), so a resumed run, or one
-    sharded over several devices, writes the same bytes as an uninterrupted one-device run.
-    """
-    import shlex
-
-    ignored = {"func", "command", "resume", "quiet", "debug", "threads", "device", "batch_size", "devices",
-               "num_nodes", *positional}
-    negated = negated or {}
-    words = ["genossm", name, *(str(getattr(args, key)) for key in positional)]
-    for key, value in sorted(vars(args).items()):
-        if key in negated:
-            words += [] if value else [negated[key]]
-            continue
-        if key in ignored or value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            words.append(flag)
-        elif isinstance(value, (list, tuple)):
-            words += [flag, *map(str, value)]
-        else:
-            words += [flag, str(value)]
-    return shlex.join(words)
+    recorded = read_checkpoint_config(path).get("weights", {}).get("sha256")
+    return model, recorded or checkpoint_sha256(path)
 
 
 SAMPLE_KEYWORD = "sample"

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from genossm.cli.main import main
-from genossm.infer import embedding
-from genossm.infer.embedding import EmbedSettings, embed_tokens
+from genossm.infer.embed import embedder
+from genossm.infer.embed.embedder import EmbedSettings, embed_tokens
+from genossm.infer.embed.job import run_embed
+from genossm.infer.embed.store import partial_path
 from genossm.io.fasta import open_fasta
 from genossm.io.intervals import Region
 from genossm.tokenizer import encode, reverse_complement
@@ -45,7 +47,7 @@ def test_minus_strand_region_embeds_the_reverse_complement(tmp_path):
     minus = Region(LAMBDA_CONTIG, 500, 600, name="minus", strand="-")
     out = tmp_path / "e.h5"
     with open_fasta(LAMBDA) as genome:
-        embedding.run_embed([plus, minus], genome, model, EmbedSettings(both_strands=False, per_position=True), out)
+        run_embed([plus, minus], genome, model, EmbedSettings(both_strands=False, per_position=True), out)
     sequence = lambda_sequence()[500:600]
     expected = embed_tokens(model, encode(reverse_complement(sequence)), EmbedSettings(both_strands=False), "cpu")
     with h5py.File(out, "r") as store:
@@ -71,7 +73,7 @@ def test_cli_layout(tmp_path, hyena_dir):
             np.testing.assert_allclose(store["embeddings"][row], store[f"per_position/{row}"][()].mean(0), atol=1e-6)
         assert store.attrs["pooling"] == "mean" and store.attrs["strands"] == "forward,reverse"
         assert len(store.attrs["model_sha256"]) == 64 and store.attrs["command"].startswith("genossm embed")
-    assert not embedding.partial_path(out).exists()
+    assert not partial_path(out).exists()
 
 
 def test_resume_gives_identical_file(tmp_path, monkeypatch):
@@ -79,8 +81,8 @@ def test_resume_gives_identical_file(tmp_path, monkeypatch):
     regions = [Region(LAMBDA_CONTIG, start, start + 50) for start in range(0, 600, 100)]
     settings = EmbedSettings(per_position=True)
     with open_fasta(LAMBDA) as genome:
-        embedding.run_embed(regions, genome, model, settings, tmp_path / "full.h5")
-        original = embedding.embed_tokens
+        run_embed(regions, genome, model, settings, tmp_path / "full.h5")
+        original = embedder.embed_tokens
         calls = {"n": 0}
 
         def crash_after_three(*args, **kwargs):
@@ -89,25 +91,25 @@ def test_resume_gives_identical_file(tmp_path, monkeypatch):
                 raise RuntimeError("simulated kill")
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(embedding, "embed_tokens", crash_after_three)
+        monkeypatch.setattr(embedder, "embed_tokens", crash_after_three)
         with pytest.raises(RuntimeError, match="simulated kill"):
-            embedding.run_embed(regions, genome, model, settings, tmp_path / "resumed.h5")
+            run_embed(regions, genome, model, settings, tmp_path / "resumed.h5")
         assert not (tmp_path / "resumed.h5").exists()
-        assert embedding.partial_path(tmp_path / "resumed.h5").exists()
+        assert partial_path(tmp_path / "resumed.h5").exists()
         calls["n"] = -100
-        computed = embedding.run_embed(regions, genome, model, settings, tmp_path / "resumed.h5", resume=True)
+        computed = run_embed(regions, genome, model, settings, tmp_path / "resumed.h5", resume=True)
     assert computed == 3 and calls["n"] == -97
     assert (tmp_path / "resumed.h5").read_bytes() == (tmp_path / "full.h5").read_bytes()
-    assert not embedding.partial_path(tmp_path / "resumed.h5").exists()
+    assert not partial_path(tmp_path / "resumed.h5").exists()
 
 
 def test_merge_concatenates_in_order(tmp_path):
     model = tiny_model("hyena")
     regions = [Region(LAMBDA_CONTIG, start, start + 40) for start in range(0, 120, 40)]
     with open_fasta(LAMBDA) as genome:
-        embedding.run_embed(regions, genome, model, EmbedSettings(), tmp_path / "all.h5")
-        embedding.run_embed(regions[:1], genome, model, EmbedSettings(), tmp_path / "a.h5")
-        embedding.run_embed(regions[1:], genome, model, EmbedSettings(), tmp_path / "b.h5")
+        run_embed(regions, genome, model, EmbedSettings(), tmp_path / "all.h5")
+        run_embed(regions[:1], genome, model, EmbedSettings(), tmp_path / "a.h5")
+        run_embed(regions[1:], genome, model, EmbedSettings(), tmp_path / "b.h5")
     assert main(["embed", "--merge", str(tmp_path / "a.h5"), str(tmp_path / "b.h5"), "-o", str(tmp_path / "m.h5")]) == 0
     with h5py.File(tmp_path / "m.h5", "r") as merged, h5py.File(tmp_path / "all.h5", "r") as whole:
         np.testing.assert_array_equal(merged["embeddings"][()], whole["embeddings"][()])

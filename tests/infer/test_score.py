@@ -12,10 +12,12 @@ import torch
 from torch import nn
 
 from genossm.cli.main import main
-from genossm.infer import score_job
-from genossm.infer.score_job import ChunkScorer, ScoreSettings
-from genossm.infer.scoring import VariantScorer, score_pairs_naive
-from genossm.infer.windows import TileLayout, allele_pair
+from genossm.infer.score.chunks import ChunkScorer
+from genossm.infer.score.resume_log import ResumeLog, resume_log_path
+from genossm.infer.score.rows import ScoreRow
+from genossm.infer.score.scorer import VariantScorer, score_pairs_naive
+from genossm.infer.score.settings import ScoreSettings
+from genossm.infer.score.tiles import TileLayout, allele_pair
 from genossm.io.fasta import open_fasta
 from genossm.io.vcf import read_variants
 from infer_helpers import (EDGE_CASES, LAMBDA, LAMBDA_CONTIG, lambda_sequence, save_tiny_model, tiny_model,
@@ -242,7 +244,7 @@ def test_resume_after_crash_gives_identical_file(tmp_path, hyena_dir, monkeypatc
     assert main(common) == 0
 
     monkeypatch.chdir(tmp_path / "resumed")
-    original = score_job.ChunkScorer.score
+    original = ChunkScorer.score
     calls = {"n": 0}
 
     def crash_after_two_chunks(self, records):
@@ -251,11 +253,11 @@ def test_resume_after_crash_gives_identical_file(tmp_path, hyena_dir, monkeypatc
             raise RuntimeError("simulated kill")
         return original(self, records)
 
-    monkeypatch.setattr(score_job.ChunkScorer, "score", crash_after_two_chunks)
+    monkeypatch.setattr(ChunkScorer, "score", crash_after_two_chunks)
     with pytest.raises(RuntimeError, match="simulated kill"):
         main(common)
     assert not (tmp_path / "resumed" / "out.vcf.gz").exists()
-    log = score_job.resume_log_path(tmp_path / "resumed" / "out.vcf.gz")
+    log = resume_log_path(tmp_path / "resumed" / "out.vcf.gz")
     assert log.exists() and log.read_text().count("#done") == 2
 
     calls["n"] = -100  # scoring works again; count how many chunks are recomputed
@@ -268,7 +270,7 @@ def test_resume_after_crash_gives_identical_file(tmp_path, hyena_dir, monkeypatc
 
 def test_resume_log_from_other_settings_is_refused(tmp_path, hyena_dir, capsys):
     out = tmp_path / "o.vcf.gz"
-    log = score_job.resume_log_path(out)
+    log = resume_log_path(out)
     log.write_text("#genossm-score-resume\n#fingerprint\tdeadbeef\n")
     code = main(["score", str(EDGE_CASES), "--fasta", str(LAMBDA), "--model", str(hyena_dir),
                  "--skip-unknown", "-o", str(out), "--resume"])
@@ -296,8 +298,6 @@ def test_resume_needs_an_output_file(hyena_dir, capsys):
 
 
 def test_resume_log_drops_a_chunk_cut_short(tmp_path):
-    from genossm.infer.writers import ResumeLog, ScoreRow
-
     path = tmp_path / "o.vcf.gz.genossm-resume.tsv"
     first = ResumeLog(path, "abc", resume=False)
     rows = [ScoreRow(0, "c", 1, ".", "A", "C", 0.1 + 0.2, 1 / 3, "ok"), ScoreRow(1, "c", 2, ".", "A", "*", None, None, "star")]
@@ -310,3 +310,30 @@ def test_resume_log_drops_a_chunk_cut_short(tmp_path):
     assert again.saved_chunk() == {0: {0: (0.1 + 0.2, 1 / 3, "ok")}, 1: {0: (None, None, "star")}}
     again.close(remove=False)
     assert path.read_text().endswith("#done\t0\n")
+
+
+def test_weights_are_hashed_once_per_run(tmp_path, hyena_dir, monkeypatch):
+    from genossm.models import checkpoint
+
+    hashed = []
+    sha256_file = checkpoint.sha256_file
+    monkeypatch.setattr(checkpoint, "sha256_file", lambda path: hashed.append(path) or sha256_file(path))
+    assert main(["-q", "score", str(EDGE_CASES), "--fasta", str(LAMBDA), "--model", str(hyena_dir),
+                 "--skip-unknown", "--max-allele-length", "16", "-o", str(tmp_path / "o.vcf")]) == 0
+    assert len(hashed) == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["score", str(EDGE_CASES), "--max-allele-length", "1000"],  # does not fit the window
+    ["score", str(EDGE_CASES), "--batch-size", "0"],
+    ["score", str(EDGE_CASES), "--resume"],  # stdout cannot be resumed
+    ["score", str(EDGE_CASES), "--threads", "0"],
+    ["embed", "--regions", f"{LAMBDA_CONTIG}:1-100", "-o", "e.h5", "--max-pass-length", "0"],
+    ["mutagenesis", "--region", f"{LAMBDA_CONTIG}:1-100", "--out-prefix", "m", "--window", "4"],
+])
+def test_bad_options_are_refused_before_the_model_loads(tmp_path, hyena_dir, monkeypatch, command):
+    from genossm.models import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(checkpoint, "load_model", lambda *args, **kwargs: pytest.fail("model loaded"))
+    assert main([*command, "--fasta", str(LAMBDA), "--model", str(hyena_dir)]) == 2

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from genossm.errors import InputError
-from genossm.infer.scoring import VariantScorer
-from genossm.infer.windows import TileLayout, allele_pair
+from genossm.infer.score.scorer import VariantScorer
+from genossm.infer.score.tiles import TileLayout, allele_pair
 from genossm.models.config import ModelConfig
 from genossm.models.lm import build_model
 from infer_helpers import tiny_model

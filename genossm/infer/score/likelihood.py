@@ -39,6 +39,7 @@ def allele_log_likelihood(log_probs_at_mask: np.ndarray, bases: np.ndarray) -> f
     return float(np.sum(picked * is_base, dtype=np.float64))
 
 
-def suffix_sum(values: np.ndarray, start: int) -> float:
-    """Sum of `values[start:]` in float64 (the same reduction in every scorer keeps them equal)."""
-    return float(np.sum(values[start:], dtype=np.float64))
+def causal_llr(ref_ll: np.ndarray, alt_ll: np.ndarray, start: int) -> float:
+    """sum over t >= start of alt_ll[t] - ref_ll[t], in float64: (W,) token log-likelihoods of the
+    two windows, `start` their first difference (the same reduction in every scorer keeps them equal)."""
+    return float(np.sum((alt_ll - ref_ll)[start:], dtype=np.float64))

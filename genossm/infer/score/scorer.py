@@ -1,6 +1,6 @@
 """Zero-shot variant effect scores: `llr` and `embdist` per ALT, from a DNA language model.
 
-Windows and their geometry are in `genossm.infer.windows` (fixed tiles; ref and alt windows of
+Windows and their geometry are in `genossm.infer.score.tiles` (fixed tiles; ref and alt windows of
 equal length W aligned at the left flank). Each score is computed per strand and averaged over
 the forward strand and the reverse-complement strand (`both_strands=False`: forward only). On
 the reverse strand both windows are reverse-complemented, so the left flank becomes the right
@@ -31,7 +31,7 @@ EMBDIST: Euclidean distance between the mean (over the W window positions) of th
 hidden states for the ref window and for the alt window.
 
 Log-probabilities are over the four bases; non-base targets (N) count 0
-(`genossm.infer.likelihood`).
+(`genossm.infer.score.likelihood`).
 
 `score_pairs_naive` is the reference: two (or four, masked) full passes per ALT and strand, one
 at a time. `VariantScorer` is the fast path with the same numbers: unique windows are computed
@@ -51,10 +51,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from genossm.infer.likelihood import (allele_log_likelihood, base_log_probs, causal_token_log_likelihood,
-                                     suffix_sum)
-from genossm.infer.model_state import clone_state, concat_states
-from genossm.infer.windows import AllelePair, StrandPair
+from genossm.infer.score.likelihood import (allele_log_likelihood, base_log_probs, causal_llr,
+                                           causal_token_log_likelihood)
+from genossm.infer.score.model_state import clone_state, concat_states
+from genossm.infer.score.tiles import AllelePair, StrandPair
 from genossm.tokenizer import N
 
 
@@ -67,18 +67,14 @@ class AlleleScore:
     embdist: float
 
 
-def model_objective(model) -> str:
-    return model.config.objective
-
-
 def supports_prefix_state(model) -> bool:
     """True for causal models whose prefix state can be carried (unidirectional Mamba)."""
-    return model_objective(model) == "causal" and bool(getattr(model, "supports_recurrent_state", False))
+    return model.config.objective == "causal" and bool(getattr(model, "supports_recurrent_state", False))
 
 
 def supports_suffix_cache(model) -> bool:
     """True for causal models that compute a window's suffix from a reference cache (Hyena)."""
-    return model_objective(model) == "causal" and bool(getattr(model, "supports_suffix_cache", False))
+    return model.config.objective == "causal" and bool(getattr(model, "supports_suffix_cache", False))
 
 
 def strands(both_strands: bool) -> tuple[bool, ...]:
@@ -97,16 +93,12 @@ def _embedding_distance(ref_mean: np.ndarray, alt_mean: np.ndarray) -> float:
     return float(np.linalg.norm(alt_mean.astype(np.float64) - ref_mean.astype(np.float64)))
 
 
-def _causal_llr(ref_ll: np.ndarray, alt_ll: np.ndarray, start: int) -> float:
-    return suffix_sum(alt_ll - ref_ll, start)
-
-
 # --- reference implementation -------------------------------------------------------------------
 
 def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = True,
                       device="cpu") -> list[AlleleScore]:
     """The obviously correct scorer: full separate passes for every window of every ALT."""
-    objective = model_objective(model)
+    objective = model.config.objective
     scores = []
     for pair in pairs:
         llrs, dists = [], []
@@ -120,7 +112,7 @@ def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = Tr
             if objective == "causal":
                 ref_ll = _token_ll(ref_logits, strand.ref, device)
                 alt_ll = _token_ll(alt_logits, strand.alt, device)
-                llrs.append(_causal_llr(ref_ll, alt_ll, strand.first_difference))
+                llrs.append(causal_llr(ref_ll, alt_ll, strand.first_difference))
             else:
                 llrs.append(_masked_llr_naive(model, strand, device))
         scores.append(AlleleScore(llr=float(np.mean(llrs)), embdist=float(np.mean(dists))))
@@ -151,7 +143,7 @@ class VariantScorer:
     def __init__(self, model, *, both_strands: bool = True, batch_size: int = 16, device="cpu",
                  reuse_prefix_state: bool | None = None, max_batch_tokens: int | None = None):
         self.model = model
-        self.objective = model_objective(model)
+        self.objective = model.config.objective
         self.both_strands = both_strands
         self.batch_size = max(1, int(batch_size))
         self.device = torch.device(device)
@@ -200,7 +192,7 @@ class VariantScorer:
         for pair in pairs:
             ref_ll, ref_mean = by_key[pair.ref.tobytes()]
             alt_ll, alt_mean = by_key[pair.alt.tobytes()]
-            results.append((_causal_llr(ref_ll, alt_ll, pair.first_difference),
+            results.append((causal_llr(ref_ll, alt_ll, pair.first_difference),
                             _embedding_distance(ref_mean, alt_mean)))
         return results
 
@@ -286,7 +278,7 @@ class VariantScorer:
                 ref_ll, ref_mean = references[pair.ref.tobytes()]
                 alt_ll = np.concatenate([np.zeros(cut, dtype=np.float32), suffix_ll])
                 alt_mean = ((prefix_sum.astype(np.float64) + suffix_hidden_sum) / window).astype(np.float32)
-                results[i] = (_causal_llr(ref_ll, alt_ll, pair.first_difference),
+                results[i] = (causal_llr(ref_ll, alt_ll, pair.first_difference),
                               _embedding_distance(ref_mean, alt_mean))
         return results
 
@@ -363,7 +355,7 @@ class VariantScorer:
                     alt_ll = np.concatenate([np.zeros(cut, dtype=np.float32), suffix_ll])
                     prefix_sum = ref_hidden[row, :cut].double().sum(0).cpu().numpy()  # (D,)
                     alt_mean = ((prefix_sum + suffix_hidden_sum) / window).astype(np.float32)
-                    results[i] = (_causal_llr(ref_lls[row], alt_ll, pairs[i].first_difference),
+                    results[i] = (causal_llr(ref_lls[row], alt_ll, pairs[i].first_difference),
                                   _embedding_distance(ref_means[row], alt_mean))
         return results
 

@@ -1,99 +1,17 @@
-"""Side outputs of `genossm score` (TSV, Parquet) and its resume log.
+"""The resume log of `genossm score`: scores of finished chunks, kept beside the output file.
 
-Every writer takes rows of `ScoreRow` in input order and writes atomically: a reader never sees
-a half-written file under the final name.
+A crashed run leaves `OUT.genossm-resume.tsv`; a rerun with `--resume` reads the finished chunks
+back bit-exact instead of scoring them again (`genossm.infer.score.outputs.ScoreWriter`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from genossm.atomic import atomic_path
-from genossm.errors import InputError, UsageError
-
-TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
-
-
-@dataclass(frozen=True)
-class ScoreRow:
-    """One ALT allele of one input record (`record` is the 0-based record index in the input)."""
-
-    record: int
-    chrom: str
-    pos: int
-    id: str
-    ref: str
-    alt: str
-    llr: float | None
-    embdist: float | None
-    status: str
-
-
-def format_float(value: float | None) -> str:
-    """Six significant digits, like the VCF output; `.`/`NA`-free: missing is the empty string."""
-    return "" if value is None or math.isnan(value) else f"{value:.6g}"
-
-
-class TsvScoreWriter:
-    """Tab-separated scores, one line per ALT, header line first."""
-
-    def __init__(self, path: str | os.PathLike):
-        self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(path))
-        self._file = open(self._tmp, "w", encoding="utf-8", newline="\n")
-        self._file.write("\t".join(TSV_COLUMNS) + "\n")
-
-    def write(self, rows: list[ScoreRow]) -> None:
-        for row in rows:
-            self._file.write("\t".join((
-                str(row.record), row.chrom, str(row.pos), row.id, row.ref, row.alt,
-                format_float(row.llr), format_float(row.embdist), row.status)) + "\n")
-
-    def close(self, failed: bool = False) -> None:
-        self._file.close()
-        if failed:
-            self._stack.__exit__(RuntimeError, RuntimeError("failed"), None)
-        else:
-            self._stack.close()
-
-
-class ParquetScoreWriter:
-    """The same columns as the TSV in a Parquet file (needs pyarrow: `pip install genossm[parquet]`)."""
-
-    def __init__(self, path: str | os.PathLike):
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise UsageError("--parquet needs pyarrow, which is not installed; "
-                             "install it with `pip install 'genossm[parquet]'` or use --tsv") from None
-        self._pa = pa
-        self._schema = pa.schema([
-            ("record", pa.int64()), ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()),
-            ("ref", pa.string()), ("alt", pa.string()), ("llr", pa.float64()),
-            ("embdist", pa.float64()), ("status", pa.string()),
-        ])
-        self._stack = contextlib.ExitStack()
-        self._tmp = self._stack.enter_context(atomic_path(path))
-        self._writer = pq.ParquetWriter(self._tmp, self._schema)
-
-    def write(self, rows: list[ScoreRow]) -> None:
-        if not rows:
-            return
-        columns = {name: [getattr(row, name) for row in rows] for name in self._schema.names}
-        self._writer.write_table(self._pa.table(columns, schema=self._schema))
-
-    def close(self, failed: bool = False) -> None:
-        self._writer.close()
-        if failed:
-            self._stack.__exit__(RuntimeError, RuntimeError("failed"), None)
-        else:
-            self._stack.close()
+from genossm.errors import InputError
+from genossm.infer.score.rows import ScoreRow
 
 
 def resume_log_path(output: str | os.PathLike) -> Path:

@@ -1,4 +1,4 @@
-"""Region embeddings to HDF5 (`genossm embed`), resumable, and the merge of several such files.
+"""The HDF5 file of `genossm embed`: its layout, the partial file of a run, resume, and merge.
 
 File layout (one HDF5 file):
     /embeddings                (n_regions, d_model) float32: mean over the region's positions
@@ -9,13 +9,6 @@ File layout (one HDF5 file):
                                exclusive, as in BED
     attributes                 model, model_sha256, pooling ("mean"), strands, genossm_version,
                                command, max_pass_length
-Strand '-' regions embed the reverse complement of the region, so their per-position rows run
-5'->3' on the minus strand. With both strands (the default) the per-position embedding is the
-mean of the forward pass and of the pass over the reverse complement, flipped back so that row j
-is the same base in both: the pooled mean is then the mean over both strands.
-
-A region longer than `max_pass_length` goes through `model.forward_chunked`, which gives the same
-numbers as one pass, in bounded memory.
 
 Resume: rows are written to `.<out>.partial.h5` beside the output as they finish, with the count
 of finished regions in its `completed` attribute. A rerun with `resume=True` continues after them.
@@ -27,53 +20,20 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from genossm import __version__
 from genossm.atomic import atomic_path
 from genossm.errors import InputError, UsageError
+from genossm.infer.embed.embedder import EmbedSettings
 from genossm.io.intervals import Region
 from genossm.progress import progress
-from genossm.tokenizer import reverse_complement_tokens
 
-log = logging.getLogger("genossm.infer.embedding")
+log = logging.getLogger("genossm.infer.embed")
 
 REGION_COLUMNS = ("chrom", "start", "end", "name", "strand")
-
-
-@dataclass(frozen=True)
-class EmbedSettings:
-    both_strands: bool = True
-    per_position: bool = False
-    max_pass_length: int = 65536
-
-
-@torch.no_grad()
-def embed_tokens(model, tokens: np.ndarray, settings: EmbedSettings, device) -> torch.Tensor:
-    """Per-position embeddings of one sequence: (L,) uint8 -> (L, d_model) float32 on CPU."""
-    hidden = _embed_one_strand(model, tokens, settings.max_pass_length, device)
-    if settings.both_strands:
-        reverse = _embed_one_strand(model, reverse_complement_tokens(tokens), settings.max_pass_length, device)
-        hidden = (hidden + reverse.flip(0)) / 2  # row j of the flipped pass is base j again
-    return hidden
-
-
-def _embed_one_strand(model, tokens: np.ndarray, max_pass_length: int, device) -> torch.Tensor:
-    batch = torch.from_numpy(np.ascontiguousarray(tokens).astype(np.int64))[None].to(device)  # (1, L)
-    if batch.shape[1] <= max_pass_length:
-        _, hidden = model(batch, return_embeddings=True)
-    else:
-        _, hidden = model.forward_chunked(batch, max_pass_length, return_embeddings=True)
-    return hidden[0].float().cpu()  # (L, D)
-
-
-def region_tokens(genome, region: Region) -> np.ndarray:
-    tokens = genome.fetch_tokens(region.contig, region.start, region.end)
-    return reverse_complement_tokens(tokens) if region.strand == "-" else tokens
 
 
 def partial_path(output: str | os.PathLike) -> Path:
@@ -81,67 +41,53 @@ def partial_path(output: str | os.PathLike) -> Path:
     return output.with_name(f".{output.name}.partial.h5")
 
 
-def embed_region(model, genome, region: Region, settings: EmbedSettings, device):
-    """(mean embedding (D,), per-position embeddings (L, D) or None) of one region, float32 numpy."""
-    hidden = embed_tokens(model, region_tokens(genome, region), settings, device)  # (L, D)
-    return hidden.mean(0).numpy(), hidden.numpy() if settings.per_position else None
+class EmbeddingWriter:
+    """The output of one run, as a context manager: rows go to the partial file as they finish
+    (`write`), and on success the final file is written from it and the partial file removed;
+    after an error the partial file stays, for `resume`.
 
-
-def check_embed_inputs(regions: list[Region], settings: EmbedSettings) -> None:
-    if settings.max_pass_length < 1:
-        raise UsageError(f"--max-pass-length must be at least 1, got {settings.max_pass_length}")
-    if any(region.length == 0 for region in regions):
-        empty = next(region for region in regions if region.length == 0)
-        raise InputError(f"region {empty} is empty: an embedding needs at least one base",
-                         path=empty.source, line=empty.line)
-
-
-def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, output: str | os.PathLike, *,
-              device="cpu", attributes: dict | None = None, resume: bool = False, region_runner=None) -> int:
-    """Embed `regions` into the HDF5 file `output`; returns the number of regions computed now.
-
-    `region_runner(items, embed)`, given (index, region) pairs and the function that embeds one
-    region, yields (index, region, embed(region)) in input order; the default embeds each region
-    here, `genossm.infer.sharded.ShardedRunner` spreads the regions over ranks.
+    `completed` regions were embedded by an interrupted run (resume); `computed` counts the rows
+    written by this one. `attributes` (model, model_sha256, command) complete the file's
+    attributes; the partial file is only resumed with the same regions, attributes and settings.
     """
-    import h5py
 
-    if not regions:
-        log.warning("no regions to embed: writing a file with no rows")
-    check_embed_inputs(regions, settings)
-    d_model = _embedding_width(model, device)
-    attributes = {"model": "", "model_sha256": "", "pooling": "mean",
-                  "strands": "forward,reverse" if settings.both_strands else "forward",
-                  "genossm_version": __version__, "max_pass_length": settings.max_pass_length,
-                  **(attributes or {})}
-    fingerprint = repr((sorted(attributes.items()), [_region_row(r) for r in regions], settings))
-    partial = partial_path(output)
-    completed = _open_partial(partial, fingerprint, resume, len(regions), d_model, settings.per_position)
-    computed = 0
-    with h5py.File(partial, "a") as store, \
-            progress(total=sum(r.length for r in regions), desc="embedding", unit="bp") as bar:
-        bar.update(sum(r.length for r in regions[:completed]))
-        pending = ((index, regions[index]) for index in range(completed, len(regions)))
-        embed = lambda region: embed_region(model, genome, region, settings, device)  # noqa: E731
-        embedded = (region_runner(pending, embed) if region_runner is not None
-                    else ((index, region, embed(region)) for index, region in pending))
-        for index, region, (mean, per_position) in embedded:
-            store["embeddings"][index] = mean
-            if settings.per_position:
-                store["per_position"].create_dataset(str(index), data=per_position)
-            store.attrs["completed"] = index + 1
-            store.flush()
-            computed += 1
-            bar.update(region.length)
-    write_embedding_file(output, [partial], regions, attributes)
-    partial.unlink()
-    return computed
+    def __init__(self, output: str | os.PathLike, regions: list[Region], settings: EmbedSettings, *,
+                 d_model: int, attributes: dict | None = None, resume: bool = False):
+        self.output, self.regions, self.settings = output, regions, settings
+        self.attributes = {"model": "", "model_sha256": "", "pooling": "mean",
+                           "strands": "forward,reverse" if settings.both_strands else "forward",
+                           "genossm_version": __version__, "max_pass_length": settings.max_pass_length,
+                           **(attributes or {})}
+        self.partial = partial_path(output)
+        fingerprint = repr((sorted(self.attributes.items()), [_region_row(r) for r in regions], settings))
+        self.completed = _open_partial(self.partial, fingerprint, resume, len(regions), d_model,
+                                       settings.per_position)
+        self.computed = 0
 
+    def __enter__(self) -> EmbeddingWriter:
+        import h5py
 
-def _embedding_width(model, device) -> int:
-    with torch.no_grad():
-        _, hidden = model(torch.zeros(1, 2, dtype=torch.long, device=device), return_embeddings=True)
-    return int(hidden.shape[-1])
+        self._store = h5py.File(self.partial, "a")
+        self._bar = progress(total=sum(r.length for r in self.regions), desc="embedding", unit="bp")
+        self._bar.update(sum(r.length for r in self.regions[:self.completed]))
+        return self
+
+    def write(self, index: int, mean: np.ndarray, per_position: np.ndarray | None) -> None:
+        """Row `index`: its mean embedding (D,) and, with per_position, its (L, D) embeddings."""
+        self._store["embeddings"][index] = mean
+        if self.settings.per_position:
+            self._store["per_position"].create_dataset(str(index), data=per_position)
+        self._store.attrs["completed"] = index + 1
+        self._store.flush()
+        self.computed += 1
+        self._bar.update(self.regions[index].length)
+
+    def __exit__(self, failure, *_) -> None:
+        self._bar.close()
+        self._store.close()
+        if failure is None:
+            write_embedding_file(self.output, [self.partial], self.regions, self.attributes)
+            self.partial.unlink()
 
 
 def _open_partial(path: Path, fingerprint: str, resume: bool, n_regions: int, d_model: int,

@@ -1,4 +1,12 @@
-"""`genossm score` and `genossm embed` on several devices: work sharded over ranks, written in order.
+"""Who computes and who writes: a job in one process, or sharded over several ranks.
+
+A job (`genossm score`, `genossm embed`) is one function of a runner, and every rank runs that
+same function: `run_job(compute, job)` calls `job(runner)` in this process with a `LocalRunner`,
+or, with several devices or nodes, on every rank with a `ShardedRunner`. A runner says which
+device the rank computes on, whether it is the writer (`writes`: the one process, or rank 0),
+and computes numbered items: `runner(items, compute)` yields (index, item, compute(item)) in
+input order on the writer and nothing on the other ranks (which compute their share and send
+it to the writer). Only the writer opens outputs; everything else is the same code on every rank.
 
 Lightning Fabric starts the ranks (`--devices N` processes per node, `--num-nodes M` nodes; or
 torchrun / srun start them and Fabric joins them) over torch.distributed: NCCL on GPUs, gloo on
@@ -11,18 +19,19 @@ computes its own items of the window (nothing is written), the results are gathe
 the one-device writer. Memory stays bounded by one window, whatever the input size.
 
 Same output as one device, byte for byte: an item's numbers do not depend on the rank that
-computes it. Scoring batches never cross a chunk (`score_job.ChunkScorer` scores one chunk at a
-time, the design that already makes `--resume` exact), regions are embedded one at a time, and
-the header / HDF5 `command` omits `--devices` and `--num-nodes`. (As with one device, equal
-numbers assume the same kind of device and, on CPUs, the same torch thread count per process.)
+computes it. Scoring batches never cross a chunk (`genossm.infer.score.chunks`, the design that
+already makes `--resume` exact), regions are embedded one at a time, and the header / HDF5
+`command` omits `--devices` and `--num-nodes`. (As with one device, equal numbers assume the same
+kind of device and, on CPUs, the same torch thread count per process.)
 
 Errors: a rank that fails on an item (a REF mismatch, an unknown contig) sends the error to
 rank 0 with its results; rank 0 raises the error of the earliest failing item, as a one-device run
 would, and tells the other ranks to stop.
 
-Not supported with several ranks (refused with exit code 2): `--resume` (rerun on one device to
-resume: the resume log of an interrupted sharded `score` run is the same as a one-device run's)
-and reading the VCF from stdin (every rank reads the input file).
+Not supported with several ranks (refused with exit code 2 by `check_compute`): `--resume`
+(rerun on one device to resume: the resume log of an interrupted sharded `score` run is the same
+as a one-device run's; every rank must walk the same items, and only the writer knows which a
+resume skips). Jobs add their own refusals (`score`: stdin and stdout).
 """
 
 from __future__ import annotations
@@ -31,15 +40,35 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from genossm.errors import GenossmError, UsageError
+from genossm.infer import runtime
+from genossm.progress import log_from_rank_zero_only
 
-log = logging.getLogger("genossm.infer.sharded")
+log = logging.getLogger("genossm.infer.ranks")
 
 # Items per rank per window: enough to keep every device busy between two gathers, few enough
 # that rank 0 holds only world * PER_RANK chunks (or regions) of results at a time.
 PER_RANK = 4
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where a job runs: `device` (auto, cpu, cuda, cuda:N), torch's CPU `threads` (None: its
+    default), and `devices` per node x `num_nodes` ranks (more than one: sharded)."""
+
+    device: str = "auto"
+    threads: int | None = None
+    devices: int = 1
+    num_nodes: int = 1
+
+    @property
+    def sharded(self) -> bool:
+        return self.devices * self.num_nodes > 1 or launcher_world_size() > 1
 
 
 def launcher_world_size() -> int:
@@ -47,19 +76,19 @@ def launcher_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
-def wants_sharding(devices: int, num_nodes: int) -> bool:
-    if devices < 1 or num_nodes < 1:
-        raise UsageError(f"--devices and --num-nodes must be at least 1, got {devices} and {num_nodes}")
-    return devices * num_nodes > 1 or launcher_world_size() > 1
-
-
-def check_sharded_options(*, resume: bool, input_path: str | None = None) -> None:
-    """Options that cannot work with several ranks: a clear usage error (exit code 2)."""
+def check_compute(compute: Compute, *, resume: bool = False) -> None:
+    """Usage errors of the compute options (exit code 2), raised before any model is loaded."""
+    if compute.devices < 1 or compute.num_nodes < 1:
+        raise UsageError(f"--devices and --num-nodes must be at least 1, got {compute.devices} and "
+                         f"{compute.num_nodes}")
+    runtime.check_threads(compute.threads)
+    if not compute.sharded:
+        runtime.resolve_device(compute.device)
+        return
     if resume:
         raise UsageError("--resume works on one device only; rerun the interrupted command without "
                          "--devices/--num-nodes to resume it")
-    if input_path == "-":
-        raise UsageError("with --devices/--num-nodes every rank reads the input: give a VCF file, not stdin")
+    accelerator_for(compute.device)
 
 
 def accelerator_for(device_spec: str) -> str:
@@ -79,25 +108,27 @@ def accelerator_for(device_spec: str) -> str:
                      "(each rank uses cuda:<local rank>; choose GPUs with CUDA_VISIBLE_DEVICES)")
 
 
-def launch(devices: int, num_nodes: int, device_spec: str, job: Callable[[Any], int]) -> int:
-    """Start (or join) the ranks with Lightning Fabric and run `job(fabric)` on each one.
+def run_job(compute: Compute, job: Callable[[LocalRunner | ShardedRunner], Result]) -> Result:
+    """`job(runner)` in this process, or on every rank of a sharded run (its result on this rank).
 
     Lightning's DDP launcher re-runs this process's command line once per extra local rank, so
-    the command line must be a genossm command (not an interactive session).
+    a sharded job must be started by a genossm command (not an interactive session).
     """
+    if not compute.sharded:
+        runtime.set_threads(compute.threads)
+        return job(LocalRunner(runtime.resolve_device(compute.device)))
     from lightning.fabric import Fabric
 
-    from genossm.train.distributed import log_from_rank_zero_only
+    fabric = Fabric(accelerator=accelerator_for(compute.device), devices=compute.devices,
+                    num_nodes=compute.num_nodes, strategy="ddp")
 
-    fabric = Fabric(accelerator=accelerator_for(device_spec), devices=devices, num_nodes=num_nodes,
-                    strategy="ddp")
-
-    def run_on_rank(fabric) -> int:
+    def run_on_rank(fabric) -> Result:
         log_from_rank_zero_only(fabric.global_rank)
-        log.info("%d ranks (%d per node) on %s", fabric.world_size, fabric.world_size // num_nodes,
+        log.info("%d ranks (%d per node) on %s", fabric.world_size, fabric.world_size // compute.num_nodes,
                  fabric.device.type)
-        share_cpu_threads(fabric, ranks_per_node=max(1, fabric.world_size // num_nodes))
-        return job(fabric)
+        share_cpu_threads(fabric, ranks_per_node=max(1, fabric.world_size // compute.num_nodes))
+        runtime.set_threads(compute.threads)  # an explicit --threads wins over the share
+        return job(ShardedRunner(fabric))
 
     return fabric.launch(run_on_rank)
 
@@ -120,12 +151,27 @@ def share_cpu_threads(fabric, ranks_per_node: int) -> None:
     torch.set_num_threads(min(threads, torch.get_num_threads()))
 
 
+class LocalRunner:
+    """The whole job in this process, on `device`: computes every item here, in order, and writes."""
+
+    writes = True
+
+    def __init__(self, device):
+        self.device = device
+
+    def __call__(self, items: Iterable[tuple[int, Any]], compute: Callable[[Any], Any]) -> Iterator[tuple]:
+        for index, item in items:
+            yield index, item, compute(item)
+
+
 class _Stop(Exception):
     """Rank 0 has an error to report: the other ranks stop quietly."""
 
 
 class ShardedRunner:
-    """`runner(items, compute)`: computes `compute(item)` for numbered items over the ranks.
+    """This rank's part of a sharded job, on `fabric.device`; rank 0 writes.
+
+    `runner(items, compute)` computes `compute(item)` for numbered items over the ranks.
 
     `items` is an iterable of (index, item) with indices counting up from 0 in input order; every
     rank passes the same items. On rank 0 the call yields (index, item, result) for every item in
@@ -134,6 +180,8 @@ class ShardedRunner:
 
     def __init__(self, fabric, per_rank: int = PER_RANK):
         self.rank, self.world = fabric.global_rank, fabric.world_size
+        self.device = fabric.device
+        self.writes = self.rank == 0
         self.per_rank = per_rank
 
     def __call__(self, items: Iterable[tuple[int, Any]], compute: Callable[[Any], Any]) -> Iterator[tuple]:
@@ -180,25 +228,3 @@ class ShardedRunner:
         for results, _ in shares or []:
             merged.update(results)
         return merged
-
-
-def serve_score(input_path: str, genome, model, settings, device, fabric) -> None:
-    """A rank other than 0 of `genossm score`: score its chunks and send them to rank 0."""
-    from genossm.infer.score_job import ChunkScorer, numbered_chunks
-    from genossm.io import vcf
-
-    settings.check()
-    chunk_scorer = ChunkScorer(model, genome, settings, device, source=input_path)
-    with vcf.VcfReader(input_path) as reader:
-        for _ in ShardedRunner(fabric)(numbered_chunks(reader, settings.chunk_size), chunk_scorer.score):
-            pass
-
-
-def serve_embed(regions, genome, model, settings, device, fabric) -> None:
-    """A rank other than 0 of `genossm embed`: embed its regions and send them to rank 0."""
-    from genossm.infer.embedding import check_embed_inputs, embed_region
-
-    check_embed_inputs(regions, settings)
-    compute = lambda region: embed_region(model, genome, region, settings, device)  # noqa: E731
-    for _ in ShardedRunner(fabric)(enumerate(regions), compute):
-        pass

@@ -1,4 +1,4 @@
-"""Window geometry for variant scoring: fixed tiles, and the ref/alt window pair of one allele.
+"""Scoring tiles: where a variant's windows lie, and the ref/alt window pair of one allele.
 
 Tiles. A contig is cut into windows of `window` bases that start every `stride = window // 2`
 bases, shifted left by `margin = window // 4` (tile k covers `[k*stride - margin,

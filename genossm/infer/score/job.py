@@ -1,0 +1,126 @@
+"""`genossm score` as one library call: check the options, load the model, stream, score, write.
+
+`score_vcf(job)` is the whole command. It checks every option first, against the checkpoint's
+config but before its weights are loaded and hashed (a bad option costs no model load), then
+runs `run_score` in this process or on every rank of a sharded run (`genossm.infer.ranks`): the
+same function everywhere; only the writer (the one process, or rank 0) opens the outputs.
+
+Memory is constant in the number of records: records are read in chunks of `chunk_size`, the
+chunk's scorable ALTs are scored together (`genossm.infer.score.chunks.ChunkScorer`), the chunk
+is written, and the next one is read. Every record comes out, in input order, with its original
+fields; each ALT gets `GENOSSM_LLR`, `GENOSSM_EMBDIST` and `GENOSSM_STATUS` (`ok` or why it was
+not scored: ref_mismatch, unknown_contig (with skip_unknown), out_of_bounds, symbolic, star,
+missing_alt, too_long).
+
+Resume: with an output file, the scores of each finished chunk are appended to a log beside it
+(`OUT.genossm-resume.tsv`, see `genossm.infer.score.resume_log.ResumeLog`). Chunks start at fixed
+record indices (multiples of `chunk_size`), so a rerun with `resume=True` reads the scores of the
+finished chunks back (bit-exact), recomputes the rest in the same chunks (the same batches, the
+same numbers) and writes the same bytes as an uninterrupted run. The log is removed on success.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+from dataclasses import dataclass, field
+
+from genossm.errors import UsageError
+from genossm.infer import runtime
+from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, run_job
+from genossm.infer.score.chunks import ChunkScorer, numbered_chunks
+from genossm.infer.score.outputs import ScoreOutputs, ScoreWriter, count_records, header_lines
+from genossm.infer.score.resume_log import fingerprint
+from genossm.infer.score.settings import (DEFAULT_CHUNK_SIZE, ScoreSettings, default_max_allele_length,
+                                          default_window)
+from genossm.io import vcf
+from genossm.io.fasta import open_fasta
+
+log = logging.getLogger("genossm.infer.score")
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """The options of one `genossm score` run, as plain values (the command line's, parsed)."""
+
+    input: str  # VCF, VCF.gz or BCF; `-` reads stdin
+    fasta: str
+    model: str | None = None  # checkpoint directory; None: the model bundled with genossm
+    outputs: ScoreOutputs = field(default_factory=ScoreOutputs)
+    window: int | None = None  # None: the model's max_length, at most settings.WINDOW_CAP
+    max_allele_length: int | None = None  # None: 100, or window/4 if less
+    both_strands: bool = True
+    skip_unknown: bool = False
+    batch_size: int = 16
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    compute: Compute = field(default_factory=Compute)
+    command: str = ""  # the command line for the output header (##genossm_command)
+
+
+def score_vcf(job: ScoreJob) -> dict[str, int]:
+    """Run `job`; returns the scored ALTs by status (on the writer; {} on the other ranks)."""
+    model_path = runtime.checkpoint_dir(job.model)
+    config = runtime.read_model_config(model_path)
+    settings = score_settings(job, config.max_length)
+    check_job(job)
+
+    def score_on_rank(runner: LocalRunner | ShardedRunner) -> dict[str, int]:
+        model, model_sha = runtime.load_inference_model(model_path, runner.device)
+        header = header_lines(os.fspath(model_path), model_sha, job.command, settings, config.objective)
+        with open_fasta(job.fasta) as genome:
+            return run_score(job.input, genome, model, settings, job.outputs, header=header,
+                             model_sha256=model_sha, runner=runner)
+
+    return run_job(job.compute, score_on_rank)
+
+
+def score_settings(job: ScoreJob, max_length: int) -> ScoreSettings:
+    """The job's settings (defaults filled from the model's `max_length`), checked."""
+    window = default_window(max_length, job.window)
+    settings = ScoreSettings(
+        window=window, both_strands=job.both_strands, batch_size=job.batch_size,
+        max_allele_length=default_max_allele_length(window, job.max_allele_length),
+        skip_unknown=job.skip_unknown, chunk_size=job.chunk_size,
+    )
+    settings.check()
+    return settings
+
+
+def check_job(job: ScoreJob) -> None:
+    """Usage errors of the outputs and compute options (exit code 2)."""
+    job.outputs.check()
+    check_compute(job.compute, resume=job.outputs.resume)
+    if job.compute.sharded:
+        if job.input == "-":
+            raise UsageError("with --devices/--num-nodes every rank reads the input: give a VCF file, not stdin")
+        if job.outputs.vcf == "-":
+            raise UsageError("with --devices/--num-nodes give an output file (-o OUT.vcf.gz): the "
+                             "ranks share one terminal")
+
+
+def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: ScoreOutputs, *,
+              header: list[str], model_sha256: str = "",
+              runner: LocalRunner | ShardedRunner = LocalRunner("cpu")) -> dict[str, int]:
+    """Score every record of `input_path` on this rank; returns the writer's counts by status.
+
+    Every rank reads the input and walks the same chunks; `runner` gives each chunk to a rank,
+    and the writer writes them all, in order, with `header` (`header_lines`) in the VCF.
+    """
+    chunk_scorer = ChunkScorer(model, genome, settings, runner.device, source=input_path)
+    with vcf.VcfReader(input_path) as reader:
+        chunks = numbered_chunks(reader, settings.chunk_size)
+        if not runner.writes:
+            collections.deque(runner(chunks, chunk_scorer.score), maxlen=0)  # this rank's share
+            return {}
+        key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header)
+        with ScoreWriter(outputs, reader.header, header, key, total=count_records(input_path)) as writer:
+            if writer.completed_chunks:
+                log.info("resuming: %d chunk(s) of %d records already scored", writer.completed_chunks,
+                         settings.chunk_size)
+            for _, chunk in itertools.islice(chunks, writer.completed_chunks):
+                writer.write_saved(chunk)
+            for chunk_index, chunk, (rows, alt_indices) in runner(chunks, chunk_scorer.score):
+                writer.write(chunk_index, chunk, rows, alt_indices)
+    return writer.counts

@@ -1,0 +1,223 @@
+"""What `genossm score` writes: the annotated VCF, TSV/Parquet side files, in input order.
+
+`ScoreWriter` is the one writer of a run (the only process, or rank 0 of a sharded run): every
+record comes out, in input order, with its original fields and, per ALT, `GENOSSM_LLR`,
+`GENOSSM_EMBDIST` and `GENOSSM_STATUS`; header lines name the genossm version, the model, its
+checksum, the scoring settings and the command line. Every file is written atomically: a reader
+never sees a half-written file under the final name. With an output file, the scores of each
+finished chunk also go to the resume log (`genossm.infer.score.resume_log`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+
+from genossm import __version__
+from genossm.atomic import atomic_path
+from genossm.errors import InputError, UsageError
+from genossm.infer.score.resume_log import ResumeLog, resume_log_path
+from genossm.infer.score.rows import ScoreRow, score_row
+from genossm.infer.score.settings import ScoreSettings
+from genossm.io import vcf
+from genossm.progress import progress
+
+INFO_FIELDS = [
+    ("GENOSSM_LLR", "A", "Float", "genossm log-likelihood ratio log P(alt) - log P(ref) of the "
+     "model (causal: alt window vs ref window; masked: masked marginal), mean of both strands"),
+    ("GENOSSM_EMBDIST", "A", "Float", "genossm Euclidean distance between the mean final hidden "
+     "states of the alt and ref windows, mean of both strands"),
+    ("GENOSSM_STATUS", "A", "String", "genossm scoring status per ALT: ok, or why it was not scored "
+     "(ref_mismatch, unknown_contig, out_of_bounds, symbolic, star, missing_alt, too_long)"),
+]
+
+TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
+
+
+@dataclass(frozen=True)
+class ScoreOutputs:
+    """Where a run writes: the VCF (`-`: plain text to stdout), optional TSV and Parquet files, and
+    whether to continue an interrupted run from the resume log beside the VCF."""
+
+    vcf: str = "-"
+    tsv: str | None = None
+    parquet: str | None = None
+    resume: bool = False
+
+    def check(self) -> None:
+        """Usage errors, raised before any model is loaded."""
+        if self.resume and self.vcf == "-":
+            raise UsageError("--resume needs an output file (-o OUT.vcf.gz): stdout cannot be resumed")
+        if self.parquet:
+            import_pyarrow()
+
+
+def header_lines(model_path: str, model_sha256: str, command: str, settings: ScoreSettings,
+                 objective: str) -> list[str]:
+    strands = "forward,reverse" if settings.both_strands else "forward"
+    return [
+        f"##genossm_version={__version__}",
+        f"##genossm_model={model_path}",
+        f"##genossm_model_sha256={model_sha256}",
+        f"##genossm_scoring=objective:{objective};window:{settings.window};strands:{strands}",
+        f"##genossm_command={command}",
+    ]
+
+
+def import_pyarrow():
+    """(pyarrow, pyarrow.parquet), or a usage error that says how to install them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError("--parquet needs pyarrow, which is not installed; "
+                         "install it with `pip install 'genossm[parquet]'` or use --tsv") from None
+    return pa, pq
+
+
+def count_records(path: str) -> int | None:
+    """Records in a VCF file, for the progress bar's ETA (None for stdin)."""
+    if path == "-":
+        return None
+    with vcf.VcfReader(path) as reader:
+        return sum(1 for _ in reader)
+
+
+class ScoreWriter:
+    """Every output of one run, as a context manager; chunks are written in input order.
+
+    On success the files appear under their final names and the resume log is removed; after an
+    error no output appears and the resume log keeps the finished chunks. With `resume`, the
+    first `completed_chunks` chunks were scored by the interrupted run: pass them to
+    `write_saved` (their scores come from the log), then the others to `write`. `counts` holds
+    the ALTs written by status.
+    """
+
+    def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str], fingerprint: str,
+                 total: int | None):
+        self.outputs, self._vcf_header, self._header = outputs, vcf_header, header
+        self._fingerprint, self._total = fingerprint, total
+        self.counts: dict[str, int] = {}
+        self.completed_chunks = 0
+        self._resume_log: ResumeLog | None = None
+        self._sides: list[TsvScoreWriter | ParquetScoreWriter] = []
+
+    def __enter__(self) -> ScoreWriter:
+        outputs = self.outputs
+        with contextlib.ExitStack() as stack:
+            # Exit callbacks (pushed, so they see whether the run failed) run last-in first-out:
+            # the VCF is finished before the side files, and the resume log goes last.
+            if outputs.vcf != "-":
+                resume_log = self._resume_log = ResumeLog(resume_log_path(outputs.vcf), self._fingerprint,
+                                                          outputs.resume)
+                stack.push(lambda failure, *_: resume_log.close(remove=failure is None))
+                self.completed_chunks = resume_log.completed_chunks
+            for path, writer_class in ((outputs.tsv, TsvScoreWriter), (outputs.parquet, ParquetScoreWriter)):
+                if path:
+                    side = writer_class(path)
+                    stack.push(lambda failure, *_, side=side: side.close(failed=failure is not None))
+                    self._sides.append(side)
+            self._vcf = stack.enter_context(vcf.VcfWriter(outputs.vcf, self._vcf_header, INFO_FIELDS, self._header))
+            self._bar = stack.enter_context(progress(total=self._total, desc="scoring", unit="rec"))
+            self._exit = stack.pop_all()
+        return self
+
+    def __exit__(self, *failure) -> None:
+        self._exit.__exit__(*failure)
+
+    def write(self, chunk_index: int, chunk, rows: list[ScoreRow], alt_indices: list[int]) -> None:
+        """A freshly scored chunk: [(record index, VcfRecord)], its rows and their ALT indices."""
+        if self._resume_log is not None:
+            self._resume_log.append_chunk(chunk_index, rows, alt_indices)
+        self._emit(chunk, rows)
+
+    def write_saved(self, chunk) -> None:
+        """The next chunk scored by the interrupted run, its scores read back from the resume log."""
+        saved = self._resume_log.saved_chunk()
+        rows = []
+        for index, record in chunk:
+            for variant in record.variants:
+                values = saved.get(index, {}).get(variant.alt_index)
+                if values is None:
+                    raise InputError(f"the resume log has no score for record {index + 1}; was the input "
+                                     "changed? Delete the log to start over", path=self._resume_log.path)
+                rows.append(score_row(index, record, variant, *values))
+        self._emit(chunk, rows)
+
+    def _emit(self, chunk, rows: list[ScoreRow]) -> None:
+        by_record: dict[int, list[ScoreRow]] = {}
+        for row in rows:
+            by_record.setdefault(row.record, []).append(row)
+        for index, record in chunk:
+            record_rows = by_record[index]
+            self._vcf.write(record, {
+                "GENOSSM_LLR": [row.llr for row in record_rows],
+                "GENOSSM_EMBDIST": [row.embdist for row in record_rows],
+                "GENOSSM_STATUS": [row.status for row in record_rows],
+            })
+        for side in self._sides:
+            side.write(rows)
+        for row in rows:
+            self.counts[row.status] = self.counts.get(row.status, 0) + 1
+        self._bar.update(len(chunk))
+
+
+def format_float(value: float | None) -> str:
+    """Six significant digits, like the VCF output; `.`/`NA`-free: missing is the empty string."""
+    return "" if value is None or math.isnan(value) else f"{value:.6g}"
+
+
+class TsvScoreWriter:
+    """Tab-separated scores, one line per ALT, header line first."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(path))
+        self._file = open(self._tmp, "w", encoding="utf-8", newline="\n")
+        self._file.write("\t".join(TSV_COLUMNS) + "\n")
+
+    def write(self, rows: list[ScoreRow]) -> None:
+        for row in rows:
+            self._file.write("\t".join((
+                str(row.record), row.chrom, str(row.pos), row.id, row.ref, row.alt,
+                format_float(row.llr), format_float(row.embdist), row.status)) + "\n")
+
+    def close(self, failed: bool = False) -> None:
+        self._file.close()
+        if failed:
+            self._stack.__exit__(RuntimeError, RuntimeError("failed"), None)
+        else:
+            self._stack.close()
+
+
+class ParquetScoreWriter:
+    """The same columns as the TSV in a Parquet file (needs pyarrow: `pip install genossm[parquet]`)."""
+
+    def __init__(self, path: str | os.PathLike):
+        pa, pq = import_pyarrow()
+        self._pa = pa
+        self._schema = pa.schema([
+            ("record", pa.int64()), ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()),
+            ("ref", pa.string()), ("alt", pa.string()), ("llr", pa.float64()),
+            ("embdist", pa.float64()), ("status", pa.string()),
+        ])
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(path))
+        self._writer = pq.ParquetWriter(self._tmp, self._schema)
+
+    def write(self, rows: list[ScoreRow]) -> None:
+        if not rows:
+            return
+        columns = {name: [getattr(row, name) for row in rows] for name in self._schema.names}
+        self._writer.write_table(self._pa.table(columns, schema=self._schema))
+
+    def close(self, failed: bool = False) -> None:
+        self._writer.close()
+        if failed:
+            self._stack.__exit__(RuntimeError, RuntimeError("failed"), None)
+        else:
+            self._stack.close()
+
+
