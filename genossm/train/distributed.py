@@ -1,5 +1,5 @@
-"""Training on several devices and nodes: Lightning strategies, the global-batch loss, and
-rank-zero logging (docs/distributed.md).
+"""Training on several devices and nodes: Lightning strategies and the global-batch loss
+(docs/distributed.md; rank-zero logging is `genossm.progress.log_from_rank_zero_only`).
 
 Semantics, whatever the number of ranks R (devices x nodes):
 - `data.batch_size` is per device; the global batch of one optimizer step is
@@ -112,17 +112,3 @@ class GlobalBatchRecord(L.Callback):
         elif self.saved and self.saved.get("ranks") != now["ranks"]:
             log.info("resuming on %d ranks (checkpoint written on %d), same global batch of %d",
                      now["ranks"], self.saved["ranks"], now["global_batch"])
-
-
-class _RankZeroOnly(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-
-def log_from_rank_zero_only(global_rank: int) -> None:
-    """Keep genossm's info messages to rank 0 (warnings and errors still come from every rank),
-    so an N-rank run logs each line once."""
-    if global_rank == 0:
-        return
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_RankZeroOnly())

@@ -104,7 +104,8 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     from genossm.data.datamodule import GenomeDataModule
     from genossm.train.callbacks import (SequenceLengthWarmup, StderrProgressBar,
                                          ThroughputMonitor, length_stages)
-    from genossm.train.distributed import GlobalBatchRecord, log_from_rank_zero_only
+    from genossm.progress import log_from_rank_zero_only
+    from genossm.train.distributed import GlobalBatchRecord
     from genossm.train.module import LanguageModelTask
 
     out_dir = Path(out_dir)
