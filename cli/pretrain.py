@@ -21,40 +21,44 @@ examples:
 
 from __future__ import annotations
 
+from genossm.cli import options
 from genossm.cli.main import subcommand_parser
 
 
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "pretrain", __doc__)
-    parser.add_argument("--config", required=True, metavar="RECIPE",
+    inputs, outputs, compute = options.groups(parser)
+    inputs.add_argument("--config", required=True, metavar="RECIPE",
                         help="training recipe: a name in configs/train (tiny-cpu, bacteria, "
                         "hyena-1m) or a YAML file")
-    parser.add_argument("--fasta", nargs="+", default=[], metavar="FASTA",
+    inputs.add_argument("--fasta", nargs="+", default=[], metavar="FASTA",
                         help="training genome(s): FASTA, plain or bgzipped (indexed if needed)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    inputs.add_argument("--bed", metavar="BED", help="train only on these regions of --fasta")
+    inputs.add_argument("--bam", nargs="+", default=[], metavar="BAM",
+                        help="sequencing reads as training data (alone or mixed with --fasta "
+                        "windows by data.read_fraction)")
+    inputs.add_argument("--val-fasta", nargs="+", default=[], metavar="FASTA",
+                        help="whole genomes held out for validation")
+    inputs.add_argument("--test-fasta", nargs="+", default=[], metavar="FASTA",
+                        help="whole genomes held out for testing")
+    outputs.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    outputs.add_argument("--resume", action="store_true",
+                         help="continue from OUT/checkpoints/last.ckpt when it exists")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe field, dotted key and YAML value "
                         "(e.g. --set optim.lr=3e-4 --set trainer.max_steps=500); repeatable")
-    parser.add_argument("--bed", metavar="BED", help="train only on these regions of --fasta")
-    parser.add_argument("--bam", nargs="+", default=[], metavar="BAM",
-                        help="sequencing reads as training data (alone or mixed with --fasta "
-                        "windows by data.read_fraction)")
-    parser.add_argument("--val-fasta", nargs="+", default=[], metavar="FASTA",
-                        help="whole genomes held out for validation")
-    parser.add_argument("--test-fasta", nargs="+", default=[], metavar="FASTA",
-                        help="whole genomes held out for testing")
     parser.add_argument("--val-fraction", type=float, metavar="F",
                         help="without --val-fasta: share of every contig held out for validation")
     parser.add_argument("--test-fraction", type=float, metavar="F",
                         help="without --test-fasta: share of every contig held out for testing")
-    parser.add_argument("--devices", metavar="N", help="devices to train on (e.g. 1, 8, auto)")
-    parser.add_argument("--strategy", metavar="NAME", help="auto, ddp or fsdp (docs/distributed.md: "
-                        "data.batch_size is per device, the learning rate is not rescaled)")
-    parser.add_argument("--num-nodes", type=int, metavar="M",
-                        help="machines to train on (SLURM/torchrun launch one process per device)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT/checkpoints/last.ckpt when it exists")
     parser.add_argument("--seed", type=int, help="random seed (default: the recipe's)")
+    # Not the inference jobs' --devices/--num-nodes (options.add_ranks): unset here means "the
+    # recipe's value", and --devices also takes Lightning's `auto`.
+    compute.add_argument("--devices", metavar="N", help="devices to train on (e.g. 1, 8, auto)")
+    compute.add_argument("--strategy", metavar="NAME", help="auto, ddp or fsdp (docs/distributed.md: "
+                         "data.batch_size is per device, the learning rate is not rescaled)")
+    compute.add_argument("--num-nodes", type=int, metavar="M",
+                         help="machines to train on (SLURM/torchrun launch one process per device)")
     parser.set_defaults(func=run)
 
 
