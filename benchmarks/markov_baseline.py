@@ -10,7 +10,7 @@ smoothing, P(b | context) = (n(context b) + alpha) / (n(context) + 4 alpha). The
 on the validation genomes and the test bits per base are reported at that order.
 
 Evaluation matches `genossm pretrain`'s held-out metric exactly: the held-out contigs are tiled
-into non-overlapping windows of `--window` bases (`genossm.data.windows.FixedWindows`), windows
+into non-overlapping windows of `--window` bases (`genossm.data.training_windows.FixedWindows`), windows
 with more than `--max-n-fraction` N are skipped, and positions 1..L-1 of each window are
 predicted from the bases before them IN THE WINDOW (a causal model sees no more). Where fewer
 than k bases of context exist (window start, after an N), the longest available order is used.

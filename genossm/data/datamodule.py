@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from genossm.data.segments import (Segment, bed_segments, contig_segments, held_out_regions,
                                    total_length)
-from genossm.data.windows import FixedWindows, LengthStage, TrainingWindows
+from genossm.data.training_windows import FixedWindows, LengthStage, TrainingWindows
 from genossm.errors import InputError
 
 log = logging.getLogger("genossm.data")

@@ -138,11 +138,11 @@ class Genome:
         """
         if name in self.contigs:
             return name
-        variants = name_variants(name)
-        for variant in variants:
-            if variant in self.contigs:
-                return variant
-        matches = sorted({match for variant in variants for match in self._by_lowercase.get(variant.lower(), ())})
+        aliases = contig_aliases(name)
+        for alias in aliases:
+            if alias in self.contigs:
+                return alias
+        matches = sorted({match for alias in aliases for match in self._by_lowercase.get(alias.lower(), ())})
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -505,7 +505,7 @@ def _diagnose_index_failure(path: Path, kind: str) -> InputError:
 
 
 # -- contig names ------------------------------------------------------------------------------
-def name_variants(name: str) -> list[str]:
+def contig_aliases(name: str) -> list[str]:
     """`name` and its usual aliases: chr1 <-> 1, and the mitochondrion's spellings."""
     if name.lower() in {alias.lower() for alias in _MITOCHONDRIAL_NAMES}:
         return [name, *_MITOCHONDRIAL_NAMES]

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Mapping
 
 from genossm.errors import InputError
 from genossm.io import compression
-from genossm.io.fasta import Genome, name_variants
+from genossm.io.fasta import Genome, contig_aliases
 
 STRANDS = ("+", "-", ".")
 _BED_SUFFIXES = (".bed", ".bed.gz", ".bed.bgz", ".bed.bz2", ".bed.xz")
@@ -129,9 +129,9 @@ def _contig_length(contig: str, contig_lengths: Mapping[str, int] | None) -> int
     """Length of `contig`, also under its usual aliases (chr1 <-> 1, chrM <-> MT)."""
     if contig_lengths is None:
         return None
-    for variant in name_variants(contig):
-        if variant in contig_lengths:
-            return contig_lengths[variant]
+    for alias in contig_aliases(contig):
+        if alias in contig_lengths:
+            return contig_lengths[alias]
     return None
 
 

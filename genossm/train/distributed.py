@@ -4,9 +4,9 @@
 Semantics, whatever the number of ranks R (devices x nodes):
 - `data.batch_size` is per device; the global batch of one optimizer step is
   `batch_size * R * trainer.accumulate` windows. Rank r reads batches `k * R + r` of the
-  step-indexed stream (genossm.data.windows), so R ranks with batch b see exactly the windows one
-  process sees with batch R * b (while the batch size stays fixed: see the warm-up note in the
-  docs), and no window is drawn twice per step across ranks.
+  step-indexed stream (genossm.data.training_windows), so R ranks with batch b see exactly the
+  windows one process sees with batch R * b (while the batch size stays fixed: see the warm-up
+  note in the docs), and no window is drawn twice per step across ranks.
 - The loss of a micro-batch is the mean over every predicted base of the *global* micro-batch
   (summed NLL of all ranks / their summed base count), not the mean of per-rank means; DDP and
   FSDP average gradients over ranks, so each rank scales its summed NLL by R / global count.

@@ -125,5 +125,5 @@ class LanguageModelTask(L.LightningModule):
                             gradient_clip_algorithm=gradient_clip_algorithm)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The data position is the step itself (genossm.data.windows); recorded for humans.
+        # The data position is the step itself (genossm.data.training_windows); recorded for humans.
         checkpoint["genossm_data_position"] = {"global_step": int(self.global_step)}

@@ -8,7 +8,7 @@ import torch
 from genossm.data.datamodule import DataConfig, GenomeDataModule
 from genossm.data.reads import ReadSource
 from genossm.data.segments import contig_segments
-from genossm.data.windows import FixedWindows, LengthStage, TrainingWindows
+from genossm.data.training_windows import FixedWindows, LengthStage, TrainingWindows
 from genossm.tokenizer import PAD, encode
 
 

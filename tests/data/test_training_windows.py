@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from genossm.data import windows as windows_module
+from genossm.data import training_windows as windows_module
 from genossm.data.datamodule import DataConfig, make_splits
 from genossm.data.masking import IGNORE, causal_targets, masked_targets
 from genossm.data.segments import Segment, contig_segments, held_out_regions
-from genossm.data.windows import FixedWindows, LengthStage, TrainingWindows
+from genossm.data.training_windows import FixedWindows, LengthStage, TrainingWindows
 from genossm.errors import InputError
 from genossm.tokenizer import MASK, NUM_BASES, PAD, encode, reverse_complement
 
