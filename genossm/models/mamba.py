@@ -49,22 +49,12 @@ class MambaState:
 
     layers: list[DirectionState]
 
-    def clone(self) -> MambaState:
-        return MambaState([DirectionState(s.conv.clone(), s.ssm.clone()) for s in self.layers])
-
     def repeat(self, copies: int) -> MambaState:
         """Each batch row repeated `copies` times (row b -> rows b*copies .. b*copies+copies-1)."""
         return MambaState([
             DirectionState(s.conv.repeat_interleave(copies, 0), s.ssm.repeat_interleave(copies, 0))
             for s in self.layers
         ])
-
-    def to(self, device) -> MambaState:
-        return MambaState([DirectionState(s.conv.to(device), s.ssm.to(device)) for s in self.layers])
-
-    @property
-    def batch_size(self) -> int:
-        return self.layers[0].ssm.shape[0]
 
 
 class SelectiveSSM(nn.Module):
