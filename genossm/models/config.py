@@ -28,9 +28,9 @@ from genossm.tokenizer import VOCAB, VOCAB_SIZE, Vocabulary
 ARCHS = ("hyena", "mamba")
 OBJECTIVES = ("causal", "masked")
 NORMS = ("layernorm", "rmsnorm")
-# Hyena filter time t of position n: n / max_length (genossm), or n / (max_length - 1) (HyenaDNA's
-# torch.linspace(0, 1, l_max): t = 1 at the last trained position).
-FILTER_TIME_SCALES = ("max_length", "max_length_minus_1")
+# Hyena filter positional features: "genossm" (t = n / max_length, float64 per position) or
+# "hyenadna" (t = n / (max_length - 1), its torch.linspace(0, 1, l_max), from its float32 table).
+FILTER_FEATURES = ("genossm", "hyenadna")
 
 
 @dataclass
@@ -51,9 +51,11 @@ class HyenaConfig:
     decay_target: float = 0.01
     decay_shift: float = 0.0  # added to the decay window (HyenaDNA's published code: 0.05)
     modulate: bool = True
-    # t = n / max_length (genossm) or n / (max_length - 1) (HyenaDNA); the sin/cos bands turn once
-    # per max_length either way.
-    filter_time_scale: str = "max_length"
+    # "genossm": t = n / max_length, computed in float64 per position. "hyenadna": HyenaDNA's
+    # table, t = n / (max_length - 1) (its linspace(0, 1, l_max)) built in float32 as its code
+    # does, bitwise what its checkpoints store; past max_length the same formulas continue. The
+    # sin/cos bands turn once per max_length either way.
+    filter_features: str = "genossm"
 
 
 @dataclass
@@ -212,9 +214,9 @@ class ModelConfig:
                     f"model config: hyena.short_filter_width must lie in 2..4 (the causal_conv1d "
                     f"kernel's widths), found {h.short_filter_width}"
                 )
-            _check_choice("hyena.filter_time_scale", h.filter_time_scale, FILTER_TIME_SCALES)
-            if h.filter_time_scale == "max_length_minus_1" and self.max_length < 2:
-                raise InputError("model config: hyena.filter_time_scale max_length_minus_1 needs max_length >= 2")
+            _check_choice("hyena.filter_features", h.filter_features, FILTER_FEATURES)
+            if h.filter_features == "hyenadna" and self.max_length < 2:
+                raise InputError("model config: hyena.filter_features hyenadna needs max_length >= 2")
             if h.filter_emb_dim < 3 or h.filter_emb_dim % 2 == 0:
                 raise InputError(
                     f"model config: hyena.filter_emb_dim must be odd and >= 3 (t plus sin/cos "

@@ -59,8 +59,10 @@ class ImplicitFilter(nn.Module):
         super().__init__()
         self.channels = channels
         self.max_length = max_length
-        # t = n / time_scale: max_length, or max_length - 1 (HyenaDNA's linspace(0, 1, l_max)).
-        self.time_scale = max_length - 1 if cfg.filter_time_scale == "max_length_minus_1" else max_length
+        # "hyenadna": t = n / (max_length - 1) (its linspace(0, 1, l_max)), from its float32 table.
+        self.hyenadna_features = cfg.filter_features == "hyenadna"
+        self.time_scale = max_length - 1 if self.hyenadna_features else max_length
+        self._hyenadna_table: tuple[torch.Tensor, torch.Tensor] | None = None
         self.bands = (cfg.filter_emb_dim - 1) // 2
         width = cfg.filter_order
         layers: list[nn.Module] = [nn.Linear(cfg.filter_emb_dim, width), Sin(width, cfg.filter_sine_freq)]
@@ -77,6 +79,14 @@ class ImplicitFilter(nn.Module):
 
     def positional_features(self, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Features `(n, emb_dim)` and times `(n, 1)` of positions start..stop-1, float64."""
+        if self.hyenadna_features and start < self.max_length:
+            z, t = self.hyenadna_table()
+            end = min(stop, self.max_length)
+            z, t = z[start:end].to(device, torch.float64), t[start:end].to(device, torch.float64)
+            if end == stop:
+                return z, t
+            z_more, t_more = self.positional_features(end, stop, device)  # past l_max: same formulas
+            return torch.cat([z, z_more]), torch.cat([t, t_more])
         # float64 positions: n / max_length must stay exact to ~1e-9 at millions of positions.
         n = torch.arange(start, stop, dtype=torch.float64, device=device)[:, None]  # (n, 1)
         t = n / self.time_scale
@@ -84,6 +94,20 @@ class ImplicitFilter(nn.Module):
         freqs = torch.linspace(1e-4, self.bands - 1, self.bands, dtype=torch.float64, device=device)
         z = torch.cat([t, torch.cos(freqs * angle), -torch.sin(freqs * angle)], dim=-1)  # (n, emb_dim)
         return z, t
+
+    def hyenadna_table(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """HyenaDNA's feature table `(max_length, emb_dim)` and times `(max_length, 1)`, float32 on
+        the CPU, built as its code builds the `pos_emb` buffers its checkpoints store (bitwise the
+        same): the filter MLP amplifies the table's float32 rounding (Sin frequencies near 10), so
+        the float64 features would move a converted model's taps by ~1e-5. Built once (24 MB at
+        2^20 positions, as the peer's)."""
+        if self._hyenadna_table is None:
+            length = self.max_length
+            t = torch.linspace(0, 1, length)[:, None]  # (L, 1)
+            w = 2 * math.pi * torch.linspace(0, length - 1, length)[:, None] / length  # (L, 1)
+            f = torch.linspace(1e-4, self.bands - 1, self.bands)[None]  # (1, bands)
+            self._hyenadna_table = (torch.cat([t, torch.cos(-f * w), torch.sin(-f * w)], dim=-1), t)
+        return self._hyenadna_table
 
     def forward(self, length: int, start: int = 0, chunk_size: int | None = None) -> torch.Tensor:
         """Filter taps of positions start..start+length-1: `(channels, length)` fp32 (fp64 in a

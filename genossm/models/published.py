@@ -13,7 +13,8 @@ DIR is a downloaded checkpoint folder, recognised from its config.json:
 
 The peers' behaviour becomes config options of the genossm model, so the converted model gives
 the peer's logits and hidden states (to float32 rounding): HyenaDNA's filter time scaled by
-l_max - 1 and its 0.05 decay shift (`hyena.filter_time_scale`, `hyena.decay_shift`), its
+l_max - 1 in its float32 table and its 0.05 decay shift (`hyena.filter_features`,
+`hyena.decay_shift`), its
 vocabulary and padded embedding rows (`tokenizer`, `vocab_size`), its separate or tied head;
 Caduceus' BiMamba (bidirectional, in/out projections tied), RC-PS weight sharing
 (`rc_equivariant`, and `rc_swap_halves` for the fused add+norm path the published PS models
@@ -334,7 +335,7 @@ def hyenadna_config(config: dict, layout: str, path: Path):
             order=layer["order"], expand=1, short_filter_width=3, filter_emb_dim=emb_dim,
             filter_order=layer["filter_order"], filter_inner_layers=layer["num_inner_mlps"],
             filter_sine_freq=float(layer["w"]), decay_fast_pct=fast, decay_slow_pct=slow,
-            decay_target=target, decay_shift=shift, modulate=modulate, filter_time_scale="max_length_minus_1",
+            decay_target=target, decay_shift=shift, modulate=modulate, filter_features="hyenadna",
         ),
         tokenizer=dict(PEER_TOKENIZER),
     )
@@ -388,7 +389,7 @@ def hyenadna_state(keys: _Keys, config, facts: dict, layout: str) -> dict:
         state[dst + "mixer.filter_bias"] = keys.take(f + "bias", ((h.order - 1) * d,))
         # Derived by genossm, checked: positional features (t, cos, -sin) and decay rates.
         _check_close(f + "pos_emb.z", keys.take(f + "pos_emb.z", (1, config.max_length, h.filter_emb_dim)),
-                     z_expected, keys.source, 1e-5, "positional features")
+                     z_expected, keys.source, 1e-6, "positional features")
         _check_close(f + "pos_emb.t", keys.take(f + "pos_emb.t", (1, config.max_length, 1)),
                      t_expected, keys.source, 1e-6, "filter time")
         if keys.has(f + "modulation.deltas"):
@@ -564,7 +565,9 @@ def _max_length_from_name(directory: Path) -> int | None:
     match = re.search(r"seqlen[-_]?(\d+)(k?)", directory.resolve().name, flags=re.IGNORECASE)
     if not match:
         return None
-    return int(match.group(1)) * (1024 if match.group(2) else 1)
+    value = int(match.group(1)) * (1000 if match.group(2) else 1)
+    power = 2 ** round(math.log2(value))  # "131k" is 2^17 = 131,072, "1k" 1,024
+    return power if match.group(2) and abs(power - value) <= 0.05 * value else value
 
 
 # ---------------------------------------------------------------------------------------- entry point
