@@ -59,8 +59,7 @@ EXP_PER_SECOND = 512 * 16 * (1 << 20) / 2e-3
 
 # backward tiles (channels x positions) and warps timed by --sweep at (1, 512, 16, 2^20, bf16)
 SWEEP_BWD = [dict(bwd_block_c=c, chunk=t, bwd_warps=w)
-             for c, t, w in [(16, 64, 4), (8, 64, 4), (32, 64, 8), (16, 32, 4), (32, 32, 4),
-                             (8, 128, 4), (16, 128, 8), (4, 256, 4)]]
+             for c, t, w in [(32, 32, 4), (16, 64, 4), (32, 32, 8), (64, 16, 4), (16, 32, 2)]]
 
 
 def make_inputs(batch, H, N, L, dtype, requires_grad=True, seed=0):

@@ -166,7 +166,7 @@ def _scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_soft
     opt = lambda t: t if t is not None else dummy  # noqa: E731 - absent tensors are never read
     flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
                  HAS_DLAST=dlast is not None, VARLEN=layout.varlen, C_VARIES=layout.c_varies,
-                 BLOCK_C=block_c, T=layout.chunk, num_warps=config.bwd_warps)
+                 BLOCK_C=block_c, BLOCK_N=layout.block_n, T=layout.chunk, num_warps=config.bwd_warps)
     grid = (triton.cdiv(H, block_c), n_segs, layout.batch)
     carry = torch.zeros(layout.batch, n_segs, H, N, **f32)  # adjoint entering each segment from the right
     if n_segs > 1:

@@ -211,12 +211,38 @@ def _adjoint_inputs(delta_ptr, z_ptr, dout_ptr, offs, mask, mask_c, t, L, bias,
 
 
 @triton.jit
+def _state_row(ptr, bc_row, offs_c, mask_c, n, t, mask_t, L, N, VARIES: tl.constexpr):
+    """B or C of state n: (1, T) from the group's row when input-dependent, else (BLOCK_C, 1);
+    zeros once n reaches N (the prefetch past the last state)."""
+    if VARIES:
+        row = tl.load(ptr + bc_row + n * L + t, mask=mask_t & (t * 0 + n < N), other=0.0)
+        out = row.to(tl.float32)[None, :]
+    else:
+        col = tl.load(ptr + offs_c * N + n, mask=mask_c & (offs_c * 0 + n < N), other=0.0)
+        out = col.to(tl.float32)[:, None]
+    return out
+
+
+@triton.jit
+def _pick(tile, offs_n, n):
+    """Column n of a (BLOCK_C, BLOCK_N) register tile as (BLOCK_C,)."""
+    return tl.sum(tl.where(offs_n[None, :] == n, tile, 0.0), axis=1)
+
+
+@triton.jit
+def _put(tile, offs_n, n, values):
+    """The tile with column n replaced by values (BLOCK_C,)."""
+    return tl.where(offs_n[None, :] == n, values[:, None], tile)
+
+
+@triton.jit
 def _scan_bwd_carry_kernel(
     delta_ptr, A2_ptr, C_ptr, z_ptr, bias_ptr, seq_ptr, dout_ptr, dlast_ptr,
     local_ptr, decay_ptr,
     H, L, N, heads_per_group, n_groups, n_chunks, seg_chunks, n_segs,
     HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr,
-    VARLEN: tl.constexpr, C_VARIES: tl.constexpr, BLOCK_C: tl.constexpr, T: tl.constexpr,
+    VARLEN: tl.constexpr, C_VARIES: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_N: tl.constexpr,
+    T: tl.constexpr,
 ):
     """Per segment: the adjoint at its first position with nothing flowing in from its right
     (`local`) and the factor that multiplies what does flow in (`decay`), both (B, S, H, N).
@@ -232,17 +258,20 @@ def _scan_bwd_carry_kernel(
     offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < H
     offs_t = tl.arange(0, T)
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_cn = mask_c[:, None] & (offs_n < N)[None, :]
     group = (pid_c * BLOCK_C) // heads_per_group
     rows = (batch.to(tl.int64) * H + offs_c) * L
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L
-    out_rows = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c) * N
     bias = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
+    A2 = tl.load(A2_ptr + offs_c[:, None] * N + offs_n[None, :], mask=mask_cn, other=0.0)
     first = seg * seg_chunks
     last = tl.minimum(first + seg_chunks, n_chunks)
     exponent = tl.zeros([BLOCK_C], dtype=tl.float32)  # sum of delta from start + 1 to the chunk's start
     dead = tl.zeros([1], dtype=tl.int32)  # 1 once a sequence boundary has been passed
+    local = tl.zeros([BLOCK_C, BLOCK_N], dtype=tl.float32)
     for chunk in range(first, last):
         t = chunk * T + offs_t
         mask_t = t < L
@@ -255,26 +284,23 @@ def _scan_bwd_carry_kernel(
         # exclusive prefix sums: what lies between the segment start and position t
         before = exponent[:, None] + tl.cumsum(next_delta, axis=1) - next_delta  # (BLOCK_C, T)
         alive = (dead + tl.cumsum(stop, axis=0) - stop) == 0  # (T,)
+        c_next = _state_row(C_ptr, bc_row, offs_c, mask_c, 0, t, mask_t, L, N, C_VARIES)
         for n in range(0, N):
-            a2 = tl.load(A2_ptr + offs_c * N + n, mask=mask_c, other=0.0)
-            if C_VARIES:
-                c_n = tl.load(C_ptr + bc_row + n * L + t, mask=mask_t, other=0.0).to(tl.float32)[None, :]
-            else:
-                c_n = tl.load(C_ptr + offs_c * N + n, mask=mask_c, other=0.0).to(tl.float32)[:, None]
+            c_n = c_next  # loads run one state ahead so their latency hides behind the math
+            c_next = _state_row(C_ptr, bc_row, offs_c, mask_c, n + 1, t, mask_t, L, N, C_VARIES)
             beta = dy * c_n
             if HAS_DLAST:
                 beta += tl.load(dlast_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n,
                                 mask=is_end[None, :] & mask_c[:, None], other=0.0)
+            a2 = _pick(A2, offs_n, n)
             weight = tl.where(alive[None, :], tl.exp2(before * a2[:, None]), 0.0)
-            part = tl.sum(weight * beta, axis=1)  # (BLOCK_C,)
-            prev = tl.load(local_ptr + out_rows + n, mask=mask_c & (offs_c * 0 + chunk > first), other=0.0)
-            tl.store(local_ptr + out_rows + n, prev + part, mask=mask_c)
+            local = _put(local, offs_n, n, _pick(local, offs_n, n) + tl.sum(weight * beta, axis=1))
         exponent += tl.sum(next_delta, axis=1)
         dead += tl.sum(stop, axis=0)
-    for n in range(0, N):
-        a2 = tl.load(A2_ptr + offs_c * N + n, mask=mask_c, other=0.0)
-        decay = tl.where(dead == 0, tl.exp2(exponent * a2), 0.0)
-        tl.store(decay_ptr + out_rows + n, decay, mask=mask_c)
+    out = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c[:, None]) * N + offs_n[None, :]
+    tl.store(local_ptr + out, local, mask=mask_cn)
+    decay = tl.where(dead == 0, tl.exp2(exponent[:, None] * A2), 0.0)
+    tl.store(decay_ptr + out, decay, mask=mask_cn)
 
 
 @triton.jit
@@ -301,18 +327,18 @@ def _scan_bwd_kernel(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr,
     VARLEN: tl.constexpr, B_VARIES: tl.constexpr, C_VARIES: tl.constexpr,
-    BLOCK_C: tl.constexpr, T: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
 ):
     """Backward of one segment of chunks, last chunk first, one state n at a time.
 
     Tiles are (BLOCK_C channels, T positions) with time the fast axis, so each thread holds a run
     of consecutive positions of one channel: both scans (states forward, adjoint in reverse) run
-    mostly inside a thread and the per-state reductions are plain register sums over the n loop.
-    The carry buffer (B, S, H, N) holds, per state, the adjoint at the first position after the
-    chunk being processed (the segment's true carry on entry, from the chain kernel); dA and the
-    gradients of time-invariant B/C are summed per (batch, segment) and reduced by the launcher.
-    dB/dC of input-dependent B/C are summed over the channel tile, then one atomic add per
-    (position, state) and tile.
+    mostly inside a thread and the sums over states are plain register sums over the n loop.
+    Per-state values that live across chunks (the adjoint at the first position after the
+    chunk, dA, time-invariant dB/dC) are (BLOCK_C, BLOCK_N) register tiles; B/C rows are loaded
+    one state ahead. dB/dC of input-dependent B/C are summed over the channel tile, then one
+    atomic add per (position, state) and tile; the other sums leave as per-(batch, segment)
+    partials reduced by the launcher.
     """
     pid_c = tl.program_id(0)
     seg = tl.program_id(1)
@@ -320,10 +346,13 @@ def _scan_bwd_kernel(
     offs_c = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < H
     offs_t = tl.arange(0, T)
+    offs_n = tl.arange(0, BLOCK_N)
+    mask_cn = mask_c[:, None] & (offs_n < N)[None, :]
     group = (pid_c * BLOCK_C) // heads_per_group  # tiles never straddle groups (launcher)
     rows = (batch.to(tl.int64) * H + offs_c) * L  # (BLOCK_C,) int64
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
-    seg_rows = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c) * N  # (BLOCK_C,) into (B, S, H, N)
+    cn = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c[:, None]) * N + offs_n[None, :]
+    A2 = tl.load(A2_ptr + offs_c[:, None] * N + offs_n[None, :], mask=mask_cn, other=0.0)
     bias = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
@@ -332,6 +361,10 @@ def _scan_bwd_kernel(
         d_skip = tl.load(D_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
     dD_acc = tl.zeros([BLOCK_C], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_C], dtype=tl.float32)
+    carry = tl.load(carry_ptr + cn, mask=mask_cn, other=0.0)  # adjoint after the segment, per state
+    dA_acc = tl.zeros([BLOCK_C, BLOCK_N], dtype=tl.float32)
+    dB_acc = tl.zeros([BLOCK_C, BLOCK_N], dtype=tl.float32)  # time-invariant B only
+    dC_acc = tl.zeros([BLOCK_C, BLOCK_N], dtype=tl.float32)  # time-invariant C only
 
     first = seg * seg_chunks
     last = tl.minimum(first + seg_chunks, n_chunks)
@@ -353,17 +386,16 @@ def _scan_bwd_kernel(
         g_B = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g B
         g_decayed_A = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g (x - b) A
         prev_chunk = tl.maximum(chunk - 1, 0)  # chunk 0 needs no saved state: a_0 = 0 restarts it
-        ckpt_rows = ((batch.to(tl.int64) * n_chunks + prev_chunk) * H + offs_c) * N
+        x_saved = tl.load(ckpt_ptr + ((batch.to(tl.int64) * n_chunks + prev_chunk) * H + offs_c[:, None]) * N
+                          + offs_n[None, :], mask=mask_cn & (offs_c[:, None] * 0 + chunk > 0), other=0.0)
+        b_next = _state_row(B_ptr, bc_row, offs_c, mask_c, 0, t, mask_t, L, N, B_VARIES)
+        c_next = _state_row(C_ptr, bc_row, offs_c, mask_c, 0, t, mask_t, L, N, C_VARIES)
         for n in range(0, N):
-            a2 = tl.load(A2_ptr + offs_c * N + n, mask=mask_c, other=0.0)  # (BLOCK_C,) A log2(e)
-            if B_VARIES:
-                b_n = tl.load(B_ptr + bc_row + n * L + t, mask=mask_t, other=0.0).to(tl.float32)[None, :]
-            else:
-                b_n = tl.load(B_ptr + offs_c * N + n, mask=mask_c, other=0.0).to(tl.float32)[:, None]
-            if C_VARIES:
-                c_n = tl.load(C_ptr + bc_row + n * L + t, mask=mask_t, other=0.0).to(tl.float32)[None, :]
-            else:
-                c_n = tl.load(C_ptr + offs_c * N + n, mask=mask_c, other=0.0).to(tl.float32)[:, None]
+            b_n = b_next  # loads run one state ahead so their latency hides behind the math
+            c_n = c_next
+            b_next = _state_row(B_ptr, bc_row, offs_c, mask_c, n + 1, t, mask_t, L, N, B_VARIES)
+            c_next = _state_row(C_ptr, bc_row, offs_c, mask_c, n + 1, t, mask_t, L, N, C_VARIES)
+            a2 = _pick(A2, offs_n, n)  # (BLOCK_C,) A log2(e)
             # states of this chunk, recomputed from the one saved at the previous chunk's end
             a = tl.exp2(delta * a2[:, None])
             b = delta_u * b_n
@@ -373,9 +405,8 @@ def _scan_bwd_kernel(
                              mask=is_start[None, :] & mask_c[:, None], other=0.0).to(tl.float32)
                 b_scan = b + a * h0
             a_scan = tl.where(is_start[None, :], 0.0, a)
-            x_prev = tl.load(ckpt_ptr + ckpt_rows + n, mask=mask_c & (offs_c * 0 + chunk > 0), other=0.0)
             a_cum, b_cum = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
-            x = b_cum + a_cum * x_prev[:, None]
+            x = b_cum + a_cum * _pick(x_saved, offs_n, n)[:, None]
             # adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t (+ d last_state at sequence ends)
             a_next = tl.where(stop[None, :], 0.0, tl.exp2(next_delta * a2[:, None]))
             beta = dy * c_n
@@ -383,26 +414,20 @@ def _scan_bwd_kernel(
                 beta += tl.load(dlast_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n,
                                 mask=is_end[None, :] & mask_c[:, None], other=0.0)
             r_cum, beta_cum = tl.associative_scan((a_next, beta), 1, _affine_combine, reverse=True)
-            g_after = tl.load(carry_ptr + seg_rows + n, mask=mask_c, other=0.0)
-            g = beta_cum + r_cum * g_after[:, None]
-            tl.store(carry_ptr + seg_rows + n, tl.sum(tl.where(offs_t[None, :] == 0, g, 0.0), axis=1),
-                     mask=mask_c)
-            decayed = x - b  # a_t x_{t-1}, the initial state's share included
-            g_decayed = g * decayed
+            g = beta_cum + r_cum * _pick(carry, offs_n, n)[:, None]
+            carry = _put(carry, offs_n, n, tl.sum(tl.where(offs_t[None, :] == 0, g, 0.0), axis=1))
+            g_decayed = g * (x - b)  # g a_t x_{t-1}, the initial state's share included
             g_B += g * b_n
             g_decayed_A += g_decayed * a2[:, None]
-            dA_part = tl.load(dA_ptr + seg_rows + n, mask=mask_c, other=0.0)
-            tl.store(dA_ptr + seg_rows + n, dA_part + tl.sum(g_decayed * delta, axis=1), mask=mask_c)
+            dA_acc = _put(dA_acc, offs_n, n, _pick(dA_acc, offs_n, n) + tl.sum(g_decayed * delta, axis=1))
             if B_VARIES:
                 tl.atomic_add(dB_ptr + bc_row + n * L + t, tl.sum(g * delta_u, axis=0), mask=mask_t)
             else:
-                dB_part = tl.load(dB_ptr + seg_rows + n, mask=mask_c, other=0.0)
-                tl.store(dB_ptr + seg_rows + n, dB_part + tl.sum(g * delta_u, axis=1), mask=mask_c)
+                dB_acc = _put(dB_acc, offs_n, n, _pick(dB_acc, offs_n, n) + tl.sum(g * delta_u, axis=1))
             if C_VARIES:
                 tl.atomic_add(dC_ptr + bc_row + n * L + t, tl.sum(dy * x, axis=0), mask=mask_t)
             else:
-                dC_part = tl.load(dC_ptr + seg_rows + n, mask=mask_c, other=0.0)
-                tl.store(dC_ptr + seg_rows + n, dC_part + tl.sum(dy * x, axis=1), mask=mask_c)
+                dC_acc = _put(dC_acc, offs_n, n, _pick(dC_acc, offs_n, n) + tl.sum(dy * x, axis=1))
             if HAS_Z:
                 y += x * c_n
             if HAS_INIT:
@@ -426,6 +451,11 @@ def _scan_bwd_kernel(
             dz = dout * y * gate * (1.0 + z * (1.0 - gate))
             tl.store(dz_ptr + offs, dz.to(dz_ptr.dtype.element_ty), mask=mask)
 
+    tl.store(dA_ptr + cn, dA_acc, mask=mask_cn)
+    if not B_VARIES:
+        tl.store(dB_ptr + cn, dB_acc, mask=mask_cn)
+    if not C_VARIES:
+        tl.store(dC_ptr + cn, dC_acc, mask=mask_cn)
     part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_c
     if HAS_D:
         tl.store(dD_ptr + part_rows, dD_acc, mask=mask_c)
