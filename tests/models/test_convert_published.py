@@ -429,3 +429,20 @@ def test_caduceus_published_sizes_convert(tmp_path, name, d_model, n_layer, rcps
     with torch.no_grad():
         view_logits = inference_view(model)(genossm_tokens)
     assert view_logits.shape == (2, 33, 7) and torch.isfinite(view_logits).all()
+
+
+@pytest.mark.parametrize("case", ["hyenadna-hf-safetensors", "caduceus-ps"])
+def test_commands_run_converted_models(converted, tmp_path, case):
+    """score, embed and mutagenesis load a converted model (causal and masked scoring)."""
+    model = str(converted[case])
+    tsv = tmp_path / "scores.tsv"
+    assert cli_main(["-q", "score", "sample", "--fasta", "sample", "--model", model, "--window", "64",
+                     "--tsv", str(tsv), "-o", str(tmp_path / "out.vcf")]) == 0
+    rows = [line.split("\t") for line in tsv.read_text().splitlines()[1:]]
+    ok = [row for row in rows if row[-1] == "ok"]
+    assert ok and all(math.isfinite(float(row[6])) for row in ok)
+    assert cli_main(["-q", "embed", "--regions", "N315:5001-5100", "--fasta", "sample", "--model", model,
+                     "-o", str(tmp_path / "emb.h5")]) == 0
+    assert cli_main(["-q", "mutagenesis", "--region", "N315:5201-5203", "--fasta", "sample", "--model", model,
+                     "--window", "64", "--out-prefix", str(tmp_path / "mut"), "--no-plot"]) == 0
+    assert len((tmp_path / "mut.tsv").read_text().splitlines()) == 1 + 3 * 3
