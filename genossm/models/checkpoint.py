@@ -352,13 +352,18 @@ def _unpickler_detail(message: str) -> str:
 
 
 def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike,
-                                 weights_dtype: str | None = None) -> Path:
+                                 weights_dtype: str | None = None,
+                                 training: dict[str, Any] | None = None) -> Path:
     """Lightning `.ckpt` (training state) -> checkpoint directory (model only), weights stored in
-    `weights_dtype` (see `save_model`).
+    `weights_dtype` (see `save_model`). The one converter: `genossm convert` and the export at
+    the end of `genossm pretrain` both call it.
 
-    Expects the LightningModule's model under attribute `model` (state dict keys `model.*`) and
-    its config dict in `hyper_parameters["model_config"]`. Read with weights_only=True: a .ckpt
-    that needs arbitrary classes to unpickle is refused rather than executed.
+    Expects the LightningModule's model under attribute `model` (state dict keys `model.*`, or
+    `model._orig_mod.*` when the model was torch.compile'd) and its config dict in
+    `hyper_parameters["model_config"]`. `training` is the record written to config.json
+    (default: the .ckpt's file name, epoch, step and JSON-serialisable hyper-parameters). Read
+    with weights_only=True: a .ckpt that needs arbitrary classes to unpickle is refused rather
+    than executed.
     """
     import pickle
 
@@ -408,6 +413,12 @@ def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os
         raise InputError("Lightning checkpoint holds no 'model.*' weights", path=ckpt_path)
     model = build_model(config)
     load_state_dict_checked(model, state, source=ckpt_path)
+    if training is None:
+        training = _lightning_training_record(ckpt_path, ckpt)
+    return save_model(model, out_dir, extra=training, weights_dtype=weights_dtype)
+
+
+def _lightning_training_record(ckpt_path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
     training = {
         "source": ckpt_path.name,
         "epoch": ckpt.get("epoch"),
@@ -421,4 +432,4 @@ def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os
         except TypeError:
             continue
         training.setdefault("hyper_parameters", {})[key] = value
-    return save_model(model, out_dir, extra=training, weights_dtype=weights_dtype)
+    return training

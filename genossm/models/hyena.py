@@ -35,6 +35,7 @@ from genossm import kernels
 from genossm.models.blocks import at_least_fp32
 from genossm.models.config import HyenaConfig, ModelConfig
 from genossm.models.layout import linear_from_channels_first, linear_to_channels_first
+from genossm.models.optim_hints import set_optim_hints
 
 
 class Sin(nn.Module):
@@ -70,6 +71,9 @@ class ImplicitFilter(nn.Module):
             layers += [nn.Linear(width, width), Sin(width, cfg.filter_sine_freq)]
         layers.append(nn.Linear(width, channels, bias=False))
         self.mlp = nn.Sequential(*layers)
+        # HyenaDNA's per-parameter `_optim` (weight decay 0 on the implicit filter): the MLP and
+        # its Sin frequencies shape the filter, and decay would flatten it, not regularise it.
+        set_optim_hints(self.mlp.parameters(), weight_decay=0.0)
         self.modulate = cfg.modulate
         self.decay_shift = cfg.decay_shift
         # Decay rates, fixed (HyenaDNA trains them with lr 0): derived from the config, neither

@@ -29,6 +29,7 @@ from genossm import kernels
 from genossm.models.blocks import at_least_fp32
 from genossm.models.config import ModelConfig
 from genossm.models.layout import linear_channels_first, linear_from_channels_first, linear_to_channels_first
+from genossm.models.optim_hints import set_optim_hints
 
 
 @dataclass
@@ -75,6 +76,9 @@ class SelectiveSSM(nn.Module):
         A = torch.arange(1, cfg.d_state + 1, dtype=torch.float32).repeat(d_inner, 1)  # (Di, N)
         self.A_log = nn.Parameter(torch.log(A))
         self.D = nn.Parameter(torch.ones(d_inner))
+        # mamba_ssm's `_no_weight_decay`: decay rates and the skip gain, not weights to shrink
+        # (decay would pull every A_n towards -1 and D towards 0).
+        set_optim_hints([self.A_log, self.D], weight_decay=0.0)
 
     def _init_dt(self, cfg) -> None:
         # mamba_ssm: dt_proj weight uniform(+-dt_rank^-0.5); bias = softplus^-1(dt) with dt

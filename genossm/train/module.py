@@ -15,6 +15,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from genossm.train.distributed import global_token_mean
 from genossm.train.metrics import metric_sums, summarise
+from genossm.train.optim import check_groups_cover, parameter_groups
 from genossm.train.schedule import warmup_cosine
 
 log = logging.getLogger("genossm.train")
@@ -34,6 +35,9 @@ class LanguageModelTask(L.LightningModule):
 
         self.save_hyperparameters()
         self.model = build_model(ModelConfig.from_dict(model_config))
+        # Planned now, on the bare model: a strategy may reshape parameters before
+        # configure_optimizers runs (genossm.train.optim).
+        self.parameter_groups = parameter_groups(self.model, optim["weight_decay"])
         self._eval_sums: torch.Tensor | None = None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -95,15 +99,9 @@ class LanguageModelTask(L.LightningModule):
 
     def configure_optimizers(self):
         optim = self.hparams.optim
-        decay, no_decay = [], []
-        for name, parameter in self.model.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            # Matrices decay; biases, norm scales and embeddings do not (GPT-2 / HyenaDNA).
-            (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
+        check_groups_cover(self.parameter_groups, self.model.parameters())
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": optim["weight_decay"]},
-             {"params": no_decay, "weight_decay": 0.0}],
+            [group.as_optimizer_group() for group in self.parameter_groups],
             lr=optim["lr"], betas=tuple(optim["betas"]), eps=optim["eps"],
         )
         schedule = LambdaLR(optimizer, lambda step: warmup_cosine(

@@ -34,7 +34,9 @@ class OptimConfig:
     """AdamW with linear warm-up then cosine decay to `min_lr_ratio * lr` at `max_steps`."""
 
     lr: float = 1e-3
-    weight_decay: float = 0.1  # not applied to biases, norms and embeddings (GPT-2 practice)
+    # Not applied to biases, norms, embeddings (GPT-2 practice) nor to parameters whose module
+    # exempts them (Mamba A_log/D, the Hyena filter MLP): genossm.train.optim.
+    weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.95)
     eps: float = 1e-8
     warmup_steps: int = 100

@@ -74,24 +74,6 @@ def _trainer(L, t, out_dir: Path, callbacks: list, checkpoints, stop_after: int 
     )
 
 
-def export_model(checkpoint_path: Path, model_dir: Path, extra: dict[str, Any]) -> None:
-    """Write the genossm checkpoint (config.json + model.safetensors) from a Lightning checkpoint.
-
-    Reading the saved file rather than the live module gives the full weights under every
-    strategy (FSDP shards them in memory) and proves the checkpoint loads safely.
-    """
-    from genossm.models.checkpoint import save_model
-    from genossm.models.config import ModelConfig
-    from genossm.models.lm import build_model
-
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    config = ModelConfig.from_dict(state["hyper_parameters"]["model_config"])
-    model = build_model(config)
-    weights = {key[len("model."):]: value for key, value in state["state_dict"].items() if key.startswith("model.")}
-    model.load_state_dict(weights)
-    save_model(model, model_dir, extra=extra)
-
-
 def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False,
              stop_after: int | None = None, run_test: bool = True) -> dict[str, Any]:
     """Train per `recipe` into `out_dir`; returns the metrics also written to out_dir/metrics.json.
@@ -102,6 +84,7 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     import lightning as L
 
     from genossm.data.datamodule import GenomeDataModule
+    from genossm.models.checkpoint import convert_lightning_checkpoint
     from genossm.train.callbacks import (SequenceLengthWarmup, StderrProgressBar,
                                          ThroughputMonitor, length_stages)
     from genossm.progress import log_from_rank_zero_only
@@ -164,7 +147,9 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     if trainer.is_global_zero:
         extra = {"training": {key: metrics[key] for key in ("steps", "tokens_per_second", "val")}
                  | {"test": metrics.get("test"), "recipe": metrics["recipe"]}}
-        export_model(last, out_dir / "model", extra)
+        # From the saved file, not the live module: full weights under every strategy (FSDP
+        # shards them in memory), and proof that the checkpoint loads safely.
+        convert_lightning_checkpoint(last, out_dir / "model", training=extra)
         with atomic_path(out_dir / "metrics.json") as tmp:
             Path(tmp).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
         log.info("wrote %s and %s", out_dir / "model", out_dir / "metrics.json")

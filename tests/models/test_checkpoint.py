@@ -155,11 +155,11 @@ class NotAllowed:
     """An arbitrary class in a .ckpt: unpickling it would import and run code from its module."""
 
 
-def fake_lightning_checkpoint(path, model, **extra):
+def fake_lightning_checkpoint(path, model, prefix="model.", **extra):
     torch.save({
         "epoch": 3,
         "global_step": 1200,
-        "state_dict": {f"model.{name}": t for name, t in model.state_dict().items()},
+        "state_dict": {f"{prefix}{name}": t for name, t in model.state_dict().items()},
         "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-3}]}],
         "hyper_parameters": {"model_config": model.config.to_dict(), "lr": 0.001, **extra},
     }, path)
@@ -175,6 +175,17 @@ def test_convert_lightning_checkpoint(tmp_path):
         assert torch.equal(loaded(TOKENS), model(TOKENS))
     training = describe_checkpoint(out)["training"]
     assert training["global_step"] == 1200 and training["hyper_parameters"] == {"lr": 0.001}
+
+
+def test_convert_a_compiled_models_checkpoint_with_its_training_record(tmp_path):
+    """torch.compile'd models save `model._orig_mod.*` keys; `training` replaces the record."""
+    model = make_model()
+    ckpt = tmp_path / "last.ckpt"
+    fake_lightning_checkpoint(ckpt, model, prefix="model._orig_mod.")
+    out = convert_lightning_checkpoint(ckpt, tmp_path / "model", training={"steps": 5})
+    with torch.no_grad():
+        assert torch.equal(load_model(out)(TOKENS), model(TOKENS))
+    assert describe_checkpoint(out)["training"] == {"steps": 5}
 
 
 def test_convert_cli(tmp_path, capsys):

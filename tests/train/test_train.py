@@ -120,3 +120,24 @@ def test_activation_checkpointing_flag_reaches_the_model_config(data_dir):
     recipe = tiny_recipe(data_dir, activation_checkpointing=True)
     assert resolve_model_config(recipe).checkpointing
     assert not resolve_model_config(tiny_recipe(data_dir)).checkpointing
+
+
+def test_a_compiled_run_exports_a_model_that_loads(data_dir, tmp_path, monkeypatch):
+    """trainer.compile: the Lightning checkpoint holds `model._orig_mod.*` keys; the export at
+    the end of training (the converter `genossm convert` uses) strips them."""
+    import functools
+
+    from genossm.models.checkpoint import load_model
+    from genossm.train.run import pretrain
+
+    # Dynamo's wrapper (what renames the keys) without Inductor's C++ code generation: seconds,
+    # not minutes, on a CPU.
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    recipe = tiny_recipe(data_dir, max_steps=2, val_every=1000, checkpoint_every=1000, compile=True)
+    pretrain(recipe, tmp_path / "run", run_test=False)
+    trained, step = final_weights(tmp_path / "run")
+    assert step == 2 and all(name.startswith("model._orig_mod.") for name in trained)
+    exported = load_model(tmp_path / "run" / "model").state_dict()
+    assert exported.keys() == {name.removeprefix("model._orig_mod.") for name in trained}
+    for name, tensor in exported.items():
+        torch.testing.assert_close(tensor, trained[f"model._orig_mod.{name}"], rtol=0, atol=0, msg=name)
