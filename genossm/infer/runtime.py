@@ -85,6 +85,7 @@ def load_inference_model(path: Path, device):
 
     # A converted model keeps its peer's token ids; the pipelines speak genossm's (models/vocab.py).
     model = inference_view(load_model(path, device=device))
+    model.eval()  # the view is a new module: eval mode for it too
     recorded = read_checkpoint_config(path).get("weights", {}).get("sha256")
     return model, recorded or checkpoint_sha256(path)
 
