@@ -7,8 +7,8 @@ the W shifted reads of x hit L1/L2, so HBM sees x once and y once, where F.conv1
 a padded copy of x and a second pass for the activation.
 
 The backward recomputes the pre-activation at t, t+1, ..., t+W-1 (the positions each x[t]
-feeds) instead of storing it, and reduces dweight/dbias over the tile before one fp32 atomic
-add per program. The gradient of the initial state touches only the first W-1 positions and is
+feeds) from the 2W - 1 shifted x tiles instead of storing it, and sums dweight/dbias over the
+tile into one partial per program (added up by the launcher: no atomics). The gradient of the initial state touches only the first W-1 positions and is
 computed in PyTorch on that slice; the final state is a slice of the inputs, so autograd
 differentiates it without help.
 """
@@ -77,10 +77,46 @@ def _conv_fwd_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, y_ptr, H, L,
 
 
 @triton.jit
+def _shifted(s: tl.constexpr, x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3):
+    """The x tile shifted by s in -3..3 (a compile-time pick: no data moves)."""
+    if s == -3:
+        out = x_m3
+    elif s == -2:
+        out = x_m2
+    elif s == -1:
+        out = x_m1
+    elif s == 0:
+        out = x_0
+    elif s == 1:
+        out = x_p1
+    elif s == 2:
+        out = x_p2
+    else:
+        out = x_p3
+    return out
+
+
+@triton.jit
+def _silu_grad(pre):
+    """d silu(pre) / d pre = s (1 + pre (1 - s)), s = sigmoid(pre), with a fast reciprocal."""
+    gate = tl.fdiv(1.0, 1.0 + tl.exp2(-pre * 1.4426950408889634), ieee_rounding=False)
+    return gate * (1.0 + pre * (1.0 - gate))
+
+
+@triton.jit
 def _conv_bwd_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, dbias_ptr, H, L,
                      W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
                      SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr):
-    t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
+    """dx for a (BLOCK_H, BLOCK_T) tile, and this tile's share of dweight/dbias.
+
+    x[t] feeds the outputs at t .. t + W - 1, so dx needs the pre-activation gradient there: the
+    2W - 1 shifted x tiles are read once (cache hits after the first) and every pre-activation
+    is formed from them. dweight/dbias are summed over the tile and stored as this program's
+    partial ((L / BLOCK_T) * B, H, W); the launcher adds the partials, so no two programs ever
+    update the same address (atomics on H * W floats from thousands of programs serialise).
+    """
+    pid_t = tl.program_id(0)
+    t = pid_t * BLOCK_T + tl.arange(0, BLOCK_T)
     offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
     batch = tl.program_id(2).to(tl.int64)
     mask_h = offs_h < H
@@ -89,31 +125,44 @@ def _conv_bwd_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, d
     bias = tl.zeros([BLOCK_H], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
+    zero = tl.zeros([BLOCK_H, BLOCK_T], dtype=tl.float32)
+    x_m3, x_m2, x_m1, x_p1, x_p2, x_p3 = zero, zero, zero, zero, zero, zero
+    x_0 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 0, mask_h, L, W, HAS_INIT)
+    x_m1 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, -1, mask_h, L, W, HAS_INIT)
+    x_p1 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 1, mask_h, L, W, HAS_INIT)
+    if W > 2:
+        x_m2 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, -2, mask_h, L, W, HAS_INIT)
+        x_p2 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 2, mask_h, L, W, HAS_INIT)
+    if W > 3:
+        x_m3 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, -3, mask_h, L, W, HAS_INIT)
+        x_p3 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 3, mask_h, L, W, HAS_INIT)
 
-    dx = tl.zeros([BLOCK_H, BLOCK_T], dtype=tl.float32)
-    dpre_here = tl.zeros([BLOCK_H, BLOCK_T], dtype=tl.float32)  # d pre-activation at t itself
+    dx = zero
+    dpre_here = zero  # d pre-activation at t itself
     for j in tl.static_range(W):
         # x[t] feeds the output at t + j through weight W - 1 - j
         q = t + j
-        live = mask_h[:, None] & (q < L)[None, :]
-        dpre = tl.load(dy_ptr + rows[:, None] + q[None, :], mask=live, other=0.0).to(tl.float32)
+        dpre = tl.load(dy_ptr + rows[:, None] + q[None, :], mask=mask_h[:, None] & (q < L)[None, :],
+                       other=0.0).to(tl.float32)
         if SILU:
-            pre = _preactivation(x_ptr, init_ptr, rows, state_rows, t, j, mask_h, L, w_ptr, offs_h,
-                                 bias, W, HAS_INIT)
-            gate = tl.sigmoid(pre)
-            dpre = dpre * gate * (1.0 + pre * (1.0 - gate))
+            pre = bias[:, None] + zero
+            for k in tl.static_range(W):
+                w_k = tl.load(w_ptr + offs_h * W + k, mask=mask_h, other=0.0).to(tl.float32)
+                pre += w_k[:, None] * _shifted(j + k - (W - 1), x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3)
+            dpre = dpre * _silu_grad(pre)
         w_j = tl.load(w_ptr + offs_h * W + (W - 1 - j), mask=mask_h, other=0.0).to(tl.float32)
         dx += w_j[:, None] * dpre
         if j == 0:
-            dpre_here = tl.where(live, dpre, 0.0)
+            dpre_here = dpre
     tl.store(dx_ptr + rows[:, None] + t[None, :], dx.to(dx_ptr.dtype.element_ty),
              mask=mask_h[:, None] & (t < L)[None, :])
 
+    part = ((pid_t * tl.num_programs(2) + batch) * H + offs_h) * W  # (BLOCK_H,) into the partials
     for k in tl.static_range(W):
-        xk = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, k - (W - 1), mask_h, L, W, HAS_INIT)
-        tl.atomic_add(dw_ptr + offs_h * W + k, tl.sum(dpre_here * xk, axis=1), mask=mask_h)
+        xk = _shifted(k - (W - 1), x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3)
+        tl.store(dw_ptr + part + k, tl.sum(dpre_here * xk, axis=1), mask=mask_h)
     if HAS_BIAS:
-        tl.atomic_add(dbias_ptr + offs_h, tl.sum(dpre_here, axis=1), mask=mask_h)
+        tl.store(dbias_ptr + part // W, tl.sum(dpre_here, axis=1), mask=mask_h)
 
 
 def _grid(batch, H, L):
@@ -160,14 +209,18 @@ class CausalConv1dFn(torch.autograd.Function):
         W = weight.shape[1]
         dy = dy.contiguous()
         dx = torch.empty_like(x)
-        dw = torch.zeros(H, W, device=x.device, dtype=torch.float32)
-        dbias = torch.zeros(H, device=x.device, dtype=torch.float32) if bias is not None else None
-        _conv_bwd_kernel[_grid(batch, H, L)](
+        grid = _grid(batch, H, L)
+        parts = grid[0] * batch  # one dweight/dbias partial per (time block, batch row)
+        dw = torch.empty(parts, H, W, device=x.device, dtype=torch.float32)
+        dbias = torch.empty(parts, H, device=x.device, dtype=torch.float32) if bias is not None else None
+        _conv_bwd_kernel[grid](
             x, weight, bias if bias is not None else x, init if init is not None else x, dy, dx, dw,
             dbias if dbias is not None else dw, H, L, W=W, HAS_BIAS=bias is not None,
             HAS_INIT=init is not None, SILU=ctx.activation == "silu", BLOCK_H=BLOCK_H,
             BLOCK_T=BLOCK_T, num_warps=NUM_WARPS,
         )
+        dw = dw.sum(0)
+        dbias = dbias.sum(0) if dbias is not None else None
         dinit = None
         if init is not None and ctx.needs_input_grad[3]:
             dinit = _initial_state_grad(x, weight, bias, init, dy, ctx.activation).to(init.dtype)

@@ -376,12 +376,14 @@ def _scan_bwd_kernel(
         offs = rows[:, None] + t[None, :]  # (BLOCK_C, T) int64
         seq, is_start, is_end = _sequence_bounds(seq_ptr, t, mask_t, L, batch, VARLEN)
         stop = _next_is_start(seq_ptr, t, L, VARLEN)
+        # only what the state loop needs stays live across it; u, dout, z are read again after it
+        # (cache hits) to keep the kernel under the register budget
         u = tl.load(u_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        delta, delta_raw = _load_delta(delta_ptr, offs, mask, bias, HAS_BIAS, SOFTPLUS)
+        delta, _ = _load_delta(delta_ptr, offs, mask, bias, HAS_BIAS, SOFTPLUS)
         delta = tl.where(mask, delta, 0.0)  # past the end: a = 1, b = 0, the state stays put
         delta_u = delta * u
-        dy, dout, z, gate, next_delta = _adjoint_inputs(delta_ptr, z_ptr, dout_ptr, offs, mask,
-                                                        mask_c, t, L, bias, HAS_Z, HAS_BIAS, SOFTPLUS)
+        dy, _, _, _, next_delta = _adjoint_inputs(delta_ptr, z_ptr, dout_ptr, offs, mask, mask_c, t,
+                                                  L, bias, HAS_Z, HAS_BIAS, SOFTPLUS)
         y = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # y before the gate, for dz
         g_B = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g B
         g_decayed_A = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g (x - b) A
@@ -407,6 +409,14 @@ def _scan_bwd_kernel(
             a_scan = tl.where(is_start[None, :], 0.0, a)
             a_cum, b_cum = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
             x = b_cum + a_cum * _pick(x_saved, offs_n, n)[:, None]
+            # the terms that need x itself come first, so that only x - b outlives the next scan
+            if HAS_Z:
+                y += x * c_n
+            if C_VARIES:
+                tl.atomic_add(dC_ptr + bc_row + n * L + t, tl.sum(dy * x, axis=0), mask=mask_t)
+            else:
+                dC_acc = _put(dC_acc, offs_n, n, _pick(dC_acc, offs_n, n) + tl.sum(dy * x, axis=1))
+            decayed = x - b  # a_t x_{t-1}, the initial state's share included
             # adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t (+ d last_state at sequence ends)
             a_next = tl.where(stop[None, :], 0.0, tl.exp2(next_delta * a2[:, None]))
             beta = dy * c_n
@@ -416,7 +426,7 @@ def _scan_bwd_kernel(
             r_cum, beta_cum = tl.associative_scan((a_next, beta), 1, _affine_combine, reverse=True)
             g = beta_cum + r_cum * _pick(carry, offs_n, n)[:, None]
             carry = _put(carry, offs_n, n, tl.sum(tl.where(offs_t[None, :] == 0, g, 0.0), axis=1))
-            g_decayed = g * (x - b)  # g a_t x_{t-1}, the initial state's share included
+            g_decayed = g * decayed
             g_B += g * b_n
             g_decayed_A += g_decayed * a2[:, None]
             dA_acc = _put(dA_acc, offs_n, n, _pick(dA_acc, offs_n, n) + tl.sum(g_decayed * delta, axis=1))
@@ -424,22 +434,18 @@ def _scan_bwd_kernel(
                 tl.atomic_add(dB_ptr + bc_row + n * L + t, tl.sum(g * delta_u, axis=0), mask=mask_t)
             else:
                 dB_acc = _put(dB_acc, offs_n, n, _pick(dB_acc, offs_n, n) + tl.sum(g * delta_u, axis=1))
-            if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_row + n * L + t, tl.sum(dy * x, axis=0), mask=mask_t)
-            else:
-                dC_acc = _put(dC_acc, offs_n, n, _pick(dC_acc, offs_n, n) + tl.sum(dy * x, axis=1))
-            if HAS_Z:
-                y += x * c_n
             if HAS_INIT:
                 tl.store(dinit_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n, g * a,
                          mask=is_start[None, :] & mask_c[:, None])
 
+        u = tl.load(u_ptr + offs, mask=mask, other=0.0).to(tl.float32)
         du = delta * g_B
         if HAS_D:
             du += d_skip[:, None] * dy
             dD_acc += tl.sum(dy * u, axis=1)
         ddelta = u * g_B + g_decayed_A * LN2  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
         if SOFTPLUS:
+            _, delta_raw = _load_delta(delta_ptr, offs, mask, bias, HAS_BIAS, SOFTPLUS)
             ddelta = ddelta * tl.sigmoid(delta_raw)
         ddelta = tl.where(mask, ddelta, 0.0)
         dbias_acc += tl.sum(ddelta, axis=1)
@@ -448,6 +454,9 @@ def _scan_bwd_kernel(
         if HAS_Z:
             if HAS_D:
                 y += d_skip[:, None] * u
+            dout = tl.load(dout_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            z = tl.load(z_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            gate = tl.sigmoid(z)
             dz = dout * y * gate * (1.0 + z * (1.0 - gate))
             tl.store(dz_ptr + offs, dz.to(dz_ptr.dtype.element_ty), mask=mask)
 
