@@ -50,6 +50,9 @@ class MambaState:
 
     layers: list[DirectionState]
 
+    def clone(self) -> MambaState:
+        return MambaState([DirectionState(s.conv.clone(), s.ssm.clone()) for s in self.layers])
+
     def repeat(self, copies: int) -> MambaState:
         """Each batch row repeated `copies` times (row b -> rows b*copies .. b*copies+copies-1)."""
         return MambaState([

@@ -61,10 +61,10 @@ class ScoreJob:
 
 def score_vcf(job: ScoreJob) -> dict[str, int]:
     """Run `job`; returns the scored ALTs by status (on the writer; {} on the other ranks)."""
+    check_job(job)
     model_path = runtime.checkpoint_dir(job.model)
     config = runtime.read_model_config(model_path)
     settings = score_settings(job, config.max_length)
-    check_job(job)
 
     def score_on_rank(runner: LocalRunner | ShardedRunner) -> dict[str, int]:
         model, model_sha = runtime.load_inference_model(model_path, runner.device)
