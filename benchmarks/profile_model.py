@@ -2,6 +2,7 @@
 
     python benchmarks/profile_model.py --config hyena-1m --length 1048576 --mode inference
     python benchmarks/profile_model.py --config hyena-1m --length 1048576 --mode train --checkpointing
+    python benchmarks/profile_model.py --config mamba-small --set rc_equivariant=false --length 131072 --mode train --checkpointing
 
 Prints the top CUDA kernels by total time (and writes the table to --out when given); used to
 explain the long-context figures in docs/long_context.md.
@@ -13,6 +14,7 @@ import argparse
 import sys
 
 import torch
+import yaml
 from torch.profiler import ProfilerActivity, profile
 
 from genossm.models.config import load_model_config
@@ -26,10 +28,15 @@ def main(argv=None) -> int:
     parser.add_argument("--mode", choices=("train", "inference"), default="inference")
     parser.add_argument("--checkpointing", action="store_true")
     parser.add_argument("--rows", type=int, default=25)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a top-level model config field, e.g. --set rc_equivariant=false")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
 
     config = load_model_config(args.config)
+    for item in args.set:
+        field, _, value = item.partition("=")
+        setattr(config, field, yaml.safe_load(value))
     config.checkpointing = args.checkpointing
     model = build_model(config).cuda()
     tokens = torch.randint(0, 4, (1, args.length), device="cuda")
@@ -55,7 +62,7 @@ def main(argv=None) -> int:
         step()
         torch.cuda.synchronize()
     table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=args.rows, max_name_column_width=70)
-    header = f"{args.config} L={args.length} {args.mode} checkpointing={args.checkpointing}"
+    header = f"{args.config} {' '.join(args.set)} L={args.length} {args.mode} checkpointing={args.checkpointing}"
     print(header)
     print(table)
     if args.out:

@@ -58,8 +58,9 @@ PEER_H200 = {
 EXP_PER_SECOND = 512 * 16 * (1 << 20) / 2e-3
 
 # backward tiles (channels x positions) and warps timed by --sweep at (1, 512, 16, 2^20, bf16)
-SWEEP_BWD = [dict(bwd_block_c=c, chunk=t, bwd_warps=w)
-             for c, t, w in [(64, 16, 4), (32, 32, 4), (128, 8, 4), (64, 8, 2), (32, 16, 2)]]
+SWEEP_BWD = [dict(bwd_block_c=c, chunk=t, bwd_warps=w, bwd_maxnreg=r)
+             for c, t, w, r in [(32, 16, 2, None), (64, 16, 4, None), (32, 16, 2, 128),
+                                (32, 16, 2, 168), (64, 16, 4, 128), (32, 32, 4, 168)]]
 
 
 def make_inputs(batch, H, N, L, dtype, requires_grad=True, seed=0):

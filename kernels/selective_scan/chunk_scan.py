@@ -15,7 +15,7 @@ import math
 import torch
 import triton
 
-from .reference import check_scan_shapes
+from .reference import as_grouped, check_scan_shapes
 from . import recurrent_scan
 from .recurrent_scan import _forward as recurrent_forward
 from .recurrent_scan import selective_scan_seq, seq_scan_supports
@@ -45,6 +45,7 @@ class ScanConfig:
     bwd_block_c: int = 16  # channels per backward tile (more: fewer dB/dC atomics, more registers)
     fwd_warps: int = 2
     bwd_warps: int = 4
+    bwd_maxnreg: int | None = None  # register cap of the main backward (more warps per SM, spills)
     # backward programs to aim for: the sequence is cut into segments until there are this many
     # (a few per SM); 0 disables the cut
     bwd_target_programs: int = 1024
@@ -198,6 +199,7 @@ def _scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_soft
         du, ddelta, opt(dz), dA_parts, dB, dC, opt(dD_parts), opt(dbias_parts), opt(dinit),
         H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks, n_segs,
         HAS_D=D is not None, HAS_INIT=initial_state is not None, B_VARIES=layout.b_varies, **flags,
+        **({"maxnreg": config.bwd_maxnreg} if config.bwd_maxnreg else {}),
     )
     dA = dA_parts.sum((0, 1))
     if not layout.b_varies:
@@ -274,6 +276,7 @@ def selective_scan_triton(
 
     bf16/fp16/fp32 inputs; states and accumulation in fp32; y in u's dtype, last_state fp32.
     """
+    B, C = as_grouped(B), as_grouped(C)
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
     if u.dtype not in SUPPORTED_DTYPES:
         raise TypeError(

@@ -407,8 +407,11 @@ def _scan_bwd_kernel(
                              mask=is_start[None, :] & mask_c[:, None], other=0.0).to(tl.float32)
                 b_scan = b + a * h0
             a_scan = tl.where(is_start[None, :], 0.0, a)
-            a_cum, b_cum = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
-            x = b_cum + a_cum * _pick(x_saved, offs_n, n)[:, None]
+            # the saved state enters through b at the chunk's first position, so the scan's
+            # second output is x itself (one tile fewer than adding a_cum * x_saved afterwards)
+            x_in = a_scan * _pick(x_saved, offs_n, n)[:, None]
+            b_scan += tl.where(offs_t[None, :] == 0, x_in, 0.0)
+            _, x = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
             # the terms that need x itself come first, so that only x - b outlives the next scan
             if HAS_Z:
                 y += x * c_n
@@ -423,8 +426,10 @@ def _scan_bwd_kernel(
             if HAS_DLAST:
                 beta += tl.load(dlast_ptr + (seq[None, :] * H + offs_c[:, None]) * N + n,
                                 mask=is_end[None, :] & mask_c[:, None], other=0.0)
-            r_cum, beta_cum = tl.associative_scan((a_next, beta), 1, _affine_combine, reverse=True)
-            g = beta_cum + r_cum * _pick(carry, offs_n, n)[:, None]
+            # likewise the adjoint after the chunk enters at its last position
+            g_in = a_next * _pick(carry, offs_n, n)[:, None]
+            beta += tl.where(offs_t[None, :] == T - 1, g_in, 0.0)
+            _, g = tl.associative_scan((a_next, beta), 1, _affine_combine, reverse=True)
             carry = _put(carry, offs_n, n, tl.sum(tl.where(offs_t[None, :] == 0, g, 0.0), axis=1))
             g_decayed = g * decayed
             g_B += g * b_n

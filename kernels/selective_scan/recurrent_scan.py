@@ -23,7 +23,7 @@ import math
 import torch
 import triton
 
-from .reference import check_scan_shapes
+from .reference import as_grouped, check_scan_shapes
 from .recurrent_scan_kernels import (
     MAX_STATES,
     _seq_chain_kernel,
@@ -109,6 +109,7 @@ def selective_scan_seq(
     bf16/fp16/fp32 inputs, N <= 16; states in fp32; y in u's dtype, last_state fp32. The outputs
     carry no autograd history: use `selective_scan_triton` when a gradient is needed.
     """
+    B, C = as_grouped(B), as_grouped(C)
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
     if u.dtype not in SUPPORTED_DTYPES:
         raise TypeError(

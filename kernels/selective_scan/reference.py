@@ -4,7 +4,8 @@ Shared docstring of shapes (every implementation, reference and Triton, keeps it
     u, delta, z           (B, H, L)
     A                     (H, N) fp32, negative for a decaying state
     B, C                  (B, G, N, L) input-dependent, G groups dividing H (channel h uses group
-                          h // (H // G), as mamba_ssm), or (H, N) time-invariant
+                          h // (H // G), as mamba_ssm), (B, N, L) for one group (mamba_ssm's
+                          3-D layout, taken as G = 1), or (H, N) time-invariant
     D, delta_bias         (H,)
     initial_state         (B, H, N) fp32; with cu_seqlens: (S, H, N), one per sequence
     returns y (B, H, L) in u's dtype, and last_state (B, H, N) fp32 (with cu_seqlens: (S, H, N))
@@ -30,6 +31,12 @@ from torch.utils.checkpoint import checkpoint
 
 def _compute_dtype(u: torch.Tensor) -> torch.dtype:
     return torch.float64 if u.dtype == torch.float64 else torch.float32
+
+
+def as_grouped(m: torch.Tensor) -> torch.Tensor:
+    """mamba_ssm's single-group (B, N, L) B or C as (B, 1, N, L), a view (gradients flow back in
+    the caller's shape); other layouts unchanged."""
+    return m.unsqueeze(1) if m.dim() == 3 else m
 
 
 def check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens) -> None:
@@ -59,7 +66,7 @@ def check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seq
                 )
         else:
             raise ValueError(
-                f"selective_scan: {name} must be (B, G, N, L) or (H, N), got {tuple(m.shape)}"
+                f"selective_scan: {name} must be (B, G, N, L), (B, N, L) or (H, N), got {tuple(m.shape)}"
             )
     for name, vec in (("D", D), ("delta_bias", delta_bias)):
         if vec is not None and tuple(vec.shape) != (H,):
@@ -126,6 +133,7 @@ def selective_scan_ref(
 
     Mirrors mamba_ssm's `selective_scan_ref`; O(L) Python steps, so keep L small.
     """
+    B, C = as_grouped(B), as_grouped(C)
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
     batch, H, L = u.shape
     N = A.shape[1]
@@ -246,6 +254,7 @@ def selective_scan_chunked(
     the backward recomputes chunk by chunk. Packed sequences (cu_seqlens) are scanned one
     segment at a time.
     """
+    B, C = as_grouped(B), as_grouped(C)
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
     if chunk_size < 1:
         raise ValueError(f"selective_scan_chunked: chunk_size must be >= 1, got {chunk_size}")

@@ -149,6 +149,21 @@ def test_dispatch_reaches_triton_backend():
     assert_close(got[1], want[1], 1e-5, "last_state", floor=1e-4)
 
 
+@pytest.mark.parametrize("scan", [selective_scan_triton, selective_scan_chunked])
+def test_single_group_3d_B_C_layout(scan):
+    """mamba_ssm's (batch, N, L) B/C: same outputs and gradients as the (batch, 1, N, L) layout."""
+    case = Case(batch=2, H=4, N=3, L=21, groups=1, initial_state=False)
+    tensors, options = make_inputs(case)
+    flat = {k: (v.detach().squeeze(1).requires_grad_() if k in "BC" else v) for k, v in tensors.items()}
+    got, got_grads = run_and_grad(scan, flat, options)
+    want, want_grads = run_and_grad(selective_scan_ref, tensors, options)
+    for a, b in zip(got, want):
+        assert_close(a, b, 1e-4, floor=1e-4)
+    for name in ("B", "C"):
+        assert got_grads[name].shape == flat[name].shape
+        assert_close(got_grads[name], want_grads[name].squeeze(1), 1e-3, f"d{name}", floor=1e-4)
+
+
 def test_rejects_float64_with_a_hint():
     case = Case(batch=1, H=2, N=2, L=5, groups=1, dtype=torch.float64)
     tensors, options = make_inputs(case)
@@ -180,6 +195,38 @@ def test_gpu_length_2_20_forward_matches_chunked_reference():
         want = selective_scan_chunked(**tensors, **options, chunk_size=256)
     assert_close(got[0], want[0], 1e-2, floor=1e-4)
     assert_close(got[1], want[1], 1e-4, floor=1e-4)
+
+
+@cuda
+def test_gpu_backward_offsets_past_2_31_are_correct():
+    """Training past 2^31 elements: the last channels' gradients must come from their own rows."""
+    H, L, N = 1040, 1 << 21, 16
+    gen = torch.Generator(device="cuda").manual_seed(0)
+
+    def rand(*shape, scale=1.0, shift=0.0):
+        return (torch.randn(*shape, device="cuda", generator=gen) * scale + shift).to(torch.bfloat16)
+
+    u, delta, z = rand(1, H, L), rand(1, H, L, scale=0.5, shift=-1.0), rand(1, H, L)
+    B, C = rand(1, 1, N, L), rand(1, 1, N, L)
+    A = -torch.rand(H, N, device="cuda", generator=gen) - 0.2
+    D, bias = torch.randn(H, device="cuda", generator=gen), torch.randn(H, device="cuda", generator=gen)
+    dout = rand(1, H, L)
+    tail = slice(H - 4, H)  # rows whose offsets pass 2^31
+
+    def grads(scan, u, delta, z, A, D, bias, **extra):
+        leaves = [t.detach().requires_grad_() for t in (u, delta, z, A, D, bias)]
+        y = scan(leaves[0], leaves[1], leaves[3], B, C, leaves[4], leaves[2], leaves[5],
+                 delta_softplus=True, **extra)
+        y.backward(dout[:, :u.shape[1]])
+        return [y.detach()] + [t.grad for t in leaves]
+
+    got = grads(selective_scan_triton, u, delta, z, A, D, bias)
+    got = [got[0][:, tail], got[1][:, tail], got[2][:, tail], got[3][:, tail], got[4][tail],
+           got[5][tail], got[6][tail]]
+    want = grads(selective_scan_chunked, u[:, tail], delta[:, tail], z[:, tail], A[tail], D[tail],
+                 bias[tail], chunk_size=256)
+    for name, a, b in zip(("y", "du", "ddelta", "dz", "dA", "dD", "ddelta_bias"), got, want):
+        assert_close(a, b, 2e-2, name, floor=1e-4)
 
 
 @cuda
