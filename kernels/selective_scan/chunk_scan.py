@@ -38,14 +38,16 @@ class ScanConfig:
     scanned fp32 tiles stay in registers.
     """
 
-    # defaults: fastest fwd+bwd measured on an H100 at (1, 512, 16, 2^18..2^20, bf16), see
-    # docs/kernels/selective_scan.md and benchmarks/results/selective_scan_layout_sweep.json
-    chunk: int = 64  # positions scanned together by tl.associative_scan
-    fwd_block_h: int = 1  # channels per forward program (more: fewer B/C re-reads, fewer programs)
-    bwd_block_c: int = 16  # channels per backward tile (more: fewer dB/dC atomics, more registers)
+    # defaults: fastest fwd+bwd of benchmarks/mamba_training.py's sweep on an H200 at
+    # (1, 512, 16, 2^20, bf16), see docs/kernels/selective_scan.md
+    chunk: int = 16  # positions per backward tile (and per saved state), and per forward scan
+    fwd_block_h: int = 1  # channels per associative-scan forward program (N > 16 only)
+    bwd_block_c: int = 64  # channels per backward tile (more: fewer dB/dC atomics, more registers)
     fwd_warps: int = 2
     bwd_warps: int = 4
-    bwd_maxnreg: int | None = None  # register cap of the main backward (more warps per SM, spills)
+    # register cap of the main backward: 128 lets twice the warps share an SM, which won 17%
+    # over the uncapped 255 registers despite the spills
+    bwd_maxnreg: int | None = 128
     # backward programs to aim for: the sequence is cut into segments until there are this many
     # (a few per SM); 0 disables the cut
     bwd_target_programs: int = 1024
