@@ -66,7 +66,7 @@ def scan_rows() -> list[dict]:
                      "shape": [batch, H, N, L], "dtype": dtype_name(dtype), "genossm_ms": ms,
                      "peak_gib": peak, "peer_ms": peer, "target_ms": target, "met": ms <= target})
         print(rows[-1], file=sys.stderr, flush=True)
-        del inputs, leaves
+        inputs = leaves = None  # free the large inputs before the next shape
     return rows
 
 

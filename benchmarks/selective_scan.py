@@ -1,13 +1,15 @@
 """Time the Triton selective scan against the PyTorch chunked reference; print JSON.
 
     python benchmarks/selective_scan.py [--sweep] [--out results.json]
-    python benchmarks/selective_scan.py --seq --out results.json   # sequential forward vs first
+
+(The sequential forward against the first associative-scan forward, `--seq` until 2026-12-01,
+is recorded in benchmarks/results/selective_scan_seq.json; that forward now serves training too.)
 
 Shapes are those of docs/ANCHORS (mamba_ssm's CUDA figures): z gating and delta_softplus on,
 delta_bias and D on, one B/C group, A (H, N) fp32. A correctness gate (forward and every
 gradient against the reference at a real shape) runs before anything is timed, and the script
-exits 1 if it fails. `--sweep` first times a few launch shapes at (1, 512, 16, 2^20, bf16) and
-uses the fastest forward and backward ones for the table.
+exits 1 if it fails. `--sweep` first times a few backward tiles at (1, 512, 16, 2^20, bf16) and
+uses the fastest for the table.
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ from common import cuda_fwd_bwd, emit_report, relative_error
 
 from genossm.kernels.selective_scan import selective_scan_chunked
 from genossm.kernels.selective_scan import chunk_scan
-from genossm.kernels.selective_scan import recurrent_scan
 from genossm.kernels.selective_scan.chunk_scan import scan_config, selective_scan_triton
-from genossm.kernels.selective_scan.recurrent_scan import selective_scan_seq, seq_scan_config
 
 log = logging.getLogger("genossm.benchmarks.selective_scan")
 
@@ -144,87 +144,11 @@ def sweep() -> tuple[dict, list]:
     return best, rows
 
 
-# launch shapes of the sequential forward timed by --seq at (1, 512, 16, 2^20, bf16)
-# (a first run also timed warps=2 / warps=4 / bc_tiled=False / t_inner=4: 9.97 / 10.53 / 12.17 /
-# 10.79 ms against 9.98 ms for the defaults; benchmarks/results/selective_scan_seq_sweep1.json)
-SEQ_SWEEP = [{}, dict(target_programs=4096), dict(target_programs=16384), dict(min_chunk_len=2048)]
-
-
-def first_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                  return_last_state=False, initial_state=None, cu_seqlens=None):
-    """The first Triton forward (tl.associative_scan), which selective_scan_triton keeps for autograd."""
-    return chunk_scan.SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                             return_last_state, initial_state, cu_seqlens)
-
-
-def seq_report() -> dict:
-    """--seq: correctness gate, launch sweep, then forward times of the first and sequential scans."""
-    report = {}
-    inputs = make_inputs(2, 64, 16, 4099, torch.bfloat16, requires_grad=False)
-    errors = {}
-    with torch.no_grad():
-        y, last = selective_scan_seq(**inputs, delta_softplus=True, return_last_state=True)
-        y_ref, last_ref = selective_scan_chunked(**inputs, delta_softplus=True, return_last_state=True)
-        errors["y_vs_chunked"], errors["last_vs_chunked"] = relative_error(y, y_ref), relative_error(last, last_ref)
-        big = make_inputs(1, 512, 16, 1 << 20, torch.bfloat16, requires_grad=False)
-        y, last = selective_scan_seq(**big, delta_softplus=True, return_last_state=True)
-        y_ref, last_ref = first_forward(**big, delta_softplus=True, return_last_state=True)
-        errors["y_vs_first_L2^20"], errors["last_vs_first_L2^20"] = (relative_error(y, y_ref),
-                                                                     relative_error(last, last_ref))
-    passed = all(err < 2e-2 for err in errors.values())
-    report["correctness_gate"] = {"passed": passed, "relative_errors": errors}
-    log.info("seq gate: %s", json.dumps(report["correctness_gate"]))
-    if not passed:
-        return report
-    sweep_rows, best, best_ms = [], {}, float("inf")
-    with torch.no_grad():
-        for config in SEQ_SWEEP:
-            try:
-                with seq_scan_config(**config):
-                    ms = bench(lambda: selective_scan_seq(**big, delta_softplus=True), 100)
-            except Exception as error:  # a shape the compiler rejects is reported, not fatal
-                sweep_rows.append({"config": config, "error": repr(error)[:300]})
-                continue
-            sweep_rows.append({"config": config, "fwd_ms": ms})
-            log.info("seq sweep %s: %.3f ms", config, ms)
-            if ms < best_ms:
-                best, best_ms = config, ms
-        with seq_scan_config(**best):  # the same version twice: the spread is the noise
-            sweep_rows.append({"config": best, "fwd_ms_repeat": bench(
-                lambda: selective_scan_seq(**big, delta_softplus=True), 100)})
-    del big
-    report["seq_sweep"] = sweep_rows
-    report["seq_config"] = dataclasses.asdict(dataclasses.replace(recurrent_scan.CONFIG, **best))
-    rows = []
-    for batch, H, N, L, dtype, _ in SHAPES:
-        name = str(dtype).removeprefix("torch.")
-        torch.cuda.empty_cache()
-        shape_inputs = make_inputs(batch, H, N, L, dtype, requires_grad=False)
-        with torch.no_grad(), seq_scan_config(**best):
-            first_ms = bench(lambda: first_forward(**shape_inputs, delta_softplus=True))
-            seq_ms = bench(lambda: selective_scan_seq(**shape_inputs, delta_softplus=True))
-        floor_ms = batch * H * N * L / EXP_PER_SECOND * 1e3
-        row = {"batch": batch, "channels": H, "state": N, "length": L, "dtype": name,
-               "first_fwd_ms": first_ms, "seq_fwd_ms": seq_ms, "speedup": first_ms / seq_ms,
-               "exp_floor_ms": floor_ms, "seq_share_of_exp_floor": floor_ms / seq_ms}
-        anchor = PEER_H200.get((batch, H, N, L, name), {}).get("peer_fwd_ms")
-        if anchor:
-            row["mamba_ssm_fwd_ms"] = anchor
-        log.info("%s", json.dumps(row))
-        rows.append(row)
-        del shape_inputs
-    report["forward"] = rows
-    return report
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="pick launch shapes by timing first")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--skip-reference", action="store_true", help="time only the Triton scan")
-    parser.add_argument("--seq", action="store_true",
-                        help="time the sequential forward (recurrent_scan) against the first "
-                             "forward instead (forward only)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=INT",
                         help="override a ScanConfig field, e.g. --set chunk=128 (repeatable)")
     args = parser.parse_args()
@@ -240,14 +164,6 @@ def main() -> int:
         "triton": triton.__version__,
         "exp_floor_rate_per_s": EXP_PER_SECOND,
     }
-    if args.seq:
-        report.update(seq_report())
-        text = json.dumps(report, indent=2)
-        print(text)
-        if args.out:
-            with open(args.out, "w") as handle:
-                handle.write(text)
-        return 0 if report["correctness_gate"]["passed"] else 1
     gate = correctness_gate()
     report["correctness_gate"] = gate
     log.info("correctness gate: %s", json.dumps(gate))

@@ -17,7 +17,7 @@ from genossm.kernels.fftconv import fftconv, fftconv_ref
 from genossm.kernels.fftconv import fft_conv
 from genossm.kernels.fftconv.reference import direct_causal_conv
 from genossm.kernels.fftconv.fft_conv import fftconv_triton
-from tensor_checks import assert_close, relative_error
+from tensor_checks import assert_close
 
 # Small-shape tests run the real kernels where a GPU exists (Triton has no CPU backend outside
 # the interpreter, which conftest only turns on without a GPU).
