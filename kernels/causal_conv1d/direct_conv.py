@@ -26,6 +26,7 @@ SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 BLOCK_H = 4
 BLOCK_T = 512
 NUM_WARPS = 4
+ALIGN_POSITIONS = 16
 
 
 @triton.jit
@@ -253,7 +254,13 @@ def causal_conv1d_triton(
             f"causal_conv1d_triton: x must be float16, bfloat16 or float32, got {x.dtype}; "
             "use backend='reference' for float64"
         )
-    y = CausalConv1dFn.apply(x, weight, bias, initial_state, activation)
+    # rows start 16-byte aligned only when L is a multiple of 8 (bf16); otherwise Triton loads one
+    # element at a time, so pad with zeros on the right (a causal conv never looks ahead) and crop
+    pad = (-L) % ALIGN_POSITIONS
+    x_in = F.pad(x, (0, pad)) if pad else x
+    y = CausalConv1dFn.apply(x_in, weight, bias, initial_state, activation)
+    if pad:
+        y = y[..., :L]
     if not return_final_state:
         return y
     # the last W-1 inputs, reaching into initial_state when L < W-1 (autograd handles the slice)

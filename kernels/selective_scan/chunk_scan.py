@@ -13,6 +13,7 @@ import dataclasses
 import math
 
 import torch
+import torch.nn.functional as F
 import triton
 
 from .reference import as_grouped, check_scan_shapes
@@ -289,12 +290,41 @@ def selective_scan_triton(
         raise ValueError(f"selective_scan_triton: N (A.shape[1]) must be <= 64, got {A.shape[1]}")
     if u.shape[-1] == 0:
         raise ValueError("selective_scan_triton: length 0 input; nothing to scan")
+    L = u.shape[-1]
+    pad = (-L) % ALIGN_POSITIONS if delta_softplus and cu_seqlens is None else 0
+    if pad:
+        u, delta, z, B, C = _pad_time(pad, u, delta, z, B, C)
     tensors = (u, delta, A, B, C, D, z, delta_bias, initial_state)
     wants_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
     if not wants_grad and seq_scan_supports(A, u, delta, B, C, z):
         # inference: the sequential-time forward (recurrent_scan.py) is faster, see
         # docs/kernels/selective_scan.md
-        return selective_scan_seq(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                  return_last_state, initial_state, cu_seqlens)
-    return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                 return_last_state, initial_state, cu_seqlens)
+        result = selective_scan_seq(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                    return_last_state, initial_state, cu_seqlens)
+    else:
+        result = SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                       return_last_state, initial_state, cu_seqlens)
+    if not pad:
+        return result
+    if return_last_state:
+        return result[0][..., :L], result[1]
+    return result[..., :L]
+
+
+# Rows of (B, H, L) tensors start 16-byte aligned only when L is a multiple of 8 (bf16) or 4
+# (fp32); Triton specialises on that and otherwise loads one element at a time. An odd L (a
+# causal model sees windows of L - 1 tokens) ran the training forward 8x slower per call in a
+# model (benchmarks/results/profiles/caduceus_ph_131k_train_h200.txt, L = 131071, against
+# selective_scan_131k_train_h200.json at L = 131072), so such inputs are padded to a multiple of
+# 16 positions first: a copy per input, cheap next to the scan.
+ALIGN_POSITIONS = 16
+
+
+def _pad_time(pad: int, u, delta, z, B, C):
+    """Extend the sequence by `pad` positions that change nothing: delta_raw = -inf gives
+    delta = softplus(-inf) = 0 there (a = 1, b = 0: the state, and so last_state, stays put, and
+    the adjoint d last_state flows back through them unchanged), u = z = B = C = 0. F.pad is
+    differentiable, so autograd drops the padded positions' gradients."""
+    def extend(t, value=0.0):
+        return F.pad(t, (0, pad), value=value) if t is not None and t.dim() >= 3 else t
+    return extend(u), extend(delta, float("-inf")), extend(z), extend(B), extend(C)
