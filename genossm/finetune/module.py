@@ -1,0 +1,147 @@
+"""The LightningModule of `genossm finetune`: a SequenceTaskModel, its loss, held-out metrics.
+
+Hyper-parameters are plain containers (backbone path, task spec, recipe), so a Lightning
+checkpoint reads back with `weights_only=True`. The backbone is loaded from its checkpoint when
+the module is built; a resumed run then overwrites every weight from last.ckpt.
+Validation and test predict with both strands averaged (as `genossm predict` does) and compute
+the metrics on rank 0 over every rank's predictions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from genossm.finetune.heads import task_loss
+from genossm.finetune.metrics import task_metrics
+from genossm.finetune.task import TaskSpec
+from genossm.train.optim import check_groups_cover, parameter_groups
+
+log = logging.getLogger("genossm.finetune")
+
+
+def build_backbone(backbone_path: str, from_scratch: bool):
+    from genossm.models.checkpoint import load_model
+    from genossm.models.lm import build_model
+    from genossm.models.vocab import inference_view
+
+    model = load_model(backbone_path)
+    if from_scratch:
+        torch.manual_seed(0)
+        model = build_model(model.config)
+    return inference_view(model)
+
+
+class FinetuneTask(L.LightningModule):
+    def __init__(self, backbone_path: str, spec: dict[str, Any], recipe: dict[str, Any]):
+        super().__init__()
+        from genossm.finetune.heads import SequenceTaskModel
+        from genossm.finetune.lora import add_lora
+
+        self.save_hyperparameters()
+        self.spec = TaskSpec.from_dict(spec)
+        backbone = build_backbone(backbone_path, recipe["from_scratch"])
+        backbone.train()
+        if recipe["mode"] == "frozen":
+            backbone.requires_grad_(False)
+        elif recipe["mode"] == "lora":
+            adapted = add_lora(backbone, rank=recipe["lora_rank"], alpha=recipe["lora_alpha"])
+            log.info("LoRA rank %d on %d projections", recipe["lora_rank"], adapted)
+        self.model = SequenceTaskModel(backbone, self.spec, pooling=recipe["pooling"], dropout=recipe["dropout"])
+        # Planned on the bare model (genossm.train.optim): head and backbone at their own rates.
+        decay = recipe["weight_decay"]
+        self.groups = [(group, recipe["lr"]) for group in parameter_groups(self.model.backbone, decay)] + [
+            (group, recipe["head_lr"]) for group in parameter_groups(_HeadView(self.model), decay)]
+        self._outputs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._losses: list[float] = []
+        self.history: list[dict[str, Any]] = []
+        self.last_metrics: dict[str, float] = {}
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.model(tokens, mask)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Dropout draws from the global generator; seeding by step keeps a resumed run identical.
+        torch.manual_seed(self.hparams.recipe["seed"] * 1_000_003 + self.global_step)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        if self.hparams.recipe["mode"] == "frozen":
+            self.model.backbone.eval()
+        loss = task_loss(self.spec.kind, self.model(batch["tokens"], batch["mask"]), batch["targets"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["tokens"]))
+        return loss
+
+    # -- held-out ------------------------------------------------------------------------------
+    def _evaluate(self, batch) -> None:
+        logits = self.model(batch["tokens"], batch["mask"])
+        self._losses.append(float(task_loss(self.spec.kind, logits, batch["targets"])) * len(batch["tokens"]))
+        outputs = self.model.predict(batch["tokens"], batch["mask"], both_strands=True)
+        targets = batch["targets"]
+        if self.spec.kind == "token":  # positions, flattened (lengths differ between batches)
+            keep = batch["mask"].reshape(-1)
+            outputs, targets = outputs.reshape(-1, outputs.shape[-1])[keep], targets.reshape(-1)[keep][:, None]
+        self._outputs.append((outputs.float().cpu().numpy(), targets.float().cpu().numpy()))
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.last_metrics = self._finish("val")
+        if not self.trainer.sanity_checking:
+            self.history.append({"epoch": int(self.current_epoch), "step": int(self.global_step),
+                                 **{f"val_{k}": v for k, v in self.last_metrics.items()}})
+
+    def on_test_epoch_end(self) -> None:
+        self.last_metrics = self._finish("test")
+
+    def _finish(self, prefix: str) -> dict[str, float]:
+        parts = _gather(self._outputs)
+        losses = _gather([(np.array([sum(self._losses)]), np.array([sum(len(t) for _, t in self._outputs)]))])
+        self._outputs, self._losses = [], []
+        outputs = np.concatenate([o for o, _ in parts])
+        targets = np.concatenate([t for _, t in parts])
+        if self.spec.kind == "regression":
+            outputs, targets = self.spec.unscale(outputs), self.spec.unscale(targets)
+        metrics = task_metrics(self.spec.kind, outputs, targets)
+        metrics["loss"] = float(sum(l.sum() for l, _ in losses) / max(1, sum(n.sum() for _, n in losses)))
+        metrics["examples"] = int(len(targets))
+        for name, value in metrics.items():
+            self.log(f"{prefix}/{name}", float(value), sync_dist=True)
+        return metrics
+
+    # -- optimiser -----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        recipe = self.hparams.recipe
+        check_groups_cover([g for g, _ in self.groups], self.model.parameters())
+        optimizer = torch.optim.AdamW([{**g.as_optimizer_group(), "lr": lr} for g, lr in self.groups],
+                                      betas=(0.9, 0.98), eps=1e-8)
+        warmup = max(1, recipe["warmup_steps"])
+        schedule = LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class _HeadView(torch.nn.Module):
+    """The head's parameters (pooling + linear) without the backbone, for parameter_groups."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.parts = torch.nn.ModuleList([m for m in (model.pooling, model.head) if m is not None])
+
+
+def _gather(items: list) -> list:
+    """Every rank's list of (outputs, targets) on every rank (one rank: unchanged)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]
