@@ -108,15 +108,29 @@ def accelerator_for(device_spec: str) -> str:
                      "(each rank uses cuda:<local rank>; choose GPUs with CUDA_VISIBLE_DEVICES)")
 
 
-def run_job(compute: Compute, job: Callable[[LocalRunner | ShardedRunner], Result]) -> Result:
+def run_job(compute: Compute, job: Callable[[LocalRunner | ShardedRunner], Result], *,
+            chunk_workers: bool = False) -> Result:
     """`job(runner)` in this process, or on every rank of a sharded run (its result on this rank).
+
+    `chunk_workers`: on a CPU, items are computed by `--threads` worker threads (default: torch's
+    thread count) with one torch thread each, so an item's numbers do not depend on the thread
+    count (torch's intra-op threads split reductions differently); sharded CPU ranks then also
+    compute with one torch thread each, as the workers of a one-process run do.
 
     Lightning's DDP launcher re-runs this process's command line once per extra local rank, so
     a sharded job must be started by a genossm command (not an interactive session).
     """
     if not compute.sharded:
+        runtime.check_threads(compute.threads)
+        device = runtime.resolve_device(compute.device)
+        if chunk_workers and device.type == "cpu":
+            import torch
+
+            workers = compute.threads or torch.get_num_threads()
+            with runtime.torch_threads(1):
+                return job(LocalRunner(device, workers=workers))
         runtime.set_threads(compute.threads)
-        return job(LocalRunner(runtime.resolve_device(compute.device)))
+        return job(LocalRunner(device))
     from lightning.fabric import Fabric
 
     fabric = Fabric(accelerator=accelerator_for(compute.device), devices=compute.devices,
@@ -127,7 +141,10 @@ def run_job(compute: Compute, job: Callable[[LocalRunner | ShardedRunner], Resul
         log.info("%d ranks (%d per node) on %s", fabric.world_size, fabric.world_size // compute.num_nodes,
                  fabric.device.type)
         share_cpu_threads(fabric, ranks_per_node=max(1, fabric.world_size // compute.num_nodes))
-        runtime.set_threads(compute.threads)  # an explicit --threads wins over the share
+        if chunk_workers and fabric.device.type == "cpu":
+            runtime.set_threads(1)  # the numbers of a one-process run's workers
+        else:
+            runtime.set_threads(compute.threads)  # an explicit --threads wins over the share
         return job(ShardedRunner(fabric))
 
     return fabric.launch(run_on_rank)
@@ -152,16 +169,48 @@ def share_cpu_threads(fabric, ranks_per_node: int) -> None:
 
 
 class LocalRunner:
-    """The whole job in this process, on `device`: computes every item here, in order, and writes."""
+    """The whole job in this process, on `device`: computes every item here and writes them in order.
+
+    With `workers` > 1, items are computed by that many threads (each with one torch thread; torch
+    releases the GIL in its kernels), at most 2 * workers at a time, and still yielded in order;
+    the first failing item, in input order, raises its error.
+    """
 
     writes = True
 
-    def __init__(self, device):
+    def __init__(self, device, workers: int = 1):
         self.device = device
+        self.workers = max(1, int(workers))
 
     def __call__(self, items: Iterable[tuple[int, Any]], compute: Callable[[Any], Any]) -> Iterator[tuple]:
-        for index, item in items:
-            yield index, item, compute(item)
+        if self.workers == 1:
+            for index, item in items:
+                yield index, item, compute(item)
+            return
+        yield from self._threaded(items, compute)
+
+    def _threaded(self, items, compute) -> Iterator[tuple]:
+        import collections
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(self.workers, thread_name_prefix="genossm-worker",
+                                      initializer=runtime.set_threads, initargs=(1,))
+        pending: collections.deque = collections.deque()
+        finished = False
+        try:
+            iterator = iter(items)
+            for index, item in iterator:
+                pending.append((index, item, executor.submit(compute, item)))
+                if len(pending) >= 2 * self.workers:
+                    index, item, future = pending.popleft()
+                    yield index, item, future.result()
+            while pending:
+                index, item, future = pending.popleft()
+                yield index, item, future.result()
+            finished = True
+        finally:
+            # After an error or an interrupt, items not yet started are dropped, not waited for.
+            executor.shutdown(wait=finished, cancel_futures=not finished)
 
 
 class _Stop(Exception):

@@ -27,8 +27,12 @@ base), MNV (n vs n, n > 1), INS (0 vs n), DEL (n vs 0), COMPLEX (anything else, 
 ALT identical to REF).
 
 Writing (`VcfWriter`) copies each input line as htslib formats it (every column kept) and appends
-the new INFO values; files are bgzip-compressed and tabix-indexed, `-` writes plain VCF text to
-stdout.
+the new INFO values; files are bgzip-compressed and tabix-indexed, `.bcf` files are BCF, `-` writes
+plain VCF text to stdout.
+
+Text that is not UTF-8 (Latin-1 IDs or INFO values from older tools) passes through byte for byte,
+as bcftools does: pysam decodes it with `surrogateescape` and the writer encodes it back the same
+way.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
-from genossm.atomic import atomic_path
+from genossm.atomic import atomic_path, remove_with_companions, temporary_path
 from genossm.errors import InputError
 from genossm.io import compression
 
@@ -287,6 +291,13 @@ def _scan_header_of(chunks: Iterator[bytes], name: str) -> tuple[_HeaderScan, li
     return scan, consumed
 
 
+def _pass_through_text() -> None:
+    """pysam decodes strings strictly by default: let bytes that are not UTF-8 through, escaped."""
+    from pysam import libcutils
+
+    libcutils.set_encoding_error_handler("surrogateescape")
+
+
 class VcfReader:
     """An open VCF/BCF: `header` (pysam.VariantHeader) and iteration over `VcfRecord`s.
 
@@ -298,6 +309,7 @@ class VcfReader:
     def __init__(self, path: str | os.PathLike):
         import pysam
 
+        _pass_through_text()
         self.name = _display_name(path)
         self._pump: _Pump | None = None
         self._raw: IO[bytes] | None = None
@@ -455,6 +467,40 @@ def check_ref(variant: Variant, genome) -> str | None:
 # Counting (genossm info).
 
 
+def count_record_lines(path: str | os.PathLike) -> int | None:
+    """Records of a text VCF (plain, gzip or bgzip) by counting its non-header lines, without
+    htslib (which would print its warnings about the records a second time); None for BCF or a
+    file this cannot read (the reader reports those)."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.read(_CHUNK)
+            kind = compression.sniff_bytes(first)
+            if kind not in (compression.NONE, compression.GZIP, compression.BGZF):
+                return None
+            chunks = _read_chunks(handle, first)
+            if kind != compression.NONE:
+                if _gunzip_head(first).startswith(_BCF_MAGIC):
+                    return None
+                chunks = _gunzip_chunks(chunks)
+            records, at_line_start = 0, True
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                # Count line starts that are not '#': after each newline, and at the very start.
+                starts = chunk.count(b"\n") - chunk.count(b"\n#")
+                records += starts
+                if at_line_start and not chunk.startswith(b"#"):
+                    records += 1
+                if chunk.endswith(b"\n"):
+                    records -= 1  # the newline ending the chunk starts a line in the next chunk
+                    at_line_start = True
+                else:
+                    at_line_start = False
+            return records
+    except (OSError, EOFError, zlib.error):
+        return None
+
+
 def count_variants(path: str | os.PathLike) -> dict:
     """Records, ALT alleles, alleles by kind, contigs and samples of a VCF (one streaming pass)."""
     kinds = collections.Counter({kind: 0 for kind in KINDS})
@@ -521,7 +567,9 @@ class VcfWriter:
     """Write records in input order with new INFO fields; a context manager.
 
     `path_or_dash`: `-` writes plain VCF text to stdout; a path ending in `.vcf` writes plain text;
-    any other path (`.vcf.gz`, `.vcf.bgz`) writes bgzip and a tabix index (`.tbi`). Files are
+    one ending in `.bcf` writes BCF (converted by htslib from the text at the end: contigs missing
+    from the header are declared, as BCF needs; no index is written); any other path (`.vcf.gz`,
+    `.vcf.bgz`) writes bgzip and a tabix index (`.tbi`). Files are
     written atomically. When the records are not sorted tabix cannot index them: the bgzip file is
     kept (the order of the input is never changed) and a warning says no index was written.
 
@@ -538,6 +586,8 @@ class VcfWriter:
         self._header_text = build_header(str(template_header), info_fields, header_lines)
         self._per_alt = {info_id for info_id, number, *_ in info_fields if str(number) == "A"}
         self._path = path_or_dash
+        self._bcf = path_or_dash != "-" and os.fspath(path_or_dash).endswith(".bcf")
+        self._contigs: dict[str, None] = {}
         self._stack = contextlib.ExitStack()
         self.records_written = 0
         self.indexed = False
@@ -550,9 +600,13 @@ class VcfWriter:
             self._bgzip = False
         else:
             self._tmp = self._stack.enter_context(atomic_path(self._path))
-            self._bgzip = not os.fspath(self._path).endswith(".vcf")
-            self._out = BGZFile(self._tmp, "wb") if self._bgzip else open(self._tmp, "wb")
-        self._out.write(self._header_text.encode())
+            self._bgzip = not os.fspath(self._path).endswith((".vcf", ".bcf"))
+            if self._bcf:
+                self._text = temporary_path(self._path)
+                self._stack.callback(remove_with_companions, self._text)
+            target = self._text if self._bcf else self._tmp
+            self._out = BGZFile(target, "wb") if self._bgzip else open(target, "wb")
+        self._out.write(self._header_text.encode("utf-8", "surrogateescape"))
         return self
 
     def write(self, record, values: dict | None = None) -> None:
@@ -568,8 +622,10 @@ class VcfWriter:
                         if item != "." and item.split("=", 1)[0] not in values]
                 columns[7] = ";".join(kept + [extra])
                 line = "\t".join(columns)
-        self._out.write(line.encode() + b"\n")
+        self._out.write(line.encode("utf-8", "surrogateescape") + b"\n")
         self.records_written += 1
+        if self._bcf:
+            self._contigs.setdefault(pysam_record.contig)
 
     def _check_per_alt(self, values: dict, n_alts: int, record) -> dict:
         """Number=A values: one per ALT; a record with ALT `.` has none, so they are left out."""
@@ -590,9 +646,26 @@ class VcfWriter:
         # Order matters: close the file, index it, then let atomic_path rename both (or remove
         # both when the block failed).
         self._out.close()
-        if exc_type is None and self._bgzip:
-            self._index()
+        try:
+            if exc_type is None and self._bgzip:
+                self._index()
+            if exc_type is None and self._bcf:
+                self._write_bcf()
+        except BaseException as err:
+            self._stack.__exit__(type(err), err, err.__traceback__)
+            raise
         self._stack.__exit__(exc_type, exc, tb)
+
+    def _write_bcf(self) -> None:
+        import pysam
+
+        with pysam.VariantFile(os.fspath(self._text)) as text:
+            for contig in self._contigs:
+                if contig not in text.header.contigs:
+                    text.header.contigs.add(contig)
+            with pysam.VariantFile(os.fspath(self._tmp), "wb", header=text.header) as out:
+                for record in text:
+                    out.write(record)
 
     def _index(self) -> None:
         import pysam

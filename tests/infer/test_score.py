@@ -168,7 +168,7 @@ def count_records(path) -> int:
 
 EXPECTED_STATUS = {
     "rs1": "ok", "ins1": "ok", "mnv1": "ok", "del1": "ok", "multi1": "ok,ok,ok", "star1": "ok,star",
-    "sv1": "symbolic", "bnd1": "symbolic", "lower1": "ok", "nref1": "ok", "mismatch1": "ref_mismatch",
+    "sv1": "symbolic", "bnd1": "symbolic", "lower1": "ok", "nref1": "masked_reference", "mismatch1": "ref_mismatch",
     "complex1": "ok", "pastend1": "out_of_bounds", "rs2": "ok", "unk1": "unknown_contig",
     "nohdr1": "unknown_contig", ".": ".",  # ALT '.': no Number=A value can be written
 }
@@ -301,15 +301,15 @@ def test_resume_log_drops_a_chunk_cut_short(tmp_path):
     path = tmp_path / "o.vcf.gz.genossm-resume.tsv"
     first = ResumeLog(path, "abc", resume=False)
     rows = [ScoreRow(0, "c", 1, ".", "A", "C", 0.1 + 0.2, 1 / 3, "ok"), ScoreRow(1, "c", 2, ".", "A", "*", None, None, "star")]
-    first.append_chunk(0, rows, [0, 0])
+    first.append_chunk(0, rows, [0, 0], "d1g3st")
     first.close(remove=False)
     with open(path, "a") as handle:
         handle.write("2\t0\t0.5\t0.25\tok\n3\t0\t0.")  # the crash cut chunk 1 short
     again = ResumeLog(path, "abc", resume=True)
     assert again.completed_chunks == 1
-    assert again.saved_chunk() == {0: {0: (0.1 + 0.2, 1 / 3, "ok")}, 1: {0: (None, None, "star")}}
+    assert again.saved_chunk() == ({0: {0: (0.1 + 0.2, 1 / 3, "ok")}, 1: {0: (None, None, "star")}}, "d1g3st")
     again.close(remove=False)
-    assert path.read_text().endswith("#done\t0\n")
+    assert path.read_text().endswith("#done\t0\td1g3st\n")
 
 
 def test_weights_are_hashed_once_per_run(tmp_path, hyena_dir, monkeypatch):

@@ -8,25 +8,37 @@ depend on which run, resumed or not, or which rank computes it.
 from __future__ import annotations
 
 import itertools
+import threading
 
 from genossm.errors import InputError
-from genossm.infer.score.rows import (MISSING_ALT, OK, STAR, SYMBOLIC, TOO_LONG, UNKNOWN_CONTIG, ScoreRow,
+from genossm.infer.score.rows import (AMBIGUOUS_ALLELE, INVALID_ALLELE, MASKED_REFERENCE, MISSING_ALT,
+                                      NO_CHANGE, OK, STAR, SYMBOLIC, TOO_LONG, UNKNOWN_CONTIG, ScoreRow,
                                       score_row)
 from genossm.infer.score.scorer import VariantScorer
 from genossm.infer.score.settings import ScoreSettings
 from genossm.infer.score.tiles import TileCache, TileLayout, allele_pair
 from genossm.io import vcf
-from genossm.tokenizer import encode
+from genossm.tokenizer import BASES, IUPAC_AMBIGUOUS, encode
+
+_NUCLEOTIDE_CODES = frozenset(BASES + IUPAC_AMBIGUOUS)
 
 
 def allele_status(variant: vcf.Variant, genome, settings: ScoreSettings, source: str) -> str | None:
-    """Why `variant` cannot be scored, or None. An unknown contig is an error unless skip_unknown."""
+    """Why `variant` cannot be scored, or None. An unknown contig is an error unless skip_unknown.
+
+    Only alleles of A, C, G and T over a reference of A, C, G and T get a score: a number for an
+    N, an ambiguity code or an unchanged allele would look like a real effect to a filter on the
+    score, so those get a status of their own (and a letter that is no nucleotide code flags its
+    record instead of stopping the run).
+    """
     if variant.kind == vcf.SYMBOLIC:
         return SYMBOLIC
     if variant.kind == vcf.STAR:
         return STAR
     if variant.kind == vcf.MISSING:
         return MISSING_ALT
+    if not set(variant.ref + variant.alt) <= _NUCLEOTIDE_CODES:
+        return INVALID_ALLELE
     try:
         genome.resolve(variant.contig)
     except InputError as err:
@@ -37,9 +49,24 @@ def allele_status(variant: vcf.Variant, genome, settings: ScoreSettings, source:
     status = vcf.check_ref(variant, genome)
     if status is not None:
         return status
+    if not set(variant.ref) <= _BASE_SET or not set(_genome_bases(variant, genome)) <= _BASE_SET:
+        return MASKED_REFERENCE
+    if not set(variant.alt) <= _BASE_SET:
+        return AMBIGUOUS_ALLELE
+    if variant.norm_ref == variant.norm_alt:
+        return NO_CHANGE
     if max(len(variant.ref), len(variant.alt)) > settings.max_allele_length:
         return TOO_LONG
     return None
+
+
+_BASE_SET = frozenset(BASES)
+
+
+def _genome_bases(variant: vcf.Variant, genome) -> str:
+    """The genome's bases under REF (upper case); `check_ref` has resolved the contig and bounds."""
+    contig = genome.resolve(variant.contig)
+    return genome.fetch(contig, variant.pos - 1, variant.pos - 1 + len(variant.ref)).upper()
 
 
 class ChunkScorer:
@@ -47,13 +74,29 @@ class ChunkScorer:
 
     def __init__(self, model, genome, settings: ScoreSettings, device, source: str):
         self.genome, self.settings, self.source = genome, settings, source
+        # Chunks may be scored by several threads (`LocalRunner(workers=N)`); the genome handle
+        # and the tile cache are not thread-safe, so reading them is one thread at a time.
+        self._genome_lock = threading.Lock()
         self.layout = TileLayout(settings.window)
         self.tiles = TileCache(genome, settings.window + settings.max_allele_length)
         self.scorer = VariantScorer(model, both_strands=settings.both_strands,
                                     batch_size=settings.batch_size, device=device)
 
     def score(self, records: list[tuple[int, vcf.VcfRecord]]) -> tuple[list[ScoreRow], list[int]]:
-        pending = []  # (record index, record, variant, status, pair index)
+        with self._genome_lock:
+            pending, pairs = self._pairs(records)
+        scores = self.scorer.score(pairs)
+        rows = []
+        for index, record, variant, status, pair_index in pending:
+            score = scores[pair_index] if pair_index is not None else None
+            rows.append(score_row(index, record, variant,
+                                  score.llr if score else None, score.embdist if score else None,
+                                  status or OK))
+        return rows, [p[2].alt_index for p in pending]
+
+    def _pairs(self, records):
+        """(pending rows: (record index, record, variant, status, pair index), AllelePairs to score)."""
+        pending = []
         pairs = []
         for index, record in records:
             for variant in record.variants:
@@ -63,14 +106,7 @@ class ChunkScorer:
                     pair_index = len(pairs)
                     pairs.append(self._pair(variant))
                 pending.append((index, record, variant, status, pair_index))
-        scores = self.scorer.score(pairs)
-        rows = []
-        for index, record, variant, status, pair_index in pending:
-            score = scores[pair_index] if pair_index is not None else None
-            rows.append(score_row(index, record, variant,
-                                  score.llr if score else None, score.embdist if score else None,
-                                  status or OK))
-        return rows, [p[2].alt_index for p in pending]
+        return pending, pairs
 
     def _pair(self, variant: vcf.Variant):
         contig = self.genome.resolve(variant.contig)

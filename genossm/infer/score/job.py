@@ -17,6 +17,14 @@ Resume: with an output file, the scores of each finished chunk are appended to a
 record indices (multiples of `chunk_size`), so a rerun with `resume=True` reads the scores of the
 finished chunks back (bit-exact), recomputes the rest in the same chunks (the same batches, the
 same numbers) and writes the same bytes as an uninterrupted run. The log is removed on success.
+The log's fingerprint covers the input's header and the FASTA (names, lengths, size and
+modification time), and each saved chunk is checked against the records read now, so a changed
+input is refused rather than given another file's scores.
+
+Threads: on a CPU, `--threads N` scores N chunks at a time, each with one torch thread
+(`run_job(..., chunk_workers=True)`). A chunk's numbers then never depend on the thread count
+(torch splits its reductions differently with more intra-op threads), so the output has the same
+bytes whatever `--threads` says, and a resumed or sharded run matches it too.
 """
 
 from __future__ import annotations
@@ -73,7 +81,7 @@ def score_vcf(job: ScoreJob) -> dict[str, int]:
             return run_score(job.input, genome, model, settings, job.outputs, header=header,
                              model_sha256=model_sha, runner=runner)
 
-    return run_job(job.compute, score_on_rank)
+    return run_job(job.compute, score_on_rank, chunk_workers=True)
 
 
 def score_settings(job: ScoreJob, max_length: int) -> ScoreSettings:
@@ -90,7 +98,7 @@ def score_settings(job: ScoreJob, max_length: int) -> ScoreSettings:
 
 def check_job(job: ScoreJob) -> None:
     """Usage errors of the outputs and compute options (exit code 2)."""
-    job.outputs.check()
+    job.outputs.check(inputs=(job.input, job.fasta))
     check_compute(job.compute, resume=job.outputs.resume)
     if job.compute.sharded:
         if job.input == "-":
@@ -114,7 +122,8 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
         if not runner.writes:
             collections.deque(runner(chunks, chunk_scorer.score), maxlen=0)  # this rank's share
             return {}
-        key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header)
+        key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header, reader.header,
+                          genome_identity(genome))
         with ScoreWriter(outputs, reader.header, header, key, total=count_records(input_path)) as writer:
             if writer.completed_chunks:
                 log.info("resuming: %d chunk(s) of %d records already scored", writer.completed_chunks,
@@ -124,3 +133,13 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
             for chunk_index, chunk, (rows, alt_indices) in runner(chunks, chunk_scorer.score):
                 writer.write(chunk_index, chunk, rows, alt_indices)
     return writer.counts
+
+
+def genome_identity(genome) -> str:
+    """What the resume log records of the FASTA: contig names and lengths, size and mtime."""
+    try:
+        stat = os.stat(genome.path)
+        stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+    except (OSError, TypeError, AttributeError):
+        stamp = ""
+    return f"{stamp};{sorted(dict(getattr(genome, 'contigs', {})).items())}"

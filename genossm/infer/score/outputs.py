@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass
 
 from genossm import __version__
-from genossm.atomic import atomic_path
+from genossm.atomic import atomic_path, check_output_path
 from genossm.errors import InputError, UsageError
-from genossm.infer.score.resume_log import ResumeLog, resume_log_path
+from genossm.infer.score.resume_log import START_OVER, ResumeLog, chunk_digest, resume_log_path
 from genossm.infer.score.rows import ScoreRow, score_row
 from genossm.infer.score.settings import ScoreSettings
 from genossm.io import vcf
@@ -30,7 +30,8 @@ INFO_FIELDS = [
     ("GENOSSM_EMBDIST", "A", "Float", "genossm Euclidean distance between the mean final hidden "
      "states of the alt and ref windows, mean of both strands"),
     ("GENOSSM_STATUS", "A", "String", "genossm scoring status per ALT: ok, or why it was not scored "
-     "(ref_mismatch, unknown_contig, out_of_bounds, symbolic, star, missing_alt, too_long)"),
+     "(ref_mismatch, unknown_contig, out_of_bounds, symbolic, star, missing_alt, too_long, "
+     "invalid_allele, ambiguous_allele, masked_reference, no_change)"),
 ]
 
 TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
@@ -46,10 +47,15 @@ class ScoreOutputs:
     parquet: str | None = None
     resume: bool = False
 
-    def check(self) -> None:
-        """Usage errors, raised before any model is loaded."""
+    def check(self, inputs: tuple = ()) -> None:
+        """Usage errors, raised before any model is loaded: every output path is writable, none
+        is an input (`inputs`: the VCF, the FASTA) or another output."""
         if self.resume and self.vcf == "-":
             raise UsageError("--resume needs an output file (-o OUT.vcf.gz): stdout cannot be resumed")
+        files = [(option, path) for option, path in (("-o", self.vcf), ("--tsv", self.tsv),
+                                                     ("--parquet", self.parquet)) if path and path != "-"]
+        for number, (option, path) in enumerate(files):
+            check_output_path(path, option, inputs=(*inputs, *(other for _, other in files[:number])))
         if self.parquet:
             import_pyarrow()
 
@@ -78,11 +84,14 @@ def import_pyarrow():
 
 
 def count_records(path: str) -> int | None:
-    """Records in a VCF file, for the progress bar's ETA (None for stdin)."""
+    """Records in a VCF file, for the progress bar's ETA (None for stdin and BCF).
+
+    Counted from the text's lines, not through htslib, so that its warnings about the records
+    appear once (when they are scored), not twice.
+    """
     if path == "-":
         return None
-    with vcf.VcfReader(path) as reader:
-        return sum(1 for _ in reader)
+    return vcf.count_record_lines(path)
 
 
 class ScoreWriter:
@@ -130,19 +139,24 @@ class ScoreWriter:
     def write(self, chunk_index: int, chunk, rows: list[ScoreRow], alt_indices: list[int]) -> None:
         """A freshly scored chunk: [(record index, VcfRecord)], its rows and their ALT indices."""
         if self._resume_log is not None:
-            self._resume_log.append_chunk(chunk_index, rows, alt_indices)
+            self._resume_log.append_chunk(chunk_index, rows, alt_indices, chunk_digest(chunk))
         self._emit(chunk, rows)
 
     def write_saved(self, chunk) -> None:
         """The next chunk scored by the interrupted run, its scores read back from the resume log."""
-        saved = self._resume_log.saved_chunk()
+        saved, digest = self._resume_log.saved_chunk()
+        if digest != chunk_digest(chunk):
+            first = chunk[0][1]
+            raise InputError(f"the input changed since the interrupted run (record {first.number} on differs "
+                             f"from what the resume log was written for); {START_OVER}",
+                             path=self._resume_log.path)
         rows = []
         for index, record in chunk:
             for variant in record.variants:
                 values = saved.get(index, {}).get(variant.alt_index)
                 if values is None:
                     raise InputError(f"the resume log has no score for record {index + 1}; was the input "
-                                     "changed? Delete the log to start over", path=self._resume_log.path)
+                                     f"changed? {START_OVER[0].upper()}{START_OVER[1:]}", path=self._resume_log.path)
                 rows.append(score_row(index, record, variant, *values))
         self._emit(chunk, rows)
 
@@ -175,7 +189,8 @@ class TsvScoreWriter:
     def __init__(self, path: str | os.PathLike):
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(path))
-        self._file = open(self._tmp, "w", encoding="utf-8", newline="\n")
+        # IDs in Latin-1 from older tools pass through byte for byte, as in the VCF.
+        self._file = open(self._tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n")
         self._file.write("\t".join(TSV_COLUMNS) + "\n")
 
     def write(self, rows: list[ScoreRow]) -> None:
@@ -210,7 +225,7 @@ class ParquetScoreWriter:
     def write(self, rows: list[ScoreRow]) -> None:
         if not rows:
             return
-        columns = {name: [getattr(row, name) for row in rows] for name in self._schema.names}
+        columns = {name: [_valid_text(getattr(row, name)) for row in rows] for name in self._schema.names}
         self._writer.write_table(self._pa.table(columns, schema=self._schema))
 
     def close(self, failed: bool = False) -> None:
@@ -221,3 +236,8 @@ class ParquetScoreWriter:
             self._stack.close()
 
 
+def _valid_text(value):
+    """Parquet strings must be UTF-8: bytes that are not (kept as surrogates) become U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
