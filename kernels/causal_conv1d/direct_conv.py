@@ -20,9 +20,9 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from .._checks import check_fast_dtype
 from .reference import _check_weight
 
-SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 BLOCK_H = 4
 BLOCK_T = 512
 NUM_WARPS = 4
@@ -249,11 +249,7 @@ def causal_conv1d_triton(
         raise ValueError(
             f"causal_conv1d: initial_state must be (B={batch}, H={H}, W-1={W - 1}), got {tuple(initial_state.shape)}"
         )
-    if x.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(
-            f"causal_conv1d_triton: x must be float16, bfloat16 or float32, got {x.dtype}; "
-            "use backend='reference' for float64"
-        )
+    check_fast_dtype("causal_conv1d_triton", "x", x)
     # rows start 16-byte aligned only when L is a multiple of 8 (bf16); otherwise Triton loads one
     # element at a time, so pad with zeros on the right (a causal conv never looks ahead) and crop
     pad = (-L) % ALIGN_POSITIONS

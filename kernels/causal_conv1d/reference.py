@@ -12,11 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .._checks import compute_dtype
+
 ACTIVATIONS = (None, "silu")
 
-
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 def _check_weight(weight, bias, activation, H, op) -> int:
@@ -55,7 +54,7 @@ def causal_conv1d_ref(
             f"causal_conv1d: initial_state must be (B={batch}, H={H}, W-1={W - 1}), "
             f"got {tuple(initial_state.shape)}"
         )
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     if initial_state is None:
         history = x.new_zeros(batch, H, W - 1, dtype=dtype)
     else:
@@ -94,7 +93,7 @@ def causal_conv1d_step(
             f"causal_conv1d_step: state must be (B={batch}, H={H}, W-1={W - 1}), "
             f"got {tuple(state.shape)}"
         )
-    dtype = _compute_dtype(x_t)
+    dtype = compute_dtype(x_t)
     window = torch.cat([state.to(dtype), x_t.to(dtype)[..., None]], dim=-1)  # (B, H, W)
     y = (window * weight.to(dtype)).sum(-1)  # (B, H)
     if bias is not None:

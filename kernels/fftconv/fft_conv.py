@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 import triton
 
+from .._checks import compute_dtype as compute_dtype_of
 from .reference import _check_shapes, fast_fft_size
 from .fft_conv_kernels import (
     finish_backward_kernel,
@@ -48,9 +49,6 @@ _SPECTRUM_BLOCK = 512
 # FFT size n <= 2^26 fits (n / 1024 blocks); L <= 2^24 keeps n = 2 * fast_size(L) <= 2^25.
 MAX_LENGTH = 1 << 24
 
-
-def _compute_dtype(u: torch.Tensor) -> torch.dtype:
-    return torch.float64 if u.dtype == torch.float64 else torch.float32
 
 
 def _channel_chunks(B: int, H: int, n: int, compute_dtype: torch.dtype):
@@ -112,7 +110,7 @@ def _forward(u, k, D, pregate, postgate, Lk, n):
     """Output y (B, H, L) in u's dtype and, with a post-gate, y before it (for the backward)."""
     B, H, L = u.shape
     M = n // 2
-    compute_dtype = _compute_dtype(u)
+    compute_dtype = compute_dtype_of(u)
     y = torch.empty_like(u)
     pre_postgate = torch.empty_like(u) if postgate is not None else None
     chunks = list(_channel_chunks(B, H, n, compute_dtype))
@@ -144,7 +142,7 @@ def _backward(dy, u, k, D, pregate, postgate, pre_postgate, Lk, n):
     """Gradients (du, dk, dD, dpregate, dpostgate) shaped like the inputs; None for absent ones."""
     B, H, L = u.shape
     M = n // 2
-    compute_dtype = _compute_dtype(u)
+    compute_dtype = compute_dtype_of(u)
     du = torch.empty_like(u)
     # Taps past L never reach an output: their gradient is zero.
     dk = torch.empty_like(k) if k.shape[-1] == Lk else torch.zeros_like(k)

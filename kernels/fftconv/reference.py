@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import compute_dtype
+
 
 def fast_fft_size(n: int) -> int:
     """Smallest 2^a * 3^b * 5^c >= n: sizes pocketfft/cuFFT transform fastest.
@@ -33,9 +35,6 @@ def fast_fft_size(n: int) -> int:
         power5 *= 5
     return best
 
-
-def _compute_dtype(u: torch.Tensor) -> torch.dtype:
-    return torch.float64 if u.dtype == torch.float64 else torch.float32
 
 
 def _check_shapes(u, k, D, pregate, postgate) -> None:
@@ -84,7 +83,7 @@ def fftconv_ref(
     """
     _check_shapes(u, k, D, pregate, postgate)
     L = u.shape[-1]
-    dtype = _compute_dtype(u)
+    dtype = compute_dtype(u)
     k = k[:, :L].to(dtype)  # (H, Lk)
     n_fft = fast_fft_size(L + k.shape[-1] - 1)
     v = _gate_input(u, pregate, dtype)  # (B, H, L)
@@ -116,7 +115,7 @@ def fftconv_chunked(
     if chunk_size < 1:
         raise ValueError(f"fftconv_chunked: chunk_size must be >= 1, got {chunk_size}")
     B, H, L = u.shape
-    dtype = _compute_dtype(u)
+    dtype = compute_dtype(u)
     T = min(int(chunk_size), L)
     n_blocks = -(-L // T)
     padded = n_blocks * T

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 import triton
 
+from .._checks import check_fast_dtype
 from .reference import as_grouped, check_scan_shapes
 from . import recurrent_scan
 from .recurrent_scan import _forward as recurrent_forward
@@ -28,7 +29,6 @@ from .chunk_scan_kernels import (
 )
 
 LOG2E = 1.4426950408889634
-SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @dataclasses.dataclass
@@ -281,11 +281,7 @@ def selective_scan_triton(
     """
     B, C = as_grouped(B), as_grouped(C)
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
-    if u.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(
-            f"selective_scan_triton: u must be float16, bfloat16 or float32, got {u.dtype}; "
-            "use backend='reference' for float64"
-        )
+    check_fast_dtype("selective_scan_triton", "u", u)
     if A.shape[1] > 64:
         raise ValueError(f"selective_scan_triton: N (A.shape[1]) must be <= 64, got {A.shape[1]}")
     if u.shape[-1] == 0:

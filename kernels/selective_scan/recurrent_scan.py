@@ -23,6 +23,7 @@ import math
 import torch
 import triton
 
+from .._checks import FAST_DTYPES, check_fast_dtype
 from .reference import as_grouped, check_scan_shapes
 from .recurrent_scan_kernels import (
     MAX_STATES,
@@ -32,7 +33,6 @@ from .recurrent_scan_kernels import (
 )
 
 LOG2E = 1.4426950408889634
-SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @dataclasses.dataclass
@@ -69,7 +69,7 @@ def seq_scan_supports(A: torch.Tensor, *tensors) -> bool:
     """True when this forward can run the call: N <= MAX_STATES and supported dtypes."""
     if A.shape[1] > MAX_STATES:
         return False
-    return all(t is None or t.dtype in SUPPORTED_DTYPES for t in tensors)
+    return all(t is None or t.dtype in FAST_DTYPES for t in tensors)
 
 
 def _chunk_len(config: SeqScanConfig, rows: int, L: int) -> int:
@@ -111,11 +111,7 @@ def selective_scan_seq(
     """
     B, C = as_grouped(B), as_grouped(C)
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
-    if u.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(
-            f"selective_scan_seq: u must be float16, bfloat16 or float32, got {u.dtype}; "
-            "use backend='reference' for float64"
-        )
+    check_fast_dtype("selective_scan_seq", "u", u)
     if A.shape[1] > MAX_STATES:
         raise ValueError(
             f"selective_scan_seq: N (A.shape[1]) must be <= {MAX_STATES}, got {A.shape[1]}; "

@@ -28,9 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from .._checks import compute_dtype
 
-def _compute_dtype(u: torch.Tensor) -> torch.dtype:
-    return torch.float64 if u.dtype == torch.float64 else torch.float32
 
 
 def as_grouped(m: torch.Tensor) -> torch.Tensor:
@@ -137,7 +136,7 @@ def selective_scan_ref(
     check_scan_shapes(u, delta, A, B, C, D, z, delta_bias, initial_state, cu_seqlens)
     batch, H, L = u.shape
     N = A.shape[1]
-    dtype = _compute_dtype(u)
+    dtype = compute_dtype(u)
     u_c = u.to(dtype)  # (B, H, L)
     delta = _prepare_delta(delta, delta_bias, delta_softplus, dtype)  # (B, H, L)
     A = A.to(dtype)  # (H, N)
@@ -260,7 +259,7 @@ def selective_scan_chunked(
         raise ValueError(f"selective_scan_chunked: chunk_size must be >= 1, got {chunk_size}")
     batch, H, L = u.shape
     N = A.shape[1]
-    dtype = _compute_dtype(u)
+    dtype = compute_dtype(u)
     u_c = u.to(dtype)  # (B, H, L)
     delta = _prepare_delta(delta, delta_bias, delta_softplus, dtype)  # (B, H, L)
     A_c, B_c, C_c = A.to(dtype), B.to(dtype), C.to(dtype)
