@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genossm.atomic import atomic_path
+from genossm.atomic import atomic_path, check_output_path
 from genossm.errors import InputError, UsageError
 from genossm.infer import runtime
 from genossm.infer.score.scorer import VariantScorer
@@ -187,6 +187,9 @@ def run_mutagenesis(job: MutagenesisJob) -> list[str]:
     """Run `job`; returns the files written. Options and the region are checked before the
     model is loaded."""
     check_stat(job.track_stat)
+    suffixes = (".tsv", ".bedGraph", ".png") if job.plot else (".tsv", ".bedGraph")
+    for suffix in suffixes:
+        check_output_path(f"{job.out_prefix}{suffix}", "--out-prefix", inputs=(job.fasta,))
     model_path = runtime.checkpoint_dir(job.model)
     window = default_window(runtime.read_model_config(model_path).max_length, job.window)
     runtime.set_threads(job.threads)

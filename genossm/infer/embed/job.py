@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from genossm.errors import InputError, UsageError
 from genossm.infer import runtime
 from genossm.infer.embed.embedder import EmbedSettings, embed_region, embedding_width
-from genossm.infer.embed.store import EmbeddingWriter
+from genossm.infer.embed.store import EmbeddingWriter, check_embedding_output, sequence_digest
 from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, run_job
 from genossm.io.fasta import open_fasta
 from genossm.io.intervals import Region, check_regions, read_regions
@@ -49,6 +49,7 @@ def embed_regions(job: EmbedJob) -> EmbedResult:
     """Run `job`; returns what the writer wrote (on the other ranks of a sharded run: zeros)."""
     check_settings(job.settings)
     check_compute(job.compute, resume=job.resume)
+    check_embedding_output(job.output, inputs=(job.fasta, *(r for r in job.regions if os.path.isfile(r))))
     model_path = runtime.checkpoint_dir(job.model)
 
     def embed_on_rank(runner: LocalRunner | ShardedRunner) -> EmbedResult:
@@ -95,7 +96,8 @@ def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, out
     if not regions:
         log.warning("no regions to embed: writing a file with no rows")
     with EmbeddingWriter(output, regions, settings, d_model=embedding_width(model, runner.device),
-                         attributes=attributes, resume=resume) as writer:
+                         attributes=attributes, resume=resume,
+                         input_digest=sequence_digest(genome, regions)) as writer:
         pending = ((index, regions[index]) for index in range(writer.completed, len(regions)))
         for index, _, (mean, per_position) in runner(pending, embed):
             writer.write(index, mean, per_position)

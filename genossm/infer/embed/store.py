@@ -11,7 +11,10 @@ File layout (one HDF5 file):
                                command, max_pass_length
 
 Resume: rows are written to `.<out>.partial.h5` beside the output as they finish, with the count
-of finished regions in its `completed` attribute. A rerun with `resume=True` continues after them.
+of finished regions in its `completed` attribute. A rerun with `resume=True` continues after them,
+if its fingerprint matches: the regions, settings, model and a digest of the regions' sequences in
+the FASTA (`sequence_digest`), so a FASTA or BED changed under the same name is refused. The
+partial file is created exclusively and never opened through a symlink.
 At the end the final file is written in one deterministic pass from the partial one (the same
 bytes whether or not the run was interrupted) and the partial file is removed.
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from genossm import __version__
-from genossm.atomic import atomic_path
+from genossm.atomic import atomic_path, check_output_path, create_exclusive
 from genossm.errors import InputError, UsageError
 from genossm.infer.embed.embedder import EmbedSettings
 from genossm.io.intervals import Region
@@ -52,14 +55,15 @@ class EmbeddingWriter:
     """
 
     def __init__(self, output: str | os.PathLike, regions: list[Region], settings: EmbedSettings, *,
-                 d_model: int, attributes: dict | None = None, resume: bool = False):
+                 d_model: int, attributes: dict | None = None, resume: bool = False, input_digest: str = ""):
         self.output, self.regions, self.settings = output, regions, settings
         self.attributes = {"model": "", "model_sha256": "", "pooling": "mean",
                            "strands": "forward,reverse" if settings.both_strands else "forward",
                            "genossm_version": __version__, "max_pass_length": settings.max_pass_length,
                            **(attributes or {})}
         self.partial = partial_path(output)
-        fingerprint = repr((sorted(self.attributes.items()), [_region_row(r) for r in regions], settings))
+        fingerprint = repr((sorted(self.attributes.items()), [_region_row(r) for r in regions], settings,
+                            input_digest))
         self.completed = _open_partial(self.partial, fingerprint, resume, len(regions), d_model,
                                        settings.per_position)
         self.computed = 0
@@ -67,6 +71,7 @@ class EmbeddingWriter:
     def __enter__(self) -> EmbeddingWriter:
         import h5py
 
+        _refuse_symlink(self.partial)
         self._store = h5py.File(self.partial, "a")
         self._bar = progress(total=sum(r.length for r in self.regions), desc="embedding", unit="bp")
         self._bar.update(sum(r.length for r in self.regions[:self.completed]))
@@ -95,21 +100,49 @@ def _open_partial(path: Path, fingerprint: str, resume: bool, n_regions: int, d_
     """Create (or, resuming, check) the partial file; returns the number of finished regions."""
     import h5py
 
-    if resume and path.exists():
+    if resume and os.path.lexists(path):
+        _refuse_symlink(path)
         with h5py.File(path, "r") as store:
             if store.attrs.get("fingerprint") != fingerprint:
-                raise InputError("this partial file was written with other regions, model or options; "
-                                 "delete it to start over, or rerun with the original options", path=path)
+                raise InputError("this partial file was written with other regions, FASTA sequence, model or "
+                                 "options; delete it or drop --resume to start over, or rerun with the "
+                                 "original options", path=path)
             completed = int(store.attrs["completed"])
         log.info("resuming: %d of %d regions already embedded", completed, n_regions)
         return completed
-    with h5py.File(path, "w") as store:
+    create_exclusive(path, "wb").close()  # a planted file or symlink is replaced, never followed
+    with h5py.File(path, "r+") as store:
         store.create_dataset("embeddings", shape=(n_regions, d_model), dtype="float32")
         if per_position:
             store.create_group("per_position")
         store.attrs["fingerprint"] = fingerprint
         store.attrs["completed"] = 0
     return 0
+
+
+def _refuse_symlink(path: Path) -> None:
+    if path.is_symlink():
+        raise InputError("the partial file is a symlink, which genossm never writes through; delete it "
+                         "or drop --resume to start over", path=path)
+
+
+def sequence_digest(genome, regions: list[Region]) -> str:
+    """A digest of the regions' sequences, for the resume fingerprint (reads each region once)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for region in regions:
+        digest.update(genome.fetch(region.contig, region.start, region.end).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
+def check_embedding_output(output: str | os.PathLike, inputs: tuple = ()) -> None:
+    """Usage errors of an embedding file's path, before any work (HDF5 cannot go to stdout)."""
+    if os.fspath(output) == "-":
+        raise UsageError("-o -: an HDF5 file cannot be written to stdout (it needs a seekable file); "
+                         "give -o FILE.h5")
+    check_output_path(output, "-o", inputs=inputs)
 
 
 def _region_row(region: Region) -> tuple:
@@ -174,6 +207,7 @@ def merge_embedding_files(inputs: list[str | os.PathLike], output: str | os.Path
 
     if not inputs:
         raise UsageError("nothing to merge: give at least one embedding file")
+    check_embedding_output(output, inputs=tuple(inputs))
     regions, attributes = [], None
     for path in inputs:
         with h5py.File(path, "r") as store:
