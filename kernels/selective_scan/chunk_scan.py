@@ -1,9 +1,11 @@
 """Triton selective scan: launcher, autograd Function and `selective_scan_triton`.
 
-Same signature, shapes and math as `selective_scan_ref` (see `reference.py`); the kernels and
-their design notes are in `chunk_scan_kernels.py`, the measured figures in
-docs/kernels/selective_scan.md. Gradients flow to u, delta, A, B, C, D, z, delta_bias and
-initial_state.
+Same signature, shapes and math as `selective_scan_ref` (see `reference.py`). Without a gradient
+the sequential-chunk forward of `recurrent_scan.py` runs alone; with one, the same forward also
+saves the state every `ScanConfig.chunk` positions (N > 16: the associative-scan forward of
+`chunk_scan_kernels.py` does) and the backward kernels of `chunk_scan_kernels.py` recompute each
+chunk from there. Design notes and measured figures: docs/kernels/selective_scan.md. Gradients
+flow to u, delta, A, B, C, D, z, delta_bias and initial_state.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import triton
 from .._checks import check_fast_dtype
 from .reference import as_grouped, check_scan_shapes
 from . import recurrent_scan
-from .recurrent_scan import _forward as recurrent_forward
-from .recurrent_scan import selective_scan_seq, seq_scan_supports
+from .recurrent_scan import recurrent_forward, selective_scan_seq, seq_scan_supports
 from .chunk_scan_kernels import (
     _scan_bwd_carry_kernel,
     _scan_bwd_chain_kernel,
@@ -33,11 +34,8 @@ LOG2E = 1.4426950408889634
 
 @dataclasses.dataclass
 class ScanConfig:
-    """Launch shape. The chunk is shared by forward and backward (checkpoints sit at chunk ends).
-
-    Tile elements per program = block_h * next_pow2(N) * chunk; keep it near 1-8K so the two
-    scanned fp32 tiles stay in registers.
-    """
+    """Launch shape of the training path. `chunk` positions is both the backward's tile length
+    and the spacing of the states the forward saves for it (fp32, (B, L / chunk, H, N))."""
 
     # defaults: fastest fwd+bwd of benchmarks/mamba_training.py's sweep on an H200 at
     # (1, 512, 16, 2^20, bf16), see docs/kernels/selective_scan.md
@@ -140,6 +138,24 @@ def _scan_forward(u, delta, A2, B, C, D, z, delta_bias, delta_softplus, initial_
     return out, last, ckpt
 
 
+def associative_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
+                        initial_state, cu_seqlens, save_states: bool = False):
+    """The associative-scan forward (any N <= 64): (y, last states or None, states saved for the
+    backward or None). Contiguous inputs, B/C as (B, G, N, L) or (H, N), fp32 initial state."""
+    A2 = A.float().contiguous() * LOG2E
+    layout = _Layout(u, A, B, C, cu_seqlens, initial_state, CONFIG)
+    seq_idx = _sequence_index(cu_seqlens, layout.L, u.device) if cu_seqlens is not None else None
+    out, last, ckpt = _scan_forward(
+        u, delta, A2, B, C, D, z, delta_bias, delta_softplus, initial_state, seq_idx, layout,
+        want_last=return_last_state, want_ckpt=save_states,
+    )
+    if last is not None and initial_state is not None and cu_seqlens is not None:
+        # an empty packed sequence never reaches the kernels: its last state is its initial one
+        empty = (cu_seqlens[1:] == cu_seqlens[:-1]).to(u.device)
+        last = torch.where(empty[:, None, None], initial_state, last)
+    return out, last, ckpt
+
+
 def _segment_chunks(layout: _Layout, block_c: int) -> int:
     config = layout.config
     if config.bwd_segment_chunks is not None:
@@ -237,13 +253,10 @@ class SelectiveScanFn(torch.autograd.Function):
                 cu_seqlens, recurrent_scan.CONFIG, save_every=layout.chunk if needs_grad else 0,
             )
         else:  # N > 16: the associative-scan forward
-            out, last, ckpt = _scan_forward(
-                u, delta, A2, B, C, D, z, delta_bias, delta_softplus, init, seq_idx, layout,
-                want_last=return_last_state, want_ckpt=needs_grad,
+            out, last, ckpt = associative_forward(
+                u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, init,
+                cu_seqlens, save_states=needs_grad,
             )
-            # an empty packed sequence never reaches the kernels: its last state is its initial one
-            if last is not None and init is not None and empty is not None:
-                last = torch.where(empty[:, None, None], init, last)
         if needs_grad:
             ctx.save_for_backward(u, delta, A2, B, C, D, z, delta_bias, init, seq_idx, ckpt, empty)
         ctx.layout = layout

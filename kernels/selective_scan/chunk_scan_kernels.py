@@ -1,36 +1,30 @@
-"""Triton kernels of the selective scan (Mamba-1 S6): forward, backward carries, backward.
+"""Triton kernels of the selective scan (Mamba-1 S6) for training: backward, and a forward for N > 16.
 
 Shapes follow `genossm.kernels.selective_scan.reference` (mamba_ssm's layouts); the launcher and
-autograd Function live in `chunk_scan.py`. Every program owns a tile of BLOCK_H channels (all in
-one B/C group) of one batch row and walks the positions in chunks of CHUNK:
+autograd Function live in `chunk_scan.py`. Both directions use
 
-    a_t = exp(delta_t * A)      b_t = delta_t * u_t * B_t        (tile (BLOCK_H, CHUNK, BLOCK_N))
-    x_t = a_t * x_{t-1} + b_t   by `tl.associative_scan` inside the chunk, the state carried
-                                 between chunks in registers.
+    a_t = exp(delta_t * A)      b_t = delta_t * u_t * B_t
+    x_t = a_t * x_{t-1} + b_t   (a_t = 0 at a sequence start, whose initial state enters
+                                 through b_t += a_t * h0)
 
-Sequence starts (t = 0, or a `cu_seqlens` boundary) set a_t = 0 so the state restarts; the
-initial state of that sequence enters through b_t += exp(delta_t * A) * h0. The forward saves
-the state at every chunk end (fp32, (B, n_chunks, H, N)) so the backward recomputes each chunk's
-states from there instead of storing them.
+`_scan_fwd_kernel` (used only when N > 16, where the generated sequential forward of
+`recurrent_scan_kernels.py` stops) scans (BLOCK_H, CHUNK, BLOCK_N) tiles with
+`tl.associative_scan` and saves the state at every chunk end, (B, n_chunks, H, N) fp32 — the
+layout the sequential forward saves too.
 
-Backward, per chunk in reverse: with the adjoint g_t = dL/dx_t,
+Backward, per chunk of T positions from the last, one state n at a time (`_scan_bwd_kernel`):
+with the adjoint g_t = dL/dx_t,
     g_t = a_{t+1} g_{t+1} + dy_t C_t (+ d last_state at sequence ends)   (reverse scan)
     a_t x_{t-1} = x_t - b_t   (no shifted copy of the states is needed)
     d delta_t = sum_n g_t (u_t B_t + A (x_t - b_t)),  du_t = delta_t sum_n g_t B_t + D dy_t,
     dB_t = sum_h g_t delta_t u_t,  dC_t = sum_h dy_t x_t,  dA = sum_t g_t (x_t - b_t) delta_t.
-dB/dC are reduced over the channel tile in registers, so one fp32 atomic add per (n, t) and tile
-reaches memory instead of one per channel. a_{t+1} comes from a second exp of the shifted delta
-(cheaper than shuffling a register tile by one position in Triton).
-
-The sequence is cut into segments of whole chunks run by separate programs so that batch-1
-inputs with few channels still fill the GPU: a first backward kernel scans each segment's
-adjoint with zero carry (local adjoint at its start and the product of its decays), a tiny
-kernel chains those from the last segment back, and the main backward starts each segment from
-its true carry.
-
-The tiles are (BLOCK_H, CHUNK, BLOCK_N): of the two orientations timed on an H100 this one gave
-the faster forward + backward (docs/kernels/selective_scan.md has the figures and what limits
-them). Offsets are int64 wherever batch * channels * length can pass 2^31.
+The tiles are (BLOCK_C channels, T positions), time the fast axis, so each thread scans a run of
+consecutive positions in registers; sums over n are register accumulations over the loop. The
+sequence is cut into segments of whole chunks run by separate programs so that batch-1 inputs
+fill the GPU: `_scan_bwd_carry_kernel` gives each segment's adjoint at its start with nothing
+flowing in and the product of its decays, `_scan_bwd_chain_kernel` links them from the last
+segment back. Offsets are int64 wherever batch * channels * length can pass 2^31. Figures and
+what bounds these kernels: docs/kernels/selective_scan.md.
 """
 
 from __future__ import annotations

@@ -120,13 +120,13 @@ def selective_scan_seq(
     if u.shape[-1] == 0:
         raise ValueError("selective_scan_seq: length 0 input; nothing to scan")
     with torch.no_grad():
-        out, last, _ = _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+        out, last, _ = recurrent_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
                                 return_last_state, initial_state, cu_seqlens, CONFIG)
     return (out, last) if return_last_state else out
 
 
-def _forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
-             initial_state, cu_seqlens, config: SeqScanConfig, save_every: int = 0):
+def recurrent_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
+                      initial_state, cu_seqlens, config: SeqScanConfig, save_every: int = 0):
     """(y, last states or None, saved states or None). With save_every > 0 the states saved for
     the backward are (B, ceil(L / save_every), H, N) fp32, entry c = the state after position
     (c + 1) * save_every - 1."""

@@ -2,7 +2,7 @@
 
 On CPU the kernels run under TRITON_INTERPRET=1 (set by conftest.py) on tiny shapes, with short
 chunks forced so that the chunk pass, the chain and the output pass all run; the `cuda` tests
-repeat the checks at real shapes against the chunked reference and the first Triton scan.
+repeat the checks at real shapes against the chunked reference and the associative-scan Triton forward.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 
 import generate_recurrent_scan_kernels
 from genossm.kernels.selective_scan import selective_scan_chunked, selective_scan_ref
-from genossm.kernels.selective_scan.chunk_scan import SelectiveScanFn, selective_scan_triton
+from genossm.kernels.selective_scan.chunk_scan import associative_forward, selective_scan_triton
 from genossm.kernels.selective_scan.recurrent_scan import (
     selective_scan_seq,
     seq_scan_config,
@@ -52,12 +52,15 @@ def make_inputs(batch, H, N, L, groups=1, dtype=torch.float32, B_varies=True, C_
 
 
 
-def first_triton_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                         return_last_state=False, initial_state=None, cu_seqlens=None):
-    """The first Triton scan's forward (tl.associative_scan), which autograd calls use."""
+def associative_scan_forward(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                             delta_softplus=False, return_last_state=False, initial_state=None,
+                             cu_seqlens=None):
+    """The other Triton forward (tl.associative_scan, the training forward for N > 16)."""
+    init = initial_state.float() if initial_state is not None else None
     with torch.no_grad():
-        return SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                     return_last_state, initial_state, cu_seqlens)
+        y, last, _ = associative_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                         return_last_state, init, cu_seqlens)
+    return y, last
 
 
 def check(inputs, dtype, reference=selective_scan_ref, **config):
@@ -92,13 +95,13 @@ def test_seq_scan_matches_sequential_reference(name):
     check(make_inputs(**arguments), arguments.get("dtype", torch.float32), **config)
 
 
-def test_seq_scan_matches_first_triton_scan():
+def test_seq_scan_matches_associative_scan_forward():
     inputs = make_inputs(batch=1, H=2, N=4, L=7)
     with seq_scan_config(chunk_len=4):
         y, last = selective_scan_seq(**inputs)
-    y_first, last_first = first_triton_forward(**inputs)
-    assert_close(y, y_first, 1e-5, "y", floor=1e-6)
-    assert_close(last, last_first, 1e-5, "last_state", floor=1e-6)
+    y_other, last_other = associative_scan_forward(**inputs)
+    assert_close(y, y_other, 1e-5, "y", floor=1e-6)
+    assert_close(last, last_other, 1e-5, "last_state", floor=1e-6)
 
 
 def test_outputs_carry_no_gradient_and_limits_are_checked():
@@ -121,7 +124,7 @@ def test_selective_scan_triton_uses_seq_forward_only_without_gradients():
     assert torch.equal(y_inference, y_seq) and not y_inference.requires_grad
     inputs["u"].requires_grad_()
     y_train, _ = selective_scan_triton(**inputs)
-    assert y_train.requires_grad  # the autograd path: the first scan with its backward
+    assert y_train.requires_grad  # the autograd path: the same forward, saving states
     assert_close(y_train.detach(), y_seq, 1e-5, floor=1e-6)
 
 
@@ -145,9 +148,9 @@ def test_gpu_varlen_matches_reference():
 
 
 @cuda
-def test_gpu_length_2_20_matches_first_triton_scan():
+def test_gpu_length_2_20_matches_associative_scan_forward():
     inputs = make_inputs(batch=1, H=64, N=16, L=1 << 20, dtype=torch.bfloat16, device="cuda")
     y, last = selective_scan_seq(**inputs)
-    y_first, last_first = first_triton_forward(**inputs)
-    assert_close(y, y_first, 1e-2, floor=1e-6)
-    assert_close(last, last_first, 1e-4, floor=1e-6)
+    y_other, last_other = associative_scan_forward(**inputs)
+    assert_close(y, y_other, 1e-2, floor=1e-6)
+    assert_close(last, last_other, 1e-4, floor=1e-6)
