@@ -1,4 +1,4 @@
-"""genossm's tensor ops: long FFT convolution, selective scan, short causal convolution.
+"""genossm's tensor ops: long FFT convolution, selective scan, Mamba-2's SSD, short causal convolution.
 
 Each public op dispatches (argument `backend` or env var `GENOSSM_KERNELS`) between a PyTorch
 reference that runs everywhere and a Triton fast path used on CUDA (see `dispatch`). This
@@ -9,6 +9,7 @@ from .causal_conv1d import causal_conv1d, causal_conv1d_ref, causal_conv1d_step
 from .dispatch import ENV_VAR, BackendUnavailableError, resolve_backend
 from .fftconv import direct_causal_conv, fftconv, fftconv_chunked, fftconv_ref
 from .selective_scan import selective_scan, selective_scan_chunked, selective_scan_ref
+from .ssd import ssd, ssd_chunked, ssd_quadratic, ssd_ref
 
 __all__ = [
     "ENV_VAR",
@@ -24,4 +25,8 @@ __all__ = [
     "selective_scan",
     "selective_scan_chunked",
     "selective_scan_ref",
+    "ssd",
+    "ssd_chunked",
+    "ssd_quadratic",
+    "ssd_ref",
 ]
