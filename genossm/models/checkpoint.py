@@ -10,6 +10,13 @@ Loading never executes code from a file: weights are safetensors, the config is 
 Lightning `.ckpt` files are read with `torch.load(weights_only=True)`. A checkpoint is written to
 a temporary directory beside the target and renamed into place, so a crash never leaves a
 half-written checkpoint under the final name.
+
+A model directory may come from a stranger, so loading checks it before building anything:
+config.json is at most `MAX_CONFIG_BYTES` and `MAX_CONFIG_DEPTH` levels deep; the weights file it
+names is a plain file inside the directory; and the model the config describes (its layer count
+first, then every tensor's name, shape and dtype, from a build on torch's `meta` device, which
+allocates nothing) must match the safetensors header. So a hostile or corrupted directory cannot
+make genossm allocate memory its weights do not account for, or loop building layers.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,8 @@ from genossm.errors import InputError
 
 log = logging.getLogger("genossm.models.checkpoint")
 
+MAX_CONFIG_BYTES = 16 << 20  # real configs are a few kB (a converted model's original config included)
+MAX_CONFIG_DEPTH = 32  # real configs nest 4 levels
 FORMAT = "genossm-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -108,9 +118,11 @@ def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None
         raise InputError(f"training record is not JSON-serialisable: {err}") from None
 
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    # A fresh name (mkdtemp: created exclusively), so nothing planted beside the target is followed.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the checkpoint private
     try:
         if weights_dtype is not None and weights_dtype not in WEIGHTS_DTYPES:
             raise InputError(f"weights dtype {weights_dtype!r}: expected one of {', '.join(WEIGHTS_DTYPES)}")
@@ -170,9 +182,14 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise InputError(f"not a genossm checkpoint: {CONFIG_FILE} is missing", path=path)
+    if config_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise InputError(f"checkpoint config is {config_path.stat().st_size:,} bytes, more than any genossm "
+                         f"config ({MAX_CONFIG_BYTES:,}); refusing to read it", path=config_path)
     try:
-        record = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        text = config_path.read_text(encoding="utf-8")
+        check_json_depth(text, config_path)
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise InputError(f"corrupt checkpoint config (not valid JSON: {err})", path=config_path) from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise InputError(f"not a genossm checkpoint config (expected \"format\": \"{FORMAT}\")", path=config_path)
@@ -191,17 +208,123 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
     return record
 
 
+def check_json_depth(text: str, source, limit: int = MAX_CONFIG_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` (Python's parser would recurse until it fails)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                raise InputError(f"checkpoint config is nested more than {limit} levels deep; not a genossm "
+                                 "config", path=source)
+        elif char in "]}":
+            depth -= 1
+
+
 def _open_checkpoint(path: Path):
     """(config.json record, ModelConfig, weights file path) of a checkpoint directory; a missing
-    weights file is an InputError."""
+    weights file, or one outside the directory, is an InputError."""
     from genossm.models.config import ModelConfig
 
     record = read_checkpoint_config(path)
     config = ModelConfig.from_dict(record["model"], source=path / CONFIG_FILE)
-    weights = path / record.get("weights", {}).get("file", WEIGHTS_FILE)
+    weights_record = record.get("weights", {})
+    name = weights_record.get("file", WEIGHTS_FILE) if isinstance(weights_record, dict) else None
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise InputError(f"config.json names the weights file {name!r}; it must be a file name inside the "
+                         "checkpoint directory", path=path / CONFIG_FILE)
+    weights = path / name
+    if weights.is_symlink() and weights.resolve().parent != path.resolve():
+        raise InputError(f"the weights file {name} is a link to {weights.resolve()}, outside the checkpoint "
+                         "directory; copy the file into it", path=path)
     if not weights.is_file():
         raise InputError(f"checkpoint weights file {weights.name} is missing", path=path)
     return record, config, weights
+
+
+_SAFETENSORS_FLOATS = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+_SAFETENSORS_DTYPES = {"F64": "float64", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+                       "U8": "uint8", "BOOL": "bool", **_SAFETENSORS_FLOATS}
+
+
+def weights_header(weights: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """{tensor name: (dtype as torch names it, shape)} from a safetensors file's header only."""
+    try:
+        with open(weights, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if size <= 0 or size > min(100 << 20, weights.stat().st_size - 8):
+                raise ValueError(f"header length {size} does not fit the file")
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise InputError(f"corrupt weights file (unreadable safetensors header: {err})", path=weights) from None
+    if not isinstance(header, dict):
+        raise InputError("corrupt weights file (safetensors header is not a mapping)", path=weights)
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("shape"), list):
+            raise InputError(f"corrupt weights file (no shape for {name!r} in its header)", path=weights)
+        tensors[name] = (_SAFETENSORS_DTYPES.get(entry.get("dtype"), str(entry.get("dtype"))),
+                         tuple(int(size) for size in entry["shape"]))
+    return tensors
+
+
+def check_config_against_weights(config, weights: Path) -> None:
+    """Refuse a config that does not describe the weights file, before the model is built.
+
+    The layer count is compared first (a config with more layers than the weights hold is refused,
+    so a hostile one cannot make genossm build a million layers); then the model is built on the meta device (no memory) and every tensor's name,
+    shape and dtype is compared with the safetensors header.
+    """
+    import re
+
+    import torch
+
+    from genossm.models.lm import build_model
+
+    header = weights_header(weights)
+    layers = {int(match.group(1)) for name in header if (match := re.match(r"blocks\.(\d+)\.", name))}
+    if config.n_layers > len(layers):
+        raise InputError(f"config.json describes {config.n_layers} layers, the weights hold {len(layers)}; the "
+                         "config and the weights come from different models", path=weights.parent)
+    try:
+        with torch.device("meta"):
+            expected = {name: (str(t.dtype).removeprefix("torch."), tuple(t.shape))
+                        for name, t in build_model(config).state_dict().items()}
+    except (RuntimeError, ValueError, MemoryError) as err:
+        raise InputError(f"config.json describes no buildable model ({err})", path=weights.parent / CONFIG_FILE) from None
+    problems = []
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
+    if missing:
+        problems.append(f"missing {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_listing(unexpected)}")
+    misshapen, wrong_type = [], []
+    for name in sorted(set(expected) & set(header)):
+        (model_dtype, model_shape), (stored_dtype, stored_shape) = expected[name], header[name]
+        if model_shape != stored_shape:
+            misshapen.append(f"{name} {stored_shape} (model: {model_shape})")
+        floating = model_dtype in _SAFETENSORS_FLOATS.values()
+        if (stored_dtype not in _SAFETENSORS_FLOATS.values()) if floating else stored_dtype != model_dtype:
+            wrong_type.append(f"{name} {stored_dtype} (model: {model_dtype})")
+    if misshapen:
+        problems.append(f"wrong shape {_listing(misshapen)}")
+    if wrong_type:
+        problems.append(f"wrong dtype {_listing(wrong_type)}")
+    if problems:
+        raise InputError("weights do not match the model config: " + "; ".join(problems)
+                         + " (was the config edited, or the weights taken from another model?)", path=weights)
 
 
 def _version() -> str:
@@ -226,10 +349,11 @@ def load_model(path: str | os.PathLike, device=None, dtype=None, verify: bool = 
     expected = record.get("weights", {}).get("sha256")
     if verify and expected and sha256_file(weights) != expected:
         raise InputError(
-            "weights file does not match the SHA-256 in config.json (corrupt or modified); "
-            "copy the checkpoint again, or pass verify=False to load it anyway",
+            "weights file does not match the SHA-256 in config.json (corrupt or modified); copy the "
+            "checkpoint again from its source (`genossm info DIR` shows both checksums)",
             path=weights,
         )
+    check_config_against_weights(config, weights)
     try:
         state = load_file(weights, device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
@@ -343,12 +467,49 @@ def summarize_config(config, parameters: int | None = None) -> str:
 
 # ---------------------------------------------------------------------------------------- convert
 def _unpickler_detail(message: str) -> str:
-    """The informative part of torch.load's long weights_only error message."""
+    """The informative part of torch.load's long weights_only error message: the blocked global
+    when it names one, never its advice to load with weights_only=False (which would run the
+    file's code)."""
+    import re
+
+    blocked = re.search(r"GLOBAL ([\w.]+)", message)
+    if blocked:
+        return f"it needs the global {blocked.group(1)}, which is not a tensor or plain container"
     marker = "WeightsUnpickler error:"
-    if marker not in message:
-        return message.splitlines()[0]
-    detail = message.split(marker, 1)[1].strip().split("\n\n")[0]
-    return detail.split(". Please use")[0].strip()
+    detail = message.split(marker, 1)[1].strip().split("\n\n")[0] if marker in message else message
+    lines = [line.strip() for line in detail.split("\n") if line.strip() and "weights_only" not in line]
+    return (lines[0] if lines else "unreadable pickle").split(". Please use")[0].strip()
+
+
+def read_lightning_checkpoint(ckpt_path: str | os.PathLike) -> dict[str, Any]:
+    """A Lightning `.ckpt` read with `torch.load(weights_only=True)`; every failure is a one-line
+    InputError (a hostile pickle names the global it was refused)."""
+    import pickle
+
+    import torch
+
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.is_file():
+        raise InputError("Lightning checkpoint not found", path=ckpt_path)
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = _unpickler_detail(str(err))
+        if "needs the global" in detail or "Unsupported global" in detail:
+            raise InputError(
+                f"refused to read the checkpoint: {detail}; genossm reads only tensors and plain "
+                "containers from .ckpt files, so code in a file never runs (e.g. a config object "
+                "instead of a dict in hyper_parameters)",
+                path=ckpt_path,
+            ) from None
+        raise InputError(f"not a readable PyTorch/Lightning checkpoint ({detail})", path=ckpt_path) from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"not a readable PyTorch/Lightning checkpoint ({detail}); is it truncated or "
+                         "corrupt?", path=ckpt_path) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InputError("not a Lightning checkpoint: no 'state_dict' entry", path=ckpt_path)
+    return ckpt
 
 
 def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike,
@@ -365,32 +526,11 @@ def convert_lightning_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os
     with weights_only=True: a .ckpt that needs arbitrary classes to unpickle is refused rather
     than executed.
     """
-    import pickle
-
-    import torch
-
     from genossm.models.config import ModelConfig
     from genossm.models.lm import build_model
 
     ckpt_path = Path(ckpt_path)
-    if not ckpt_path.is_file():
-        raise InputError("Lightning checkpoint not found", path=ckpt_path)
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        detail = _unpickler_detail(str(err))
-        if "Unsupported global" in detail:
-            raise InputError(
-                f"cannot read the checkpoint safely: weights_only=True refused it ({detail}); it "
-                "holds objects other than tensors and plain containers, e.g. a config object "
-                "instead of a dict in hyper_parameters",
-                path=ckpt_path,
-            ) from None
-        raise InputError(f"not a readable PyTorch/Lightning checkpoint ({detail})", path=ckpt_path) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise InputError(f"not a readable PyTorch/Lightning checkpoint ({err})", path=ckpt_path) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise InputError("not a Lightning checkpoint: no 'state_dict' entry", path=ckpt_path)
+    ckpt = read_lightning_checkpoint(ckpt_path)
     model_config = (ckpt.get("hyper_parameters") or {}).get("model_config")
     if model_config is None:
         raise InputError(

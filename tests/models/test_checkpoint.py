@@ -204,8 +204,9 @@ def test_convert_refuses_unsafe_or_foreign_checkpoints(tmp_path):
     model = make_model()
     unsafe = tmp_path / "unsafe.ckpt"
     fake_lightning_checkpoint(unsafe, model, callback=NotAllowed())
-    with pytest.raises(InputError, match="weights_only=True refused it \\(Unsupported global: .*NotAllowed"):
+    with pytest.raises(InputError, match="refused to read the checkpoint: it needs the global .*NotAllowed") as info:
         convert_lightning_checkpoint(unsafe, tmp_path / "out")
+    assert "weights_only=False" not in str(info.value) and "\n" not in str(info.value)
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {}}, foreign)
     with pytest.raises(InputError, match="no hyper_parameters\\['model_config'\\]"):
@@ -235,3 +236,100 @@ def test_convert_model_directory_to_float16(tmp_path):
     assert not torch.equal(got, expected)  # the weights were rounded ...
     torch.testing.assert_close(got, expected, atol=2e-2, rtol=2e-2)  # ... by float16's 11 bits
     assert cli_main(["convert", str(source), str(source)]) == 1  # never overwrite the input in place
+
+
+class Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("case", ["os.system", "truncated", "empty", "zeros"])
+def test_hostile_or_corrupt_lightning_checkpoints_are_one_line_errors(tmp_path, case):
+    from genossm.models.checkpoint import read_lightning_checkpoint
+
+    path = tmp_path / "last.ckpt"
+    if case == "os.system":
+        torch.save({"state_dict": {}, "payload": Evil()}, path)
+    elif case == "truncated":
+        torch.save({"state_dict": {"w": torch.zeros(1000)}}, path)
+        path.write_bytes(path.read_bytes()[:300])
+    elif case == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(bytes(4096))
+    with pytest.raises(InputError) as info:
+        read_lightning_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message and "weights_only=False" not in message and "last.ckpt" in message
+    if case == "os.system":
+        assert "system" in message  # names the blocked global (posix.system / nt.system)
+
+
+def write_config(path, edit):
+    record = json.loads((path / "config.json").read_text())
+    edit(record)
+    (path / "config.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("case", ["more-layers", "million-layers", "wider", "vocab", "int-dtype", "deep-json",
+                                  "huge-json", "weights-outside", "weights-absolute", "weights-symlink-out",
+                                  "checksum"])
+def test_model_directories_from_strangers_are_checked_before_building(saved, tmp_path, monkeypatch, case):
+    from genossm.models import lm
+
+    _, path = saved
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes((path / "model.safetensors").read_bytes())
+    if case == "more-layers":
+        write_config(path, lambda r: r["model"].update(n_layers=3))
+    elif case == "million-layers":
+        write_config(path, lambda r: r["model"].update(n_layers=1_000_000))
+    elif case == "wider":
+        write_config(path, lambda r: r["model"].update(d_model=4096))
+    elif case == "vocab":
+        write_config(path, lambda r: r["model"].update(vocab_size=7_000_000))
+    elif case == "int-dtype":
+        state = load_file(path / "model.safetensors")
+        state["embedding.weight"] = state["embedding.weight"].to(torch.int32)
+        save_file(state, path / "model.safetensors")
+    elif case == "deep-json":
+        (path / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif case == "huge-json":
+        with open(path / "config.json", "w") as handle:
+            handle.write('{"format": "genossm-checkpoint", "pad": "' + "x" * (17 << 20) + '"}')
+    elif case == "weights-outside":
+        write_config(path, lambda r: r["weights"].update(file="../outside.safetensors"))
+    elif case == "weights-absolute":
+        write_config(path, lambda r: r["weights"].update(file=str(outside)))
+    elif case == "weights-symlink-out":
+        (path / "model.safetensors").unlink()
+        (path / "model.safetensors").symlink_to(outside)
+    elif case == "checksum":
+        state = load_file(path / "model.safetensors")
+        state["embedding.weight"] = state["embedding.weight"] + 1
+        save_file(state, path / "model.safetensors")
+    # Nothing is built for real: a build would allocate what the config says.
+    monkeypatch.setattr(lm, "build_model", _meta_only(lm.build_model))
+    with pytest.raises(InputError) as info:
+        load_model(path, verify=case == "checksum")
+    message = str(info.value)
+    assert "\n" not in message and "verify=False" not in message
+    expected = {"more-layers": "describes 3 layers", "million-layers": "describes 1000000 layers",
+                "wider": "wrong shape", "vocab": "wrong shape", "int-dtype": "wrong dtype",
+                "deep-json": "nested more than", "huge-json": "more than any genossm config",
+                "weights-outside": "inside the checkpoint directory", "weights-absolute": "inside the checkpoint",
+                "weights-symlink-out": "outside the checkpoint directory", "checksum": "genossm info"}[case]
+    assert expected in message
+    if case in ("weights-outside", "weights-absolute", "deep-json"):
+        with pytest.raises(InputError):
+            describe_checkpoint(path)
+
+
+def _meta_only(build_model):
+    def guarded(config, *args, **kwargs):
+        if torch.get_default_device().type != "meta":
+            pytest.fail("the model was built for real before the weights were checked")
+        return build_model(config, *args, **kwargs)
+    return guarded
