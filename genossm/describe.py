@@ -4,7 +4,8 @@ The type is read from the file's content (magic bytes, first line), not its name
   FASTA (plain or bgzip)   contigs, lengths, fraction of N, total length
   VCF, VCF.gz, BCF         records, ALT alleles by kind (SNV, MNV, INS, DEL, ...), samples
   BAM, CRAM, SAM           mapped / unmapped reads, sort order, index, contigs
-  checkpoint directory     (a directory with config.json) model, size, training record
+  checkpoint directory     (a directory with config.json) model, size, training record;
+                           a fine-tuned model also its task and output columns (task.json)
 Every description has "path" and "type" (FASTA, VCF, BAM, CRAM, SAM or checkpoint), then the
 per-format summary of `genossm.io` (fasta, vcf.count_variants, bam.bam_summary) or
 `genossm.models.checkpoint.describe_checkpoint`.
@@ -91,4 +92,12 @@ def _describe_checkpoint(path: str) -> dict:
     except ImportError as err:
         raise InputError("not a checkpoint this version can read (this genossm build cannot "
                          "describe checkpoints)", path=path) from err
-    return describe_checkpoint(path)
+    description = describe_checkpoint(path)
+    task = Path(path) / "task.json"  # a fine-tuned model (genossm.finetune.checkpoint): its task
+    if task.is_file():
+        import json
+
+        record = json.loads(task.read_text())
+        description["task"] = record.get("summary")
+        description["outputs"] = record.get("outputs")
+    return description
