@@ -2,7 +2,7 @@
 
 A model is fully described by a `ModelConfig`: `build_model(config)` constructs it and a
 checkpoint stores `config.to_dict()` beside the weights. The architecture-specific fields live in
-two sub-sections, `hyena` and `mamba`, so a YAML file reads the way the model is built:
+sub-sections, `hyena`, `mamba` and `mamba2`, so a YAML file reads the way the model is built:
 
     arch: hyena
     d_model: 256
@@ -10,7 +10,8 @@ two sub-sections, `hyena` and `mamba`, so a YAML file reads the way the model is
     hyena: {order: 2, filter_order: 64}
 
 Fields left out take the defaults below; `mlp_ratio` and `norm` default per architecture
-(HyenaDNA: LayerNorm and a 4x GELU MLP in every block; mamba_ssm and Caduceus: RMSNorm and no MLP).
+(HyenaDNA: LayerNorm and a 4x GELU MLP in every block; mamba_ssm and Caduceus, Mamba-1 and
+Mamba-2 alike: RMSNorm and no MLP).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 from genossm.errors import InputError
 from genossm.tokenizer import VOCAB, VOCAB_SIZE, Vocabulary
 
-ARCHS = ("hyena", "mamba")
+ARCHS = ("hyena", "mamba", "mamba2")
+SECTIONS = {"hyena": "hyena", "mamba": "mamba", "mamba2": "mamba2"}  # arch -> its config section
 OBJECTIVES = ("causal", "masked")
 NORMS = ("layernorm", "rmsnorm")
 # Hyena filter positional features: "genossm" (t = n / max_length, float64 per position) or
@@ -77,6 +79,37 @@ class MambaConfig:
 
 
 @dataclass
+class Mamba2Config:
+    """Mamba-2 (Dao and Gu 2024) SSD mixer, mamba_ssm's `Mamba2` defaults unless noted.
+
+    Heads: d_inner = expand * d_model channels in heads of `headdim` (H = d_inner / headdim),
+    one scalar decay A per head; B and C shared by the heads of each of `ngroups` groups.
+    """
+
+    d_state: int = 128
+    d_conv: int = 4  # causal conv over x, B and C (the causal_conv1d kernel: 2..4)
+    expand: int = 2
+    headdim: int = 64
+    ngroups: int = 1
+    A_init_min: float = 1.0  # A = -exp(A_log), -A drawn uniformly from [A_init_min, A_init_max]
+    A_init_max: float = 16.0
+    dt_min: float = 0.001
+    dt_max: float = 0.1
+    dt_init_floor: float = 1e-4
+    conv_bias: bool = True
+    proj_bias: bool = False
+    # chunk length of the chunked SSD (mamba_ssm: 256). Results do not depend on it beyond
+    # rounding; 64 keeps the CPU reference's (chunk x chunk) masks small. To be tuned on the GPU.
+    chunk_size: int = 64
+
+    def d_inner(self, d_model: int) -> int:
+        return self.expand * d_model
+
+    def nheads(self, d_model: int) -> int:
+        return self.d_inner(d_model) // self.headdim
+
+
+@dataclass
 class TokenizerConfig:
     """The model's vocabulary and how a sequence becomes its ids (`genossm.tokenizer.Vocabulary`).
 
@@ -110,7 +143,7 @@ class ModelConfig:
     n_layers: int = 2
     vocab_size: int = VOCAB_SIZE
     objective: str = "causal"  # "causal": logits at t predict token t+1; "masked": token t
-    bidirectional: bool = False  # Mamba only: Caduceus BiMamba (forward + reversed mixer)
+    bidirectional: bool = False  # Mamba / Mamba-2 only: Caduceus BiMamba (forward + reversed mixer)
     rc_equivariant: bool = False  # Caduceus-PS weight sharing across strands
     max_length: int = 1024
     dropout: float = 0.0
@@ -133,6 +166,7 @@ class ModelConfig:
     rc_posthoc: bool = False
     hyena: HyenaConfig = field(default_factory=HyenaConfig)
     mamba: MambaConfig = field(default_factory=MambaConfig)
+    mamba2: Mamba2Config = field(default_factory=Mamba2Config)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
 
     def __post_init__(self):
@@ -140,6 +174,8 @@ class ModelConfig:
             self.hyena = _section_from_dict(HyenaConfig, self.hyena, "hyena")
         if isinstance(self.mamba, dict):
             self.mamba = _section_from_dict(MambaConfig, self.mamba, "mamba")
+        if isinstance(self.mamba2, dict):
+            self.mamba2 = _section_from_dict(Mamba2Config, self.mamba2, "mamba2")
         if isinstance(self.tokenizer, dict):
             self.tokenizer = _section_from_dict(TokenizerConfig, self.tokenizer, "tokenizer")
         if self.norm is None:
@@ -181,10 +217,10 @@ class ModelConfig:
         if not isinstance(self.checkpoint_mlp_chunk, int) or self.checkpoint_mlp_chunk < 0:
             raise InputError("model config: checkpoint_mlp_chunk must be an integer >= 0 (0: no "
                              f"chunking), found {self.checkpoint_mlp_chunk!r}")
-        if self.bidirectional and self.arch != "mamba":
+        if self.bidirectional and self.arch not in ("mamba", "mamba2"):
             raise InputError(
-                f"model config: bidirectional models are Mamba only (Caduceus BiMamba), found "
-                f"arch {self.arch!r}; set arch: mamba or bidirectional: false"
+                f"model config: bidirectional models are Mamba only (arch mamba or mamba2: Caduceus BiMamba), "
+                f"found arch {self.arch!r}; set arch: mamba (or mamba2) or bidirectional: false"
             )
         if self.objective == "causal" and self.bidirectional:
             raise InputError(
@@ -195,7 +231,7 @@ class ModelConfig:
             raise InputError(
                 "model config: a masked objective needs a bidirectional model (a one-directional "
                 "model sees only the left context of a masked base); set bidirectional: true "
-                "(arch: mamba) or objective: causal"
+                "(arch: mamba or mamba2) or objective: causal"
             )
         if self.rc_equivariant and not self.bidirectional:
             raise InputError(
@@ -222,6 +258,8 @@ class ModelConfig:
                     f"model config: hyena.filter_emb_dim must be odd and >= 3 (t plus sin/cos "
                     f"pairs), found {h.filter_emb_dim}"
                 )
+        elif self.arch == "mamba2":
+            self._validate_mamba2()
         else:
             m = self.mamba
             for name in ("d_state", "expand"):
@@ -235,10 +273,39 @@ class ModelConfig:
                     f"model config: need 0 < mamba.dt_min <= mamba.dt_max, found {m.dt_min}, {m.dt_max}"
                 )
 
+    def _validate_mamba2(self) -> None:
+        m = self.mamba2
+        for name in ("d_state", "expand", "headdim", "ngroups", "chunk_size"):
+            _check_positive_int(f"mamba2.{name}", getattr(m, name))
+        if not 2 <= m.d_conv <= 4:
+            raise InputError(f"model config: mamba2.d_conv must lie in 2..4, found {m.d_conv}")
+        d_inner = m.d_inner(self.d_model)
+        if d_inner % m.headdim:
+            raise InputError(
+                f"model config: mamba2.expand * d_model = {d_inner} must be a multiple of "
+                f"mamba2.headdim = {m.headdim}; change headdim, expand or d_model"
+            )
+        if m.nheads(self.d_model) % m.ngroups:
+            raise InputError(
+                f"model config: mamba2.ngroups = {m.ngroups} must divide the {m.nheads(self.d_model)} "
+                f"heads (expand * d_model / headdim)"
+            )
+        if not 0 < m.dt_min <= m.dt_max:
+            raise InputError(
+                f"model config: need 0 < mamba2.dt_min <= mamba2.dt_max, found {m.dt_min}, {m.dt_max}"
+            )
+        if not 0 < m.A_init_min <= m.A_init_max:
+            raise InputError(
+                f"model config: need 0 < mamba2.A_init_min <= mamba2.A_init_max, found "
+                f"{m.A_init_min}, {m.A_init_max}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON/YAML-ready); only the section of this model's architecture."""
         data = dataclasses.asdict(self)
-        data.pop("mamba" if self.arch == "hyena" else "hyena")
+        for arch, section in SECTIONS.items():
+            if arch != self.arch:
+                data.pop(section)
         return data
 
     @classmethod

@@ -1,13 +1,14 @@
 """DNA language model: embedding -> residual blocks -> final norm -> LM head.
 
 `build_model(config)` makes a `DNALanguageModel` for any `ModelConfig`:
-- causal models (Hyena or Mamba): logits at position t predict token t + 1;
-- masked models (bidirectional Mamba, optionally RC-equivariant): logits at t predict token t.
+- causal models (Hyena, Mamba or Mamba-2): logits at position t predict token t + 1;
+- masked models (bidirectional Mamba or Mamba-2, optionally RC-equivariant): logits at t predict
+  token t.
 
 Shapes: tokens `(B, L)` long; logits `(B, L, vocab_size)`; embeddings `(B, L, d_model)` (the
 final-norm hidden state; for an RC-equivariant model the strand-averaged one, see
 `genossm.models.rc`). Inference paths that give the same numbers as `forward` in bounded memory:
-`forward_chunked` (every model) and, for causal Mamba, `forward_with_state` and `step`.
+`forward_chunked` (every model) and, for causal Mamba and Mamba-2, `forward_with_state` and `step`.
 Causal Hyena reuses a reference window's prefix instead: `prefix_cache` then `forward_suffix`
 (positions from a start on, of windows equal to the reference before it).
 """
@@ -27,6 +28,7 @@ from genossm.models.blocks import Block, make_norm, map_chunks
 from genossm.models.config import ModelConfig
 from genossm.models.hyena import HyenaOperator, HyenaPrefixCache
 from genossm.models.mamba import MambaMixer, MambaState
+from genossm.models.mamba2 import Mamba2Mixer
 from genossm.models.offload import offloaded_checkpoint
 
 
@@ -48,8 +50,12 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+MIXERS = {"hyena": HyenaOperator, "mamba": MambaMixer, "mamba2": Mamba2Mixer}
+RECURRENT_ARCHS = ("mamba", "mamba2")  # mixers with a constant-size recurrent state
+
+
 def _make_mixer(config: ModelConfig) -> nn.Module:
-    return HyenaOperator(config) if config.arch == "hyena" else MambaMixer(config)
+    return MIXERS[config.arch](config)
 
 
 class DNALanguageModel(nn.Module):
@@ -176,17 +182,18 @@ class DNALanguageModel(nn.Module):
             return logits, self.embeddings_from_hidden(hidden)
         return logits
 
-    # ------------------------------------------------------------------ recurrent (causal Mamba)
+    # ------------------------------------------------------------------ recurrent (causal Mamba, Mamba-2)
     @property
     def supports_recurrent_state(self) -> bool:
-        return self.config.arch == "mamba" and not self.config.bidirectional
+        return self.config.arch in RECURRENT_ARCHS and not self.config.bidirectional
 
     def _require_recurrent(self, what: str) -> None:
         if not self.supports_recurrent_state:
-            kind = "bidirectional Mamba" if self.config.arch == "mamba" else self.config.arch
+            kind = (f"bidirectional {self.config.arch}" if self.config.arch in RECURRENT_ARCHS
+                    else self.config.arch)
             raise InputError(
-                f"{what} needs a causal Mamba model, this one is {kind}; use forward_chunked for "
-                "exact bounded-memory inference instead"
+                f"{what} needs a causal Mamba or Mamba-2 model, this one is {kind}; use "
+                "forward_chunked for exact bounded-memory inference instead"
             )
 
     def allocate_inference_state(self, batch: int, device=None, dtype=None) -> MambaState:
