@@ -26,7 +26,11 @@ from typing import Any
 import yaml
 
 from genossm.data.datamodule import DataConfig
-from genossm.errors import InputError
+from genossm.errors import InputError, UsageError
+
+# Field annotations (strings, under `from __future__ import annotations`) -> the YAML types that
+# fit them; fields of other types are checked by their own code.
+_SCALAR_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str, int, float)}  # `precision: 32` is a name too
 
 
 @dataclass
@@ -94,12 +98,31 @@ def _section(cls, data: Any, name: str, source):
     if unknown:
         raise InputError(f"training recipe: unknown field(s) {', '.join(unknown)} in {name!r}; "
                          f"known: {', '.join(sorted(known))}", path=source)
+    _check_types(cls, data, name, source)
     if cls is DataConfig:
         return DataConfig.from_dict(data)
     values = dict(data)
     if "betas" in values:
         values["betas"] = tuple(values["betas"])
     return cls(**values)
+
+
+def _check_types(cls, data: dict, section: str, source) -> None:
+    """A value of the wrong YAML type (`--set optim.lr=fast`) as a one-line error naming the field."""
+    for spec in dataclasses.fields(cls):
+        if spec.name not in data or not isinstance(spec.type, str):
+            continue
+        alternatives = [part.strip() for part in spec.type.split("|")]
+        value = data[spec.name]
+        if value is None and "None" in alternatives:
+            continue
+        if any(kind not in _SCALAR_TYPES and kind != "None" for kind in alternatives):
+            continue  # lists, tuples: checked where they are used
+        allowed = tuple(t for kind in alternatives if kind in _SCALAR_TYPES for t in _SCALAR_TYPES[kind])
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            wanted = " or ".join("null" if kind == "None" else kind for kind in alternatives)
+            raise InputError(f"training recipe: {section}.{spec.name} must be {wanted}, found {value!r}",
+                             path=source)
 
 
 def recipe_from_dict(data: dict[str, Any], source: str | os.PathLike | None = None) -> Recipe:
@@ -171,6 +194,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise InputError(f"--set expects key=value (e.g. optim.lr=3e-4), found {item!r}")
         node = data
         parts = key.split(".")
+        check_override_key(key)
         for part in parts[:-1]:
             child = node.get(part)
             if child is None:
@@ -180,6 +204,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = child
         node[parts[-1]] = parse_value(text)
     return data
+
+
+def check_override_key(key: str) -> None:
+    """A `--set` key that names no recipe field is a usage error, with the closest names."""
+    import difflib
+
+    sections = {"data": DataConfig, "optim": OptimConfig, "trainer": TrainerConfig}
+    parts = key.split(".")
+    top = {f.name for f in dataclasses.fields(Recipe)}
+    if parts[0] not in top:
+        candidates = top
+    elif parts[0] in sections and len(parts) > 1:
+        candidates = {f.name for f in dataclasses.fields(sections[parts[0]])}
+        if parts[1] in candidates and len(parts) == 2:
+            return
+        candidates = {f"{parts[0]}.{name}" for name in candidates}
+    elif parts[0] in sections or len(parts) == 1 or parts[0] == "model_overrides":
+        return
+    else:
+        candidates = top
+    close = difflib.get_close_matches(key, sorted(candidates), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(sorted(candidates))}"
+    raise UsageError(f"--set {key}: no such recipe field{hint}")
 
 
 def recipe_path(name_or_path: str | os.PathLike) -> Path:
@@ -194,7 +241,7 @@ def recipe_path(name_or_path: str | os.PathLike) -> Path:
     shipped = CONFIGS / "train" / f"{name_or_path}.yaml"
     if not shipped.exists():
         names = sorted(p.stem for p in (CONFIGS / "train").glob("*.yaml"))
-        raise InputError(f"no training recipe named {str(name_or_path)!r}; shipped recipes: "
+        raise UsageError(f"--config: no training recipe named {str(name_or_path)!r}; shipped recipes: "
                          f"{', '.join(names)}, or give the path of a YAML file")
     return shipped
 

@@ -3,11 +3,13 @@ test, and write the final model (genossm checkpoint) and a metrics JSON."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,41 @@ def resolve_precision(trainer_config) -> str:
         return trainer_config.precision
     on_gpu = torch.cuda.is_available() and trainer_config.accelerator in ("auto", "gpu", "cuda")
     return "bf16-mixed" if on_gpu else "32-true"
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's advertisement for its logging service."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage().lower()
+
+
+def quiet_lightning() -> None:
+    """Lightning's messages once, as genossm's: Lightning adds its own stderr handler to its
+    loggers, and they also propagate to genossm's handler, so every INFO line came out twice."""
+    # A logger's filters see only what is logged on it, not what its children pass up: every
+    # Lightning logger that exists once Lightning is imported gets the filter.
+    names = [name for name in logging.root.manager.loggerDict
+             if name.split(".")[0] in ("lightning", "pytorch_lightning", "lightning_fabric")]
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler):
+                logger.removeHandler(handler)
+        logger.propagate = True
+        if not any(isinstance(f, _NoAdverts) for f in logger.filters):
+            logger.addFilter(_NoAdverts())
+
+
+@contextlib.contextmanager
+def lightning_warnings_filtered():
+    """Warnings about Lightning's own internals (deprecations inside Lightning, the length of
+    our IterableDataset, whose workers are sharded on purpose) are not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*IterableDataset.*has `__len__` defined")
+        warnings.filterwarnings("ignore", message=".*is deprecated.*", module="lightning")
+        yield
 
 
 def build_trainer(recipe: Recipe, out_dir: Path, callbacks: list, *, stop_after: int | None = None):
@@ -83,6 +120,30 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     """
     import lightning as L
 
+    out_dir = Path(out_dir)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if resume and last.exists():
+        check_resume_checkpoint(last)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    quiet_lightning()
+    with lightning_warnings_filtered():
+        return _pretrain(L, recipe, out_dir, last, resume, stop_after, run_test)
+
+
+def check_resume_checkpoint(last: Path) -> None:
+    """A one-line error for a last.ckpt that is corrupt, truncated or hostile (read safely)."""
+    from genossm.errors import InputError
+    from genossm.models.checkpoint import read_lightning_checkpoint
+
+    try:
+        read_lightning_checkpoint(last)
+    except InputError as err:
+        raise InputError(f"{err.message}; cannot resume from it: delete it (the step*.ckpt beside it may be "
+                         "intact: copy one to last.ckpt) or drop --resume to start over", path=err.path) from None
+
+
+def _pretrain(L, recipe: Recipe, out_dir: Path, last: Path, resume: bool, stop_after: int | None,
+              run_test: bool) -> dict[str, Any]:
     from genossm.data.datamodule import GenomeDataModule
     from genossm.models.checkpoint import convert_lightning_checkpoint
     from genossm.train.callbacks import (SequenceLengthWarmup, StderrProgressBar,
@@ -91,8 +152,6 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     from genossm.train.distributed import GlobalBatchRecord
     from genossm.train.module import LanguageModelTask
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     model_config = resolve_model_config(recipe)
     t, d = recipe.trainer, recipe.data
@@ -119,7 +178,6 @@ def pretrain(recipe: Recipe, out_dir: str | os.PathLike, *, resume: bool = False
     if t.compile:
         module.model = torch.compile(module.model)
     log_from_rank_zero_only(trainer.global_rank)
-    last = out_dir / "checkpoints" / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() else None
     if resume and ckpt_path is None:
         log.info("no checkpoint in %s; starting from scratch", last.parent)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from genossm.cli.main import main
@@ -43,7 +44,74 @@ def test_pretrain_reports_bad_input_in_one_line(data_dir, tmp_path, capsys):
     assert err.startswith("genossm pretrain: error:") and "missing.fa" in err
     code = main(["pretrain", "--config", "tiny-cpu", "--fasta", str(data_dir / "lambda_virus.fa"),
                  "--out", str(tmp_path / "run"), "--set", "trainer.max_stepz=3"])
-    assert code == 1 and "max_stepz" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "max_stepz" in err and "did you mean trainer.max_steps" in err
     code = main(["pretrain", "--config", "tiny-cpu", "--fasta", str(data_dir / "lambda_virus.fa"),
                  "--out", str(tmp_path / "run"), "--strategy", "fsdp", "--set", "trainer.accelerator=cpu"])
     assert code == 2 and "fsdp" in capsys.readouterr().err  # FSDP needs GPUs: a usage error
+
+
+LAMBDA_ARGS = ["--set", "trainer.max_steps=2", "--set", "trainer.val_every=2", "--set", "trainer.checkpoint_every=2",
+               "--set", "model_overrides={d_model: 16, n_layers: 1, max_length: 64}", "--set", "data.window_length=64",
+               "--set", "data.val_windows=2", "--set", "data.num_workers=0"]
+
+
+@pytest.mark.parametrize("case, code, words", [
+    ("recipe-name", 2, ["no training recipe named 'tiny-cpuu'", "tiny-cpu"]),
+    ("set-key", 2, ["--set optim.lrr", "did you mean optim.lr"]),
+    ("set-section", 2, ["--set optimm.lr", "no such recipe field"]),
+    ("set-type-float", 1, ["optim.lr must be float, found 'fast'"]),
+    ("set-type-int", 1, ["trainer.max_steps must be int, found 'many'"]),
+    ("set-type-bool", 1, ["data.reverse_complement must be bool, found 'maybe'"]),
+])
+def test_pretrain_recipe_mistakes_are_one_line_with_the_right_exit_code(data_dir, tmp_path, capsys, case, code, words):
+    config, extra = "tiny-cpu", []
+    if case == "recipe-name":
+        config = "tiny-cpuu"
+    else:
+        extra = ["--set", {"set-key": "optim.lrr=1", "set-section": "optimm.lr=1", "set-type-float": "optim.lr=fast",
+                           "set-type-int": "trainer.max_steps=many",
+                           "set-type-bool": "data.reverse_complement=maybe"}[case]]
+    result = main(["pretrain", "--config", config, "--fasta", str(data_dir / "lambda_virus.fa"),
+                   "--out", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert result == code and len(err.splitlines()) == 1, err
+    assert all(word in err for word in words), err
+
+
+class Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("case", ["truncated", "garbage", "hostile"])
+def test_pretrain_resume_over_a_bad_last_ckpt_is_one_line(data_dir, tmp_path, capsys, case):
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    if case == "truncated":
+        torch.save({"state_dict": {"w": torch.zeros(1000)}}, last)
+        last.write_bytes(last.read_bytes()[:200])
+    elif case == "garbage":
+        last.write_bytes(b"\x00garbage" * 50)
+    else:
+        torch.save({"state_dict": {}, "payload": Evil()}, last)
+    code = main(["pretrain", "--config", "tiny-cpu", "--fasta", str(data_dir / "lambda_virus.fa"),
+                 "--out", str(tmp_path / "run"), "--resume", *LAMBDA_ARGS])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "last.ckpt" in err and "drop --resume" in err and "weights_only=False" not in err
+
+
+def test_pretrain_prints_lightning_messages_once_without_adverts_or_deprecations(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "genossm.cli.main", "pretrain", "--config", "tiny-cpu", "--fasta",
+                             str(data_dir / "lambda_virus.fa"), "--out", str(tmp_path / "run"), *LAMBDA_ARGS],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    err = result.stderr
+    assert err.count("GPU available") == 1 and "INFO:" not in err
+    assert "litlogger" not in err.lower() and "deprecated" not in err and "IterableDataset" not in err
