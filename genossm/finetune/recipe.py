@@ -70,6 +70,14 @@ def recipe_from_dict(data: dict[str, Any], source=None) -> FinetuneRecipe:
         raise InputError(f"fine-tuning recipe: unknown key(s) {', '.join(unknown)}; known: "
                          f"{', '.join(sorted(known))}", path=source)
     recipe = FinetuneRecipe(**data)
+    try:
+        _check(recipe, source)
+    except TypeError as err:  # e.g. --set batch_size=many
+        raise InputError(f"fine-tuning recipe: a value has the wrong type ({err})", path=source) from None
+    return recipe
+
+
+def _check(recipe: FinetuneRecipe, source) -> None:
     checks = [(recipe.pooling in ("mean", "last", "attention"), "pooling must be mean, last or attention"),
               (recipe.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
               (recipe.crop in ("center", "start", "end"), "crop must be center, start or end"),
@@ -80,12 +88,29 @@ def recipe_from_dict(data: dict[str, Any], source=None) -> FinetuneRecipe:
     for ok, message in checks:
         if not ok:
             raise InputError(f"fine-tuning recipe: {message}", path=source)
-    return recipe
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`key=value` overrides on a recipe mapping (a copy); values typed as YAML types them."""
+    data = dict(data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set expects key=value (e.g. pooling=attention), found {item!r}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads "3e-4" as a string; a number is what anyone means
+                value = float(value)
+            except ValueError:
+                pass
+        data[key.strip()] = value
+    return data
 
 
 def load_finetune_recipe(path: str | None, overrides: list[str] = ()) -> FinetuneRecipe:
-    from genossm.train.recipe import apply_overrides
-
     data: dict[str, Any] = {}
     if path:
         try:
