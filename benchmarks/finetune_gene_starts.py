@@ -125,6 +125,7 @@ def main() -> None:
                          "train_windows_per_second": metrics["train_windows_per_second"],
                          "best_val": metrics["best"], "test": metrics["test"], "recipe": metrics["recipe"]}
         print(json.dumps({name: results[name]["test"], "wall_seconds": results[name]["wall_seconds"]}), flush=True)
+        Path(args.out).write_text(json.dumps(results, indent=2, default=lambda v: None) + "\n")  # after each run
     Path(args.out).write_text(json.dumps(results, indent=2, default=lambda v: None) + "\n")
     print(json.dumps(results, indent=2, default=lambda v: None))
 

@@ -289,7 +289,7 @@ def finetune(job: FinetuneJob) -> dict[str, Any]:
                              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
                              "precision": _precision(recipe)}
     if counts["test"]:
-        trainer.test(module, datamodule=datamodule, verbose=False)
+        trainer.test(module, datamodule=datamodule, verbose=False, weights_only=True)
         extra["test"] = dict(module.last_metrics)
     if trainer.is_global_zero:
         metrics = record.write(module.history, **extra)
