@@ -5,10 +5,14 @@ The type is read from the file's content (magic bytes, first line), not its name
   VCF, VCF.gz, BCF         records, ALT alleles by kind (SNV, MNV, INS, DEL, ...), samples
   BAM, CRAM, SAM           mapped / unmapped reads, sort order, index, contigs
   checkpoint directory     (a directory with config.json) model, size, training record
+  Lightning .ckpt          training state (step, model); `genossm convert` makes a model of it
+  HDF5 of genossm embed    regions, embedding width, model, command
 
-A table goes to stdout; --json prints one JSON list (one object per file) instead.
+A table goes to stdout; --json prints one JSON list (one object per file) instead. `sample`
+describes the bundled sample genome and VCF.
 
 examples:
+  genossm info sample
   genossm info genome.fa.gz
   genossm info calls.vcf.gz reads.bam --json | jq '.[0].kinds'
   genossm info checkpoints/hyena-small/
@@ -17,11 +21,12 @@ examples:
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from genossm.cli import options
 from genossm.cli.main import subcommand_parser
-from genossm.describe import CHECKPOINT, FASTA, VCF, describe
+from genossm.describe import CHECKPOINT, EMBEDDINGS, FASTA, LIGHTNING, VCF, describe
 
 # Tables stop after this many contigs (a draft assembly can have 100,000); --json lists them all.
 MAX_TABLE_ROWS = 25
@@ -38,8 +43,21 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def expand_sample(files: list[str]) -> list[str]:
+    """`sample` (when no file has that name) is the bundled sample genome and VCF."""
+    from genossm.infer.runtime import SAMPLE_KEYWORD, sample_or_path
+
+    expanded = []
+    for path in files:
+        if path == SAMPLE_KEYWORD and not os.path.exists(path):
+            expanded += [sample_or_path(path, "fasta"), sample_or_path(path, "vcf")]
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def run(args) -> int:
-    descriptions = [describe(path, reference=args.reference) for path in args.files]
+    descriptions = [describe(path, reference=args.reference) for path in expand_sample(args.files)]
     if args.json:
         json.dump(descriptions, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -57,7 +75,7 @@ def format_table(description: dict) -> str:
         return _fasta_table(description)
     if kind == VCF:
         return _vcf_table(description)
-    if kind == CHECKPOINT:
+    if kind in (CHECKPOINT, LIGHTNING, EMBEDDINGS):
         return _mapping_table(description)
     return _alignments_table(description)
 
@@ -80,6 +98,7 @@ def _contig_rows(rows: list[tuple], header: tuple) -> list[str]:
 def _fasta_table(d: dict) -> str:
     lines = [f"{d['path']}: FASTA, {_plural(len(d['contigs']), 'contig')}, {d['total_length']:,} bp, "
              f"N {100 * d['n_fraction']:.2f}%"]
+    lines += [f"  problem: {problem}" for problem in d.get("problems", [])]
     rows = [(c["name"], f"{c['length']:,}", f"{100 * c['n_fraction']:.2f}%") for c in d["contigs"]]
     return "\n".join(lines + _contig_rows(rows, ("contig", "length", "N")) + [""])
 
@@ -101,6 +120,25 @@ def _alignments_table(d: dict) -> str:
 
 
 def _mapping_table(d: dict) -> str:
-    lines = [f"{d['path']}: checkpoint"]
-    lines += [f"  {key}: {value}" for key, value in d.items() if key not in ("path", "type")]
+    """Nested values as one `section.key: value` line each, lists joined, not Python reprs."""
+    lines = [f"{d['path']}: {d['type']}" + (f", {d['summary']}" if d.get("summary") else "")]
+    for key, value in d.items():
+        if key not in ("path", "type", "summary"):
+            lines += _readable(key, value)
     return "\n".join(lines + [""])
+
+
+def _readable(key: str, value, depth: int = 0) -> list[str]:
+    if isinstance(value, dict):
+        if not value:
+            return [f"  {key}: none"]
+        if depth >= 3:
+            return [f"  {key}: {json.dumps(value)}"]
+        return [line for sub, item in value.items() for line in _readable(f"{key}.{sub}", item, depth + 1)]
+    if isinstance(value, (list, tuple)):
+        return [f"  {key}: " + (" ".join(str(item) for item in value) if value else "none")]
+    if isinstance(value, float):
+        return [f"  {key}: {value:.6g}"]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return [f"  {key}: {value:,}"]
+    return [f"  {key}: {'none' if value is None else value}"]

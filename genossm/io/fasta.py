@@ -10,7 +10,14 @@ opening file"), builds the `.fai` (and `.gzi`) index when missing, and returns a
 
 Sequence comes back as stored: soft-masked (lowercase) bases are data, and the tokenizer reads
 them. Indexes are built next to the FASTA, or in a user cache directory when that directory is
-read-only (a genome bundled inside an installed package, a shared reference directory).
+read-only (a shared reference directory) or inside the installed genossm package (the bundled
+sample genome). An index that no longer matches its FASTA (offsets or line widths of another
+version of the file) is detected on opening and rebuilt, with a warning, rather than letting
+the wrong bytes be blamed on the sequence.
+
+Plain-gzip FASTA (how UCSC, Ensembl and NCBI ship genomes) has no random access: it is
+recompressed once, with a message saying where, to bgzip in the cache directory (`cache_directory`)
+and read from there.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ CHUNK_BYTES = 4 << 20
 _MITOCHONDRIAL_NAMES = ("chrM", "MT", "chrMT", "M")
 _ACGT_BYTES = np.frombuffer(b"ACGTacgt", dtype=np.uint8)
 _LOWERCASE_BYTES = slice(ord("a"), ord("z") + 1)
+_INVALID_BYTES = np.flatnonzero(tokenizer.encode_lookup(np.arange(256, dtype=np.uint8)) == 255).astype(np.uint8)
 _REWRAP_HINT = "rewrap it, e.g. `seqkit seq -w 60 {path} > fixed.fa` or `seqtk seq -l 60 {path} > fixed.fa`"
 
 
@@ -54,6 +62,8 @@ class ContigStats:
     length: int
     n_count: int  # positions that tokenize to N: N itself and every IUPAC ambiguity code
     soft_masked: int  # lowercase positions (repeat-masked in UCSC/Ensembl soft-masked genomes)
+    invalid_count: int = 0  # bytes that are no nucleotide code (not counted as N)
+    first_invalid: tuple[int, str] | None = None  # (1-based position, the character) of the first
 
     @property
     def n_fraction(self) -> float:
@@ -192,7 +202,11 @@ class Genome:
         try:
             return tokenizer.encode(sequence, offset=start + 1, source=f"contig {name!r} (1-based)")
         except InputError as err:
-            raise InputError(err.message, path=self.path) from None
+            hint = ""
+            if any(mark in sequence for mark in (">", "\n", "\r")):
+                hint = (f"; a '>' or line break inside a sequence means the index {self.index_path} does "
+                        "not match this FASTA (stale): delete it and genossm rebuilds it")
+            raise InputError(err.message + hint, path=self.path) from None
 
     def iter_contigs(self) -> Iterator[tuple[str, str]]:
         """(name, sequence) for each contig in file order, one contig in memory at a time."""
@@ -203,14 +217,20 @@ class Genome:
         """Length, N count and soft-masked count of one contig, streamed in chunks."""
         name = self.resolve(contig)
         length = self.contigs[name]
-        n_count = soft_masked = 0
+        n_count = soft_masked = invalid = 0
+        first_invalid = None
         for chunk_start in range(0, length, chunk_bytes):
             chunk = self.handle.fetch(name, chunk_start, min(chunk_start + chunk_bytes, length))
             raw = np.frombuffer(chunk.encode("ascii", errors="replace"), dtype=np.uint8)
             byte_counts = np.bincount(raw, minlength=256)  # one pass gives every count we need
-            n_count += len(raw) - int(byte_counts[_ACGT_BYTES].sum())
+            bad = int(byte_counts[_INVALID_BYTES].sum())
+            if bad and first_invalid is None:
+                offset = int(np.flatnonzero(np.isin(raw, _INVALID_BYTES))[0])
+                first_invalid = (chunk_start + offset + 1, chunk[offset])
+            invalid += bad
+            n_count += len(raw) - int(byte_counts[_ACGT_BYTES].sum()) - bad
             soft_masked += int(byte_counts[_LOWERCASE_BYTES].sum())
-        return ContigStats(name, length, n_count, soft_masked)
+        return ContigStats(name, length, n_count, soft_masked, invalid, first_invalid)
 
     def iter_contig_stats(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[ContigStats]:
         """`contig_stats` of every contig, in file order (what `genossm info` prints)."""
@@ -232,6 +252,8 @@ def open_fasta(path: str | os.PathLike) -> Genome:
     if path.is_dir():
         raise InputError("is a directory; expected a FASTA file (.fa, .fa.gz)", path=path)
     kind = compression.sniff_compression(path)
+    if kind == compression.GZIP:
+        path, kind = bgzip_copy(path), compression.BGZF
     if kind not in (compression.NONE, compression.BGZF):
         raise InputError(f"cannot read this FASTA: {compression.fix_hint(kind, path)}", path=path)
     if kind == compression.BGZF and not compression.has_bgzf_eof(path):
@@ -245,6 +267,30 @@ _NO_SEQUENCE_MESSAGE = ("contains no sequences (headers only, or every sequence 
                         "'>name' lines each followed by nucleotide lines")
 _TRUNCATED_MESSAGE = ("bgzip file is truncated (it lacks the end-of-file block): an interrupted "
                       "download or copy? Fetch it again, or recompress the source with bgzip")
+
+
+def bgzip_copy(path: Path) -> Path:
+    """A bgzip copy of a plain-gzip FASTA in the cache directory, made once (atomically)."""
+    from pysam.libcbgzf import BGZFile
+
+    copy = cache_directory(path) / (path.name.removesuffix(".gz") + ".bgz.gz")
+    if copy.exists():
+        return copy
+    log.warning("%s is plain gzip, which has no random access: recompressing it once to bgzip as %s "
+                "(used from now on; `bgzip` the original to skip this copy)", path, copy)
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, tmp = tempfile.mkstemp(prefix=f".{copy.name}.", suffix=".tmp", dir=copy.parent)
+    os.close(descriptor)
+    try:
+        with gzip.open(path, "rb") as source, BGZFile(tmp, "wb") as target:
+            while block := source.read(CHUNK_BYTES):
+                target.write(block)
+        os.replace(tmp, copy)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise InputError(f"the gzip file is truncated or corrupt ({err}); fetch it again", path=path) from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return copy
 
 
 # -- checks before htslib ----------------------------------------------------------------------
@@ -331,17 +377,60 @@ def cache_directory(path: Path) -> Path:
     return root / key
 
 
+def _index_matches(path: Path, kind: str, fai: Path) -> bool:
+    """Whether a plain FASTA's `.fai` describes this file: each sampled contig's offset starts a
+    line after its header, and its first line has the indexed width (a stale index, written for
+    another version of the file, fails this). bgzip files are not checked (offsets are inside the
+    compressed stream)."""
+    if kind != compression.NONE:
+        return True
+    try:
+        entries = [line.split("\t") for line in fai.read_text().splitlines() if line]
+        sampled = entries if len(entries) <= 64 else entries[:: max(1, len(entries) // 64)] + entries[-1:]
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            for name, length, offset, line_bases, line_width, *_ in sampled:
+                length, offset, line_bases, line_width = int(length), int(offset), int(line_bases), int(line_width)
+                if offset < 1 or offset > size:
+                    return False
+                handle.seek(offset - 1)
+                data = handle.read(1 + line_width)
+                if data[:1] != b"\n":
+                    return False
+                first_line = data[1:1 + min(line_bases, length)]
+                if b"\n" in first_line or b">" in first_line:
+                    return False
+                if length > line_bases and data[1 + line_bases:1 + line_width].strip(b"\r") != b"\n":
+                    return False
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _inside_package(path: Path) -> bool:
+    """Files bundled inside the installed genossm package (the sample genome): never write there."""
+    from genossm.resources import RESOURCES
+
+    return RESOURCES in path.resolve().parents
+
+
 def _find_or_build_index(path: Path, kind: str) -> tuple[Path, Path | None]:
     beside = _index_names(path, kind, path.parent)
     if _index_is_fresh(path, *beside):
-        return beside
-    if directory_is_writable(path.parent):
+        if _index_matches(path, kind, beside[0]):
+            return beside
+        log.warning("the index %s does not match %s (stale: written for another version of the file); "
+                    "rebuilding it", beside[0], path)
+        if directory_is_writable(path.parent):
+            _build_index(path, kind, *beside)
+            return beside
+    if directory_is_writable(path.parent) and not _inside_package(path):
         if beside[0].exists():
             log.info("index %s is missing a part or older than the FASTA; rebuilding it", beside[0])
         _build_index(path, kind, *beside)
         return beside
     cached = _index_names(path, kind, cache_directory(path))
-    if not _index_is_fresh(path, *cached):
+    if not _index_is_fresh(path, *cached) or not _index_matches(path, kind, cached[0]):
         log.info("%s is not writable; building the FASTA index in %s", path.parent, cached[0].parent)
         try:
             cached[0].parent.mkdir(parents=True, exist_ok=True)

@@ -111,14 +111,12 @@ def write_bytes(path, data: bytes):
 
 
 def bad_inputs(tmp_path, data_dir) -> dict:
-    lambda_fa = (data_dir / "lambda_virus.fa").read_bytes()
     bgz = tmp_path / "whole.fa.gz"
     pysam.tabix_compress(str(data_dir / "lambda_virus.fa"), str(bgz))
     return {
         "empty": (write_bytes(tmp_path / "empty.fa", b""), "empty file"),
         "not-a-fasta": (write_bytes(tmp_path / "notes.fa", b"hello world\n"), "cannot tell the file type"),
         "duplicate-contigs": (write_bytes(tmp_path / "dup.fa", b">a\nACGT\n>a\nACGT\n"), "twice"),
-        "gzip-not-bgzip": (write_bytes(tmp_path / "plain.fa.gz", gzip.compress(lambda_fa)), "bgzip"),
         "truncated-bgzip": (write_bytes(tmp_path / "cut.fa.gz", bgz.read_bytes()[:3000]), "truncated"),
         "vcf-without-header": (write_bytes(tmp_path / "nohead.vcf", f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n{LAMBDA}\t5\t.\tA\tC\t.\t.\t.\n".encode()), "##fileformat"),
         "directory": ((tmp_path / "somedir", None), "config.json"),
@@ -126,7 +124,7 @@ def bad_inputs(tmp_path, data_dir) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", ["empty", "not-a-fasta", "duplicate-contigs", "gzip-not-bgzip",
+@pytest.mark.parametrize("case", ["empty", "not-a-fasta", "duplicate-contigs",
                                   "truncated-bgzip", "vcf-without-header", "directory", "missing"])
 def test_bad_input_exit_code_and_message(capsys, tmp_path, data_dir, case):
     path, expected = bad_inputs(tmp_path, data_dir)[case]
@@ -198,3 +196,111 @@ def test_subprocess_success_and_usage_error(data_dir):
     assert result.returncode == 0
     assert json.loads(result.stdout)[0]["records"] == 18
     assert run_cli("info").returncode == 2  # missing FILE: argparse usage error
+
+
+# -- issue 21: genome files and what a new user meets --------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENOSSM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_info_reports_invalid_fasta_bytes_with_position(capsys, tmp_path):
+    path = write_bytes(tmp_path / "bad.fa", b">a\nACGTN\n>b\nACGTACGXTA\nAC*T\n")
+    [description] = info_json(capsys, path)
+    contigs = {c["name"]: c for c in description["contigs"]}
+    assert "invalid" not in contigs["a"] and contigs["a"]["n_fraction"] == pytest.approx(1 / 5)
+    assert contigs["b"]["invalid"] == {"count": 2, "first_position": 8, "first_character": "X"}
+    assert contigs["b"]["n_fraction"] == 0.0  # invalid bytes are not counted as N
+    assert main(["info", str(path)]) == 0
+    assert "problem: 2 byte(s) that are no nucleotide code, first 'X' at b:8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change", ["line-width", "longer-header"])
+def test_stale_fai_is_detected_and_rebuilt(capsys, tmp_path, caplog, change):
+    path = write_bytes(tmp_path / "g.fa", b">a\n" + b"ACGTACGTAC\n" * 3 + b">b\n" + b"TTTTGGGGCC\n" * 2)
+    with open_fasta(path) as genome:
+        assert genome.fetch("b", 0, 4) == "TTTT"
+    # The FASTA is rewritten (rewrapped, or renamed contigs) but the old index is kept, newer than it.
+    if change == "line-width":
+        path.write_bytes(b">a\n" + b"ACGTACGTACACGTA\nCGTACACGTACGTAC\n" + b">b\n" + b"TTTTGGGGCCTTTTG\nGGGCC\n")
+    else:
+        path.write_bytes(b">a_longer_name\n" + b"ACGTACGTAC\n" * 3 + b">b\n" + b"TTTTGGGGCC\n" * 2)
+    fai = tmp_path / "g.fa.fai"
+    fai.touch()
+    with open_fasta(path) as genome:
+        assert genome.fetch("b", 0, 8) == "TTTTGGGG"
+    assert "does not match" in caplog.text
+
+
+def test_info_sample_and_its_index_files_go_to_the_cache(capsys, tmp_path, monkeypatch, cache):
+    import genossm.resources
+    from genossm.infer.runtime import sample_or_path
+
+    descriptions = info_json(capsys, "sample")
+    assert [d["type"] for d in descriptions] == ["FASTA", "VCF"]
+    # A package directory holding no index: opening its FASTA writes nothing there.
+    package = tmp_path / "package"
+    (package / "sample").mkdir(parents=True)
+    shutil.copy(sample_or_path("sample", "fasta"), package / "sample" / "sample_genome.fa.gz")
+    monkeypatch.setattr(genossm.resources, "RESOURCES", package)
+    with open_fasta(package / "sample" / "sample_genome.fa.gz") as genome:
+        assert genome.contigs
+    assert sorted(p.name for p in (package / "sample").iterdir()) == ["sample_genome.fa.gz"]
+    assert list(cache.rglob("*.fai"))
+
+
+def test_plain_gzip_reference_is_recompressed_once_to_bgzip_in_the_cache(capsys, tmp_path, data_dir, cache, caplog):
+    plain = write_bytes(tmp_path / "ref.fa.gz", gzip.compress((data_dir / "lambda_virus.fa").read_bytes()))
+    [description] = info_json(capsys, plain)
+    assert description["total_length"] == 48502
+    assert "recompressing it once to bgzip" in caplog.text and str(cache) in caplog.text
+    copies = list(cache.rglob("*.bgz.gz"))
+    assert len(copies) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["cache", "ref.fa.gz"]
+    caplog.clear()
+    with open_fasta(plain) as genome:
+        assert genome.fetch(LAMBDA, 0, 10) == (data_dir / "lambda_virus.fa").read_text().split("\n")[1][:10]
+    assert "recompressing" not in caplog.text  # once
+
+
+def test_info_on_a_lightning_checkpoint_says_genossm_convert(capsys, tmp_path):
+    import torch
+
+    from genossm.models.config import ModelConfig
+
+    config = ModelConfig(arch="hyena", d_model=8, n_layers=1, max_length=32)
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {"model.w": torch.zeros(2)}, "global_step": 7, "epoch": 0,
+                "hyper_parameters": {"model_config": config.to_dict()}}, ckpt)
+    [description] = info_json(capsys, ckpt)
+    assert description["type"] == "Lightning checkpoint" and description["global_step"] == 7
+    assert "genossm convert" in description["note"] and "unzip" not in json.dumps(description)
+    assert main(["info", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "genossm convert" in out and "hyena, causal, d_model 8" in out
+
+
+def test_info_reads_genossms_own_hdf5_and_checkpoints_readably(capsys, tmp_path):
+    import h5py
+    import numpy as np
+
+    from genossm.models.checkpoint import save_model
+    from genossm.models.config import ModelConfig
+    from genossm.models.lm import build_model
+
+    store = tmp_path / "e.h5"
+    with h5py.File(store, "w") as out:
+        out.create_dataset("embeddings", data=np.zeros((2, 4), dtype=np.float32))
+        out.create_dataset("regions/chrom", data=np.array(["a", "b"], dtype=object), dtype=h5py.string_dtype())
+        out.attrs["model"] = "bundled"
+    [description] = info_json(capsys, store)
+    assert description["type"] == "embeddings" and description["regions"] == 2
+    assert description["embedding_width"] == 4 and "0-based" in description["note"]
+    model_dir = save_model(build_model(ModelConfig(arch="hyena", d_model=8, n_layers=1, max_length=32)),
+                           tmp_path / "model")
+    assert main(["info", str(model_dir), str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoint, hyena, causal, d_model 8" in out and "model.d_model: 8" in out
+    assert "{" not in out and "embedding_width: 4" in out
