@@ -14,7 +14,6 @@ Prints JSON and writes it to --out. Needs data/gene_starts/regions.tsv
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform

@@ -124,7 +124,7 @@ def predict(job: PredictJob) -> int:
         if done <= 0:
             done = 0
             if not token:
-                handle.write(_header(spec, None))
+                handle.write(_header(spec))
         examples = itertools.islice(examples, done, None)
         bar = progress(desc="predict", unit="seq")
         while True:
@@ -158,7 +158,7 @@ def predict(job: PredictJob) -> int:
     return count
 
 
-def _header(spec, _) -> str:
+def _header(spec) -> str:
     return "#" + "\t".join(["chrom", "start", "end", "name", "strand", *spec.output_names]) + "\n"
 
 
