@@ -4,10 +4,12 @@ B/C, initial states and packed sequences with an empty one."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 
-from genossm.kernels import ssd, ssd_chunked, ssd_quadratic, ssd_ref
+from genossm.kernels import BackendUnavailableError, ssd, ssd_chunked, ssd_quadratic, ssd_ref
 from tensor_checks import assert_close
 
 # relative L2 error allowed per compute dtype (outputs and gradients)
@@ -181,3 +183,12 @@ def test_shape_errors_name_the_argument(change, message):
     inputs.update(change)
     with pytest.raises(ValueError, match=message):
         run(chunked(4), inputs)
+
+
+def test_forcing_the_missing_triton_path_names_the_reason():
+    ssd_module = importlib.import_module("genossm.kernels.ssd")
+    if ssd_module.ssd_triton is not None:
+        pytest.skip("the Triton path exists: tests/kernels/test_ssd_triton.py covers it")
+    i = ssd_inputs(4, dtype=torch.float32)
+    with pytest.raises(BackendUnavailableError, match="ssd: the Triton backend was requested"):
+        ssd(i["x"], i["dt"], i["A"], i["B"], i["C"], backend="triton")
