@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent  # snakemake and genossm live beside this inte
 
 def snakemake(workflow: str, directory: Path, config: dict[str, str]) -> None:
     executable = shutil.which("snakemake", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    assert executable, "snakemake is not installed: pip install 'genossm[pipelines]'"
+    assert executable, "snakemake is not installed: pip install -e '.[pipelines]' in the clone"
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", GENOSSM_QUIET="1")
     command = [executable, "-s", str(PIPELINES / workflow / "Snakefile"), "--cores", "1", "--directory",
                str(directory), "--config", *(f"{key}={value}" for key, value in config.items())]
@@ -43,15 +43,19 @@ def model_dir(tmp_path_factory):
 
 
 def test_score_workflow_scatters_and_gathers_in_order(tmp_path, model_dir):
-    snakemake("score", tmp_path, {"vcf": SAMPLE_VCF, "fasta": SAMPLE_GENOME, "model": model_dir, "chunks": 3})
+    snakemake("score", tmp_path, {"vcf": SAMPLE_VCF, "fasta": SAMPLE_GENOME, "model": model_dir, "chunks": 3,
+                                  "chunk_size": 4})
     gathered = tmp_path / "scored.vcf.gz"
     assert (tmp_path / "scored.vcf.gz.tbi").exists()
     assert query(gathered, "%ID\n") == query(SAMPLE_VCF, "%ID\n")  # every record, input order
     direct = tmp_path / "direct.vcf"
     assert main(["-q", "score", str(SAMPLE_VCF), "--fasta", str(SAMPLE_GENOME), "--model", str(model_dir),
-                 "-o", str(direct)]) == 0
+                 "--chunk-size", "4", "--threads", "2", "-o", str(direct)]) == 0
     fields = "%ID\t%INFO/GENOSSM_LLR\t%INFO/GENOSSM_EMBDIST\t%INFO/GENOSSM_STATUS\n"
     assert query(gathered, fields) == query(direct, fields)
+    records = ["bcftools", "view", "-H"]  # every record's bytes, scattered or not
+    assert subprocess.run(records + [str(gathered)], capture_output=True, check=True).stdout == \
+        subprocess.run(records + [str(direct)], capture_output=True, check=True).stdout
     region = subprocess.run(["bcftools", "view", "-H", "-r", "N315:40000-60000", str(gathered)],
                             capture_output=True, text=True, check=True).stdout.strip().split("\n")
     assert len(region) == 4  # the index works: MNV, insertion, SNV, deletion

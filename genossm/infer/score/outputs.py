@@ -79,7 +79,8 @@ def import_pyarrow():
         import pyarrow.parquet as pq
     except ImportError:
         raise UsageError("--parquet needs pyarrow, which is not installed; "
-                         "install it with `pip install 'genossm[parquet]'` or use --tsv") from None
+                         "install it with `pip install pyarrow` (or `pip install -e '.[parquet]'` in the genossm "
+                         "clone) or use --tsv") from None
     return pa, pq
 
 
@@ -208,7 +209,7 @@ class TsvScoreWriter:
 
 
 class ParquetScoreWriter:
-    """The same columns as the TSV in a Parquet file (needs pyarrow: `pip install genossm[parquet]`)."""
+    """The same columns as the TSV in a Parquet file (needs pyarrow: `pip install pyarrow`)."""
 
     def __init__(self, path: str | os.PathLike):
         pa, pq = import_pyarrow()
