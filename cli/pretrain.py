@@ -46,7 +46,9 @@ def register(subparsers) -> None:
                          help="continue from OUT/checkpoints/last.ckpt when it exists")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe field, dotted key and YAML value "
-                        "(e.g. --set optim.lr=3e-4 --set trainer.max_steps=500); repeatable")
+                        "(e.g. --set optim.lr=3e-4 --set trainer.max_steps=500; --set "
+                        "trainer.max_time_s=3600 stops after an hour of training and still saves, tests "
+                        "and exports); repeatable")
     parser.add_argument("--val-fraction", type=float, metavar="F",
                         help="without --val-fasta: share of every contig held out for validation")
     parser.add_argument("--test-fraction", type=float, metavar="F",
