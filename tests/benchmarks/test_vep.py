@@ -1,0 +1,250 @@
+"""benchmarks/vep: coding classes checked against an independent translation, splice classes
+against the intron's bases, the reserved part of the plant chromosome refused, the Markov SNV
+score and the rank AUROC on hand-set values, and one end-to-end run on the bundled sample genome."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from vep import auroc as auroc_module  # noqa: E402
+from vep.annotation import Annotation, Transcript, read_prodigal, run_prodigal  # noqa: E402
+from vep.build import Genome, draw, enumerate_candidates, substitution_class  # noqa: E402
+from vep.codons import BACTERIAL, STANDARD, coding_snvs, CLASSES  # noqa: E402
+from vep.setfiles import read_labels, write_set  # noqa: E402
+from vep.sources import check_below, read_fasta, to_tokens  # noqa: E402
+
+SAMPLE = ROOT / "genossm" / "resources" / "sample" / "sample_genome.fa.gz"
+# Table 1 written the textbook way (TCAG order), independent of vep.codons' ACGT-order string.
+TEXTBOOK = dict(zip(("".join(c) for c in itertools.product("TCAG", repeat=3)),
+                    "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG"))
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def revcomp(sequence: str) -> str:
+    return sequence.translate(COMPLEMENT)[::-1]
+
+
+def translate(cds: str) -> str:
+    return "".join(TEXTBOOK[cds[i:i + 3]] for i in range(0, len(cds) - 2, 3))
+
+
+def sample_sequence() -> tuple[str, str]:
+    (name, sequence), = read_fasta(SAMPLE).items()
+    return name, sequence
+
+
+def longest_orfs(sequence: str, strand: str, n: int) -> list[tuple[int, int]]:
+    """The n longest ATG..stop ORFs of one strand as genomic [start, end) (hand-made genes)."""
+    text = sequence if strand == "+" else revcomp(sequence)
+    orfs = []
+    for frame in range(3):
+        start = None
+        for i in range(frame, len(text) - 2, 3):
+            codon = text[i:i + 3]
+            if start is None and codon == "ATG":
+                start = i
+            elif start is not None and TEXTBOOK.get(codon) == "*":
+                orfs.append((start, i + 3))
+                start = None
+    orfs = sorted(orfs, key=lambda o: o[0] - o[1])[:n]
+    if strand == "-":
+        orfs = [(len(text) - e, len(text) - s) for s, e in orfs]
+    return orfs
+
+
+@pytest.fixture(scope="module")
+def sample_set():
+    """A tiny bacterial-style set on the sample genome: the two longest ORFs of each strand as
+    genes, and one spliced, non-coding transcript whose intron is GT..AG."""
+    name, sequence = sample_sequence()
+    transcripts = [Transcript(f"orf{strand}{i}", name, strand, [orf], [orf])
+                   for strand in "+-" for i, orf in enumerate(longest_orfs(sequence, strand, 2))]
+    donor = sequence.index("GT", 40_000)
+    acceptor = sequence.index("AG", donor + 300) + 2
+    spliced = Transcript("spliced", name, "+", [], [(donor - 100, donor), (acceptor, acceptor + 100)])
+    annotation = Annotation(transcripts + [spliced], {name: [(s, e) for t in transcripts for s, e in t.cds]},
+                            {name: [iv for t in transcripts + [spliced] for iv in t.exons]})
+    genome = Genome({name: to_tokens(sequence)}, context=16)
+    classes = {"start_lost", "stop_gained", "missense", "synonymous", "splice_donor", "splice_acceptor",
+               "deep_intronic", "intergenic"}
+    candidates, kept, skipped = enumerate_candidates(genome, annotation, BACTERIAL, classes)
+    snvs, available = draw(genome, candidates, kept, dict.fromkeys(sorted(classes), 20), seed=7)
+    return sequence, transcripts, spliced, snvs, available, skipped
+
+
+def mutate(sequence: str, pos: int, alt: str) -> str:
+    return sequence[:pos] + alt + sequence[pos + 1:]
+
+
+def test_coding_snvs_of_a_hand_written_gene():
+    gene = to_tokens("ATGAAATGGTAA")  # M K W *
+    snvs = coding_snvs(gene, STANDARD)
+    found = {(int(o), "ACGT"[a]): CLASSES[c] for o, a, c in zip(snvs.offset, snvs.alt, snvs.consequence)}
+    assert found[(3, "T")] == "stop_gained"  # AAA -> TAA
+    assert found[(5, "G")] == "synonymous"  # AAA -> AAG, both K
+    assert found[(5, "C")] == "missense"  # AAC: N
+    assert found[(8, "A")] == "stop_gained"  # TGG -> TGA
+    assert found[(0, "G")] == "start_lost"  # table 1: GTG is no start
+    assert not any(o >= 9 for o, _ in found)  # the stop codon itself is not a class here
+    bacterial = {(int(o), "ACGT"[a]): CLASSES[c] for o, a, c in zip(*(lambda s: (s.offset, s.alt, s.consequence))(
+        coding_snvs(gene, BACTERIAL)))}
+    assert (0, "G") not in bacterial and (2, "A") not in bacterial  # GTG, ATA start in table 11
+    assert bacterial[(1, "C")] == "start_lost"  # ACG
+
+
+def test_sample_set_classes_are_what_they_say(sample_set):
+    sequence, transcripts, spliced, snvs, available, skipped = sample_set
+    assert not skipped
+    assert {t.strand for t in transcripts} == {"+", "-"}
+    by_name = {t.name: t for t in transcripts}
+    seen = set()
+    for snv in snvs:
+        assert sequence[snv.pos] == snv.ref != snv.alt
+        assert snv.substitution == substitution_class(snv.ref, snv.alt)
+        seen.add(snv.label)
+        if snv.label in CLASSES:
+            (start, end), = by_name[snv.feature].cds
+            before, after = sequence[start:end], mutate(sequence, snv.pos, snv.alt)[start:end]
+            if snv.strand == "-":
+                before, after = revcomp(before), revcomp(after)
+            protein, mutant = translate(before), translate(after)
+            if snv.label == "synonymous":
+                assert protein == mutant and before[:3] == after[:3]
+            elif snv.label == "missense":
+                assert sum(a != b for a, b in zip(protein, mutant)) == 1 and "*" not in mutant[:-1]
+            elif snv.label == "stop_gained":
+                assert "*" in mutant[:-1] and "*" not in protein[:-1]
+            else:
+                assert before[:3] in BACTERIAL.starts and after[:3] not in BACTERIAL.starts
+        elif snv.label == "intergenic":
+            assert all(not (s <= snv.pos < e) for t in transcripts for s, e in t.cds)
+        else:
+            (_, intron_start), (intron_end, _) = spliced.exons
+            assert sequence[intron_start:intron_start + 2] == "GT" and sequence[intron_end - 2:intron_end] == "AG"
+            offset = {"splice_donor": snv.pos - intron_start, "splice_acceptor": intron_end - 1 - snv.pos}
+            if snv.label in offset:
+                assert offset[snv.label] in (0, 1)
+            else:
+                assert min(snv.pos - intron_start, intron_end - 1 - snv.pos) >= 50
+    assert seen == set(available) and available["splice_donor"] == 6  # 2 bases x 3 alts
+
+
+def test_draws_are_deterministic_and_per_class(sample_set):
+    sequence, transcripts, spliced, snvs, available, _ = sample_set
+    name, _ = sample_sequence()
+    genome = Genome({name: to_tokens(sequence)}, context=16)
+    annotation = Annotation(transcripts, {name: [iv for t in transcripts for iv in t.cds]},
+                            {name: [iv for t in transcripts for iv in t.cds]})
+    candidates, kept, _ = enumerate_candidates(genome, annotation, BACTERIAL, {"synonymous", "missense"})
+    first, _ = draw(genome, candidates, kept, {"synonymous": 20, "missense": 20}, seed=7)
+    again, _ = draw(genome, candidates, kept, {"synonymous": 20, "missense": 5}, seed=7)
+    other, _ = draw(genome, candidates, kept, {"synonymous": 20}, seed=8)
+    key = lambda vs, label: [(v.pos, v.alt) for v in vs if v.label == label]  # noqa: E731
+    assert key(first, "synonymous") == key(again, "synonymous") == key(
+        [v for v in snvs if v.label == "synonymous"], "synonymous")
+    assert key(first, "synonymous") != key(other, "synonymous")
+
+
+def test_reserved_part_of_the_chromosome_is_refused():
+    near = Transcript("t", "c", "+", [(100, 200)], [(100, 200)])
+    check_below([], [near], limit=200)
+    with pytest.raises(SystemExit, match="reserved"):
+        check_below([], [near], limit=199)
+
+
+@pytest.mark.skipif(shutil.which("prodigal") is None, reason="prodigal not installed (.ci/run installs it)")
+def test_prodigal_genes_on_the_sample_genome(tmp_path):
+    gff = run_prodigal(SAMPLE, tmp_path / "sample.gff")
+    annotation = read_prodigal(gff, {"N315": "S"})
+    name, sequence = sample_sequence()
+    strands = set()
+    for transcript in annotation.transcripts:
+        (start, end), = transcript.cds
+        cds = sequence[start:end] if transcript.strand == "+" else revcomp(sequence[start:end])
+        assert len(cds) % 3 == 0 and cds[:3] in BACTERIAL.starts and translate(cds)[-1] == "*"
+        strands.add(transcript.strand)
+    assert strands == {"+", "-"} and len(annotation.transcripts) > 40  # ~1 gene per kb
+
+
+def brute_auroc(positive, negative):
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
+
+
+def test_auroc_on_hand_set_scores():
+    auroc = auroc_module.auroc
+    assert auroc([3, 4], [1, 2]) == 1.0 and auroc([1, 2], [3, 4]) == 0.0
+    assert auroc([1, 1], [1, 1]) == 0.5
+    assert auroc([2, 1], [1, 0]) == 0.875  # 2>1, 2>0, 1=1 (half), 1>0
+    assert auroc([2, np.nan], [1]) == 1.0 and np.isnan(auroc([np.nan], [1]))
+    assert auroc_module.average_ranks(np.array([10.0, 20, 20, 30])).tolist() == [1, 2.5, 2.5, 4]
+    rng = np.random.default_rng(0)
+    positive, negative = rng.integers(0, 5, 37).astype(float), rng.integers(0, 5, 23).astype(float)
+    assert auroc(positive, negative) == pytest.approx(brute_auroc(positive, negative), abs=1e-12)
+
+
+def test_pair_table_within_substitution_classes():
+    labels = np.array(["stop"] * 12 + ["syn"] * 12)
+    subs = np.array(["S>W"] * 12 + ["S>W"] * 10 + ["W>S"] * 2)
+    score = np.concatenate([np.arange(12) + 100.0, np.arange(12.0)])
+    table = auroc_module.pair_table({"s": score}, labels, subs, ("stop",), ("syn",))
+    assert table["n"] == [12, 12] and table["pooled"]["s"] == 1.0
+    assert table["by_substitution"]["S>W"] == {"n": [12, 10], "s": 1.0}
+    assert table["by_substitution"]["W>S"] == {"n": [0, 2], "s": None}  # too few to report
+
+
+def test_markov_snv_score_by_hand():
+    from vep.markov import markov_scores
+    from markov_baseline import MarkovCounts
+
+    from genossm.tokenizer import encode, reverse_complement_tokens
+
+    counts = MarkovCounts(max_order=1)
+    tokens = encode("AACAGTTA")
+    counts.add(tokens)
+    counts.add(reverse_complement_tokens(tokens))
+    windows = np.array([encode("CAG")])  # the SNV A>G in the middle; k <= 1
+    scores = markov_scores(windows, np.array([2]), counts, alpha=1.0)
+    p0 = (counts.counts[0] + 1) / (counts.counts[0].sum() + 4)
+    # Order 0, both strands: forward A->G, reverse T->C.
+    expected0 = (np.log(p0[2]) - np.log(p0[0]) + np.log(p0[1]) - np.log(p0[3])) / 2
+    assert scores[0][0] == pytest.approx(expected0)
+    table = (counts.counts[1].reshape(4, 4) + 1.0)
+    p1 = table / table.sum(axis=1, keepdims=True)
+    a, c, g, t = 0, 1, 2, 3
+    forward = np.log(p1[c, g]) + np.log(p1[g, g]) - np.log(p1[c, a]) - np.log(p1[a, g])  # CGG vs CAG
+    backward = np.log(p1[c, c]) + np.log(p1[c, g]) - np.log(p1[c, t]) - np.log(p1[t, g])  # CCG vs CTG
+    assert scores[1][0] == pytest.approx((forward + backward) / 2)
+
+
+def test_evaluate_end_to_end_on_the_sample(sample_set, tmp_path):
+    from vep.evaluate import evaluate
+
+    sequence, _, _, snvs, _, _ = sample_set
+    name, _ = sample_sequence()
+    reference = tmp_path / "reference.fa"
+    with gzip.open(SAMPLE, "rb") as src:
+        reference.write_bytes(src.read())
+    picked = [v for v in snvs if v.label in ("stop_gained", "synonymous", "intergenic")][::4]
+    record = {"set": "sample", "seed": 7, "count_per_class": 20, "context": 16, "candidates": {},
+              "markov_train": [str(SAMPLE)], "command": "test"}
+    write_set(tmp_path, picked, {name: len(sequence)}, record)
+    result = evaluate(tmp_path, record, read_labels(tmp_path / "labels.tsv"), max_order=2)
+    assert result["genossm_scored_ok"] == len(picked)
+    assert set(result["summary"]) == {"stop_gained vs synonymous", "coding vs intergenic",
+                                      "stop_gained vs intergenic", "synonymous vs intergenic"}
+    row = result["summary"]["stop_gained vs synonymous"]
+    assert row["n"] == [5, 5] and 0 <= row["genossm_llr"] <= 1 and row["markov_best_k"] in (0, 1, 2)
+    assert result["model_sha256"] and result["genossm_score_records_per_second"] > 0
+    json.dumps(result)
