@@ -4,7 +4,6 @@ B/C, initial states and packed sequences with an empty one."""
 
 from __future__ import annotations
 
-import importlib
 
 import pytest
 import torch
@@ -186,9 +185,6 @@ def test_shape_errors_name_the_argument(change, message):
 
 
 def test_forcing_the_missing_triton_path_names_the_reason():
-    ssd_module = importlib.import_module("genossm.kernels.ssd")
-    if ssd_module.ssd_triton is not None:
-        pytest.skip("the Triton path exists: tests/kernels/test_ssd_triton.py covers it")
     i = ssd_inputs(4, dtype=torch.float32)
-    with pytest.raises(BackendUnavailableError, match="ssd: the Triton backend was requested"):
+    with pytest.raises(BackendUnavailableError, match="ssd: the Triton backend was requested.*no Triton kernels"):
         ssd(i["x"], i["dt"], i["A"], i["B"], i["C"], backend="triton")
