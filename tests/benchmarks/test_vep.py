@@ -202,6 +202,9 @@ def test_pair_table_within_substitution_classes():
     assert table["n"] == [12, 12] and table["pooled"]["s"] == 1.0
     assert table["by_substitution"]["S>W"] == {"n": [12, 10], "s": 1.0}
     assert table["by_substitution"]["W>S"] == {"n": [0, 2], "s": None}  # too few to report
+    genomes = np.array(["a"] * 6 + ["b"] * 6 + ["a"] * 12)
+    split = auroc_module.pair_table({"s": -score}, labels, subs, ("stop",), ("syn",), min_per_side=6, genomes=genomes)
+    assert split["by_genome"] == {"a": {"n": [6, 12], "s": 0.0}, "b": {"n": [6, 0], "s": None}}
 
 
 def test_markov_snv_score_by_hand():
@@ -246,5 +249,9 @@ def test_evaluate_end_to_end_on_the_sample(sample_set, tmp_path):
                                       "stop_gained vs intergenic", "synonymous vs intergenic"}
     row = result["summary"]["stop_gained vs synonymous"]
     assert row["n"] == [5, 5] and 0 <= row["genossm_llr"] <= 1 and row["markov_best_k"] in (0, 1, 2)
+    assert "by_genome" not in result["pairs"]["stop_gained vs synonymous"]  # one genome
+    again = evaluate(tmp_path, record, read_labels(tmp_path / "labels.tsv"), max_order=1, reuse_scores=True)
+    assert again["genossm_score_seconds"] == result["genossm_score_seconds"]
+    assert again["pairs"]["stop_gained vs synonymous"]["pooled"]["genossm_llr"] == row["genossm_llr"]
     assert result["model_sha256"] and result["genossm_score_records_per_second"] > 0
     json.dumps(result)
