@@ -193,7 +193,8 @@ def add_intron_candidates(candidates: Candidates, transcript: Transcript, index:
         if "deep_intronic" in classes and end - start > 2 * deep_margin:
             sites = np.arange(start + deep_margin, end - deep_margin)
             keep = clean[sites] & ~in_exon[sites]
-            distance = np.minimum(sites - start, end - 1 - sites)
+            # capped so the packed info never spills into the transcript index (4096 * 64 per transcript)
+            distance = np.minimum(np.minimum(sites - start, end - 1 - sites), 250_000)
             candidates.add("deep_intronic", offset + sites[keep], None, index * 4096 * 64 + 64 + 1000 + distance[keep])
 
 
