@@ -3,7 +3,7 @@
     python benchmarks/vep build --set bacteria --count 250 --seed 0 --out runs/vep/bacteria
     python benchmarks/vep evaluate runs/vep/bacteria [--model DIR] \
         --json benchmarks/results/vep_bacteria_bundled.json
-    python benchmarks/vep run --set plant --count 100 --out runs/vep/plant \
+    python benchmarks/vep run --set plant --count 250 --out runs/vep/plant \
         --json benchmarks/results/vep_plant_bundled.json
     python benchmarks/vep table benchmarks/results/vep_bacteria_bundled.json
 
