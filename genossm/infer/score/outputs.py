@@ -2,7 +2,10 @@
 
 `ScoreWriter` is the one writer of a run (the only process, or rank 0 of a sharded run): every
 record comes out, in input order, with its original fields and, per ALT, `GENOSSM_LLR`,
-`GENOSSM_EMBDIST` and `GENOSSM_STATUS`; header lines name the genossm version, the model, its
+`GENOSSM_EMBDIST` and `GENOSSM_STATUS`, and the same values in one structured field, `GENOSSM`
+(`Allele|LLR|EMBDIST|STATUS|Consequence` per ALT, comma-separated, as `bcftools +split-vep -a
+GENOSSM` reads it: a missing score is an empty subfield, `|` in a breakend ALT is written `%7C`; Consequence is
+always empty, see INFO_FIELDS); header lines name the genossm version, the model, its
 checksum, the scoring settings and the command line. Every file is written atomically: a reader
 never sees a half-written file under the final name. With an output file, the scores of each
 finished chunk also go to the resume log (`genossm.infer.score.resume_log`).
@@ -32,6 +35,12 @@ INFO_FIELDS = [
     ("GENOSSM_STATUS", "A", "String", "genossm scoring status per ALT: ok, or why it was not scored "
      "(ref_mismatch, unknown_contig, out_of_bounds, symbolic, star, missing_alt, too_long, "
      "invalid_allele, ambiguous_allele, masked_reference, no_change)"),
+    # The same values in one field that `bcftools +split-vep -a GENOSSM` splits into columns: it
+    # reads the subfield names from the text after "Format: " in the Description. The empty
+    # Consequence subfield is there because split-vep up to bcftools 1.16 (Debian 12) refuses a
+    # field without one, even when no severity is asked for.
+    ("GENOSSM", ".", "String", "genossm scores, one entry per ALT. "
+     "Format: Allele|LLR|EMBDIST|STATUS|Consequence"),
 ]
 
 TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
@@ -171,12 +180,25 @@ class ScoreWriter:
                 "GENOSSM_LLR": [row.llr for row in record_rows],
                 "GENOSSM_EMBDIST": [row.embdist for row in record_rows],
                 "GENOSSM_STATUS": [row.status for row in record_rows],
+                "GENOSSM": structured_entries(record.record.alts, record_rows) if record.record.alts else None,
             })
         for side in self._sides:
             side.write(rows)
         for row in rows:
             self.counts[row.status] = self.counts.get(row.status, 0) + 1
         self._bar.update(len(chunk))
+
+
+def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow]) -> list[str]:
+    """`Allele|LLR|EMBDIST|STATUS|` per ALT for INFO/GENOSSM: Allele is the ALT as the record writes
+    it (letter case kept), numbers as in GENOSSM_LLR (6 significant
+    digits), a missing one empty (split-vep's missing value).
+
+    A breakend ALT can hold `|` (`A[gi|9626243|ref|NC_001416.1|:2000[`), which would split the entry:
+    in Allele, `%` and `|` are percent-encoded (`%25`, `%7C`), as the VCF spec encodes its own
+    separators."""
+    return [f"{alt.replace('%', '%25').replace('|', '%7C')}|{format_float(row.llr)}|"
+            f"{format_float(row.embdist)}|{row.status}|" for alt, row in zip(alts, rows, strict=True)]
 
 
 def format_float(value: float | None) -> str:
