@@ -11,9 +11,10 @@ Outputs for a prefix P:
     P.tsv       chrom, pos (1-based), ref, alt, llr: one line per substitution
     P.bedGraph  one value per position (the mean, or with stat="min" the minimum, of its three
                 LLRs): a genome-browser track
-    P.png       heat map, bases x positions, diverging colours centred at 0 (blue: the model
-                prefers the reference), reference bases marked with a dot, x axis in genomic
-                coordinates
+    P.png       (and/or P.svg, P.pdf: `formats`) the figure of `mutagenesis_plot`: rows of `wrap`
+                bases, each a logo track (reference letters scaled by the mean loss of
+                log-likelihood when mutated) over a heat map of alternative base x position,
+                diverging colours centred at 0, reference bases and genomic coordinates on the axis
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from genossm.atomic import atomic_path, check_output_path
 from genossm.errors import InputError, UsageError
 from genossm.infer import runtime
+from genossm.infer.mutagenesis_plot import check_formats, resolve_wrap, write_figure
 from genossm.infer.score.scorer import VariantScorer
 from genossm.infer.score.settings import default_window
 from genossm.infer.score.tiles import TileCache, TileLayout, allele_pair
@@ -121,44 +123,6 @@ def write_bedgraph(result: MutagenesisResult, path: str | os.PathLike, stat: str
                 out.write(f"{region.contig}\t{start}\t{start + 1}\t{value:.6g}\n")
 
 
-def write_heatmap(result: MutagenesisResult, path: str | os.PathLike, title: str = "") -> None:
-    """A PNG a person can read: bases x positions, diverging colours centred at 0."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import TwoSlopeNorm
-
-    region, llr = result.region, result.llr
-    length = region.length
-    finite = llr[np.isfinite(llr)]
-    limit = float(np.max(np.abs(finite))) if finite.size else 1.0
-    limit = limit or 1.0
-    width = min(max(6.0, length * 0.12), 24.0)
-    figure, axis = plt.subplots(figsize=(width, 2.8), dpi=120)
-    masked = np.ma.masked_invalid(llr)
-    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")  # reference and N cells
-    image = axis.imshow(masked, aspect="auto", cmap=cmap, interpolation="nearest",
-                        norm=TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit),
-                        extent=(region.start + 0.5, region.end + 0.5, NUM_BASES - 0.5, -0.5))
-    if length <= 200:
-        ref_x = [region.start + i + 1 for i, b in enumerate(result.reference) if b in BASES]
-        ref_y = [BASES.index(b) for b in result.reference if b in BASES]
-        axis.scatter(ref_x, ref_y, s=6 if length > 80 else 12, c="black", marker="o", label="reference base")
-        axis.legend(loc="upper right", bbox_to_anchor=(1.0, 1.32), fontsize=7, frameon=False)
-    axis.set_yticks(range(NUM_BASES), list(BASES))
-    axis.set_ylabel("substituted base")
-    axis.set_xlabel(f"{region.contig} position (1-based)")
-    axis.ticklabel_format(axis="x", style="plain", useOffset=False)
-    colorbar = figure.colorbar(image, ax=axis, pad=0.01)
-    colorbar.set_label("LLR (alt - ref)")
-    axis.set_title(title or f"genossm saturation mutagenesis {region}", fontsize=9)
-    figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
-
-
 def check_stat(stat: str) -> str:
     if stat not in ("mean", "min"):
         raise UsageError(f"--track-stat must be mean or min, got {stat!r}")
@@ -171,13 +135,15 @@ class MutagenesisJob:
 
     region: str  # chr:start-end, 1-based inclusive
     fasta: str
-    out_prefix: str  # writes PREFIX.tsv, PREFIX.bedGraph and, with plot, PREFIX.png
+    out_prefix: str  # writes PREFIX.tsv, PREFIX.bedGraph and, with plot, PREFIX.<format> per format
     model: str | None = None  # checkpoint directory; None: the model bundled with genossm
     window: int | None = None  # None: the model's max_length, at most 2048
     both_strands: bool = True
     track_stat: str = "mean"
     max_length: int = DEFAULT_MAX_LENGTH
     plot: bool = True
+    formats: tuple[str, ...] = ("png",)  # of the figure: png, svg, pdf
+    wrap: int | None = None  # bases per figure row; None: 100 (wider past 1,000 bases); 0: one row
     batch_size: int = 16
     device: str = "auto"
     threads: int | None = None
@@ -187,7 +153,10 @@ def run_mutagenesis(job: MutagenesisJob) -> list[str]:
     """Run `job`; returns the files written. Options and the region are checked before the
     model is loaded."""
     check_stat(job.track_stat)
-    suffixes = (".tsv", ".bedGraph", ".png") if job.plot else (".tsv", ".bedGraph")
+    formats = check_formats(job.formats) if job.plot else ()
+    if job.plot and job.wrap is not None:
+        resolve_wrap(1, job.wrap)  # a negative width fails here, before the model loads
+    suffixes = (".tsv", ".bedGraph") + tuple(f".{fmt}" for fmt in formats)
     for suffix in suffixes:
         check_output_path(f"{job.out_prefix}{suffix}", "--out-prefix", inputs=(job.fasta,))
     model_path = runtime.checkpoint_dir(job.model)
@@ -206,6 +175,6 @@ def run_mutagenesis(job: MutagenesisJob) -> list[str]:
     written = [f"{prefix}.tsv", f"{prefix}.bedGraph"]
     if job.plot:
         model_name = "bundled model" if job.model is None else os.fspath(model_path)
-        write_heatmap(result, f"{prefix}.png", title=f"genossm saturation mutagenesis {result.region} ({model_name})")
-        written.append(f"{prefix}.png")
+        written += write_figure(result, [f"{prefix}.{fmt}" for fmt in formats], wrap=job.wrap,
+                                title=f"genossm saturation mutagenesis {result.region} ({model_name})")
     return written

@@ -58,6 +58,37 @@ def test_heat_map_is_a_png(outputs):
     assert prefix.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_figure_formats_and_wrap_from_the_command_line(tmp_path, outputs):
+    _, model, first = outputs
+    prefix = tmp_path / "formats"
+    assert main(["-q", "mutagenesis", "--region", REGION, "--fasta", str(LAMBDA), "--model", str(model),
+                 "--out-prefix", str(prefix), "--format", "svg,pdf", "--format", "png", "--wrap", "8"]) == 0
+    assert prefix.with_suffix(".svg").read_bytes().startswith(b"<?xml")
+    assert prefix.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    assert prefix.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for suffix in (".tsv", ".bedGraph"):  # the figure options change no table
+        assert prefix.with_suffix(suffix).read_bytes() == first.with_suffix(suffix).read_bytes()
+    only_pdf = tmp_path / "only_pdf"
+    assert main(["-q", "mutagenesis", "--region", f"{LAMBDA_CONTIG}:301-303", "--fasta", str(LAMBDA),
+                 "--model", str(model), "--out-prefix", str(only_pdf), "--format", "pdf"]) == 0
+    assert only_pdf.with_suffix(".pdf").exists() and not only_pdf.with_suffix(".png").exists()
+
+
+def test_bad_format_fails_before_the_model_loads(tmp_path, capsys):
+    code = main(["mutagenesis", "--region", REGION, "--fasta", str(LAMBDA), "--model", str(tmp_path / "none"),
+                 "--out-prefix", str(tmp_path / "x"), "--format", "jpg"])
+    assert code == 2 and "--format must be one of png, svg, pdf" in capsys.readouterr().err
+
+
+def test_bundled_sample_each_format(tmp_path):
+    """README's first command, on 3 bases, with every figure format."""
+    prefix = tmp_path / "demo"
+    assert main(["-q", "mutagenesis", "--region", "N315:5201-5203", "--fasta", "sample", "--out-prefix",
+                 str(prefix), "--format", "png,svg,pdf"]) == 0
+    for suffix in (".tsv", ".bedGraph", ".png", ".svg", ".pdf"):
+        assert prefix.with_suffix(suffix).stat().st_size > 0
+
+
 def test_same_llr_as_genossm_score(outputs):
     directory, model, prefix = outputs
     _, rows = read_tsv(prefix.with_suffix(".tsv"))
