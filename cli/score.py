@@ -12,6 +12,7 @@ examples:
   genossm score calls.vcf --fasta ref.fa | bcftools query -f '%ID\\t%INFO/GENOSSM_LLR\\n'
   bcftools view -r chr1 calls.vcf.gz | genossm score - --fasta ref.fa --model my_model/ -o -
   genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --tsv out.tsv --resume
+  genossm score calls.bcf --fasta ref.fa -O b -W -o scored.bcf           # BCF + CSI index
   genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --devices 4     # 4 GPUs, same output
 """
 
@@ -33,8 +34,15 @@ def register(subparsers) -> None:
     options.add_fasta(inputs)
     options.add_model(inputs)
     outputs.add_argument("-o", "--output", default="-",
-                         help="output VCF: `-` (default) writes plain VCF to stdout; a file name "
-                              "ending in .vcf.gz is bgzip-compressed and tabix-indexed")
+                         help="output VCF: `-` (default) writes plain VCF to stdout; without -O the "
+                              "type follows the name: .vcf plain, .bcf BCF, any other (.vcf.gz) "
+                              "bgzip-compressed and tabix-indexed")
+    outputs.add_argument("-O", "--output-type", choices=("v", "z", "b", "u"), default=None,
+                         help="v: VCF, z: bgzip VCF (tabix-indexed), b: BCF, u: uncompressed BCF, "
+                              "as in bcftools (default: from the -o name)")
+    outputs.add_argument("-W", "--write-index", action="store_true",
+                         help="index the output as bcftools does: .tbi for a bgzip VCF, .csi for BCF "
+                              "or when a contig is longer than 512 Mb (needs -O z or b and -o FILE)")
     outputs.add_argument("--tsv", default=None, help="also write the scores as TSV (one line per ALT)")
     outputs.add_argument("--parquet", default=None, help="also write the scores as Parquet (needs pyarrow)")
     outputs.add_argument("--resume", action="store_true",
@@ -62,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     job = ScoreJob(
         input=sample_or_path(args.input, "vcf"), fasta=sample_or_path(args.fasta, "fasta"), model=args.model,
-        outputs=ScoreOutputs(vcf=args.output, tsv=args.tsv, parquet=args.parquet, resume=args.resume),
+        outputs=ScoreOutputs(vcf=args.output, tsv=args.tsv, parquet=args.parquet, resume=args.resume,
+                             output_type=args.output_type, write_index=args.write_index),
         window=args.window, max_allele_length=args.max_allele_length, both_strands=args.both_strands,
         skip_unknown=args.skip_unknown, batch_size=args.batch_size, chunk_size=args.chunk_size,
         compute=options.compute_from(args), command=options.command_line("score", args, positional=("input",)),

@@ -4,12 +4,13 @@ real bcftools."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 
 import pytest
 
 from genossm.cli.main import main
-from infer_helpers import EDGE_CASES, LAMBDA, save_tiny_model
+from infer_helpers import EDGE_CASES, LAMBDA, LAMBDA_CONTIG, lambda_sequence, save_tiny_model, write_vcf
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def hyena_dir(tmp_path_factory):
     return save_tiny_model("hyena", tmp_path_factory.mktemp("models") / "hyena")
 
 
-def score(hyena_dir, *args, input=EDGE_CASES) -> int:
+def score(hyena_dir, input, *args) -> int:
     return main(["-q", "score", str(input), "--fasta", str(LAMBDA), "--model", str(hyena_dir),
                  "--skip-unknown", "--max-allele-length", "16", *map(str, args)])
 
@@ -33,9 +34,22 @@ def has_split_vep() -> bool:
 
 
 @pytest.fixture(scope="module")
+def snvs(tmp_path_factory):
+    """Sorted SNVs on the lambda genome: bgzip-compressed, tabix-indexed, and as plain text."""
+    sequence = lambda_sequence()
+    rows = [(LAMBDA_CONTIG, pos, f"snv{pos}", sequence[pos - 1], "A" if sequence[pos - 1] != "A" else "C")
+            for pos in (300, 1200, 5000, 9000, 20000, 40000)]
+    directory = tmp_path_factory.mktemp("snvs")
+    text = write_vcf(directory / "snvs.vcf", {LAMBDA_CONTIG: len(sequence)}, rows)
+    subprocess.run(["bgzip", "-k", str(text)], check=True)
+    subprocess.run(["tabix", "-p", "vcf", f"{text}.gz"], check=True)
+    return text
+
+
+@pytest.fixture(scope="module")
 def scored(hyena_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("scored") / "scored.vcf.gz"
-    assert score(hyena_dir, "-o", out) == 0
+    assert score(hyena_dir, EDGE_CASES, "-o", out) == 0
     return out
 
 
@@ -64,3 +78,65 @@ def test_structured_field_header_and_missing_scores(scored):
     values = dict(line.split("\t") for line in bcftools("query", "-f", "%ID\t%INFO/GENOSSM\n", scored))
     assert values["sv1"] == "<DEL>|||symbolic|"
     assert values["."] == "."  # ALT '.': no allele, no entry
+
+
+def records(path) -> list[str]:
+    return bcftools("view", "-H", path)
+
+
+@pytest.mark.parametrize("output_type, magic", [("v", b"##fileformat"), ("z", b"\x1f\x8b"), ("b", b"\x1f\x8b"),
+                                                ("u", b"BCF\x02")])
+def test_output_type_writes_what_bcftools_writes(hyena_dir, snvs, tmp_path, output_type, magic):
+    out = tmp_path / "scored.out"  # a name without a telling suffix: -O decides
+    assert score(hyena_dir, snvs, "-O", output_type, "-o", out) == 0
+    assert out.read_bytes().startswith(magic)
+    plain = tmp_path / "plain.vcf"
+    assert score(hyena_dir, snvs, "-o", plain) == 0
+    assert records(out) == records(plain)
+    assert (output_type == "z") == (tmp_path / "scored.out.tbi").exists()  # bgzip VCF: tabix as before -O
+
+
+def test_output_type_on_stdout(hyena_dir, snvs, tmp_path, capfdbinary):
+    assert score(hyena_dir, snvs, "-O", "z", "-o", "-") == 0
+    data = capfdbinary.readouterr().out
+    assert data.startswith(b"\x1f\x8b")
+    (tmp_path / "out.vcf.gz").write_bytes(data)
+    assert len(records(tmp_path / "out.vcf.gz")) == 6
+
+
+def test_suffix_inference_without_output_type_keeps_bytes(hyena_dir, snvs, tmp_path):
+    assert score(hyena_dir, snvs, "-o", tmp_path / "a.vcf") == 0
+    assert score(hyena_dir, snvs, "-O", "v", "-o", tmp_path / "b.vcf") == 0
+    a, b = ((tmp_path / name).read_text().split("\n") for name in ("a.vcf", "b.vcf"))
+    # Only the command line in the header differs (it names -O); every other byte is the same.
+    assert [line for line in a if "genossm_command" not in line] == [line for line in b if "genossm_command" not in line]
+
+
+@pytest.mark.parametrize("output_type, name, index", [("z", "s.vcf.gz", "s.vcf.gz.tbi"), ("b", "s.bcf", "s.bcf.csi")])
+def test_write_index_makes_a_region_query_work(hyena_dir, snvs, tmp_path, output_type, name, index):
+    out = tmp_path / name
+    assert score(hyena_dir, snvs, "-O", output_type, "-W", "-o", out) == 0
+    assert (tmp_path / index).exists()
+    assert bcftools("query", "-r", f"{LAMBDA_CONTIG}:1000-10000", "-f", "%ID\n", out) == ["snv1200", "snv5000",
+                                                                                          "snv9000"]
+
+
+def test_write_index_is_csi_past_512_mb(hyena_dir, tmp_path):
+    # A contig declared longer than a .tbi can address: -W writes CSI, which `bcftools index` would.
+    sequence = lambda_sequence()
+    snvs = write_vcf(tmp_path / "long.vcf", {LAMBDA_CONTIG: 2 ** 29 + 1},
+                     [(LAMBDA_CONTIG, 300, "snv300", sequence[299], "A" if sequence[299] != "A" else "C")])
+    out = tmp_path / "s.vcf.gz"
+    assert score(hyena_dir, snvs, "-W", "-o", out) == 0
+    assert (tmp_path / "s.vcf.gz.csi").exists() and not (tmp_path / "s.vcf.gz.tbi").exists()
+    assert bcftools("query", "-r", f"{LAMBDA_CONTIG}:1-1000", "-f", "%ID\n", out) == ["snv300"]
+
+
+@pytest.mark.parametrize("args", [["-W", "-o", "-"], ["-W", "-O", "v", "-o", "x.vcf"], ["-W", "-O", "u", "-o", "x.bcf"],
+                                  ["-O", "x", "-o", "x.vcf"]])
+def test_bad_output_type_or_index_is_a_usage_error(hyena_dir, snvs, tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) if args[:1] == ["-O"] else contextlib.nullcontext():
+        assert score(hyena_dir, snvs, *args) == 2
+    assert "-W/--write-index" in capsys.readouterr().err or args[:1] == ["-O"]
+    assert not list(tmp_path.glob("x.*"))

@@ -14,9 +14,15 @@ finished chunk also go to the resume log (`genossm.infer.score.resume_log`).
 from __future__ import annotations
 
 import contextlib
+import gzip
+import logging
 import math
 import os
+import shutil
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from genossm import __version__
 from genossm.atomic import atomic_path, check_output_path
@@ -26,6 +32,8 @@ from genossm.infer.score.rows import ScoreRow, score_row
 from genossm.infer.score.settings import ScoreSettings
 from genossm.io import vcf
 from genossm.progress import progress
+
+log = logging.getLogger("genossm.infer.score")
 
 INFO_FIELDS = [
     ("GENOSSM_LLR", "A", "Float", "genossm log-likelihood ratio log P(alt) - log P(ref) of the "
@@ -43,24 +51,53 @@ INFO_FIELDS = [
      "Format: Allele|LLR|EMBDIST|STATUS|Consequence"),
 ]
 
+# -O, as bcftools spells it: plain VCF, bgzip VCF, BCF, uncompressed BCF; and the suffix of the
+# file `vcf.VcfWriter` writes first (it picks the format by suffix; `u` is BCF, decompressed after).
+OUTPUT_TYPES = {"v": ".vcf", "z": ".vcf.gz", "b": ".bcf", "u": ".bcf"}
+# A tabix (.tbi) index holds positions below 2^29; past that only CSI can (as `bcftools index`).
+TBI_MAX_POSITION = 2 ** 29
+
 TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
 
 
 @dataclass(frozen=True)
 class ScoreOutputs:
-    """Where a run writes: the VCF (`-`: plain text to stdout), optional TSV and Parquet files, and
-    whether to continue an interrupted run from the resume log beside the VCF."""
+    """Where a run writes: the VCF (`-`: stdout), optional TSV and Parquet files, and whether to
+    continue an interrupted run from the resume log beside the VCF.
+
+    `output_type` (-O): v plain VCF, z bgzip VCF (tabix-indexed, as before -O existed), b BCF, u
+    uncompressed BCF; None: from the suffix of `vcf` (`.vcf` v, `.bcf` b, `-` v, any other z).
+    `write_index` (-W): index a z or b file, tabix (.tbi) for a VCF whose contigs all fit it,
+    else CSI (.csi: BCF always, and any contig or record past 512 Mb)."""
 
     vcf: str = "-"
     tsv: str | None = None
     parquet: str | None = None
     resume: bool = False
+    output_type: str | None = None
+    write_index: bool = False
+
+    @property
+    def vcf_type(self) -> str:
+        """The -O letter of the VCF output: as given, or from the file name's suffix."""
+        if self.output_type:
+            return self.output_type
+        if self.vcf == "-" or self.vcf.endswith(".vcf"):
+            return "v"
+        return "b" if self.vcf.endswith(".bcf") else "z"
 
     def check(self, inputs: tuple = ()) -> None:
         """Usage errors, raised before any model is loaded: every output path is writable, none
         is an input (`inputs`: the VCF, the FASTA) or another output."""
         if self.resume and self.vcf == "-":
             raise UsageError("--resume needs an output file (-o OUT.vcf.gz): stdout cannot be resumed")
+        if self.output_type is not None and self.output_type not in OUTPUT_TYPES:
+            raise UsageError(f"-O/--output-type must be one of v (VCF), z (bgzip VCF), b (BCF), u "
+                             f"(uncompressed BCF), got {self.output_type!r}")
+        if self.write_index and (self.vcf == "-" or self.vcf_type not in ("z", "b")):
+            raise UsageError(f"-W/--write-index needs a compressed output file (-O z or -O b with "
+                             f"-o FILE; -o {self.vcf} writes {'stdout' if self.vcf == '-' else 'type ' + self.vcf_type}); "
+                             "an index can only point into bgzip blocks")
         files = [(option, path) for option, path in (("-o", self.vcf), ("--tsv", self.tsv),
                                                      ("--parquet", self.parquet)) if path and path != "-"]
         for number, (option, path) in enumerate(files):
@@ -138,7 +175,7 @@ class ScoreWriter:
                     side = writer_class(path)
                     stack.push(lambda failure, *_, side=side: side.close(failed=failure is not None))
                     self._sides.append(side)
-            self._vcf = stack.enter_context(vcf.VcfWriter(outputs.vcf, self._vcf_header, INFO_FIELDS, self._header))
+            self._vcf = stack.enter_context(VcfOutput(outputs, self._vcf_header, self._header))
             self._bar = stack.enter_context(progress(total=self._total, desc="scoring", unit="rec"))
             self._exit = stack.pop_all()
         return self
@@ -199,6 +236,86 @@ def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow]) -> list[str]
     separators."""
     return [f"{alt.replace('%', '%25').replace('|', '%7C')}|{format_float(row.llr)}|"
             f"{format_float(row.embdist)}|{row.status}|" for alt, row in zip(alts, rows, strict=True)]
+
+
+class VcfOutput:
+    """The annotated VCF in the type -O asks for, indexed with -W; a context manager whose
+    `write(record, values)` is `vcf.VcfWriter.write`.
+
+    `vcf.VcfWriter` picks its format from a file name's suffix, so it writes a staged file
+    `TMP.vcf`, `TMP.vcf.gz` or `TMP.bcf` beside the output's temporary name TMP; on success that
+    file (decompressed for `u`, indexed for -W) becomes TMP and its index TMP.tbi
+    or TMP.csi, and `atomic_path` renames both to the final names. Compressed types on stdout are
+    staged in a temporary directory and copied out at the end.
+    """
+
+    def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str]):
+        self._outputs, self._vcf_header, self._header = outputs, vcf_header, header
+        self._type = outputs.vcf_type
+        self._max_end = 0
+
+    def __enter__(self) -> VcfOutput:
+        if self._outputs.vcf == "-" and self._type == "v":
+            self._writer = vcf.VcfWriter("-", self._vcf_header, INFO_FIELDS, self._header).__enter__()
+            self._exit = self._writer
+            return self
+        with contextlib.ExitStack() as stack:
+            if self._outputs.vcf == "-":
+                self._target = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "out"
+            else:
+                self._target = stack.enter_context(atomic_path(self._outputs.vcf))
+            self._staged = self._target.with_name(self._target.name + OUTPUT_TYPES[self._type])
+            stack.push(lambda failure, *_: self._finish() if failure is None else None)
+            self._writer = stack.enter_context(vcf.VcfWriter(self._staged, self._vcf_header, INFO_FIELDS,
+                                                             self._header))
+            self._exit = stack.pop_all()
+        return self
+
+    def write(self, record, values: dict) -> None:
+        self._max_end = max(self._max_end, record.record.stop)
+        self._writer.write(record, values)
+
+    def __exit__(self, *failure) -> None:
+        self._exit.__exit__(*failure)
+
+    def _finish(self) -> None:
+        """The staged file (and its index) under the temporary output name; stdout gets a copy."""
+        staged, target = self._staged, self._target
+        if self._type == "u":
+            # Uncompressed BCF is the BCF stream without its BGZF blocks (pysam cannot write it).
+            with gzip.open(staged, "rb") as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+            staged.unlink()
+        else:
+            if self._outputs.write_index:
+                self._index(staged)
+            os.replace(staged, target)
+            for suffix in (".tbi", ".csi"):
+                if Path(f"{staged}{suffix}").exists():
+                    os.replace(f"{staged}{suffix}", f"{target}{suffix}")
+        if self._outputs.vcf == "-":
+            with open(target, "rb") as source:
+                shutil.copyfileobj(source, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+
+    def _index(self, staged: Path) -> None:
+        """-W: keep the writer's .tbi where it suffices, else build a CSI (BCF, long contigs)."""
+        import pysam
+
+        if self._type == "z" and not self._needs_csi():
+            return  # `vcf.VcfWriter` wrote the .tbi (or warned that unsorted records cannot be indexed)
+        Path(f"{staged}.tbi").unlink(missing_ok=True)
+        try:
+            pysam.tabix_index(os.fspath(staged), preset="vcf", csi=True, force=True, keep_original=True)
+        except OSError:
+            log.warning("%s: records are not sorted by position, so no CSI index was written (the "
+                        "input order is kept on purpose; `bcftools sort -W` makes an indexed copy)",
+                        self._outputs.vcf)
+            Path(f"{staged}.csi").unlink(missing_ok=True)
+
+    def _needs_csi(self) -> bool:
+        lengths = [contig.length or 0 for contig in self._vcf_header.contigs.values()]
+        return max([self._max_end, *lengths]) > TBI_MAX_POSITION
 
 
 def format_float(value: float | None) -> str:
