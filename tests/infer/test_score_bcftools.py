@@ -140,3 +140,12 @@ def test_bad_output_type_or_index_is_a_usage_error(hyena_dir, snvs, tmp_path, mo
         assert score(hyena_dir, snvs, *args) == 2
     assert "-W/--write-index" in capsys.readouterr().err or args[:1] == ["-O"]
     assert not list(tmp_path.glob("x.*"))
+
+
+@pytest.mark.parametrize("output_type", ["b", "u"])
+def test_bcf_of_symbolic_alleles_reads_back(hyena_dir, tmp_path, output_type):
+    # htslib writes END into the BCF record of a `<DEL>`; without END in the header that record
+    # was unreadable ("Invalid INFO id"), so a BCF output declares it.
+    out = tmp_path / "edge.bcf"
+    assert score(hyena_dir, EDGE_CASES, "-O", output_type, "-o", out) == 0
+    assert [line.split("\t")[2] for line in records(out)] == bcftools("query", "-f", "%ID\n", EDGE_CASES)

@@ -266,10 +266,18 @@ class VcfOutput:
                 self._target = stack.enter_context(atomic_path(self._outputs.vcf))
             self._staged = self._target.with_name(self._target.name + OUTPUT_TYPES[self._type])
             stack.push(lambda failure, *_: self._finish() if failure is None else None)
-            self._writer = stack.enter_context(vcf.VcfWriter(self._staged, self._vcf_header, INFO_FIELDS,
+            self._writer = stack.enter_context(vcf.VcfWriter(self._staged, self._vcf_header, self._info_fields(),
                                                              self._header))
             self._exit = stack.pop_all()
         return self
+
+    def _info_fields(self) -> list[tuple]:
+        """INFO_FIELDS, and for BCF an END definition when the input has none: htslib (1.21, in
+        pysam) writes END into a BCF record with a symbolic ALT such as `<DEL>`, and a key missing
+        from the header makes the record unreadable."""
+        if self._type in ("b", "u") and "END" not in self._vcf_header.info:
+            return [*INFO_FIELDS, ("END", "1", "Integer", "End position of the variant")]
+        return INFO_FIELDS
 
     def write(self, record, values: dict) -> None:
         self._max_end = max(self._max_end, record.record.stop)
