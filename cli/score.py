@@ -13,6 +13,8 @@ examples:
   bcftools view -r chr1 calls.vcf.gz | genossm score - --fasta ref.fa --model my_model/ -o -
   genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --tsv out.tsv --resume
   genossm score calls.bcf --fasta ref.fa -O b -W -o scored.bcf           # BCF + CSI index
+  genossm score calls.vcf.gz --fasta ref.fa -r chr1:1000000-2000000 -o part.vcf.gz   # indexed input
+  genossm score - --fasta ref.fa -R exons.bed < calls.vcf > scored.vcf    # filtered while reading
   genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --devices 4     # 4 GPUs, same output
 """
 
@@ -32,6 +34,13 @@ def register(subparsers) -> None:
     inputs, outputs, compute = options.groups(parser)
     inputs.add_argument("input", help="VCF, VCF.gz or BCF; `-` reads stdin; `sample`: the bundled sample VCF")
     options.add_fasta(inputs)
+    where = inputs.add_mutually_exclusive_group()
+    where.add_argument("-r", "--regions", default=None,
+                       help="only records overlapping these regions: chr, chr:pos, chr:beg-end, "
+                            "comma-separated (1-based; needs an indexed input); others are not written")
+    where.add_argument("-R", "--regions-file", default=None,
+                       help="the same from a file: BED (.bed, .bed.gz) or tab-separated CHROM POS [END]; "
+                            "uses the index when there is one, else filters records while reading")
     options.add_model(inputs)
     outputs.add_argument("-o", "--output", default="-",
                          help="output VCF: `-` (default) writes plain VCF to stdout; without -O the "
@@ -67,6 +76,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from genossm.infer.runtime import sample_or_path
     from genossm.infer.score import ScoreJob, ScoreOutputs, score_vcf
+    from genossm.infer.score.regions import parse_regions, read_regions_file
 
     job = ScoreJob(
         input=sample_or_path(args.input, "vcf"), fasta=sample_or_path(args.fasta, "fasta"), model=args.model,
@@ -75,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         window=args.window, max_allele_length=args.max_allele_length, both_strands=args.both_strands,
         skip_unknown=args.skip_unknown, batch_size=args.batch_size, chunk_size=args.chunk_size,
         compute=options.compute_from(args), command=options.command_line("score", args, positional=("input",)),
+        regions=(parse_regions(args.regions) if args.regions else
+                 read_regions_file(args.regions_file) if args.regions_file else None),
     )
     counts = score_vcf(job)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))

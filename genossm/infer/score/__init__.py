@@ -8,7 +8,8 @@
     likelihood.py   per-position log-likelihoods from logits (no parameters)
     model_state.py  batch operations on a recurrent model's state (prefix-state reuse)
     rows.py         ScoreRow and the statuses
-    outputs.py      ScoreWriter: the VCF, TSV and Parquet outputs, in input order
+    outputs.py      ScoreWriter: the VCF (-O type, -W index), TSV and Parquet outputs, in input order
+    regions.py      -r/-R: the records read, through the index or filtered while reading
     resume_log.py   the scores of finished chunks, for --resume
 
 `from genossm.infer.score import ScoreJob, score_vcf` is the whole command.

@@ -12,6 +12,10 @@ fields; each ALT gets `GENOSSM_LLR`, `GENOSSM_EMBDIST` and `GENOSSM_STATUS` (`ok
 not scored: ref_mismatch, unknown_contig (with skip_unknown), out_of_bounds, symbolic, star,
 missing_alt, too_long).
 
+Regions (-r/-R, `genossm.infer.score.regions`): only records overlapping them are read (through
+the index when the input has one), scored and written; the others are left out, as in
+`bcftools view -r`.
+
 Resume: with an output file, the scores of each finished chunk are appended to a log beside it
 (`OUT.genossm-resume.tsv`, see `genossm.infer.score.resume_log.ResumeLog`). Chunks start at fixed
 record indices (multiples of `chunk_size`), so a rerun with `resume=True` reads the scores of the
@@ -40,6 +44,7 @@ from genossm.infer import runtime
 from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, run_job
 from genossm.infer.score.chunks import ChunkScorer, numbered_chunks
 from genossm.infer.score.outputs import ScoreOutputs, ScoreWriter, count_records, header_lines
+from genossm.infer.score.regions import Regions, check_regions, selected_records
 from genossm.infer.score.resume_log import fingerprint
 from genossm.infer.score.settings import (DEFAULT_CHUNK_SIZE, ScoreSettings, default_max_allele_length,
                                           default_window)
@@ -65,6 +70,7 @@ class ScoreJob:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     compute: Compute = field(default_factory=Compute)
     command: str = ""  # the command line for the output header (##genossm_command)
+    regions: Regions | None = None  # -r/-R: only records overlapping these (genossm.infer.score.regions)
 
 
 def score_vcf(job: ScoreJob) -> dict[str, int]:
@@ -79,7 +85,7 @@ def score_vcf(job: ScoreJob) -> dict[str, int]:
         header = header_lines(os.fspath(model_path), model_sha, job.command, settings, config.objective)
         with open_fasta(job.fasta) as genome:
             return run_score(job.input, genome, model, settings, job.outputs, header=header,
-                             model_sha256=model_sha, runner=runner)
+                             model_sha256=model_sha, runner=runner, regions=job.regions)
 
     return run_job(job.compute, score_on_rank, chunk_workers=True)
 
@@ -99,6 +105,7 @@ def score_settings(job: ScoreJob, max_length: int) -> ScoreSettings:
 def check_job(job: ScoreJob) -> None:
     """Usage errors of the outputs and compute options (exit code 2)."""
     job.outputs.check(inputs=(job.input, job.fasta))
+    check_regions(job.regions, job.input)
     check_compute(job.compute, resume=job.outputs.resume)
     if job.compute.sharded:
         if job.input == "-":
@@ -110,21 +117,24 @@ def check_job(job: ScoreJob) -> None:
 
 def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: ScoreOutputs, *,
               header: list[str], model_sha256: str = "",
-              runner: LocalRunner | ShardedRunner = LocalRunner("cpu")) -> dict[str, int]:
+              runner: LocalRunner | ShardedRunner = LocalRunner("cpu"),
+              regions: Regions | None = None) -> dict[str, int]:
     """Score every record of `input_path` on this rank; returns the writer's counts by status.
 
     Every rank reads the input and walks the same chunks; `runner` gives each chunk to a rank,
-    and the writer writes them all, in order, with `header` (`header_lines`) in the VCF.
+    and the writer writes them all, in order, with `header` (`header_lines`) in the VCF. With
+    `regions`, only the records that overlap them are read, scored and written.
     """
     chunk_scorer = ChunkScorer(model, genome, settings, runner.device, source=input_path)
     with vcf.VcfReader(input_path) as reader:
-        chunks = numbered_chunks(reader, settings.chunk_size)
+        chunks = numbered_chunks(selected_records(reader, input_path, regions), settings.chunk_size)
         if not runner.writes:
             collections.deque(runner(chunks, chunk_scorer.score), maxlen=0)  # this rank's share
             return {}
         key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header, reader.header,
                           genome_identity(genome))
-        with ScoreWriter(outputs, reader.header, header, key, total=count_records(input_path)) as writer:
+        total = count_records(input_path) if regions is None else None
+        with ScoreWriter(outputs, reader.header, header, key, total=total) as writer:
             if writer.completed_chunks:
                 log.info("resuming: %d chunk(s) of %d records already scored", writer.completed_chunks,
                          settings.chunk_size)
