@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 
 def configure_logging(quiet: bool, debug: bool) -> None:
@@ -28,6 +29,34 @@ def progress(iterable=None, *, total=None, desc: str = "", unit: str = "it", **k
     disable = os.environ.get("GENOSSM_QUIET") == "1"
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=disable,
                 dynamic_ncols=True, mininterval=0.5, **kwargs)
+
+
+class PieceProgress:
+    """A bar over items done in pieces (chunks of records) that moves within a piece.
+
+    Workers call `advance(piece, done)` as they go (from any thread): `done` items of `piece` are
+    finished so far; the writer calls `finish(piece, size)` when the piece is written, which counts
+    what the workers did not report (a piece scored on another rank, or read back on resume). The
+    bar never moves back and counts every item once.
+    """
+
+    def __init__(self, bar):
+        self._bar = bar
+        self._done: dict = {}
+        self._lock = threading.Lock()
+
+    def advance(self, piece, done: int) -> None:
+        with self._lock:
+            extra = done - self._done.get(piece, 0)
+            if extra > 0:
+                self._done[piece] = done
+                self._bar.update(extra)
+
+    def finish(self, piece, size: int) -> None:
+        with self._lock:
+            extra = size - self._done.pop(piece, 0)
+            if extra > 0:
+                self._bar.update(extra)
 
 
 class _RankZeroOnly(logging.Filter):

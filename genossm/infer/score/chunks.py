@@ -81,11 +81,18 @@ class ChunkScorer:
         self.tiles = TileCache(genome, settings.window + settings.max_allele_length)
         self.scorer = VariantScorer(model, both_strands=settings.both_strands,
                                     batch_size=settings.batch_size, device=device)
+        # The writer's `genossm.progress.PieceProgress` (None: no bar): a chunk's records move the
+        # bar as its tiles are scored, not all at once when the chunk is written.
+        self.progress = None
 
     def score(self, records: list[tuple[int, vcf.VcfRecord]]) -> tuple[list[ScoreRow], list[int]]:
         with self._genome_lock:
             pending, pairs = self._pairs(records)
-        scores = self.scorer.score(pairs)
+        report = None
+        if self.progress is not None and records:
+            progress, piece = self.progress, records[0][0]
+            report = lambda fraction: progress.advance(piece, int(fraction * len(records)))  # noqa: E731
+        scores = self.scorer.score(pairs, progress=report)
         rows = []
         for index, record, variant, status, pair_index in pending:
             score = scores[pair_index] if pair_index is not None else None

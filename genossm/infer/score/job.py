@@ -81,13 +81,32 @@ def score_vcf(job: ScoreJob) -> dict[str, int]:
     settings = score_settings(job, config.max_length)
 
     def score_on_rank(runner: LocalRunner | ShardedRunner) -> dict[str, int]:
+        records = None
+        if runner.writes:
+            records = count_records(job.input) if job.regions is None else None
+            log.info("%s", plan_line(job, settings, runner, records))
         model, model_sha = runtime.load_inference_model(model_path, runner.device)
         header = header_lines(os.fspath(model_path), model_sha, job.command, settings, config.objective)
         with open_fasta(job.fasta) as genome:
             return run_score(job.input, genome, model, settings, job.outputs, header=header,
-                             model_sha256=model_sha, runner=runner, regions=job.regions)
+                             model_sha256=model_sha, runner=runner, regions=job.regions, records=records)
 
     return run_job(job.compute, score_on_rank, chunk_workers=True)
+
+
+def plan_line(job: ScoreJob, settings: ScoreSettings, runner, records: int | None) -> str:
+    """The first log line: what the run will do, so that a slow run can be told from a hung one."""
+    import torch
+
+    workers = getattr(runner, "workers", 1)
+    threads = (f"{workers} chunk workers x 1 torch thread" if workers > 1
+               else f"{torch.get_num_threads()} torch thread(s)")
+    counted = (f"{records} records" if records is not None
+               else "records not counted (" + ("regions" if job.regions is not None else "stdin or BCF") + ")")
+    strands = "both strands" if settings.both_strands else "forward strand"
+    return (f"scoring {counted} of {'stdin' if job.input == '-' else job.input}: window {settings.window}, "
+            f"{strands}, device {runner.device}, {threads}, batch size {settings.batch_size}, "
+            f"chunks of {settings.chunk_size} records" + (f", {runner.world} ranks" if getattr(runner, "world", 1) > 1 else ""))
 
 
 def score_settings(job: ScoreJob, max_length: int) -> ScoreSettings:
@@ -118,12 +137,13 @@ def check_job(job: ScoreJob) -> None:
 def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: ScoreOutputs, *,
               header: list[str], model_sha256: str = "",
               runner: LocalRunner | ShardedRunner = LocalRunner("cpu"),
-              regions: Regions | None = None) -> dict[str, int]:
+              regions: Regions | None = None, records: int | None = None) -> dict[str, int]:
     """Score every record of `input_path` on this rank; returns the writer's counts by status.
 
     Every rank reads the input and walks the same chunks; `runner` gives each chunk to a rank,
     and the writer writes them all, in order, with `header` (`header_lines`) in the VCF. With
-    `regions`, only the records that overlap them are read, scored and written.
+    `regions`, only the records that overlap them are read, scored and written. `records`: how
+    many will be read, for the progress bar's ETA (None: a bar with the rate only).
     """
     chunk_scorer = ChunkScorer(model, genome, settings, runner.device, source=input_path)
     with vcf.VcfReader(input_path) as reader:
@@ -133,8 +153,8 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
             return {}
         key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header, reader.header,
                           genome_identity(genome))
-        total = count_records(input_path) if regions is None else None
-        with ScoreWriter(outputs, reader.header, header, key, total=total) as writer:
+        with ScoreWriter(outputs, reader.header, header, key, total=records) as writer:
+            chunk_scorer.progress = writer.progress
             if writer.completed_chunks:
                 log.info("resuming: %d chunk(s) of %d records already scored", writer.completed_chunks,
                          settings.chunk_size)

@@ -31,7 +31,7 @@ from genossm.infer.score.resume_log import START_OVER, ResumeLog, chunk_digest, 
 from genossm.infer.score.rows import ScoreRow, score_row
 from genossm.infer.score.settings import ScoreSettings
 from genossm.io import vcf
-from genossm.progress import progress
+from genossm.progress import PieceProgress, progress
 
 log = logging.getLogger("genossm.infer.score")
 
@@ -176,7 +176,7 @@ class ScoreWriter:
                     stack.push(lambda failure, *_, side=side: side.close(failed=failure is not None))
                     self._sides.append(side)
             self._vcf = stack.enter_context(VcfOutput(outputs, self._vcf_header, self._header))
-            self._bar = stack.enter_context(progress(total=self._total, desc="scoring", unit="rec"))
+            self.progress = PieceProgress(stack.enter_context(progress(total=self._total, desc="scoring", unit="rec")))
             self._exit = stack.pop_all()
         return self
 
@@ -223,7 +223,7 @@ class ScoreWriter:
             side.write(rows)
         for row in rows:
             self.counts[row.status] = self.counts.get(row.status, 0) + 1
-        self._bar.update(len(chunk))
+        self.progress.finish(chunk[0][0], len(chunk))
 
 
 def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow]) -> list[str]:

@@ -163,30 +163,36 @@ class VariantScorer:
         self.max_batch_tokens = (max_batch_tokens if max_batch_tokens is not None
                                  else CPU_MAX_BATCH_TOKENS if self.device.type == "cpu" else 1 << 62)
 
-    def score(self, pairs: list[AllelePair]) -> list[AlleleScore]:
+    def score(self, pairs: list[AllelePair], progress=None) -> list[AlleleScore]:
+        """Scores of `pairs`; `progress(fraction)`, when given, hears the fraction of the work done
+        after each model call over reference tiles or alt windows (for a progress bar)."""
         if not pairs:
             return []
-        per_strand = [self._score_strand([p.strand(reverse) for p in pairs])
-                      for reverse in strands(self.both_strands)]
+        chosen = strands(self.both_strands)
+        per_strand = []
+        for number, reverse in enumerate(chosen):
+            report = _ignore if progress is None else (
+                lambda fraction, number=number: progress((number + fraction) / len(chosen)))
+            per_strand.append(self._score_strand([p.strand(reverse) for p in pairs], report))
         return [
             AlleleScore(llr=float(np.mean([s[i][0] for s in per_strand])),
                         embdist=float(np.mean([s[i][1] for s in per_strand])))
             for i in range(len(pairs))
         ]
 
-    def _score_strand(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+    def _score_strand(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
         if self.objective == "causal" and self.reuse_prefix_state and supports_suffix_cache(self.model):
-            return self._score_causal_with_cache(pairs)
+            return self._score_causal_with_cache(pairs, report)
         if self.objective == "causal" and self.reuse_prefix_state:
-            return self._score_causal_with_state(pairs)
+            return self._score_causal_with_state(pairs, report)
         if self.objective == "causal":
-            return self._score_causal(pairs)
-        return self._score_masked(pairs)
+            return self._score_causal(pairs, report)
+        return self._score_masked(pairs, report)
 
     # Causal, full passes: one pass per unique window.
-    def _score_causal(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+    def _score_causal(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
         unique = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
-        summaries = self._window_summaries(list(unique.values()), causal=True)
+        summaries = self._window_summaries(list(unique.values()), causal=True, report=report)
         by_key = dict(zip(unique.keys(), summaries))
         results = []
         for pair in pairs:
@@ -198,11 +204,14 @@ class VariantScorer:
 
     # Masked: one pass per unique masked window (SNV/MNV: the ref and alt masked windows coincide),
     # plus unmasked passes for the embeddings.
-    def _score_masked(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+    def _score_masked(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
         masked = _unique_windows([p.masked(which) for p in pairs for which in ("ref", "alt")])
-        masked_log_probs = dict(zip(masked.keys(), self._masked_log_probs(list(masked.values()))))
+        masked_log_probs = dict(zip(masked.keys(), self._masked_log_probs(
+            list(masked.values()), report=lambda fraction: report(fraction / 2))))
         plain = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
-        means = dict(zip(plain.keys(), (m for _, m in self._window_summaries(list(plain.values()), causal=False))))
+        summaries = self._window_summaries(list(plain.values()), causal=False,
+                                           report=lambda fraction: report(0.5 + fraction / 2))
+        means = dict(zip(plain.keys(), (m for _, m in summaries)))
         results = []
         for pair in pairs:
             llr = 0.0
@@ -231,10 +240,12 @@ class VariantScorer:
         if batch:
             yield batch
 
-    def _window_summaries(self, windows: list[np.ndarray], causal: bool):
+    def _window_summaries(self, windows: list[np.ndarray], causal: bool, report=None):
         """Per window: (token log-likelihoods (W,) or None, mean hidden state (D,))."""
         out = []
         for batch in self._batches(windows):
+            if out and report is not None:
+                report(len(out) / len(windows))
             tokens = np.stack(batch)  # (B, W)
             logits, hidden = _forward(self.model, tokens, self.device)
             means = hidden.float().mean(1).cpu().numpy()  # (B, D)
@@ -243,23 +254,26 @@ class VariantScorer:
             out.extend(zip(lls, means))
         return out
 
-    def _masked_log_probs(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+    def _masked_log_probs(self, windows: list[np.ndarray], report=None) -> list[np.ndarray]:
         """Per masked window: (W, 4) base log-probabilities (only masked rows are read)."""
         out = []
         for batch in self._batches(windows):
+            if out and report is not None:
+                report(len(out) / len(windows))
             logits, _ = _forward(self.model, np.stack(batch), self.device)
             out.extend(base_log_probs(logits).cpu().numpy())
         return out
 
     # Causal with recurrent state: the reference window is run in segments cut where the ALTs
     # diverge from it, keeping the state at every cut; each alt window resumes from its cut.
-    def _score_causal_with_state(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+    def _score_causal_with_state(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
         groups: OrderedDict[bytes, list[int]] = OrderedDict()
         for index, pair in enumerate(pairs):
             groups.setdefault(pair.ref.tobytes(), []).append(index)
         jobs = []  # (pair index, cut, state at cut, hidden sum of the ref prefix before the cut)
         references = {}
-        for key, indices in groups.items():
+        for number, (key, indices) in enumerate(groups.items()):
+            report(number / len(groups) / 2)  # the reference tiles are half the work, the alt suffixes the rest
             ref = pairs[indices[0]].ref
             cuts = sorted({_cut(pairs[i]) for i in indices})
             ref_ll, ref_mean, states, prefix_sums = self._segmented_reference(ref, cuts)
@@ -269,7 +283,10 @@ class VariantScorer:
                 jobs.append((i, cut, states[cut], prefix_sums[cut]))
         results: list[tuple[float, float] | None] = [None] * len(pairs)
         jobs.sort(key=lambda job: job[1])  # similar suffix lengths batch together (less padding)
+        done = 0
         for batch in self._suffix_batches(jobs, len(pairs[0].ref)):
+            report(0.5 + done / len(jobs) / 2)
+            done += len(batch)
             suffixes = [(pairs[i].alt[cut:], state) for i, cut, state, _ in batch]
             suffix_lls, suffix_sums = self._run_suffixes(suffixes)
             for (i, cut, _, prefix_sum), suffix_ll, suffix_hidden_sum in zip(batch, suffix_lls, suffix_sums):
@@ -331,7 +348,7 @@ class VariantScorer:
 
     # Causal with a suffix cache (Hyena): one cached pass over a batch of reference windows, then
     # every alt window of those references from its cut on, batched across them.
-    def _score_causal_with_cache(self, pairs: list[StrandPair]) -> list[tuple[float, float]]:
+    def _score_causal_with_cache(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
         groups: OrderedDict[bytes, list[int]] = OrderedDict()
         for index, pair in enumerate(pairs):
             groups.setdefault(pair.ref.tobytes(), []).append(index)
@@ -342,6 +359,7 @@ class VariantScorer:
         per_pass = max(1, min(self.batch_size, self.max_batch_tokens // window))
         reference_groups = list(groups.values())
         for first in range(0, len(reference_groups), per_pass):
+            report(first / len(reference_groups))
             references = reference_groups[first:first + per_pass]
             ref_lls, ref_means, ref_hidden, cache = self._cached_references(
                 [pairs[indices[0]].ref for indices in references])
@@ -395,6 +413,10 @@ def _suffix_outputs(logits: torch.Tensor, hidden: torch.Tensor, tokens: torch.Te
     hidden = hidden.double().cpu().numpy()  # (B, l, D)
     return ([lls[row, :n] for row, n in enumerate(lengths)],
             [hidden[row, :n].sum(0) for row, n in enumerate(lengths)])
+
+
+def _ignore(fraction: float) -> None:
+    """The progress report of a caller that asked for none."""
 
 
 def _cut(pair: StrandPair) -> int:
