@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,6 +50,18 @@ def atomic_path(path: str | os.PathLike):
     os.replace(tmp, final)
     for companion in companions:
         os.replace(companion, final.with_name(final.name + companion.name[len(tmp.name):]))
+
+
+def replace_directory(tmp: Path, directory: Path) -> None:
+    """Put the finished directory `tmp` in place of `directory` (which may exist): the old one is
+    moved aside first and removed last, so the name never points at a half-written directory."""
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old{os.getpid()}")
+        os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, directory)
 
 
 def remove_with_companions(tmp: Path) -> None:

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from genossm.atomic import replace_directory
 from genossm.errors import InputError
 from genossm.finetune.task import TaskSpec
 
@@ -87,13 +88,7 @@ def save_finetuned(task_model, directory: str | os.PathLike, *, length: int, cro
                 "dropout": task_model.head[0].p, "length": int(length), "crop": crop,
                 "head": {"file": HEAD_FILE, "sha256": sha256_file(tmp / HEAD_FILE)}}
         (tmp / TASK_FILE).write_text(json.dumps(task, indent=2) + "\n")
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old{os.getpid()}")
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
+        replace_directory(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

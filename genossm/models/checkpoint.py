@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from genossm.atomic import replace_directory
 from genossm.errors import InputError
 
 log = logging.getLogger("genossm.models.checkpoint")
@@ -145,13 +146,7 @@ def save_model(model, directory: str | os.PathLike, extra: dict[str, Any] | None
         if provenance:
             record["provenance"] = provenance
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old{os.getpid()}")
-            os.replace(directory, old)
-            os.replace(tmp, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, directory)
+        replace_directory(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
