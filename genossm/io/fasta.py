@@ -431,7 +431,8 @@ def _find_or_build_index(path: Path, kind: str) -> tuple[Path, Path | None]:
         return beside
     cached = _index_names(path, kind, cache_directory(path))
     if not _index_is_fresh(path, *cached) or not _index_matches(path, kind, cached[0]):
-        log.info("%s is not writable; building the FASTA index in %s", path.parent, cached[0].parent)
+        why = "is part of the installed package" if _inside_package(path) else "is not writable"
+        log.info("%s %s; building the FASTA index in %s", path.parent, why, cached[0].parent)
         try:
             cached[0].parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
