@@ -377,34 +377,85 @@ def cache_directory(path: Path) -> Path:
     return root / key
 
 
-def _index_matches(path: Path, kind: str, fai: Path) -> bool:
-    """Whether a plain FASTA's `.fai` describes this file: each sampled contig's offset starts a
-    line after its header, and its first line has the indexed width (a stale index, written for
-    another version of the file, fails this). bgzip files are not checked (offsets are inside the
-    compressed stream)."""
-    if kind != compression.NONE:
-        return True
+def _index_matches(path: Path, kind: str, fai: Path, gzi: Path | None = None) -> bool:
+    """Whether a `.fai` describes this FASTA: each sampled contig's offset starts a line after its
+    header, its first line has the indexed width, and the byte after its last base ends a line (a
+    stale index, written for another version of the file, fails this). A bgzip FASTA is read at
+    those uncompressed offsets through its `.gzi` (only the blocks holding them are inflated)."""
     try:
         entries = [line.split("\t") for line in fai.read_text().splitlines() if line]
         sampled = entries if len(entries) <= 64 else entries[:: max(1, len(entries) // 64)] + entries[-1:]
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
+        with _UncompressedReader(path, kind, gzi) as reader:
             for name, length, offset, line_bases, line_width, *_ in sampled:
                 length, offset, line_bases, line_width = int(length), int(offset), int(line_bases), int(line_width)
-                if offset < 1 or offset > size:
+                if offset < 1 or length < 1 or line_bases < 1 or line_width < line_bases:
                     return False
-                handle.seek(offset - 1)
-                data = handle.read(1 + line_width)
+                data = reader.read(offset - 1, 1 + line_width)
                 if data[:1] != b"\n":
                     return False
                 first_line = data[1:1 + min(line_bases, length)]
-                if b"\n" in first_line or b">" in first_line:
+                if len(first_line) != min(line_bases, length) or b"\n" in first_line or b">" in first_line:
                     return False
                 if length > line_bases and data[1 + line_bases:1 + line_width].strip(b"\r") != b"\n":
                     return False
-    except (OSError, ValueError):
+                last = offset + (length - 1) // line_bases * line_width + (length - 1) % line_bases
+                tail = reader.read(last, 2)
+                if len(tail) < 1 or tail[:1] in (b"\n", b"\r", b">") or tail[1:2] not in (b"", b"\n", b"\r"):
+                    return False
+    except (OSError, ValueError, EOFError, zlib.error):
         return False
     return True
+
+
+class _UncompressedReader:
+    """Reads bytes at uncompressed offsets of a plain file, or of a bgzip file through its `.gzi`
+    (pairs of compressed and uncompressed block starts): seek to the block, inflate from there."""
+
+    def __init__(self, path: Path, kind: str, gzi: Path | None):
+        self.kind = kind
+        self.handle = open(path, "rb")
+        self.blocks = [(0, 0)]
+        if kind != compression.NONE:
+            if gzi is None:
+                raise ValueError("a bgzip FASTA needs its .gzi")
+            raw = gzi.read_bytes()
+            count = int.from_bytes(raw[:8], "little")
+            if len(raw) != 8 + 16 * count:
+                raise ValueError("malformed .gzi")
+            values = np.frombuffer(raw, dtype="<u8", offset=8).reshape(-1, 2)
+            self.blocks += [(int(c), int(u)) for c, u in values]
+            self.uncompressed_starts = [u for _, u in self.blocks]
+
+    def __enter__(self) -> "_UncompressedReader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.handle.close()
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self.kind == compression.NONE:
+            self.handle.seek(offset)
+            return self.handle.read(size)
+        import bisect
+
+        index = bisect.bisect_right(self.uncompressed_starts, offset) - 1
+        compressed, uncompressed = self.blocks[index]
+        self.handle.seek(compressed)
+        skip, out, pending = offset - uncompressed, b"", b""
+        while len(out) < skip + size:
+            inflater = zlib.decompressobj(31)
+            while not inflater.eof:
+                chunk = pending or self.handle.read(65536)
+                pending = b""
+                if not chunk:
+                    return out[skip:skip + size]
+                out += inflater.decompress(chunk)
+            pending = inflater.unused_data
+            if not pending:
+                pending = self.handle.read(65536)
+                if not pending:
+                    break
+        return out[skip:skip + size]
 
 
 def _inside_package(path: Path) -> bool:
@@ -417,7 +468,7 @@ def _inside_package(path: Path) -> bool:
 def _find_or_build_index(path: Path, kind: str) -> tuple[Path, Path | None]:
     beside = _index_names(path, kind, path.parent)
     if _index_is_fresh(path, *beside):
-        if _index_matches(path, kind, beside[0]):
+        if _index_matches(path, kind, *beside):
             return beside
         log.warning("the index %s does not match %s (stale: written for another version of the file); "
                     "rebuilding it", beside[0], path)
@@ -430,7 +481,7 @@ def _find_or_build_index(path: Path, kind: str) -> tuple[Path, Path | None]:
         _build_index(path, kind, *beside)
         return beside
     cached = _index_names(path, kind, cache_directory(path))
-    if not _index_is_fresh(path, *cached) or not _index_matches(path, kind, cached[0]):
+    if not _index_is_fresh(path, *cached) or not _index_matches(path, kind, *cached):
         why = "is part of the installed package" if _inside_package(path) else "is not writable"
         log.info("%s %s; building the FASTA index in %s", path.parent, why, cached[0].parent)
         try:

@@ -229,6 +229,46 @@ def test_stale_index_is_rebuilt(synthetic):
         assert genome.contigs == {"chrZ": 6}
 
 
+def test_stale_bgzip_index_is_detected_and_rebuilt(tmp_path, caplog):
+    """A .fai/.gzi newer than the bgzip FASTA but written for another version of it (other line
+    widths, other sequence lengths) is found not to match, through the .gzi, and rebuilt."""
+    rng = np.random.default_rng(3)
+    first = {f"chr{i}": "".join(rng.choice(list("ACGT"), 30_000 + 97 * i)) for i in range(1, 4)}
+    second = {name: sequence[: len(sequence) - 1_000] for name, sequence in first.items()}
+    target = tmp_path / "genome.fa.gz"
+    for records, width in ((first, 60), (second, 80)):
+        plain = write_fasta(tmp_path / "genome.fa", records, width=width)
+        pysam.tabix_compress(os.fspath(plain), os.fspath(target), force=True)
+        if records is first:
+            with open_fasta(target) as genome:
+                assert genome.contigs == {name: len(seq) for name, seq in first.items()}
+    for index in (tmp_path / "genome.fa.gz.fai", tmp_path / "genome.fa.gz.gzi"):
+        os.utime(index, (target.stat().st_mtime + 10,) * 2)  # newer than the FASTA: only content tells
+    assert not fasta._index_matches(target, compression.BGZF, tmp_path / "genome.fa.gz.fai",
+                                    tmp_path / "genome.fa.gz.gzi")
+    with caplog.at_level("WARNING"), open_fasta(target) as genome:
+        assert genome.contigs == {name: len(seq) for name, seq in second.items()}
+        for name, sequence in second.items():
+            assert genome.fetch(name, len(sequence) - 50, len(sequence)) == sequence[-50:]
+    assert "does not match" in caplog.text
+    assert fasta._index_matches(target, compression.BGZF, tmp_path / "genome.fa.gz.fai",
+                                tmp_path / "genome.fa.gz.gzi")
+
+
+def test_index_check_reads_through_every_bgzip_block(tmp_path):
+    """The matching index of a multi-block bgzip FASTA passes: offsets past the first block are
+    read through the .gzi."""
+    rng = np.random.default_rng(5)
+    records = {f"c{i}": "".join(rng.choice(list("ACGT"), 50_000)) for i in range(6)}
+    plain = write_fasta(tmp_path / "many.fa", records, width=70)
+    target = tmp_path / "many.fa.gz"
+    pysam.tabix_compress(os.fspath(plain), os.fspath(target))
+    with open_fasta(target):
+        pass
+    assert fasta._index_matches(target, compression.BGZF, tmp_path / "many.fa.gz.fai",
+                                tmp_path / "many.fa.gz.gzi")
+
+
 def test_pickle_and_fork_reopen_the_handle(lambda_bgz):
     genome = open_fasta(lambda_bgz)
     copy = pickle.loads(pickle.dumps(genome))
