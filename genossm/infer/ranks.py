@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -168,12 +169,36 @@ def share_cpu_threads(fabric, ranks_per_node: int) -> None:
     torch.set_num_threads(min(threads, torch.get_num_threads()))
 
 
+_worker = threading.local()
+
+
+class Cancelled(BaseException):
+    """Raised in a worker thread by `check_stop` once its runner was interrupted (a BaseException,
+    so that no per-record error handling swallows it)."""
+
+
+def _init_worker(stop: threading.Event) -> None:
+    runtime.set_threads(1)
+    _worker.stop = stop
+
+
+def check_stop() -> None:
+    """Called by jobs between model calls (tiles, batches, regions): in a `LocalRunner` worker
+    thread whose run was interrupted (SIGINT / SIGTERM), raises `Cancelled` so that the worker stops
+    at its next model call instead of finishing its chunk; elsewhere, does nothing."""
+    stop = getattr(_worker, "stop", None)
+    if stop is not None and stop.is_set():
+        raise Cancelled()
+
+
 class LocalRunner:
     """The whole job in this process, on `device`: computes every item here and writes them in order.
 
     With `workers` > 1, items are computed by that many threads (each with one torch thread; torch
     releases the GIL in its kernels), at most 2 * workers at a time, and still yielded in order;
-    the first failing item, in input order, raises its error.
+    the first failing item, in input order, raises its error. After an error or an interrupt the
+    items not yet started are dropped and the running ones stop at their next `check_stop()`
+    (between model calls); the runner returns once they have.
     """
 
     writes = True
@@ -193,8 +218,9 @@ class LocalRunner:
         import collections
         from concurrent.futures import ThreadPoolExecutor
 
+        stop = threading.Event()
         executor = ThreadPoolExecutor(self.workers, thread_name_prefix="genossm-worker",
-                                      initializer=runtime.set_threads, initargs=(1,))
+                                      initializer=_init_worker, initargs=(stop,))
         pending: collections.deque = collections.deque()
         finished = False
         try:
@@ -209,8 +235,11 @@ class LocalRunner:
                 yield index, item, future.result()
             finished = True
         finally:
-            # After an error or an interrupt, items not yet started are dropped, not waited for.
-            executor.shutdown(wait=finished, cancel_futures=not finished)
+            # After an error or an interrupt, items not yet started are dropped, and running ones
+            # stop at their next model call (`check_stop`): the wait is for one model call at most.
+            if not finished:
+                stop.set()
+            executor.shutdown(wait=True, cancel_futures=not finished)
 
 
 class _Stop(Exception):

@@ -299,6 +299,39 @@ def test_sigterm_from_a_scheduler_leaves_only_the_resume_log(tmp_path, hyena_dir
     assert len(body(out)) == 1200 and not log.exists()
 
 
+def test_sigterm_with_threads_stops_running_chunks_at_their_next_model_call(tmp_path, hyena_dir):
+    """--threads 2: SIGTERM stops the chunks running in worker threads at their next model call
+    (no waiting for them to finish), keeps the resume log, removes temporaries, exits 143 with the
+    --resume hint; --resume then gives the bytes of an uninterrupted run."""
+    vcf = lambda_vcf(tmp_path / "in.vcf", snv_rows(4800, start=20, step=10))
+    out = tmp_path / "o.vcf.gz"
+    options = ["--fasta", str(LAMBDA), "--model", str(hyena_dir), "--chunk-size", "1600", "--batch-size", "1",
+               "--threads", "2"]
+    command = [sys.executable, "-m", "genossm.cli.main", "score", str(vcf), "-o", str(out), *options]
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = resume_log_path(out)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "#done" in log.read_text()):
+        time.sleep(0.01)
+    first_chunk = time.monotonic() - started  # start-up and at least one whole chunk
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    stopping = time.monotonic() - signalled
+    assert process.returncode == 143, err.decode()
+    assert "--resume" in err.decode() and "Traceback" not in err.decode()
+    assert sorted(os.listdir(tmp_path)) == ["in.vcf", log.name]
+    done = log.read_text().count("#done")
+    assert 1 <= done < 3
+    print(f"first chunk after {first_chunk:.2f}s, stopped {stopping:.2f}s after SIGTERM")
+    assert stopping < first_chunk / 4  # the running chunk (as long as the first) was not finished
+    assert main(["-q", "score", str(vcf), "-o", str(out), "--resume", *options]) == 0
+    assert not log.exists()
+    assert main(["-q", "score", str(vcf), "-o", str(tmp_path / "full.vcf.gz"), *options]) == 0
+    assert body(out) == body(tmp_path / "full.vcf.gz") and len(body(out)) == 4800
+
+
 def test_bcf_output_is_bcf(tmp_path, hyena_dir):
     assert main(["-q", "score", str(EDGE_CASES), "--fasta", str(LAMBDA), "--model", str(hyena_dir), "--skip-unknown",
                  "--max-allele-length", "16", "-o", str(tmp_path / "o.bcf")]) == 0

@@ -11,6 +11,7 @@ import itertools
 import threading
 
 from genossm.errors import InputError
+from genossm.infer.ranks import check_stop
 from genossm.infer.score.rows import (AMBIGUOUS_ALLELE, INVALID_ALLELE, MASKED_REFERENCE, MISSING_ALT,
                                       NO_CHANGE, OK, STAR, SYMBOLIC, TOO_LONG, UNKNOWN_CONTIG, ScoreRow,
                                       score_row)
@@ -88,10 +89,14 @@ class ChunkScorer:
     def score(self, records: list[tuple[int, vcf.VcfRecord]]) -> tuple[list[ScoreRow], list[int]]:
         with self._genome_lock:
             pending, pairs = self._pairs(records)
-        report = None
+        check_stop()
+        report = _check_stop_between_model_calls
         if self.progress is not None and records:
             progress, piece = self.progress, records[0][0]
-            report = lambda fraction: progress.advance(piece, int(fraction * len(records)))  # noqa: E731
+
+            def report(fraction: float) -> None:
+                check_stop()
+                progress.advance(piece, int(fraction * len(records)))
         scores = self.scorer.score(pairs, progress=report)
         rows = []
         for index, record, variant, status, pair_index in pending:
@@ -122,6 +127,10 @@ class ChunkScorer:
         tile = self.tiles.get(contig, tile_start)
         alt_tokens = encode(variant.alt, source=f"ALT of {variant.contig}:{variant.pos}")
         return allele_pair(tile, position - tile_start, len(variant.ref), alt_tokens, self.settings.window)
+
+
+def _check_stop_between_model_calls(fraction: float) -> None:
+    check_stop()
 
 
 def numbered_chunks(reader, size: int):
