@@ -332,6 +332,28 @@ def test_sigterm_with_threads_stops_running_chunks_at_their_next_model_call(tmp_
     assert body(out) == body(tmp_path / "full.vcf.gz") and len(body(out)) == 4800
 
 
+@pytest.mark.parametrize("strands", [[], ["--no-rc"]])
+def test_embed_numbers_do_not_depend_on_threads(tmp_path, hyena_dir, strands):
+    """embed --threads N: regions embedded by N workers with one torch thread each, so every
+    dataset is identical to --threads 1."""
+    bed = tmp_path / "r.bed"
+    bed.write_text("".join(f"{LAMBDA_CONTIG}\t{start}\t{start + 700 + 37 * i}\tr{i}\t0\t{'+-'[i % 2]}\n"
+                           for i, start in enumerate(range(0, 30000, 2500))))
+    files = {}
+    for threads in ("1", "2"):
+        files[threads] = tmp_path / f"e{threads}.h5"
+        assert main(["-q", "embed", "--regions", str(bed), "--fasta", str(LAMBDA), "--model", str(hyena_dir),
+                     "-o", str(files[threads]), "--per-position", "--threads", threads, *strands]) == 0
+    with h5py.File(files["1"]) as one, h5py.File(files["2"]) as two:
+        names = []
+        one.visit(names.append)
+        datasets = [name for name in names if isinstance(one[name], h5py.Dataset)]
+        assert datasets and any("per" in name.lower() or len(one[name].shape) >= 2 for name in datasets)
+        for name in datasets:
+            assert one[name].dtype == two[name].dtype and one[name].shape == two[name].shape, name
+            assert np.array_equal(one[name][()], two[name][()]), name
+
+
 def test_bcf_output_is_bcf(tmp_path, hyena_dir):
     assert main(["-q", "score", str(EDGE_CASES), "--fasta", str(LAMBDA), "--model", str(hyena_dir), "--skip-unknown",
                  "--max-allele-length", "16", "-o", str(tmp_path / "o.bcf")]) == 0

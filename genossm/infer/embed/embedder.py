@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from genossm.infer.ranks import check_stop
 from genossm.io.intervals import Region
 from genossm.tokenizer import reverse_complement_tokens
 
@@ -31,6 +32,7 @@ def embed_tokens(model, tokens: np.ndarray, settings: EmbedSettings, device) -> 
     """Per-position embeddings of one sequence: (L,) uint8 -> (L, d_model) float32 on CPU."""
     hidden = _embed_one_strand(model, tokens, settings.max_pass_length, device)
     if settings.both_strands:
+        check_stop()  # an interrupted multi-thread run stops here rather than after the region
         reverse = _embed_one_strand(model, reverse_complement_tokens(tokens), settings.max_pass_length, device)
         hidden = (hidden + reverse.flip(0)) / 2  # row j of the flipped pass is base j again
     return hidden
@@ -52,7 +54,12 @@ def region_tokens(genome, region: Region) -> np.ndarray:
 
 def embed_region(model, genome, region: Region, settings: EmbedSettings, device):
     """(mean embedding (D,), per-position embeddings (L, D) or None) of one region, float32 numpy."""
-    hidden = embed_tokens(model, region_tokens(genome, region), settings, device)  # (L, D)
+    return embed_tokens_region(model, region_tokens(genome, region), settings, device)
+
+
+def embed_tokens_region(model, tokens: np.ndarray, settings: EmbedSettings, device):
+    """`embed_region` of tokens already read: (mean (D,), per-position (L, D) or None)."""
+    hidden = embed_tokens(model, tokens, settings, device)  # (L, D)
     return hidden.mean(0).numpy(), hidden.numpy() if settings.per_position else None
 
 

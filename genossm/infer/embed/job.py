@@ -12,13 +12,14 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 
 from genossm.errors import InputError, UsageError
 from genossm.infer import runtime
-from genossm.infer.embed.embedder import EmbedSettings, embed_region, embedding_width
+from genossm.infer.embed.embedder import EmbedSettings, embed_tokens_region, embedding_width, region_tokens
 from genossm.infer.embed.store import EmbeddingWriter, check_embedding_output, sequence_digest
-from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, run_job
+from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, check_stop, run_job
 from genossm.io.fasta import open_fasta
 from genossm.io.intervals import Region, check_regions, read_regions
 
@@ -62,7 +63,7 @@ def embed_regions(job: EmbedJob) -> EmbedResult:
                                  resume=job.resume, runner=runner)
         return EmbedResult(len(regions) if runner.writes else 0, computed)
 
-    return run_job(job.compute, embed_on_rank)
+    return run_job(job.compute, embed_on_rank, chunk_workers=True)
 
 
 def check_settings(settings: EmbedSettings) -> None:
@@ -89,7 +90,13 @@ def run_embed(regions: list[Region], genome, model, settings: EmbedSettings, out
     """
     check_settings(settings)
     check_regions_embeddable(regions)
-    embed = lambda region: embed_region(model, genome, region, settings, runner.device)  # noqa: E731
+    genome_lock = threading.Lock()  # regions may be embedded by several worker threads
+
+    def embed(region: Region):
+        check_stop()
+        with genome_lock:
+            tokens = region_tokens(genome, region)
+        return embed_tokens_region(model, tokens, settings, runner.device)
     if not runner.writes:
         collections.deque(runner(enumerate(regions), embed), maxlen=0)  # this rank's share
         return 0
