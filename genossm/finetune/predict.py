@@ -27,6 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
+from genossm.atomic import create_exclusive, open_no_follow
 from genossm.errors import InputError, UsageError
 from genossm.progress import progress
 
@@ -84,7 +85,7 @@ def check_job(job: PredictJob):
 
 def _complete_rows(path: Path) -> int:
     """Complete lines of a partial file (a torn last line is cut off); the header is line 1."""
-    with open(path, "rb+") as handle:
+    with open_no_follow(path, "r+b") as handle:
         data = handle.read()
         keep = data.rfind(b"\n") + 1
         handle.truncate(keep)
@@ -111,21 +112,26 @@ def predict(job: PredictJob) -> int:
     to_stdout = job.output == "-"
     partial = partial_path(job.output)
     done = 0
-    if job.resume and partial.exists():
+    resuming = job.resume and partial.exists()
+    lines = 0
+    if resuming:
         lines = _complete_rows(partial)
         done = lines - 1 if not token else _inputs_done(partial)
+        # the rows already written must be those of these inputs: a changed input under the
+        # same name would otherwise come out with another file's predictions
+        examples = _check_resumed_inputs(partial, examples, max(done, 0), token, spec)
         log.info("resuming after %d input(s) already in %s", max(done, 0), partial)
-    elif not to_stdout:
-        partial.unlink(missing_ok=True)
-    handle = sys.stdout if to_stdout else open(partial, "a", encoding="utf-8")
+    if to_stdout:
+        handle = sys.stdout
+    elif resuming:
+        handle = open_no_follow(partial, "a", encoding="utf-8")
+    else:
+        handle = create_exclusive(partial, "w", encoding="utf-8")  # never through a planted symlink
     source = SequenceSource(job.fasta)
     count = 0
     try:
-        if done <= 0:
-            done = 0
-            if not token:
-                handle.write(_header(spec))
-        examples = itertools.islice(examples, done, None)
+        if not token and lines == 0:  # a fresh file, or a partial one torn inside its header
+            handle.write(_header(spec))
         bar = progress(desc="predict", unit="seq")
         while True:
             batch = list(itertools.islice(examples, job.batch_size))
@@ -156,6 +162,40 @@ def predict(job: PredictJob) -> int:
     if not to_stdout:
         os.replace(partial, job.output)
     return count
+
+
+def _identity(example, token: bool) -> tuple:
+    """What a written row (or per-position `# done` marker) records of its input."""
+    if token:
+        return (example.name,)
+    return (example.chrom or ".", "." if example.start is None else str(example.start),
+            "." if example.end is None else str(example.end), example.name, example.strand)
+
+
+def _check_resumed_inputs(partial: Path, examples: Iterator, done: int, token: bool, spec) -> Iterator:
+    """Compare the first `done` inputs with the rows of the partial file; returns the inputs
+    still to predict. A mismatch is an InputError that says how to start afresh."""
+    with open_no_follow(partial, "r", encoding="utf-8") as handle:
+        text = handle.read()
+    if token:
+        stored = [(line[len("# done "):],) for line in text.splitlines() if line.startswith("# done ")]
+    else:
+        lines = text.splitlines()
+        if lines and lines[0] + "\n" != _header(spec):
+            raise InputError(f"{partial}: its header is not this model's output columns; delete it "
+                             "or drop --resume")
+        stored = [tuple(line.split("\t")[:5]) for line in lines[1:]]
+    given = list(itertools.islice(examples, done))
+    for number, (row, example) in enumerate(zip(stored, given), start=1):
+        if row != _identity(example, token):
+            raise InputError(
+                f"{partial}: row {number} was written for {' '.join(row)}, but input {number} is now "
+                f"{' '.join(_identity(example, token))}: the input changed since the interrupted run; "
+                "delete the partial file or drop --resume")
+    if len(given) < done:
+        raise InputError(f"{partial} holds {done} rows but the input now has {len(given)}: the input "
+                         "changed since the interrupted run; delete the partial file or drop --resume")
+    return examples
 
 
 def _header(spec) -> str:
@@ -196,7 +236,7 @@ def _write_positions(handle, example, source, record, values: np.ndarray) -> Non
 def _inputs_done(path: Path) -> int:
     """Inputs completed in a per-position partial file (its `# done` markers); lines after the
     last marker are cut off."""
-    with open(path, "rb+") as handle:
+    with open_no_follow(path, "r+b") as handle:
         data = handle.read()
         marker = data.rfind(b"# done ")
         keep = 0 if marker < 0 else data.index(b"\n", marker) + 1

@@ -136,6 +136,41 @@ def test_predict_averages_strands_and_resumes(tmp_path, tiny_model):
     assert target.read_text() == out.read_text()
 
 
+def test_predict_resume_checks_its_input_and_never_writes_through_a_symlink(tmp_path, tiny_model):
+    """The reliability rules of `genossm score` hold for predict too: --resume refuses a partial
+    file written for other inputs, and a symlink planted at the partial name is replaced, never
+    written through."""
+    from genossm.errors import InputError
+    from genossm.finetune.predict import PredictJob, partial_path, predict
+
+    table = synthetic_table(tmp_path / "data.tsv", "binary")
+    finetune(FinetuneJob(data=(str(table),), out_dir=str(tmp_path / "run"), model=str(tiny_model),
+                         split_column="split", recipe=FinetuneRecipe(max_epochs=1, batch_size=8)))
+    model = str(tmp_path / "run" / "model")
+    whole = tmp_path / "whole.tsv"
+    predict(PredictJob(model=model, regions=(str(table),), output=str(whole)))
+    lines = whole.read_text().splitlines(keepends=True)
+    # the interrupted run's partial file, then the input changes under the same name
+    target = tmp_path / "out.tsv"
+    partial_path(str(target)).write_text("".join(lines[:6]))
+    rows = table.read_text().splitlines(keepends=True)
+    changed = tmp_path / "changed.tsv"
+    changed.write_text(rows[0] + "".join(reversed(rows[1:])))
+    with pytest.raises(InputError, match="input changed since the interrupted run"):
+        predict(PredictJob(model=model, regions=(str(changed),), output=str(target), resume=True))
+    assert partial_path(str(target)).read_text() == "".join(lines[:6])  # left as it was
+    # the same input resumes to the uninterrupted bytes
+    predict(PredictJob(model=model, regions=(str(table),), output=str(target), resume=True))
+    assert target.read_text() == whole.read_text()
+    # a symlink planted where the partial file goes: its target stays untouched
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    fresh = tmp_path / "fresh.tsv"
+    partial_path(str(fresh)).symlink_to(victim)
+    predict(PredictJob(model=model, regions=(str(table),), output=str(fresh)))
+    assert victim.read_text() == "keep me\n" and fresh.read_text() == whole.read_text()
+
+
 def test_regions_split_by_chromosome_and_strand(tmp_path, tiny_model):
     from genossm.finetune.data import SequenceSource, read_examples, split_examples
 
