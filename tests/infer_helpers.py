@@ -61,3 +61,26 @@ def write_vcf(path: Path, contigs: dict[str, int], rows: list[tuple]) -> Path:
     else:
         path.write_text(text)
     return path
+
+
+def random_allele_pairs(seed: int, count: int, window: int):
+    """ALTs of every shape (SNV, MNV, insertion, deletion, complex) on a random genome, contig edges
+    included (N padding), as scoring tiles of `window` bases."""
+    import numpy as np
+
+    from genossm.infer.score.tiles import TileLayout, allele_pair
+
+    rng = np.random.default_rng(seed)
+    genome = rng.integers(0, 4, 700).astype(np.uint8)
+    layout = TileLayout(window)
+    pairs = []
+    for index in range(count):
+        position = [0, 699][index] if index < 2 else int(rng.integers(0, 690))
+        ref_length = int(rng.integers(1, 4)) if position < 690 else 1
+        alt = rng.integers(0, 4, int(rng.integers(1, 4))).astype(np.uint8)
+        start = layout.tile_start(position)
+        tile = np.full(window + 8, 4, dtype=np.uint8)  # N past the contig ends
+        inside = genome[max(start, 0):start + window + 8]
+        tile[max(start, 0) - start:max(start, 0) - start + len(inside)] = inside
+        pairs.append(allele_pair(tile, position - start, ref_length, alt, window))
+    return pairs

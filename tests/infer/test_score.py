@@ -17,11 +17,11 @@ from genossm.infer.score.resume_log import ResumeLog, resume_log_path
 from genossm.infer.score.rows import ScoreRow
 from genossm.infer.score.scorer import VariantScorer, score_pairs_naive
 from genossm.infer.score.settings import ScoreSettings
-from genossm.infer.score.tiles import TileLayout, allele_pair
+from genossm.infer.score.tiles import allele_pair
 from genossm.io.fasta import open_fasta
 from genossm.io.vcf import read_variants
-from infer_helpers import (EDGE_CASES, LAMBDA, LAMBDA_CONTIG, lambda_sequence, save_tiny_model, tiny_model,
-                           write_fasta, write_vcf)
+from infer_helpers import (EDGE_CASES, LAMBDA, LAMBDA_CONTIG, lambda_sequence, random_allele_pairs, save_tiny_model,
+                           tiny_model, write_fasta, write_vcf)
 
 WINDOW = 64
 
@@ -31,32 +31,13 @@ def hyena_dir(tmp_path_factory):
     return save_tiny_model("hyena", tmp_path_factory.mktemp("models") / "hyena")
 
 
-def random_pairs(seed: int, count: int, window: int = WINDOW):
-    """ALTs of every shape (SNV, MNV, insertion, deletion, complex) on a random genome, contig edges
-    included (N padding)."""
-    rng = np.random.default_rng(seed)
-    genome = rng.integers(0, 4, 700).astype(np.uint8)
-    layout = TileLayout(window)
-    pairs = []
-    for index in range(count):
-        position = [0, 699][index] if index < 2 else int(rng.integers(0, 690))
-        ref_length = int(rng.integers(1, 4)) if position < 690 else 1
-        alt = rng.integers(0, 4, int(rng.integers(1, 4))).astype(np.uint8)
-        start = layout.tile_start(position)
-        tile = np.full(window + 8, 4, dtype=np.uint8)  # N past the contig ends
-        inside = genome[max(start, 0):start + window + 8]
-        tile[max(start, 0) - start:max(start, 0) - start + len(inside)] = inside
-        pairs.append(allele_pair(tile, position - start, ref_length, alt, window))
-    return pairs
-
-
 @pytest.mark.parametrize("kind, both_strands", [
     ("hyena", True), ("hyena", False), ("mamba", True), ("mamba", False),
     ("masked", True),  # the bidirectional model is slow on CPU: one case, few ALTs
 ])
 def test_fast_scorer_matches_naive(kind, both_strands):
     model = tiny_model(kind)
-    pairs = random_pairs(seed=1, count=4 if kind == "masked" else 12)
+    pairs = random_allele_pairs(1, 4 if kind == "masked" else 12, WINDOW)
     naive = score_pairs_naive(model, pairs, both_strands=both_strands)
     fast = VariantScorer(model, both_strands=both_strands, batch_size=5).score(pairs)
     assert [round(s.llr, 4) for s in fast] == pytest.approx([round(s.llr, 4) for s in naive], abs=2e-4)
@@ -77,7 +58,7 @@ def test_mamba_fast_path_reuses_prefix_state():
         return original(tokens, state)
 
     model.forward_with_state = counting
-    pairs = random_pairs(seed=2, count=6)
+    pairs = random_allele_pairs(2, 6, WINDOW)
     scorer.score(pairs)
     suffix_calls = [shape for shape in calls if shape[0] > 1]
     assert suffix_calls and all(shape[1] < WINDOW for shape in suffix_calls)

@@ -11,12 +11,11 @@ import torch
 
 from genossm.cli.main import main
 from genossm.infer.score.scorer import VariantScorer, score_pairs_naive
-from genossm.infer.score.tiles import TileLayout, allele_pair
 from genossm.io.fasta import open_fasta
 from genossm.models.checkpoint import load_model, save_model
 from genossm.models.config import ModelConfig
 from genossm.models.lm import build_model
-from infer_helpers import LAMBDA, LAMBDA_CONTIG, write_vcf
+from infer_helpers import LAMBDA, LAMBDA_CONTIG, random_allele_pairs, write_vcf
 
 WINDOW = 64
 TINY = dict(arch="mamba2", d_model=16, n_layers=2, max_length=64,
@@ -38,27 +37,9 @@ def model_dir(tmp_path_factory):
     return directory
 
 
-def random_pairs(seed: int, count: int):
-    """SNVs, MNVs, insertions and deletions at random places of a random genome, edges included."""
-    rng = np.random.default_rng(seed)
-    genome = rng.integers(0, 4, 700).astype(np.uint8)
-    layout = TileLayout(WINDOW)
-    pairs = []
-    for index in range(count):
-        position = [0, 699][index] if index < 2 else int(rng.integers(0, 690))
-        ref_length = int(rng.integers(1, 4)) if position < 690 else 1
-        alt = rng.integers(0, 4, int(rng.integers(1, 4))).astype(np.uint8)
-        start = layout.tile_start(position)
-        tile = np.full(WINDOW + 8, 4, dtype=np.uint8)  # N past the contig ends
-        inside = genome[max(start, 0):start + WINDOW + 8]
-        tile[max(start, 0) - start:max(start, 0) - start + len(inside)] = inside
-        pairs.append(allele_pair(tile, position - start, ref_length, alt, WINDOW))
-    return pairs
-
-
 def test_prefix_state_scores_equal_full_passes():
     model = tiny_model()
-    pairs = random_pairs(seed=1, count=10)
+    pairs = random_allele_pairs(1, 10, WINDOW)
     calls = []
     original = model.forward_with_state
 
