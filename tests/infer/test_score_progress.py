@@ -11,9 +11,8 @@ import pytest
 
 from genossm.infer.score.scorer import VariantScorer
 from genossm.progress import PieceProgress
-from infer_helpers import LAMBDA, LAMBDA_CONTIG, lambda_sequence, save_tiny_model, tiny_model, write_vcf
-
-from test_score import random_pairs
+from infer_helpers import (LAMBDA, LAMBDA_CONTIG, lambda_sequence, random_allele_pairs, save_tiny_model,
+                           tiny_model, write_vcf)
 
 
 class RecordingBar:
@@ -38,7 +37,7 @@ def test_piece_progress_moves_within_a_piece_and_counts_each_item_once():
 @pytest.mark.parametrize("kind, reuse", [("hyena", True), ("mamba", True), ("hyena", False), ("masked", None)])
 def test_scorer_reports_growing_fractions_and_same_scores(kind, reuse):
     model = tiny_model(kind)
-    pairs = random_pairs(seed=3, count=4 if kind == "masked" else 12)
+    pairs = random_allele_pairs(3, 4 if kind == "masked" else 12, window=64)
     fractions: list[float] = []
     scorer = VariantScorer(model, batch_size=2, reuse_prefix_state=reuse)
     reported = scorer.score(pairs, progress=fractions.append)
