@@ -5,7 +5,10 @@ plus --fasta, a TSV of sequences (column `sequence`), or a FASTA whose headers c
 (`>id label=X split=train`). Held-out data by chromosome (--val-chroms, --test-chroms; names or
 patterns) or by a split column (train / val / test); never random rows. The task (binary,
 multiclass, multilabel, regression, per-position `token`) is read from the labels unless --task
-says it. Sequences longer than the input length are cropped (recipe `crop`: center, start, end),
+says it. Per-position labels can also come from an interval file: --positions sites.bed labels
+every base of the --data regions that overlaps an interval 1 and the others 0 (splice sites, gene
+starts, binding sites; `genossm predict` then writes a bedGraph or a BED of called bases).
+Sequences longer than the input length are cropped (recipe `crop`: center, start, end),
 shorter ones padded and masked; training draws a random strand, held-out metrics average both.
 
 Writes OUT/model (the fine-tuned checkpoint: `genossm predict --model OUT/model`, `genossm info`),
@@ -26,6 +29,8 @@ examples:
       --val-chroms chr8 --out runs/expr --devices 4 --strategy ddp
   genossm finetune --data tests/fixtures/finetune/gene_starts.tsv --split-column split \\
       --set max_epochs=1 --out runs/tiny --resume
+  genossm finetune --data windows.bed --positions donors.bed --fasta TAIR10.fa --val-chroms Chr4 \\
+      --test-chroms Chr5 --out runs/donors
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ def register(subparsers) -> None:
     inputs.add_argument("--fasta", nargs="+", default=[], metavar="FASTA",
                         help="genome(s) that region rows are read from (plain or bgzip)")
     options.add_model(inputs)
+    parser.add_argument("--positions", nargs="+", default=[], metavar="BED",
+                        help="per-position task: bases of the --data regions overlapping these intervals "
+                             "are labelled 1, the others 0 (no label column needed; BED strand honoured)")
     parser.add_argument("--labels", type=_list, default=("label",), metavar="COL[,COL...]",
                         help="label column(s) (default: label)")
     parser.add_argument("--task", choices=("binary", "multiclass", "multilabel", "regression", "token"),
@@ -85,6 +93,7 @@ def run(args) -> int:
             overrides.insert(0, f"{key}={json.dumps(value)}")
     job = FinetuneJob(
         data=tuple(args.data), out_dir=args.out, fasta=tuple(args.fasta), model=args.model, labels=args.labels,
+        positions=tuple(args.positions),
         task=args.task, classes=args.classes, split_column=args.split_column, val_chroms=args.val_chroms,
         test_chroms=args.test_chroms, recipe=load_finetune_recipe(args.config, overrides), resume=args.resume,
         command=options.command_line("finetune", args),

@@ -27,7 +27,7 @@ ALLOWED = {
     "train": BASE | {"io", "data", "kernels", "models", "train"},
     "infer": BASE | {"io", "kernels", "models", "infer"},
     "describe": BASE | {"io", "models"},
-    "finetune": BASE | {"io", "data", "kernels", "models", "train", "finetune"},
+    "finetune": BASE | {"io", "data", "kernels", "models", "train", "infer", "finetune"},
 }
 
 

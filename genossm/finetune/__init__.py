@@ -4,6 +4,7 @@
                    names, how labels are read and scaled; what the fine-tuned checkpoint records
     data.py        labelled tables (regions + FASTA, sequence TSV, labelled FASTA) -> examples,
                    train/val/test split by chromosome or split column, crop/pad policy, batches
+    positions.py   per-position labels from a BED of positive intervals (`finetune --positions`)
     heads.py       pooling (mean, last, attention), sequence and per-position heads, losses,
                    SequenceTaskModel (backbone + head) with reverse-complement averaging
     lora.py        low-rank adapters on the backbone's projections, merged at export
@@ -14,5 +15,6 @@
     job.py         `genossm finetune` as a library call: finetune(FinetuneJob) -> metrics
     predict.py     `genossm predict`: predict(PredictJob), streamed, batched, resumable
 
-Layering: over io, data, models, train and the base modules; only the CLI imports this package.
+Layering: over io, data, models, train, infer (its ranks: `predict --devices`) and the base
+modules; only the CLI imports this package.
 """

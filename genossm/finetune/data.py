@@ -70,7 +70,7 @@ class Example:
 
 
 # -------------------------------------------------------------------------------------- reading
-def _open_text(path: Path):
+def open_text(path: Path):
     with open(path, "rb") as handle:
         magic = handle.read(2)
     if magic == b"\x1f\x8b":
@@ -79,7 +79,7 @@ def _open_text(path: Path):
 
 
 def _first_line(path: Path) -> str:
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for text in handle:
             if text.strip():
                 return text
@@ -114,7 +114,7 @@ def _is_header(fields: list[str]) -> bool:
 
 def _read_table(path: Path, label_columns: Sequence[str], split_column: str | None,
                 need_labels: bool) -> Iterator[Example]:
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         columns: list[str] | None = None
         for line_number, text in enumerate(handle, start=1):
             text = text.rstrip("\r\n")
@@ -183,7 +183,7 @@ def _read_fasta(path: Path, label_columns: Sequence[str], split_column: str | No
                        source=str(path), line=line)
 
     header, header_line, chunks = None, 0, []
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for line_number, text in enumerate(handle, start=1):
             text = text.strip()
             if text.startswith(">"):

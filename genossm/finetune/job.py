@@ -38,6 +38,7 @@ class FinetuneJob:
     fasta: tuple[str, ...] = ()  # genomes that region rows are read from
     model: str | None = None  # backbone checkpoint directory (None: the bundled model)
     labels: tuple[str, ...] = ("label",)
+    positions: tuple[str, ...] = ()  # BED of positive intervals: per-position labels (labels unused)
     task: str | None = None  # binary, multiclass, multilabel, regression, token (None: from the labels)
     classes: tuple[str, ...] | None = None  # class order (binary: the second is positive)
     split_column: str | None = None
@@ -62,9 +63,11 @@ def check_job(job: FinetuneJob) -> None:
 
     if not job.data:
         raise UsageError("give the labelled data: --data FILE [FILE ...]")
-    for path in [*job.data, *job.fasta]:
+    for path in [*job.data, *job.fasta, *job.positions]:
         if not Path(path).is_file():
             raise InputError("file not found; check the path", path=path)
+    if job.positions and job.task not in (None, "token"):
+        raise UsageError(f"--positions labels every base (a per-position task), not --task {job.task}")
     read_checkpoint_config(backbone_dir(job.model))
     if not job.split_column and not job.val_chroms:
         raise UsageError("no validation split: give --val-chroms (and --test-chroms), or --split-column")
@@ -200,12 +203,21 @@ def prepare_data(job: FinetuneJob):
     from genossm.finetune.task import build_spec
     from genossm.models.checkpoint import read_checkpoint_config
 
-    examples = [e for path in job.data for e in read_examples(path, job.labels, job.split_column)]
+    labels = () if job.positions else job.labels
+    examples = [e for path in job.data for e in read_examples(path, labels, job.split_column)]
     if not examples:
         raise InputError("no labelled rows in " + ", ".join(job.data))
+    if job.positions:
+        from genossm.finetune import positions
+
+        examples = positions.label_examples(examples, positions.read_intervals_files(job.positions))
+        labels = ("positions",)
     splits = split_examples(examples, val_chroms=job.val_chroms, test_chroms=job.test_chroms,
                             split_column=job.split_column)
-    spec = build_spec(job.task, job.labels, [e.labels for e in splits["train"]], job.classes)
+    if job.positions:
+        spec = build_spec("token", labels, [e.labels for e in splits["train"]], job.classes or positions.CLASSES)
+    else:
+        spec = build_spec(job.task, labels, [e.labels for e in splits["train"]], job.classes)
     config = read_checkpoint_config(backbone_dir(job.model))["model"]
     source = SequenceSource(job.fasta)
     try:
@@ -295,7 +307,7 @@ def finetune(job: FinetuneJob) -> dict[str, Any]:
         model = module.model
         merge_lora(model.backbone)
         save_finetuned(model, out_dir / "model", length=length, crop=recipe.crop,
-                       record={"labels": list(job.labels), "examples": counts, "best": metrics["best"],
+                       record={"labels": list(spec.label_columns), "positions": list(job.positions), "examples": counts, "best": metrics["best"],
                                "test": extra.get("test"), "recipe": recipe.to_dict()})
         log.info("wrote %s and %s", out_dir / "model", out_dir / "metrics.json")
         return metrics

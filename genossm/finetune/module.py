@@ -4,7 +4,8 @@ Hyper-parameters are plain containers (backbone path, task spec, recipe), so a L
 checkpoint reads back with `weights_only=True`. The backbone is loaded from its checkpoint when
 the module is built; a resumed run then overwrites every weight from last.ckpt.
 Validation and test predict with both strands averaged (as `genossm predict` does) and compute
-the metrics on rank 0 over every rank's predictions.
+the metrics over every rank's predictions (gathered on every rank; an example that two ranks
+both evaluated, from the wrap-around that gives ranks equal shares, counts once).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from genossm.finetune.task import TaskSpec
 from genossm.train.optim import check_groups_cover, parameter_groups
 
 log = logging.getLogger("genossm.finetune")
+
+# Token rows are keyed example * MAX_POSITIONS + position (longer than any model's input).
+MAX_POSITIONS = 1 << 32
 
 
 def build_backbone(backbone_path: str, from_scratch: bool):
@@ -57,8 +61,8 @@ class FinetuneTask(L.LightningModule):
         decay = recipe["weight_decay"]
         self.groups = [(group, recipe["lr"]) for group in parameter_groups(self.model.backbone, decay)] + [
             (group, recipe["head_lr"]) for group in parameter_groups(_HeadView(self.model), decay)]
-        self._outputs: list[tuple[np.ndarray, np.ndarray]] = []
-        self._losses: list[float] = []
+        self._outputs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # outputs, targets, keys
+        self._losses: list[tuple[float, int]] = []  # (batch loss x examples, examples)
         self.history: list[dict[str, Any]] = []
         self.last_metrics: dict[str, float] = {}
 
@@ -79,13 +83,16 @@ class FinetuneTask(L.LightningModule):
     # -- held-out ------------------------------------------------------------------------------
     def _evaluate(self, batch) -> None:
         logits = self.model(batch["tokens"], batch["mask"])
-        self._losses.append(float(task_loss(self.spec.kind, logits, batch["targets"])) * len(batch["tokens"]))
+        examples = len(batch["tokens"])
+        self._losses.append((float(task_loss(self.spec.kind, logits, batch["targets"])) * examples, examples))
         outputs = self.model.predict(batch["tokens"], batch["mask"], both_strands=True)
-        targets = batch["targets"]
+        targets, keys = batch["targets"], batch["index"]  # keys: which example (and base) a row is
         if self.spec.kind == "token":  # positions, flattened (lengths differ between batches)
             keep = batch["mask"].reshape(-1)
+            width = batch["mask"].shape[1]
+            keys = (keys[:, None] * MAX_POSITIONS + torch.arange(width, device=keys.device)).reshape(-1)[keep]
             outputs, targets = outputs.reshape(-1, outputs.shape[-1])[keep], targets.reshape(-1)[keep][:, None]
-        self._outputs.append((outputs.float().cpu().numpy(), targets.float().cpu().numpy()))
+        self._outputs.append((outputs.float().cpu().numpy(), targets.float().cpu().numpy(), keys.cpu().numpy()))
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._evaluate(batch)
@@ -104,14 +111,18 @@ class FinetuneTask(L.LightningModule):
 
     def _finish(self, prefix: str) -> dict[str, float]:
         parts = _gather(self._outputs)
-        losses = _gather([(np.array([sum(self._losses)]), np.array([sum(len(t) for _, t in self._outputs)]))])
+        losses = _gather(self._losses)
         self._outputs, self._losses = [], []
-        outputs = np.concatenate([o for o, _ in parts])
-        targets = np.concatenate([t for _, t in parts])
+        # Ranks get equal shares by wrapping around (EpochBatches), so a few examples are
+        # evaluated twice; each counts once in the metrics.
+        keys = np.concatenate([k for _, _, k in parts])
+        _, first = np.unique(keys, return_index=True)
+        outputs = np.concatenate([o for o, _, _ in parts])[first]
+        targets = np.concatenate([t for _, t, _ in parts])[first]
         if self.spec.kind == "regression":
             outputs, targets = self.spec.unscale(outputs), self.spec.unscale(targets)
         metrics = task_metrics(self.spec.kind, outputs, targets)
-        metrics["loss"] = float(sum(l.sum() for l, _ in losses) / max(1, sum(n.sum() for _, n in losses)))
+        metrics["loss"] = float(sum(total for total, _ in losses) / max(1, sum(n for _, n in losses)))
         metrics["examples"] = int(len(targets))
         for name, value in metrics.items():
             self.log(f"{prefix}/{name}", float(value), sync_dist=True)

@@ -9,15 +9,23 @@ both strands and averaged. Output:
   `#name p_<class>...` (sequences), one row per input in input order; regression heads write
   values in the training labels' units.
 - token heads: bedGraph `chrom start end value`, one line per base, value = probability of
-  `token_class` (default the last class: the positive one of a 0/1 labelling); a '-' region's
-  bases are mapped back to genome coordinates.
+  `token_class` (default the last class: the positive one of a 0/1 labelling); or, with
+  `output_format="bed"` (an output ending in .bed), BED6 intervals of the runs of adjacent bases
+  whose probability is >= `threshold` (`chrom start end input-name score strand`, score = 1000 x
+  the run's highest probability). A '-' region's bases are mapped back to genome coordinates and
+  written in ascending order.
 Written to OUT.genossm-partial and renamed to OUT at the end; `resume=True` keeps the complete
 rows of an interrupted run's partial file and continues after them (`-`: stdout, no resume).
+
+`devices=N` (and `num_nodes`) shard the batches over ranks with `genossm.infer.ranks`, as
+`genossm embed --devices N` does: batch i is computed by rank i % world, rank 0 writes every row
+in input order, the same bytes as one device (batches are the same, so causal models pad alike).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -46,24 +54,20 @@ class PredictJob:
     threads: int | None = None
     resume: bool = False
     token_class: str | None = None
+    output_format: str | None = None  # per-position models: bedgraph | bed (None: from the suffix)
+    threshold: float = 0.5  # per-position BED: bases with probability >= threshold, merged into runs
+    devices: int = 1  # ranks per node (genossm.infer.ranks): the same output, written by rank 0
+    num_nodes: int = 1
+
+    @property
+    def compute(self):
+        from genossm.infer.ranks import Compute
+
+        return Compute(device=self.device, threads=self.threads, devices=self.devices, num_nodes=self.num_nodes)
 
 
 def partial_path(output: str) -> Path:
     return Path(f"{output}.genossm-partial")
-
-
-def _device(spec: str):
-    import torch
-
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise UsageError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {spec}: no CUDA device is available")
-    return device
 
 
 def check_job(job: PredictJob):
@@ -76,11 +80,24 @@ def check_job(job: PredictJob):
     for path in [*job.regions, *job.fasta]:
         if not Path(path).is_file():
             raise InputError("file not found; check the path", path=path)
+    if job.output_format not in (None, "bed", "bedgraph"):
+        raise UsageError(f"--format {job.output_format!r}: expected bed or bedgraph")
+    if not 0.0 <= job.threshold <= 1.0:
+        raise UsageError(f"--threshold {job.threshold}: expected a probability between 0 and 1")
     record = read_task(job.model)
+    if job.output_format and record.spec.kind != "token":
+        raise UsageError(f"--format {job.output_format}: only for per-position models; this one writes a TSV")
     if job.token_class is not None and (record.spec.kind != "token" or job.token_class not in record.spec.classes):
         raise UsageError(f"--class {job.token_class!r}: only for per-position models, one of their classes "
                          f"({', '.join(record.spec.classes) or 'this model is not per-position'})")
     return record
+
+
+def position_format(job: PredictJob) -> str:
+    """bed or bedgraph: --format, else the output's suffix (.bed, .bed.gz -> bed), else bedgraph."""
+    if job.output_format:
+        return job.output_format
+    return "bed" if job.output.lower().endswith(".bed") else "bedgraph"
 
 
 def _complete_rows(path: Path) -> int:
@@ -93,25 +110,64 @@ def _complete_rows(path: Path) -> int:
 
 
 def predict(job: PredictJob) -> int:
-    """Predict every input row; returns the number of rows (inputs) predicted in this run."""
-    import torch
-
-    from genossm.finetune.checkpoint import load_finetuned
-    from genossm.finetune.data import SequenceSource, collate, fit_length, read_unlabelled
+    """Predict every input row; returns the number of rows (inputs) written in this run (on the
+    other ranks of a sharded run: 0)."""
+    from genossm.infer.ranks import check_compute, run_job
 
     record = check_job(job)
-    device = _device(job.device)
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    model, record = load_finetuned(job.model, device=device)
+    check_compute(job.compute, resume=job.resume)
+    if job.compute.sharded and job.output == "-":
+        raise UsageError("--devices/--num-nodes write through rank 0 to a file: give -o FILE, not stdout")
+    return run_job(job.compute, lambda runner: _predict_on_rank(job, record, runner))
+
+
+def _predict_on_rank(job: PredictJob, record, runner) -> int:
+    """Every rank walks the same batches of inputs; `runner` gives each batch to a rank and
+    hands the outputs, in input order, to the writer (the one process, or rank 0)."""
+    import collections
+
+    from genossm.finetune.checkpoint import load_finetuned
+    from genossm.finetune.data import SequenceSource, read_unlabelled
+
+    model, record = load_finetuned(job.model, device=runner.device)
+    examples: Iterator = itertools.chain.from_iterable(read_unlabelled(path) for path in job.regions)
+    source = SequenceSource(job.fasta)
+    try:
+        if not runner.writes:
+            batches = enumerate(iter(lambda: list(itertools.islice(examples, job.batch_size)), []))
+            compute = functools.partial(_predict_batch, model, record, source, job=job, device=runner.device)
+            collections.deque(runner(batches, compute), maxlen=0)  # this rank's share
+            return 0
+        return _write_predictions(job, record, model, source, examples, runner)
+    finally:
+        source.close()
+
+
+def _predict_batch(model, record, source, batch: list, job: PredictJob, device) -> list[np.ndarray]:
+    """Outputs of one batch of inputs: (C,) per sequence head input, (kept bases, C) per token input."""
+    import torch
+
+    from genossm.finetune.data import collate, fit_length
+
+    pad_to = None if model.backbone.config.objective == "causal" else record.length
+    rows = [(index, fit_length(source.tokens(example), record.length, record.crop)[0], np.zeros(1, np.float32))
+            for index, example in enumerate(batch)]
+    inputs = collate(rows, token_task=False, pad_to=pad_to)
+    with torch.inference_mode():
+        outputs = model.predict(inputs["tokens"].to(device), inputs["mask"].to(device),
+                                both_strands=job.both_strands).float().cpu().numpy()
+    if record.spec.kind == "token":
+        return [values[:len(tokens)] for (_, tokens, _), values in zip(rows, outputs)]
+    return list(record.spec.unscale(outputs))
+
+
+def _write_predictions(job: PredictJob, record, model, source, examples: Iterator, runner) -> int:
     spec = record.spec
     token = spec.kind == "token"
     token_class = spec.classes.index(job.token_class) if job.token_class else len(spec.classes) - 1
-    pad_to = None if model.backbone.config.objective == "causal" else record.length
-    examples: Iterator = itertools.chain.from_iterable(read_unlabelled(path) for path in job.regions)
+    output_format = position_format(job)
     to_stdout = job.output == "-"
     partial = partial_path(job.output)
-    done = 0
     resuming = job.resume and partial.exists()
     lines = 0
     if resuming:
@@ -127,36 +183,24 @@ def predict(job: PredictJob) -> int:
         handle = open_no_follow(partial, "a", encoding="utf-8")
     else:
         handle = create_exclusive(partial, "w", encoding="utf-8")  # never through a planted symlink
-    source = SequenceSource(job.fasta)
     count = 0
     try:
         if not token and lines == 0:  # a fresh file, or a partial one torn inside its header
             handle.write(_header(spec))
         bar = progress(desc="predict", unit="seq")
-        while True:
-            batch = list(itertools.islice(examples, job.batch_size))
-            if not batch:
-                break
-            rows = []
-            for index, example in enumerate(batch):
-                tokens, offset = fit_length(source.tokens(example), record.length, record.crop)
-                rows.append((index, tokens, np.zeros(1, np.float32)))
-            inputs = collate(rows, token_task=False, pad_to=pad_to)
-            with torch.inference_mode():
-                outputs = model.predict(inputs["tokens"].to(device), inputs["mask"].to(device),
-                                        both_strands=job.both_strands).float().cpu().numpy()
+        batches = enumerate(iter(lambda: list(itertools.islice(examples, job.batch_size)), []))
+        compute = functools.partial(_predict_batch, model, record, source, job=job, device=runner.device)
+        for _, batch, outputs in runner(batches, compute):
             if token:
-                for example, (_, tokens, _), values in zip(batch, rows, outputs):
-                    _write_positions(handle, example, source, record, values[:len(tokens), token_class])
+                for example, values in zip(batch, outputs):
+                    _write_positions(handle, example, record, values[:, token_class], output_format, job.threshold)
             else:
-                outputs = spec.unscale(outputs)
                 handle.write("".join(_row(example, values) for example, values in zip(batch, outputs)))
             handle.flush()
             count += len(batch)
             bar.update(len(batch))
         bar.close()
     finally:
-        source.close()
         if not to_stdout:
             handle.close()
     if not to_stdout:
@@ -210,27 +254,46 @@ def _row(example, values) -> str:
     return "\t".join(cells) + "\n"
 
 
-def _write_positions(handle, example, source, record, values: np.ndarray) -> None:
-    """bedGraph lines of one input (genome coordinates for regions, 0.. for sequences); a
-    trailing `# done NAME` comment marks the input complete for --resume."""
-    full = (example.end - example.start) if example.start is not None else len(example.sequence)
+def _write_positions(handle, example, record, values: np.ndarray, output_format: str,
+                     threshold: float) -> None:
+    """Per-position lines of one input (genome coordinates for regions, 0.. for sequences),
+    in ascending coordinates; a trailing `# done NAME` comment marks the input complete for
+    --resume (BED and bedGraph readers skip '#' lines)."""
+    chrom, positions, values = base_coordinates(example, record, values)
+    if output_format == "bed":
+        text = "".join(f"{chrom}\t{start}\t{end}\t{example.name}\t{round(1000 * peak)}\t{example.strand}\n"
+                       for start, end, peak in called_intervals(positions, values, threshold))
+    else:
+        text = "".join(f"{chrom}\t{p}\t{p + 1}\t{v:.6g}\n" for p, v in zip(positions.tolist(), values.tolist()))
+    handle.write(text + f"# done {example.name}\n")
+
+
+def base_coordinates(example, record, values: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
+    """(chrom, positions (n,), values (n,)) of one input's predicted bases in ascending order:
+    the bases kept by the crop, a '-' region's read order mapped back to the genome."""
     from genossm.finetune.data import fit_length
 
+    full = (example.end - example.start) if example.start is not None else len(example.sequence)
     offset = fit_length(np.zeros(full, np.uint8), record.length, record.crop)[1]
-    chrom = example.chrom if example.start is not None else example.name
-    lines = []
-    for j, value in enumerate(values):
-        strand_position = offset + j
-        if example.start is None:
-            position = strand_position
-        elif example.strand == "-":
-            position = example.end - 1 - strand_position
-        else:
-            position = example.start + strand_position
-        lines.append(f"{chrom}\t{position}\t{position + 1}\t{value:.6g}\n")
-    if example.strand == "-" and example.start is not None:
-        lines.reverse()
-    handle.write("".join(lines) + f"# done {example.name}\n")
+    read_positions = offset + np.arange(len(values))  # on the strand read
+    if example.start is None:
+        return example.name, read_positions, values
+    if example.strand == "-":
+        return example.chrom, (example.end - 1 - read_positions)[::-1], values[::-1]
+    return example.chrom, example.start + read_positions, values
+
+
+def called_intervals(positions: np.ndarray, values: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+    """Runs of adjacent positions whose value is >= threshold: [(start, end, highest value)]."""
+    called = values >= threshold
+    if not called.any():
+        return []
+    # a run breaks where a base is not called or the next called base is not adjacent
+    edges = np.flatnonzero(np.diff(np.r_[False, called, False].astype(np.int8)))
+    intervals = []
+    for first, stop in zip(edges[::2], edges[1::2]):
+        intervals.append((int(positions[first]), int(positions[stop - 1]) + 1, float(values[first:stop].max())))
+    return intervals
 
 
 def _inputs_done(path: Path) -> int:
