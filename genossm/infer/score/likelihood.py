@@ -43,3 +43,18 @@ def causal_llr(ref_ll: np.ndarray, alt_ll: np.ndarray, start: int) -> float:
     """sum over t >= start of alt_ll[t] - ref_ll[t], in float64: (W,) token log-likelihoods of the
     two windows, `start` their first difference (the same reduction in every scorer keeps them equal)."""
     return float(np.sum((alt_ll - ref_ll)[start:], dtype=np.float64))
+
+
+def causal_site_llr(ref_ll: np.ndarray, alt_ll: np.ndarray, start: int, ref_end: int, alt_end: int) -> float:
+    """The site log-ratio: sum of alt_ll over [start, max(alt_end, start + 1)) minus sum of ref_ll
+    over [start, max(ref_end, start + 1)), in float64.
+
+    `start` is the windows' first difference, `ref_end`/`alt_end` the ends of the two alleles. For
+    an SNV this is log P(alt | prefix) - log P(ref | prefix) at the variant. Bases of an allele
+    before the first difference (the VCF padding base) cancel and are left out; when the first
+    difference lies past an allele (a deletion in a repeat shifts it right) the one position where
+    the windows start to differ is compared instead, so no indel scores 0 by construction. The
+    rule is the same with REF and ALT swapped, so the score is antisymmetric."""
+    window = len(ref_ll)
+    alt_stop, ref_stop = min(max(alt_end, start + 1), window), min(max(ref_end, start + 1), window)
+    return float(np.sum(alt_ll[start:alt_stop], dtype=np.float64) - np.sum(ref_ll[start:ref_stop], dtype=np.float64))

@@ -45,13 +45,16 @@ convolution plus a convolution of the suffix's difference).
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from genossm.infer.score.likelihood import (allele_log_likelihood, base_log_probs, causal_llr,
+from genossm.errors import UsageError
+from genossm.infer.score.definitions import DEFAULT_SCORES, EMBEDDING_SCORES, MIDDLE_LAYER_SCORES, middle_layer
+from genossm.infer.score.likelihood import (allele_log_likelihood, base_log_probs, causal_llr, causal_site_llr,
                                            causal_token_log_likelihood)
 from genossm.infer.score.model_state import clone_state, concat_states
 from genossm.infer.score.tiles import AllelePair, StrandPair
@@ -63,8 +66,59 @@ CPU_MAX_BATCH_TOKENS = 2048
 
 @dataclass(frozen=True)
 class AlleleScore:
-    llr: float
-    embdist: float
+    """The scores of one ALT, by definition name (`genossm.infer.score.definitions`)."""
+
+    values: dict
+
+    @property
+    def llr(self) -> float | None:
+        return self.values.get("llr")
+
+    @property
+    def embdist(self) -> float | None:
+        return self.values.get("embdist")
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+
+@dataclass
+class WindowOutputs:
+    """What the scores of one strand pair are made of; a path fills only what its scores need.
+
+    Causal: token log-likelihoods of both windows (`alt_ll` valid from the first difference on).
+    Masked: the masked-marginal log-ratio. Embeddings: window means of the final hidden states and
+    of the middle block's output, ref and alt."""
+
+    ref_ll: np.ndarray | None = None  # (W,)
+    alt_ll: np.ndarray | None = None  # (W,)
+    masked_llr: float | None = None
+    ref_mean: np.ndarray | None = None  # (D,)
+    alt_mean: np.ndarray | None = None
+    ref_mid: np.ndarray | None = None  # (D,)
+    alt_mid: np.ndarray | None = None
+
+
+def strand_values(pair: StrandPair, outputs: WindowOutputs, names: tuple[str, ...]) -> dict[str, float]:
+    """The requested scores of one strand pair from its outputs (the one reduction of every path)."""
+    values = {}
+    for name in names:
+        if name == "llr":
+            values[name] = (outputs.masked_llr if outputs.masked_llr is not None
+                            else causal_llr(outputs.ref_ll, outputs.alt_ll, pair.first_difference))
+        elif name == "site":
+            values[name] = (outputs.masked_llr if outputs.masked_llr is not None
+                            else causal_site_llr(outputs.ref_ll, outputs.alt_ll, pair.first_difference,
+                                                 pair.ref_span[1], pair.alt_span[1]))
+        elif name in ("embdist", "embcos"):
+            values[name] = _distance(name, outputs.ref_mean, outputs.alt_mean)
+        else:
+            values[name] = _distance(name, outputs.ref_mid, outputs.alt_mid)
+    return values
+
+
+def is_snv(pair: StrandPair) -> bool:
+    return pair.ref_span[1] - pair.ref_span[0] == 1 and pair.alt_span[1] - pair.alt_span[0] == 1
 
 
 def supports_prefix_state(model) -> bool:
@@ -81,42 +135,82 @@ def strands(both_strands: bool) -> tuple[bool, ...]:
     return (False, True) if both_strands else (False,)
 
 
+def check_scores(model, names: tuple[str, ...]) -> None:
+    """The middle-layer scores need a model with blocks to read (every genossm model has them)."""
+    if set(names) & set(MIDDLE_LAYER_SCORES) and not hasattr(model, "blocks"):
+        raise UsageError(f"--score {','.join(MIDDLE_LAYER_SCORES)} read a middle block's output; "
+                         f"this model ({type(model).__name__}) has no blocks")
+
+
+@contextlib.contextmanager
+def middle_layer_output(model, wanted: bool):
+    """While active, `captured[0]` holds the last output `(B, L, D)` of the model's middle block."""
+    captured: list[torch.Tensor] = []
+    if not wanted:
+        yield captured
+        return
+    block = model.blocks[middle_layer(len(model.blocks))]
+    handle = block.register_forward_hook(lambda module, inputs, output: captured[:1].clear() or captured.append(
+        output[0] if isinstance(output, tuple) else output))
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
 @torch.no_grad()
-def _forward(model, tokens: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, L) uint8 -> logits (B, L, V), hidden (B, L, D) on `device`."""
+def _forward(model, tokens: np.ndarray, device, middle: list | None = None):
+    """(B, L) uint8 -> logits (B, L, V), hidden (B, L, D), middle block output (B, L, D) or None."""
     batch = torch.from_numpy(np.ascontiguousarray(tokens).astype(np.int64)).to(device)
     logits, hidden = model(batch, return_embeddings=True)
-    return logits, hidden
+    return logits, hidden, (middle[0] if middle else None)
 
 
-def _embedding_distance(ref_mean: np.ndarray, alt_mean: np.ndarray) -> float:
-    return float(np.linalg.norm(alt_mean.astype(np.float64) - ref_mean.astype(np.float64)))
+def _distance(name: str, ref_mean: np.ndarray, alt_mean: np.ndarray) -> float:
+    ref, alt = ref_mean.astype(np.float64), alt_mean.astype(np.float64)
+    if name.startswith("embdist"):
+        return float(np.linalg.norm(alt - ref))
+    norms = np.linalg.norm(ref) * np.linalg.norm(alt)
+    return float(1.0 - np.dot(ref, alt) / norms) if norms > 0 else 0.0
+
+
+def _mean(hidden: torch.Tensor | None) -> np.ndarray | None:
+    """(1, L, D) or (L, D) -> (D,) float32 mean over positions (None stays None)."""
+    if hidden is None:
+        return None
+    return hidden.reshape(-1, hidden.shape[-1]).float().mean(0).cpu().numpy()
 
 
 # --- reference implementation -------------------------------------------------------------------
 
-def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = True,
-                      device="cpu") -> list[AlleleScore]:
+def score_pairs_naive(model, pairs: list[AllelePair], *, both_strands: bool = True, device="cpu",
+                      scores: tuple[str, ...] = DEFAULT_SCORES) -> list[AlleleScore]:
     """The obviously correct scorer: full separate passes for every window of every ALT."""
+    check_scores(model, scores)
     objective = model.config.objective
-    scores = []
-    for pair in pairs:
-        llrs, dists = [], []
-        for reverse in strands(both_strands):
-            strand = pair.strand(reverse)
-            ref_logits, ref_hidden = _forward(model, strand.ref[None], device)
-            alt_logits, alt_hidden = _forward(model, strand.alt[None], device)
-            ref_mean = ref_hidden[0].float().mean(0).cpu().numpy()
-            alt_mean = alt_hidden[0].float().mean(0).cpu().numpy()
-            dists.append(_embedding_distance(ref_mean, alt_mean))
-            if objective == "causal":
-                ref_ll = _token_ll(ref_logits, strand.ref, device)
-                alt_ll = _token_ll(alt_logits, strand.alt, device)
-                llrs.append(causal_llr(ref_ll, alt_ll, strand.first_difference))
-            else:
-                llrs.append(_masked_llr_naive(model, strand, device))
-        scores.append(AlleleScore(llr=float(np.mean(llrs)), embdist=float(np.mean(dists))))
-    return scores
+    results = []
+    with middle_layer_output(model, bool(set(scores) & set(MIDDLE_LAYER_SCORES))) as middle:
+        for pair in pairs:
+            per_strand = []
+            for reverse in strands(both_strands):
+                strand = pair.strand(reverse)
+                ref_logits, ref_hidden, ref_mid = _forward(model, strand.ref[None], device, middle)
+                ref_mid_mean = _mean(ref_mid)
+                alt_logits, alt_hidden, alt_mid = _forward(model, strand.alt[None], device, middle)
+                outputs = WindowOutputs(ref_mean=_mean(ref_hidden), alt_mean=_mean(alt_hidden),
+                                        ref_mid=ref_mid_mean, alt_mid=_mean(alt_mid))
+                if objective == "causal":
+                    outputs.ref_ll = _token_ll(ref_logits, strand.ref, device)
+                    outputs.alt_ll = _token_ll(alt_logits, strand.alt, device)
+                else:
+                    outputs.masked_llr = _masked_llr_naive(model, strand, device)
+                per_strand.append(strand_values(strand, outputs, scores))
+            results.append(_mean_over_strands(per_strand, scores))
+    return results
+
+
+def _mean_over_strands(per_strand: list[dict[str, float]], names: tuple[str, ...]) -> AlleleScore:
+    return AlleleScore({name: float(np.mean([values[name] for values in per_strand])) for name in names})
 
 
 def _token_ll(logits: torch.Tensor, window: np.ndarray, device) -> np.ndarray:
@@ -129,7 +223,7 @@ def _masked_llr_naive(model, strand: StrandPair, device) -> float:
     for which, sign in (("alt", 1.0), ("ref", -1.0)):
         window = strand.alt if which == "alt" else strand.ref
         start, end = strand.alt_span if which == "alt" else strand.ref_span
-        logits, _ = _forward(model, strand.masked(which)[None], device)
+        logits, _, _ = _forward(model, strand.masked(which)[None], device)
         log_probs = base_log_probs(logits[0, start:end]).cpu().numpy()  # (k, 4)
         total += sign * allele_log_likelihood(log_probs, window[start:end])
     return total
@@ -138,11 +232,20 @@ def _masked_llr_naive(model, strand: StrandPair, device) -> float:
 # --- fast path ------------------------------------------------------------------------------------
 
 class VariantScorer:
-    """Scores many ALTs at once with shared, batched, deduplicated passes (same numbers as naive)."""
+    """Scores many ALTs at once with shared, batched, deduplicated passes (same numbers as naive).
+
+    `scores`: the definitions to compute (`genossm.infer.score.definitions`). Each path computes
+    only what they need: `site` alone on SNVs of a causal model reads the reference passes only
+    (one per tile and strand for all its SNVs); the embedding scores need the alt windows' hidden
+    states; the middle-layer ones need full alt passes (the prefix-state and suffix-cache paths
+    carry only the final hidden state)."""
 
     def __init__(self, model, *, both_strands: bool = True, batch_size: int = 16, device="cpu",
-                 reuse_prefix_state: bool | None = None, max_batch_tokens: int | None = None):
+                 reuse_prefix_state: bool | None = None, max_batch_tokens: int | None = None,
+                 scores: tuple[str, ...] = DEFAULT_SCORES):
+        check_scores(model, scores)
         self.model = model
+        self.scores = tuple(scores)
         self.objective = model.config.objective
         self.both_strands = both_strands
         self.batch_size = max(1, int(batch_size))
@@ -162,56 +265,117 @@ class VariantScorer:
         # per call it leaves the caches and gets slower per row, so CPU batches are capped.
         self.max_batch_tokens = (max_batch_tokens if max_batch_tokens is not None
                                  else CPU_MAX_BATCH_TOKENS if self.device.type == "cpu" else 1 << 62)
+        self.wants_embeddings = bool(set(self.scores) & set(EMBEDDING_SCORES))
+        self.wants_middle = bool(set(self.scores) & set(MIDDLE_LAYER_SCORES))
 
     def score(self, pairs: list[AllelePair], progress=None) -> list[AlleleScore]:
-        """Scores of `pairs`; `progress(fraction)`, when given, hears the fraction of the work done
-        after each model call over reference tiles or alt windows (for a progress bar)."""
+        """Scores of `pairs`, averaged over the strands; `progress(fraction)`, when given, hears the
+        fraction of the work done after each model call (for a progress bar)."""
+        per_strand = self.score_strands(pairs, progress)
+        return [_mean_over_strands([values[i] for values in per_strand], self.scores) for i in range(len(pairs))]
+
+    def score_strands(self, pairs: list[AllelePair], progress=None) -> list[list[dict[str, float]]]:
+        """Per strand scored (forward, then reverse when both): per pair, {score name: value}."""
         if not pairs:
-            return []
+            return [[] for _ in strands(self.both_strands)]
         chosen = strands(self.both_strands)
         per_strand = []
         for number, reverse in enumerate(chosen):
             report = _ignore if progress is None else (
                 lambda fraction, number=number: progress((number + fraction) / len(chosen)))
-            per_strand.append(self._score_strand([p.strand(reverse) for p in pairs], report))
-        return [
-            AlleleScore(llr=float(np.mean([s[i][0] for s in per_strand])),
-                        embdist=float(np.mean([s[i][1] for s in per_strand])))
-            for i in range(len(pairs))
-        ]
+            strand_pairs = [p.strand(reverse) for p in pairs]
+            per_strand.append(self._score_strand(strand_pairs, report))
+        return per_strand
 
-    def _score_strand(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
-        if self.objective == "causal" and self.reuse_prefix_state and supports_suffix_cache(self.model):
-            return self._score_causal_with_cache(pairs, report)
-        if self.objective == "causal" and self.reuse_prefix_state:
-            return self._score_causal_with_state(pairs, report)
-        if self.objective == "causal":
+    def _reads_reference_only(self, pair: StrandPair) -> bool:
+        """A causal SNV whose only score is `site`: the reference pass has its two log-probabilities."""
+        return self.objective == "causal" and self.scores == ("site",) and is_snv(pair)
+
+    def _score_strand(self, pairs: list[StrandPair], report) -> list[dict[str, float]]:
+        reference_only = [i for i, pair in enumerate(pairs) if self._reads_reference_only(pair)]
+        others = [i for i, pair in enumerate(pairs) if not self._reads_reference_only(pair)]
+        values: list[dict[str, float] | None] = [None] * len(pairs)
+        share = len(reference_only) / len(pairs)
+        if reference_only:
+            sites = self._snv_sites([pairs[i] for i in reference_only],
+                                    lambda fraction: report(fraction * share))
+            for i, site in zip(reference_only, sites):
+                values[i] = {"site": site}
+        if others:
+            subset = [pairs[i] for i in others]
+            outputs = self._outputs(subset, lambda fraction: report(share + fraction * (1 - share)))
+            for i, pair, output in zip(others, subset, outputs):
+                values[i] = strand_values(pair, output, self.scores)
+        return values
+
+    def _outputs(self, pairs: list[StrandPair], report) -> list[WindowOutputs]:
+        if self.objective != "causal":
+            return self._score_masked(pairs, report)
+        if self.wants_middle or not self.reuse_prefix_state:
             return self._score_causal(pairs, report)
-        return self._score_masked(pairs, report)
+        if supports_suffix_cache(self.model):
+            return self._score_causal_with_cache(pairs, report)
+        return self._score_causal_with_state(pairs, report)
+
+    # Causal SNVs, site only: one pass per unique reference window, no alt window at all.
+    def _snv_sites(self, pairs: list[StrandPair], report) -> list[float]:
+        unique = _unique_windows([p.ref for p in pairs])
+        row_of = {key: row for row, key in enumerate(unique)}
+        # Only the rows that predict a variant position are kept: (windows, W, 4) would be 16
+        # bytes per base and window, this keeps 16 bytes per variant.
+        wanted: dict[int, list[int]] = {}
+        for pair in pairs:
+            wanted.setdefault(row_of[pair.ref.tobytes()], []).append(pair.ref_span[0])
+        log_probs: dict[tuple[int, int], np.ndarray] = {}
+        windows = list(unique.values())
+        for first in range(0, len(windows), self.batch_size):
+            report(first / len(windows))
+            logits = self._logits(np.stack(windows[first:first + self.batch_size]))  # (B, W, V)
+            for offset in range(logits.shape[0]):
+                row = first + offset
+                positions = sorted(set(wanted.get(row, ())))
+                # logits at t - 1 predict t; a variant at window position 0 has no prediction (0).
+                predictors = torch.tensor([max(t - 1, 0) for t in positions], device=logits.device)
+                picked = base_log_probs(logits[offset, predictors]).cpu().numpy()  # (k, 4)
+                for t, values in zip(positions, picked):
+                    log_probs[row, t] = values if t > 0 else np.zeros(4, dtype=np.float32)
+        sites = []
+        for pair in pairs:
+            t = pair.ref_span[0]
+            values = log_probs[row_of[pair.ref.tobytes()], t]  # (4,): log P(base at t | reference before t)
+            sites.append(float(np.float64(values[pair.alt[t]]) - np.float64(values[pair.ref[t]])))
+        return sites
+
+    @torch.no_grad()
+    def _logits(self, tokens: np.ndarray) -> torch.Tensor:
+        """(B, W) uint8 -> logits (B, W, V) on the device."""
+        return self.model(torch.from_numpy(np.ascontiguousarray(tokens).astype(np.int64)).to(self.device))
 
     # Causal, full passes: one pass per unique window.
-    def _score_causal(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
+    def _score_causal(self, pairs: list[StrandPair], report) -> list[WindowOutputs]:
         unique = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
         summaries = self._window_summaries(list(unique.values()), causal=True, report=report)
         by_key = dict(zip(unique.keys(), summaries))
         results = []
         for pair in pairs:
-            ref_ll, ref_mean = by_key[pair.ref.tobytes()]
-            alt_ll, alt_mean = by_key[pair.alt.tobytes()]
-            results.append((causal_llr(ref_ll, alt_ll, pair.first_difference),
-                            _embedding_distance(ref_mean, alt_mean)))
+            ref_ll, ref_mean, ref_mid = by_key[pair.ref.tobytes()]
+            alt_ll, alt_mean, alt_mid = by_key[pair.alt.tobytes()]
+            results.append(WindowOutputs(ref_ll=ref_ll, alt_ll=alt_ll, ref_mean=ref_mean, alt_mean=alt_mean,
+                                         ref_mid=ref_mid, alt_mid=alt_mid))
         return results
 
     # Masked: one pass per unique masked window (SNV/MNV: the ref and alt masked windows coincide),
-    # plus unmasked passes for the embeddings.
-    def _score_masked(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
+    # plus unmasked passes for the embeddings when an embedding score is asked for.
+    def _score_masked(self, pairs: list[StrandPair], report) -> list[WindowOutputs]:
+        masked_share = 0.5 if self.wants_embeddings else 1.0
         masked = _unique_windows([p.masked(which) for p in pairs for which in ("ref", "alt")])
         masked_log_probs = dict(zip(masked.keys(), self._masked_log_probs(
-            list(masked.values()), report=lambda fraction: report(fraction / 2))))
-        plain = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
-        summaries = self._window_summaries(list(plain.values()), causal=False,
-                                           report=lambda fraction: report(0.5 + fraction / 2))
-        means = dict(zip(plain.keys(), (m for _, m in summaries)))
+            list(masked.values()), report=lambda fraction: report(fraction * masked_share))))
+        summaries = {}
+        if self.wants_embeddings:
+            plain = _unique_windows([w for p in pairs for w in (p.ref, p.alt)])
+            summaries = dict(zip(plain.keys(), self._window_summaries(
+                list(plain.values()), causal=False, report=lambda fraction: report(0.5 + fraction / 2))))
         results = []
         for pair in pairs:
             llr = 0.0
@@ -220,7 +384,11 @@ class VariantScorer:
                 start, end = pair.alt_span if which == "alt" else pair.ref_span
                 log_probs = masked_log_probs[pair.masked(which).tobytes()]
                 llr += sign * allele_log_likelihood(log_probs[start:end], window[start:end])
-            results.append((llr, _embedding_distance(means[pair.ref.tobytes()], means[pair.alt.tobytes()])))
+            outputs = WindowOutputs(masked_llr=llr)
+            if summaries:
+                _, outputs.ref_mean, outputs.ref_mid = summaries[pair.ref.tobytes()]
+                _, outputs.alt_mean, outputs.alt_mid = summaries[pair.alt.tobytes()]
+            results.append(outputs)
         return results
 
     def _batches(self, items: list):
@@ -241,17 +409,20 @@ class VariantScorer:
             yield batch
 
     def _window_summaries(self, windows: list[np.ndarray], causal: bool, report=None):
-        """Per window: (token log-likelihoods (W,) or None, mean hidden state (D,))."""
+        """Per window: (token log-likelihoods (W,) or None, mean hidden state (D,), mean middle
+        block output (D,) or None)."""
         out = []
-        for batch in self._batches(windows):
-            if out and report is not None:
-                report(len(out) / len(windows))
-            tokens = np.stack(batch)  # (B, W)
-            logits, hidden = _forward(self.model, tokens, self.device)
-            means = hidden.float().mean(1).cpu().numpy()  # (B, D)
-            lls = (causal_token_log_likelihood(logits, torch.from_numpy(tokens.astype(np.int64)).to(self.device))
-                   .cpu().numpy() if causal else [None] * len(batch))
-            out.extend(zip(lls, means))
+        with middle_layer_output(self.model, self.wants_middle) as middle:
+            for batch in self._batches(windows):
+                if out and report is not None:
+                    report(len(out) / len(windows))
+                tokens = np.stack(batch)  # (B, W)
+                logits, hidden, mid = _forward(self.model, tokens, self.device, middle)
+                means = hidden.float().mean(1).cpu().numpy()  # (B, D)
+                mids = mid.float().mean(1).cpu().numpy() if mid is not None else [None] * len(batch)
+                lls = (causal_token_log_likelihood(logits, torch.from_numpy(tokens.astype(np.int64)).to(self.device))
+                       .cpu().numpy() if causal else [None] * len(batch))
+                out.extend(zip(lls, means, mids))
         return out
 
     def _masked_log_probs(self, windows: list[np.ndarray], report=None) -> list[np.ndarray]:
@@ -260,13 +431,13 @@ class VariantScorer:
         for batch in self._batches(windows):
             if out and report is not None:
                 report(len(out) / len(windows))
-            logits, _ = _forward(self.model, np.stack(batch), self.device)
+            logits, _, _ = _forward(self.model, np.stack(batch), self.device)
             out.extend(base_log_probs(logits).cpu().numpy())
         return out
 
     # Causal with recurrent state: the reference window is run in segments cut where the ALTs
     # diverge from it, keeping the state at every cut; each alt window resumes from its cut.
-    def _score_causal_with_state(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
+    def _score_causal_with_state(self, pairs: list[StrandPair], report) -> list[WindowOutputs]:
         groups: OrderedDict[bytes, list[int]] = OrderedDict()
         for index, pair in enumerate(pairs):
             groups.setdefault(pair.ref.tobytes(), []).append(index)
@@ -281,7 +452,7 @@ class VariantScorer:
             for i in indices:
                 cut = _cut(pairs[i])
                 jobs.append((i, cut, states[cut], prefix_sums[cut]))
-        results: list[tuple[float, float] | None] = [None] * len(pairs)
+        results: list[WindowOutputs | None] = [None] * len(pairs)
         jobs.sort(key=lambda job: job[1])  # similar suffix lengths batch together (less padding)
         done = 0
         for batch in self._suffix_batches(jobs, len(pairs[0].ref)):
@@ -295,8 +466,7 @@ class VariantScorer:
                 ref_ll, ref_mean = references[pair.ref.tobytes()]
                 alt_ll = np.concatenate([np.zeros(cut, dtype=np.float32), suffix_ll])
                 alt_mean = ((prefix_sum.astype(np.float64) + suffix_hidden_sum) / window).astype(np.float32)
-                results[i] = (causal_llr(ref_ll, alt_ll, pair.first_difference),
-                              _embedding_distance(ref_mean, alt_mean))
+                results[i] = WindowOutputs(ref_ll=ref_ll, alt_ll=alt_ll, ref_mean=ref_mean, alt_mean=alt_mean)
         return results
 
     @torch.no_grad()
@@ -348,11 +518,11 @@ class VariantScorer:
 
     # Causal with a suffix cache (Hyena): one cached pass over a batch of reference windows, then
     # every alt window of those references from its cut on, batched across them.
-    def _score_causal_with_cache(self, pairs: list[StrandPair], report) -> list[tuple[float, float]]:
+    def _score_causal_with_cache(self, pairs: list[StrandPair], report) -> list[WindowOutputs]:
         groups: OrderedDict[bytes, list[int]] = OrderedDict()
         for index, pair in enumerate(pairs):
             groups.setdefault(pair.ref.tobytes(), []).append(index)
-        results: list[tuple[float, float] | None] = [None] * len(pairs)
+        results: list[WindowOutputs | None] = [None] * len(pairs)
         window = len(pairs[0].ref)
         # The cache holds ~(order + 1 + 2 (order - 1)) d_inner values per position and layer: as
         # many reference windows per pass as the batch token cap allows (at least one).
@@ -373,8 +543,8 @@ class VariantScorer:
                     alt_ll = np.concatenate([np.zeros(cut, dtype=np.float32), suffix_ll])
                     prefix_sum = ref_hidden[row, :cut].double().sum(0).cpu().numpy()  # (D,)
                     alt_mean = ((prefix_sum + suffix_hidden_sum) / window).astype(np.float32)
-                    results[i] = (causal_llr(ref_lls[row], alt_ll, pairs[i].first_difference),
-                                  _embedding_distance(ref_means[row], alt_mean))
+                    results[i] = WindowOutputs(ref_ll=ref_lls[row], alt_ll=alt_ll, ref_mean=ref_means[row],
+                                               alt_mean=alt_mean)
         return results
 
     @torch.no_grad()

@@ -3,11 +3,12 @@
 `ScoreSettings` is everything that changes a score (window, strands, allele limit, unknown
 contigs) or the batches it is computed in (batch and chunk sizes: equal settings give equal
 bytes). It is checked before any model is loaded: the default window needs only the checkpoint's
-config (`max_length`), not its weights.
+config.json (the training window it records, else `max_length`), not its weights.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from genossm.errors import UsageError
@@ -15,6 +16,8 @@ from genossm.infer.score.tiles import TileLayout
 
 WINDOW_CAP = 2048  # the default window: the model's max_length, but no more (CPU cost grows with it)
 DEFAULT_CHUNK_SIZE = 256
+
+log = logging.getLogger("genossm.infer.score")
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,33 @@ def default_max_allele_length(window: int, requested: int | None) -> int:
     return requested if requested is not None else min(100, TileLayout(window).max_allele_length)
 
 
-def default_window(max_length: int, requested: int | None) -> int:
-    """The requested window, or the model's `max_length` capped at WINDOW_CAP."""
+def default_window(max_length: int, requested: int | None, training_window: int | None = None) -> int:
+    """The requested window, or the window the model was trained on (`training_window`), or for
+    a checkpoint that records none its `max_length` capped at WINDOW_CAP.
+
+    A model scored in longer windows than it saw in training extrapolates past its training
+    length (a 256-base model in 2,048-base windows is worse than a uniform guess past 512), so a
+    larger request is allowed but warned about."""
     if requested is not None:
         if requested < 8:
             raise UsageError(f"--window must be at least 8 bases, got {requested}")
+        if training_window is not None and requested > training_window:
+            log.warning("--window %d is larger than the %d-base windows the model was trained on: "
+                        "positions past %d read more context than it ever saw, and its scores there "
+                        "are usually worse", requested, training_window, training_window)
         return requested
+    if training_window is not None:
+        return int(training_window)
     return min(int(max_length), WINDOW_CAP)
+
+
+def training_window(checkpoint_record: dict) -> int | None:
+    """The window length a checkpoint was trained on, from its config.json record: "training"
+    -> "window" (written by `genossm pretrain` since issue 20), else the final window of the
+    recorded recipe (`data.window_length`, older pretrain checkpoints), else None."""
+    training = checkpoint_record.get("training") or {}
+    if isinstance(training.get("window"), int):
+        return training["window"]
+    recipe = (training.get("training") or {}).get("recipe") or {}
+    window = (recipe.get("data") or {}).get("window_length")
+    return window if isinstance(window, int) else None
