@@ -1,9 +1,9 @@
-"""Mamba-2's SSD layer: `ssd` runs the chunked PyTorch path on every device.
+"""Mamba-2's SSD layer: `ssd` dispatches to the Triton chunked kernels or the chunked PyTorch path.
 
 Shapes and math: `genossm.kernels.ssd.reference`. The reference backend is `ssd_chunked`;
 `ssd_ref` (sequential recurrence) is the test oracle and `ssd_quadratic` the attention form.
-There are no Triton kernels for this op yet (docs/kernels/ssd.md lists what they need), so
-asking for `backend="triton"` is an error that says so.
+The Triton path (`chunk_ssd.py`, kernels in `chunk_ssd_kernels.py`) runs on CUDA tensors in
+auto mode; design and figures in docs/kernels/ssd.md.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ import torch
 from ..dispatch import resolve_backend
 from .reference import ssd_chunked, ssd_quadratic, ssd_ref
 
-NO_FAST_PATH = "genossm has no Triton kernels for ssd yet; the chunked PyTorch path runs everywhere"
+try:
+    from .chunk_ssd import ssd_triton
+except ImportError as error:  # optional fast path: the reference covers every device
+    ssd_triton = None
+    TRITON_IMPORT_ERROR: str | None = f"{type(error).__name__}: {error}"
+else:
+    TRITON_IMPORT_ERROR = None
 
-__all__ = ["ssd", "ssd_chunked", "ssd_quadratic", "ssd_ref"]
+__all__ = ["ssd", "ssd_chunked", "ssd_quadratic", "ssd_ref", "ssd_triton"]
 
 DEFAULT_CHUNK_SIZE = 64
 
@@ -41,8 +47,11 @@ def ssd(
 
     x `(B, L, H, P)`, dt `(B, L, H)`, A `(H,)`, B/C `(B, L, G, N)`; the rest in
     `genossm.kernels.ssd.reference`. `chunk_size` is the chunk length of the chunked algorithm
-    (the result does not depend on it beyond rounding).
+    (the result does not depend on it beyond rounding; the Triton path needs a power of two
+    >= 16). `backend`: None/"auto", "reference" or "triton" (see `genossm.kernels.dispatch`).
     """
-    resolve_backend(backend, x, False, op="ssd", unavailable_reason=NO_FAST_PATH)  # checks the name
-    return ssd_chunked(x, dt, A, B, C, D, z, dt_bias, dt_softplus, initial_states,
-                       return_final_states, cu_seqlens, chunk_size=chunk_size)
+    chosen = resolve_backend(backend, x, ssd_triton is not None, op="ssd",
+                             unavailable_reason=TRITON_IMPORT_ERROR)
+    implementation = ssd_triton if chosen == "triton" else ssd_chunked
+    return implementation(x, dt, A, B, C, D, z, dt_bias, dt_softplus, initial_states,
+                          return_final_states, cu_seqlens, chunk_size=chunk_size)

@@ -1,0 +1,330 @@
+"""Triton chunked SSD: chunk table, launchers, autograd Function and `ssd_triton`.
+
+Same signature, shapes and math as `ssd_ref` (kernels/ssd/reference.py) plus `chunk_size`. The
+kernels (`chunk_ssd_kernels.py`) read x, dt, B, C through their strides, so the model's
+transposed views are not copied. Every sequence starts a chunk: the chunk table lists each
+chunk's first position and length, whether it starts or ends its sequence, and which sequence
+it belongs to (for packed batches); empty sequences have no chunk, and their final state is
+their initial state.
+
+Memory: the forward keeps one fp32 (P, N) state per chunk and head while it runs,
+B * L / Q * H * P * N * 4 bytes (1 GiB at L = 2^20, 8 heads of 64 x 128, Q = 256); nothing but
+the inputs is saved for the backward, which recomputes the chunk states and holds the adjoints in
+a second such buffer. The gate z is applied outside the kernels (y * silu(z), autograd); dt, A,
+the bias, D and the initial states are differentiated by the kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+
+import torch
+import torch.nn.functional as F
+import triton
+import triton.language as tl
+
+from .._checks import check_fast_dtype
+from .chunk_ssd_kernels import (
+    _chunk_adjoint_kernel,
+    _chunk_scan_bwd_kernel,
+    _chunk_scan_fwd_kernel,
+    _chunk_state_fwd_kernel,
+    _state_passing_bwd_kernel,
+    _state_passing_fwd_kernel,
+)
+from .reference import check_ssd_shapes
+
+__all__ = ["SSDConfig", "ssd_config", "ssd_triton"]
+
+
+@dataclasses.dataclass
+class SSDConfig:
+    """Launch shape of the kernels. Not yet measured on a GPU: the warps are mamba_ssm's usual
+    choices for tiles of this size, to be swept with `benchmarks/ssd.py --set key=value`."""
+
+    chunk_size: int | None = None  # overrides the caller's chunk_size when set (benchmark sweeps)
+    chunk_warps: int = 4  # chunk-state and adjoint kernels: one (Q, P) x (Q, N) matmul per head
+    scan_warps: int = 4  # chunk-scan forward: C B^T, (Q, Q) x (Q, P) and (Q, N) x (N, P)
+    scan_bwd_warps: int = 8  # chunk-scan backward: eight matmuls per head
+    state_block: int = 512  # state entries per state-passing program (sequential over chunks)
+    state_warps: int = 4
+
+
+CONFIG = SSDConfig()
+
+
+@contextlib.contextmanager
+def ssd_config(**overrides):
+    """Temporarily change the launch shape (tests and benchmark sweeps)."""
+    global CONFIG
+    saved = CONFIG
+    CONFIG = dataclasses.replace(CONFIG, **overrides)
+    try:
+        yield CONFIG
+    finally:
+        CONFIG = saved
+
+
+@dataclasses.dataclass
+class ChunkTable:
+    """Where the chunks lie: (chunks,) tensors on the device, and the counts the launches need."""
+
+    start: torch.Tensor  # int64: first position of the chunk in its row
+    length: torch.Tensor  # int32: positions of the chunk inside its sequence (<= Q)
+    first: torch.Tensor  # int32: the chunk starts a sequence (its state restarts)
+    last: torch.Tensor  # int32: the chunk ends a sequence (its state is that sequence's final one)
+    sequence: torch.Tensor  # int32: the packed sequence of the chunk (cu_seqlens only)
+    rows: int  # batch rows of the chunk grid (1 with cu_seqlens)
+    sequences: int  # rows of the initial / final states
+    empty: torch.Tensor | None  # (sequences,) bool: packed sequences of length 0
+
+    @property
+    def n_chunks(self) -> int:
+        return self.start.numel()
+
+
+def chunk_table(batch: int, L: int, Q: int, cu_seqlens, device) -> ChunkTable:
+    """Chunks of Q positions per row, or per packed sequence (each starting a chunk)."""
+    if cu_seqlens is None:
+        chunks = -(-L // Q)
+        start = torch.arange(chunks, device=device, dtype=torch.int64) * Q
+        flags = torch.zeros(chunks, device=device, dtype=torch.int32)
+        first, last = flags.clone(), flags.clone()
+        if chunks:
+            first[0], last[-1] = 1, 1
+        return ChunkTable(start, (L - start).clamp(max=Q).to(torch.int32), first, last,
+                          torch.zeros(chunks, device=device, dtype=torch.int32), batch, batch, None)
+    bounds = cu_seqlens.tolist()
+    starts, lengths, first, last, sequence = [], [], [], [], []
+    for index, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        chunks = -(-(end - begin) // Q)
+        for k in range(chunks):
+            starts.append(begin + k * Q)
+            lengths.append(min(Q, end - begin - k * Q))
+            first.append(k == 0)
+            last.append(k == chunks - 1)
+            sequence.append(index)
+
+    def on_device(values, dtype):
+        return torch.tensor(values, device=device, dtype=dtype)
+
+    lengths_of_sequences = torch.tensor(bounds[1:]) - torch.tensor(bounds[:-1])
+    return ChunkTable(on_device(starts, torch.int64), on_device(lengths, torch.int32),
+                      on_device(first, torch.int32), on_device(last, torch.int32),
+                      on_device(sequence, torch.int32), 1, len(bounds) - 1,
+                      (lengths_of_sequences == 0).to(device))
+
+
+def _blocks(P: int, N: int) -> dict:
+    # tl.dot needs every dimension >= 16
+    return dict(BLOCK_P=max(16, triton.next_power_of_2(P)), BLOCK_N=max(16, triton.next_power_of_2(N)))
+
+
+def _dot_precision(x: torch.Tensor) -> str:
+    # fp32 inputs get exact fp32 products (tf32 would cost ~1e-3 relative error); half inputs
+    # are multiplied in their own precision on the tensor cores either way
+    return "ieee" if x.dtype == torch.float32 else "tf32"
+
+
+def _dot_dtype(x: torch.Tensor):
+    """Operand dtype of the matmuls: the input's. The interpreter (triton 3.9) multiplies bf16
+    operands as raw integers, so there they go in as fp32 (same products, exact)."""
+    if x.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1":
+        return tl.float32
+    return {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32}[x.dtype]
+
+
+def _strides(t: torch.Tensor, dims: int) -> tuple:
+    return tuple(t.stride())[:dims]
+
+
+class _Launch:
+    """What every kernel launch of one call shares: sizes, table, buffers of dt and cs."""
+
+    def __init__(self, x, B, table: ChunkTable, Q: int, config: SSDConfig):
+        self.batch, self.L, self.H, self.P = x.shape
+        self.G, self.N = B.shape[2], B.shape[3]
+        self.table, self.Q, self.config = table, Q, config
+        self.rows = table.rows
+        self.blocks = _blocks(self.P, self.N)
+        self.precision = _dot_precision(x)
+        self.dot_dtype = _dot_dtype(x)
+        self.chunk_grid = (table.n_chunks, self.rows * self.G)
+        self.state_blocks = triton.cdiv(self.P * self.N, config.state_block)
+        self.state_grid = (self.state_blocks, self.rows * self.H)
+        self.varlen = table.empty is not None
+
+    def f32(self, *shape, device):
+        return torch.empty(*shape, device=device, dtype=torch.float32)
+
+
+def _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run: _Launch):
+    """dt after bias/softplus and cs (rows, H, chunks, Q), and every chunk's state S_c."""
+    c, Q, device = run.table.n_chunks, run.Q, x.device
+    dt_out = run.f32(run.rows, run.H, c, Q, device=device)
+    cs = torch.empty_like(dt_out)
+    states = run.f32(run.rows, c, run.H, run.P, run.N, device=device)
+    _chunk_state_fwd_kernel[run.chunk_grid](
+        x, dt, A, dt_bias if dt_bias is not None else A, B, run.table.start, run.table.length,
+        dt_out, cs, states, run.H, run.G, run.P, run.N, c,
+        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4),
+        HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, Q=Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype,
+        num_warps=run.config.chunk_warps, **run.blocks,
+    )
+    return dt_out, cs, states
+
+
+def _pass_states(states, cs, initial_states, want_final, run: _Launch):
+    """Turn `states` (S_c) into the state entering every chunk, in place; final states or None."""
+    final = (torch.zeros(run.table.sequences, run.H, run.P, run.N, device=states.device,
+                         dtype=torch.float32) if want_final else None)
+    table = run.table
+    _state_passing_fwd_kernel[run.state_grid](
+        states, cs, initial_states if initial_states is not None else states,
+        final if final is not None else states, table.first, table.last, table.sequence,
+        run.H, run.P, run.N, table.n_chunks,
+        HAS_INIT=initial_states is not None, STORE_FINAL=want_final, VARLEN=run.varlen,
+        Q=run.Q, BLOCK=run.config.state_block, num_warps=run.config.state_warps,
+    )
+    return final
+
+
+def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final, run: _Launch):
+    dt_out, cs, states = _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run)
+    final = _pass_states(states, cs, initial_states, want_final, run)
+    y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
+    _chunk_scan_fwd_kernel[run.chunk_grid](
+        x, B, C, D if D is not None else A, states, dt_out, cs, run.table.start, run.table.length,
+        y, run.H, run.G, run.P, run.N, run.table.n_chunks,
+        *_strides(x, 4), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
+        HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2, Q=run.Q,
+        DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype, num_warps=run.config.scan_warps, **run.blocks,
+    )
+    if final is not None and initial_states is not None and run.table.empty is not None:
+        final = torch.where(run.table.empty[:, None, None, None], initial_states, final)
+    return y, final
+
+
+def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, run: _Launch):
+    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs)."""
+    table, c, device = run.table, run.table.n_chunks, x.device
+    dt_out, cs, states = _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run)
+    _pass_states(states, cs, initial_states, False, run)  # states: h entering each chunk
+    adjoints = torch.empty_like(states)
+    _chunk_adjoint_kernel[run.chunk_grid](
+        dy, C, cs, table.start, table.length, adjoints, run.H, run.G, run.P, run.N, c,
+        *_strides(dy, 4), *_strides(C, 4), Q=run.Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype,
+        num_warps=run.config.chunk_warps, **run.blocks,
+    )
+    kappa = run.f32(run.rows, run.H, c, run.state_blocks, device=device)
+    dinit = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
+             if initial_states is not None else None)
+    _state_passing_bwd_kernel[run.state_grid](
+        adjoints, states, cs, dfinal if dfinal is not None else states,
+        dinit if dinit is not None else states, kappa, table.first, table.last, table.sequence,
+        run.H, run.P, run.N, c, run.state_blocks,
+        HAS_DFINAL=dfinal is not None, STORE_DINIT=dinit is not None, VARLEN=run.varlen,
+        Q=run.Q, BLOCK=run.config.state_block, num_warps=run.config.state_warps,
+    )
+    kappa = kappa.sum(-1).contiguous()  # (rows, H, chunks)
+    dx = torch.zeros(x.shape, device=device, dtype=x.dtype)  # zeros: packed empty spans stay 0
+    ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
+    dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
+    dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
+    dA_parts = run.f32(run.rows, run.H, c, device=device)
+    dbias_parts = run.f32(run.rows, run.H, c, device=device) if dt_bias is not None else dA_parts
+    dD_parts = run.f32(run.rows, run.H, c, run.P, device=device) if D is not None else dA_parts
+    _chunk_scan_bwd_kernel[run.chunk_grid](
+        x, dt, dt_bias if dt_bias is not None else A, A, B, C, D if D is not None else A, dy,
+        states, adjoints, dt_out, cs, kappa, table.start, table.length,
+        dx, ddt, dB, dC, dA_parts, dbias_parts, dD_parts,
+        run.H, run.G, run.P, run.N, c,
+        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
+        *_strides(dx, 4), *_strides(ddt, 3), *_strides(dB, 4), *_strides(dC, 4),
+        HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, HAS_D=D is not None,
+        D_PER_P=D is not None and D.dim() == 2, Q=run.Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype,
+        num_warps=run.config.scan_bwd_warps, **run.blocks,
+    )
+    dA = dA_parts.sum((0, 2))
+    dbias = dbias_parts.sum((0, 2)) if dt_bias is not None else None
+    dD = None
+    if D is not None:
+        dD = dD_parts.sum((0, 2))  # (H, P)
+        if D.dim() == 1:
+            dD = dD.sum(-1)
+    if dinit is not None and table.empty is not None:
+        # an empty sequence's final state is its initial state
+        if dfinal is not None:
+            dinit = torch.where(table.empty[:, None, None, None], dfinal, dinit)
+    return dx, ddt, dA, dB, dC, dD, dbias, dinit
+
+
+class SSDFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dt, A, B, C, D, dt_bias, initial_states, dt_softplus, want_final,
+                cu_seqlens, Q):
+        A32 = A.float().contiguous()
+        init = initial_states.float().contiguous() if initial_states is not None else None
+        table = chunk_table(x.shape[0], x.shape[1], Q, cu_seqlens, x.device)
+        run = _Launch(x, B, table, Q, CONFIG)
+        y, final = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final, run)
+        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init)
+        ctx.run, ctx.dt_softplus = run, dt_softplus
+        ctx.dtypes = (A.dtype, None if D is None else D.dtype,
+                      None if dt_bias is None else dt_bias.dtype,
+                      None if initial_states is None else initial_states.dtype)
+        return (y, final) if want_final else y
+
+    @staticmethod
+    def backward(ctx, dy, dfinal=None):
+        x, dt, A32, B, C, D, dt_bias, init = ctx.saved_tensors
+        dfinal = dfinal.float().contiguous() if dfinal is not None else None
+        dx, ddt, dA, dB, dC, dD, dbias, dinit = _backward(
+            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, ctx.run)
+        A_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
+        cast = lambda g, dtype: g.to(dtype) if g is not None else None  # noqa: E731
+        return (dx, ddt, dA.to(A_dtype), dB, dC, cast(dD, D_dtype), cast(dbias, bias_dtype),
+                cast(dinit, init_dtype), None, None, None, None)
+
+
+def _empty_call(x, B, initial_states, return_final_states, cu_seqlens):
+    """L = 0: no chunk to run; y is empty and every final state is the initial one."""
+    H, P, N = x.shape[2], x.shape[3], B.shape[3]
+    rows = x.shape[0] if cu_seqlens is None else cu_seqlens.numel() - 1
+    y = x.new_empty(x.shape)
+    if not return_final_states:
+        return y
+    final = (initial_states.float() if initial_states is not None
+             else torch.zeros(rows, H, P, N, device=x.device, dtype=torch.float32))
+    return y, final
+
+
+def ssd_triton(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False,
+               initial_states=None, return_final_states=False, cu_seqlens=None, *, chunk_size=64):
+    """SSD on the GPU (or the Triton interpreter): see `ssd_ref` for shapes and math.
+
+    bf16/fp16/fp32 inputs (x, B, C in one dtype), fp32 states and accumulation; y in x's dtype,
+    final states fp32. `chunk_size` must be a power of two >= 16 (`CONFIG.chunk_size`
+    overrides it). Differentiable in x, dt, A, B, C, D, z, dt_bias and initial_states.
+    """
+    check_ssd_shapes(x, dt, A, B, C, D, z, dt_bias, initial_states, cu_seqlens)
+    for name, tensor in (("x", x), ("dt", dt), ("B", B), ("C", C)):
+        check_fast_dtype("ssd_triton", name, tensor)
+    if B.dtype != x.dtype or C.dtype != x.dtype:
+        raise TypeError(f"ssd_triton: B and C must have x's dtype {x.dtype}, got {B.dtype} and "
+                        f"{C.dtype}; cast them, or use backend='reference'")
+    Q = CONFIG.chunk_size or chunk_size
+    if Q < 16 or Q & (Q - 1):
+        raise ValueError(f"ssd_triton: chunk_size must be a power of two >= 16, got {Q}")
+    if x.shape[1] == 0:
+        return _empty_call(x, B, initial_states, return_final_states, cu_seqlens)
+    result = SSDFunction.apply(x, dt, A, B, C, D, dt_bias, initial_states, dt_softplus,
+                               return_final_states, cu_seqlens, Q)
+    if z is None:
+        return result
+    if return_final_states:
+        y, final = result
+        return (y * F.silu(z.float())).to(x.dtype), final
+    return (result * F.silu(z.float())).to(x.dtype)

@@ -1,0 +1,256 @@
+"""Triton chunked SSD against the sequential recurrence: outputs, final states, every gradient.
+
+On CPU the kernels run under TRITON_INTERPRET=1 (set by conftest.py) on tiny shapes: odd
+lengths, L = 1, chunk boundaries, several heads and groups, packed sequences with an empty one,
+initial and final states, fp32 / bf16 / fp16. The `cuda` tests repeat the checks at real shapes
+(against the chunked PyTorch reference), including offsets past 2^31; each has a CPU twin here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from genossm.kernels import ssd, ssd_chunked, ssd_ref
+from genossm.kernels.ssd.chunk_ssd import ssd_config, ssd_triton
+from tensor_checks import assert_close, relative_error
+
+# relative L2 error allowed, by input dtype: (outputs and states, gradients)
+TOLERANCE = {torch.float32: (1e-5, 1e-4), torch.bfloat16: (2e-2, 3e-2), torch.float16: (3e-3, 5e-3)}
+GRAD_NAMES = ("x", "dt", "A", "B", "C", "D", "z", "dt_bias", "initial_states")
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# the tiny cases run in the interpreter on CPU (CI), compiled on a GPU where there is one
+TINY_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclasses.dataclass
+class Case:
+    L: int = 37
+    batch: int = 2
+    H: int = 4
+    P: int = 5
+    G: int = 2
+    N: int = 3
+    dtype: torch.dtype = torch.float32
+    D_shape: str | None = "H"  # "H", "HP" or None
+    with_z: bool = False
+    with_bias: bool = True
+    softplus: bool = True
+    initial: bool = True
+    final: bool = True
+    cu_seqlens: tuple[int, ...] | None = None
+    chunk_size: int = 16
+
+
+def make_inputs(case: Case, device=TINY_DEVICE, seed=0):
+    """Leaf tensors (gradients on) in the public argument order, and the keyword options."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(*shape, scale=1.0, shift=0.0, dtype=case.dtype):
+        t = torch.randn(*shape, generator=gen) * scale + shift
+        return t.to(device=device, dtype=dtype).requires_grad_()
+
+    b, L, H, P, G, N = case.batch, case.L, case.H, case.P, case.G, case.N
+    sequences = b if case.cu_seqlens is None else len(case.cu_seqlens) - 1
+    tensors = dict(
+        x=rand(b, L, H, P),
+        dt=rand(b, L, H, scale=0.5, shift=-1.0),
+        A=(-torch.rand(H, generator=gen) * 2 - 0.1).to(device).requires_grad_(),  # fp32, as the model
+        B=rand(b, L, G, N, scale=0.5),
+        C=rand(b, L, G, N, scale=0.5),
+        D=None if case.D_shape is None else rand(*((H,) if case.D_shape == "H" else (H, P)), dtype=torch.float32),
+        z=rand(b, L, H, P) if case.with_z else None,
+        dt_bias=rand(H, scale=0.3, dtype=torch.float32) if case.with_bias else None,
+        initial_states=rand(sequences, H, P, N, dtype=torch.float32) if case.initial else None,
+    )
+    options = dict(dt_softplus=case.softplus, return_final_states=case.final)
+    if case.cu_seqlens is not None:
+        options["cu_seqlens"] = torch.tensor(case.cu_seqlens, device=device)
+    return tensors, options
+
+
+def run_and_grad(implementation, tensors, options, seed=1):
+    """Outputs, and the gradients of a random projection of them for every tensor input."""
+    result = implementation(**tensors, **options)
+    outputs = result if isinstance(result, tuple) else (result,)
+    gen = torch.Generator().manual_seed(seed)
+    weights = [torch.randn(o.shape, generator=gen).to(o.device) for o in outputs]
+    loss = sum((o.float() * w).sum() for o, w in zip(outputs, weights))
+    leaves = {k: v for k, v in tensors.items() if v is not None}
+    grads = torch.autograd.grad(loss, list(leaves.values()))
+    return outputs, dict(zip(leaves, grads))
+
+
+def check_against(reference, case: Case, tensors, options, scale=(1.0, 1.0)):
+    out_tol, grad_tol = (t * s for t, s in zip(TOLERANCE[case.dtype], scale))
+
+    def triton_path(**kwargs):
+        return ssd_triton(**kwargs, chunk_size=case.chunk_size)
+
+    outputs, grads = run_and_grad(triton_path, tensors, options)
+    expected_outputs, expected_grads = run_and_grad(reference, tensors, options)
+    assert outputs[0].dtype == case.dtype
+    for name, got, want in zip(("y", "final_states"), outputs, expected_outputs):
+        assert_close(got, want, out_tol, name, floor=1e-4)
+    for name, want in expected_grads.items():
+        assert grads[name].shape == want.shape and grads[name].dtype == want.dtype, name
+        err = relative_error(grads[name], want, floor=1e-4)
+        assert err < grad_tol, f"d{name}: relative error {err:.2e} >= {grad_tol:.1e}"
+
+
+CPU_CASES = {
+    # odd L over three chunks of 16, two groups of two heads, every option
+    "odd_length_groups_all_options": Case(with_z=True),
+    "length1_plain": Case(L=1, batch=1, H=3, G=1, D_shape=None, with_bias=False, softplus=False,
+                          initial=False),
+    # two whole chunks (the boundary falls on a chunk edge), D per channel, no initial state
+    "chunk_boundary_D_per_channel": Case(L=32, batch=1, H=2, G=1, P=16, N=16, D_shape="HP",
+                                         initial=False),
+    "packed_with_empty_sequence": Case(L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34)),
+    "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
+    "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16),
+    "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
+}
+
+
+@pytest.mark.parametrize("name", list(CPU_CASES))
+def test_triton_ssd_matches_sequential_reference(name):
+    case = CPU_CASES[name]
+    tensors, options = make_inputs(case)
+    check_against(ssd_ref, case, tensors, options)
+
+
+def test_dispatch_forced_triton_equals_ssd_triton_and_auto_on_cpu_is_the_reference():
+    case = Case(L=17, batch=1, H=2, G=1)
+    tensors, options = make_inputs(case, device="cpu")
+    forced = ssd(**tensors, **options, backend="triton", chunk_size=16)
+    direct = ssd_triton(**tensors, **options, chunk_size=16)
+    assert torch.equal(forced[0], direct[0]) and torch.equal(forced[1], direct[1])
+    auto = ssd(**tensors, **options, chunk_size=16)
+    chunked = ssd_chunked(**tensors, **options, chunk_size=16)
+    assert torch.equal(auto[0], chunked[0])
+
+
+def test_config_chunk_size_overrides_the_argument():
+    case = Case(L=40, batch=1, H=2, G=1)
+    tensors, options = make_inputs(case, device="cpu")
+    with ssd_config(chunk_size=32):
+        y32, _ = ssd_triton(**tensors, **options, chunk_size=16)
+    y16, _ = ssd_triton(**tensors, **options, chunk_size=16)
+    assert_close(y32, y16, 1e-5)  # same numbers, another chunking
+    assert not torch.equal(y32, y16)  # ...rounded differently: the override took effect
+
+
+def test_length_zero_returns_initial_states():
+    tensors, options = make_inputs(Case(L=0, batch=1, H=2, G=1, cu_seqlens=(0, 0, 0)), device="cpu")
+    y, final = ssd_triton(**tensors, **options)
+    assert y.shape == (1, 0, 2, 5)
+    assert torch.equal(final, tensors["initial_states"].detach())
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [(dict(chunk_size=24), ValueError, "power of two"), (dict(chunk_size=8), ValueError, ">= 16"),
+     (dict(B_dtype=torch.float16), TypeError, "B and C must have x's dtype")],
+    ids=["not_power_of_two", "too_small", "mixed_dtypes"],
+)
+def test_bad_options_fail_before_any_kernel(change, error, message):
+    tensors, options = make_inputs(Case(L=5, batch=1, H=2, G=1), device="cpu")
+    if "B_dtype" in change:
+        tensors["B"] = tensors["B"].detach().to(change.pop("B_dtype"))
+    with pytest.raises(error, match=message):
+        ssd_triton(**tensors, **options, **change)
+
+
+def zero_prefix_inputs(L, tail, H, P, G, N, dtype, device, seed=0):
+    """Inputs whose x is zero before the last `tail` positions: the state there is exactly zero,
+    so the tail's outputs and gradients equal a call on the tail alone (a check at lengths where
+    no reference fits in memory)."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def rand(*shape, scale=1.0, shift=0.0):
+        return (torch.randn(*shape, device=device, generator=gen) * scale + shift).to(dtype)
+
+    x = torch.zeros(1, L, H, P, device=device, dtype=dtype)
+    x[:, L - tail:] = rand(1, tail, H, P)
+    dt = torch.full((1, L, H), -1.0, device=device, dtype=dtype)
+    dt[:, L - tail:] = rand(1, tail, H, scale=0.5, shift=-1.0)
+    B = torch.zeros(1, L, G, N, device=device, dtype=dtype)
+    C = torch.zeros(1, L, G, N, device=device, dtype=dtype)
+    B[:, L - tail:], C[:, L - tail:] = rand(1, tail, G, N, scale=0.5), rand(1, tail, G, N, scale=0.5)
+    A = -torch.rand(H, device=device, generator=gen) - 0.1
+    D, bias = torch.randn(H, device=device, generator=gen), torch.randn(H, device=device, generator=gen)
+    return x, dt, A, B, C, D, bias
+
+
+def check_zero_prefix(L, tail, H, P, G, N, dtype, device, chunk_size, tolerance):
+    x, dt, A, B, C, D, bias = zero_prefix_inputs(L, tail, H, P, G, N, dtype, device)
+    leaves = [x.requires_grad_(), B.requires_grad_(), C.requires_grad_()]
+    y, final = ssd_triton(x, dt, A, B, C, D, None, bias, True, None, True, chunk_size=chunk_size)
+    grad_y = torch.randn_like(y[:, L - tail:])
+    dx, dB, dC = torch.autograd.grad((y[:, L - tail:].float() * grad_y).sum(), leaves)
+    head = slice(0, L - tail)
+    assert not y[:, head].any() and not dx[:, head].any() and not dB[:, head].any()
+    tail_inputs = [t[:, L - tail:].detach().requires_grad_() for t in (x, B, C)]
+    y_tail, final_tail = ssd_chunked(tail_inputs[0], dt[:, L - tail:], A, tail_inputs[1], tail_inputs[2],
+                                     D, None, bias, True, None, True, chunk_size=chunk_size)
+    expected = torch.autograd.grad((y_tail.float() * grad_y).sum(), tail_inputs)
+    assert_close(y[:, L - tail:], y_tail, tolerance, "y")
+    assert_close(final, final_tail, tolerance, "final_states")
+    for name, got, want in zip(("dx", "dB", "dC"), (dx, dB, dC), expected):
+        assert_close(got[:, L - tail:], want, 2 * tolerance, name)
+
+
+def test_zero_prefix_tail_equals_a_call_on_the_tail():
+    """CPU twin of the offsets-past-2^31 GPU test: the same check at a tiny length."""
+    check_zero_prefix(L=70, tail=20, H=2, P=16, G=1, N=16, dtype=torch.float32, device="cpu",
+                      chunk_size=16, tolerance=1e-5)
+
+
+def test_varlen_equals_separate_calls():
+    """CPU twin of the GPU varlen test: packed sequences give what separate calls give."""
+    case = Case(L=40, batch=1, H=2, G=1, cu_seqlens=(0, 17, 17, 40))
+    tensors, options = make_inputs(case, device="cpu")
+    y, final = ssd_triton(**tensors, **options)
+    for index, (start, end) in enumerate([(0, 17), (17, 17), (17, 40)]):
+        piece = {k: (v[:, start:end] if k in ("x", "dt", "B", "C") else v) for k, v in tensors.items()}
+        piece["initial_states"] = tensors["initial_states"][index:index + 1]
+        y_piece, final_piece = ssd_triton(**piece, dt_softplus=True, return_final_states=True)
+        if end > start:
+            assert_close(y[:, start:end], y_piece, 1e-6, "y")
+        assert_close(final[index:index + 1], final_piece, 1e-6, "final")
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def test_gpu_real_shape_matches_chunked_reference(dtype):
+    """(1, 2^14, 8 heads x 64, N = 128), the kernel target's head shape, forward and backward."""
+    case = Case(L=(1 << 14) + 3, batch=1, H=8, P=64, G=1, N=128, dtype=dtype, chunk_size=64)
+    tensors, options = make_inputs(case, device="cuda")
+
+    def reference(**kwargs):
+        return ssd_chunked(**kwargs, chunk_size=64)
+
+    check_against(reference, case, tensors, options)
+
+
+@cuda
+def test_gpu_varlen_matches_reference():
+    case = Case(L=3000, batch=1, H=4, P=64, G=2, N=64, dtype=torch.bfloat16, chunk_size=64,
+                cu_seqlens=(0, 1, 700, 700, 1999, 3000))
+    tensors, options = make_inputs(case, device="cuda")
+
+    def reference(**kwargs):
+        return ssd_chunked(**kwargs, chunk_size=64)
+
+    check_against(reference, case, tensors, options)
+
+
+@cuda
+def test_gpu_offsets_past_2_31_are_correct():
+    """x has 8 * 64 * 2^22 = 2^31 elements (+ the tail): int32 offsets would wrap."""
+    check_zero_prefix(L=(1 << 22) + 512, tail=512, H=8, P=64, G=1, N=128, dtype=torch.bfloat16,
+                      device="cuda", chunk_size=64, tolerance=2e-2)
