@@ -4,8 +4,9 @@ One `in_proj` gives, per position, the gate z (d_inner), the SSD inputs xBC (x: 
 B and C: ngroups * d_state each) and dt (one per head). One direction (`SSDDirection`) owns what
 mamba_ssm's module applies to xBC and dt: a short depthwise causal conv + SiLU over xBC, the dt
 bias (softplus inside the op), A = -exp(A_log) (one scalar per head, -A drawn from
-[A_init_min, A_init_max]), the D skip, and the SSD itself (`genossm.kernels.ssd`) on x viewed as
-heads `(B, L, H, P)`. The mixer then applies the gated RMSNorm norm(y * silu(z)) (normalised per
+[A_init_min, A_init_max]), the D skip, and the SSD itself (`genossm.kernels.ssd`: the Triton
+chunked kernels on CUDA, the chunked PyTorch path elsewhere or with GENOSSM_KERNELS=reference) on
+x viewed as heads `(B, L, H, P)`; the kernels read that transposed view through its strides. The mixer then applies the gated RMSNorm norm(y * silu(z)) (normalised per
 group of d_inner / ngroups channels, mamba_ssm's `RMSNormGated` with norm_before_gate=False) and
 `out_proj`. Bidirectional (Caduceus' BiMamba "add" strategy, as `genossm.models.mamba`): a second
 direction with its own conv, dt bias, A and D runs on the flipped xBC and dt; the two outputs are

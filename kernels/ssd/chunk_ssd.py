@@ -36,7 +36,7 @@ from .chunk_ssd_kernels import (
 )
 from .reference import check_ssd_shapes
 
-__all__ = ["SSDConfig", "ssd_config", "ssd_triton"]
+__all__ = ["SSDConfig", "kernel_chunk_size", "ssd_config", "ssd_triton"]
 
 
 @dataclasses.dataclass
@@ -48,7 +48,9 @@ class SSDConfig:
     chunk_warps: int = 4  # chunk-state and adjoint kernels: one (Q, P) x (Q, N) matmul per head
     scan_warps: int = 4  # chunk-scan forward: C B^T, (Q, Q) x (Q, P) and (Q, N) x (N, P)
     scan_bwd_warps: int = 8  # chunk-scan backward: eight matmuls per head
-    state_block: int = 512  # state entries per state-passing program (sequential over chunks)
+    # state entries per state-passing program (sequential over chunks): 8 x 64 x 128 states give
+    # 256 programs at batch 1
+    state_block: int = 256
     state_warps: int = 4
 
 
@@ -115,6 +117,15 @@ def chunk_table(batch: int, L: int, Q: int, cu_seqlens, device) -> ChunkTable:
                       on_device(first, torch.int32), on_device(last, torch.int32),
                       on_device(sequence, torch.int32), 1, len(bounds) - 1,
                       (lengths_of_sequences == 0).to(device))
+
+
+def kernel_chunk_size(chunk_size: int) -> int:
+    """The chunk length the kernels run: `chunk_size` rounded up to a power of two >= 16 (tile
+    sizes are powers of two and tl.dot needs 16). The result depends on it only by rounding, so
+    a model configured with chunks of 8 for the reference still runs here."""
+    if chunk_size < 1:
+        raise ValueError(f"ssd_triton: chunk_size must be >= 1, got {chunk_size}")
+    return max(16, triton.next_power_of_2(chunk_size))
 
 
 def _blocks(P: int, N: int) -> dict:
@@ -306,8 +317,8 @@ def ssd_triton(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False,
     """SSD on the GPU (or the Triton interpreter): see `ssd_ref` for shapes and math.
 
     bf16/fp16/fp32 inputs (x, B, C in one dtype), fp32 states and accumulation; y in x's dtype,
-    final states fp32. `chunk_size` must be a power of two >= 16 (`CONFIG.chunk_size`
-    overrides it). Differentiable in x, dt, A, B, C, D, z, dt_bias and initial_states.
+    final states fp32. `chunk_size` is rounded up to a power of two >= 16 (`kernel_chunk_size`;
+    `CONFIG.chunk_size` overrides it). Differentiable in x, dt, A, B, C, D, z, dt_bias and initial_states.
     """
     check_ssd_shapes(x, dt, A, B, C, D, z, dt_bias, initial_states, cu_seqlens)
     for name, tensor in (("x", x), ("dt", dt), ("B", B), ("C", C)):
@@ -315,9 +326,7 @@ def ssd_triton(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False,
     if B.dtype != x.dtype or C.dtype != x.dtype:
         raise TypeError(f"ssd_triton: B and C must have x's dtype {x.dtype}, got {B.dtype} and "
                         f"{C.dtype}; cast them, or use backend='reference'")
-    Q = CONFIG.chunk_size or chunk_size
-    if Q < 16 or Q & (Q - 1):
-        raise ValueError(f"ssd_triton: chunk_size must be a power of two >= 16, got {Q}")
+    Q = kernel_chunk_size(CONFIG.chunk_size or chunk_size)
     if x.shape[1] == 0:
         return _empty_call(x, B, initial_states, return_final_states, cu_seqlens)
     result = SSDFunction.apply(x, dt, A, B, C, D, dt_bias, initial_states, dt_softplus,

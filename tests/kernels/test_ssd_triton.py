@@ -151,18 +151,22 @@ def test_length_zero_returns_initial_states():
     assert torch.equal(final, tensors["initial_states"].detach())
 
 
-@pytest.mark.parametrize(
-    "change, error, message",
-    [(dict(chunk_size=24), ValueError, "power of two"), (dict(chunk_size=8), ValueError, ">= 16"),
-     (dict(B_dtype=torch.float16), TypeError, "B and C must have x's dtype")],
-    ids=["not_power_of_two", "too_small", "mixed_dtypes"],
-)
-def test_bad_options_fail_before_any_kernel(change, error, message):
+def test_chunk_size_is_rounded_up_to_a_power_of_two_of_at_least_16():
+    tensors, options = make_inputs(Case(L=40, batch=1, H=2, G=1), device="cpu")
+    y16, _ = ssd_triton(**tensors, **options, chunk_size=16)
+    for odd_size in (1, 8, 11):
+        assert torch.equal(ssd_triton(**tensors, **options, chunk_size=odd_size)[0], y16)
+    assert torch.equal(ssd_triton(**tensors, **options, chunk_size=24)[0],
+                       ssd_triton(**tensors, **options, chunk_size=32)[0])
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        ssd_triton(**tensors, **options, chunk_size=0)
+
+
+def test_mixed_dtypes_fail_before_any_kernel():
     tensors, options = make_inputs(Case(L=5, batch=1, H=2, G=1), device="cpu")
-    if "B_dtype" in change:
-        tensors["B"] = tensors["B"].detach().to(change.pop("B_dtype"))
-    with pytest.raises(error, match=message):
-        ssd_triton(**tensors, **options, **change)
+    tensors["B"] = tensors["B"].detach().to(torch.float16)
+    with pytest.raises(TypeError, match="B and C must have x's dtype"):
+        ssd_triton(**tensors, **options)
 
 
 def zero_prefix_inputs(L, tail, H, P, G, N, dtype, device, seed=0):
