@@ -16,6 +16,7 @@ examples:
   genossm score calls.vcf.gz --fasta ref.fa -r chr1:1000000-2000000 -o part.vcf.gz   # indexed input
   genossm score - --fasta ref.fa -R exons.bed < calls.vcf > scored.vcf    # filtered while reading
   genossm score big.vcf.gz --fasta ref.fa -o out.vcf.gz --devices 4     # 4 GPUs, same output
+  genossm score phased.vcf.gz --fasta ref.fa --samples all -o hap.vcf.gz  # per-haplotype FORMAT scores
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def register(subparsers) -> None:
                        help="the same from a file: BED (.bed, .bed.gz) or tab-separated CHROM POS [END]; "
                             "uses the index when there is one, else filters records while reading")
     options.add_model(inputs)
+    who = inputs.add_mutually_exclusive_group()
+    who.add_argument("--samples", default=None, metavar="S1,S2|all",
+                     help="also score these samples' haplotypes (GT, PS): FORMAT/GENOSSM_HLLR (haplotype "
+                          "window vs reference, per haplotype) and GENOSSM_HVAR (this ALT's share); needs a "
+                          "position-sorted VCF file and a causal model; unphased heterozygous ALTs go on "
+                          "haplotype 1 (see README)")
+    who.add_argument("-S", "--samples-file", default=None, metavar="FILE",
+                     help="the same, sample names read from FILE (one per line)")
     outputs.add_argument("-o", "--output", default="-",
                          help="output VCF: `-` (default) writes plain VCF to stdout; without -O the "
                               "type follows the name: .vcf plain, .bcf BCF, any other (.vcf.gz) "
@@ -74,6 +83,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genossm.infer.haplotype.samples import SampleSelection
     from genossm.infer.runtime import sample_or_path
     from genossm.infer.score import ScoreJob, ScoreOutputs, score_vcf
     from genossm.infer.score.regions import parse_regions, read_regions_file
@@ -87,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         compute=options.compute_from(args), command=options.command_line("score", args, positional=("input",)),
         regions=(parse_regions(args.regions) if args.regions else
                  read_regions_file(args.regions_file) if args.regions_file else None),
+        samples=(SampleSelection.from_option(args.samples) if args.samples else
+                 SampleSelection.from_file(args.samples_file) if args.samples_file else None),
     )
     counts = score_vcf(job)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))

@@ -51,6 +51,7 @@ from typing import IO, Iterable, Iterator, Sequence
 from genossm.atomic import atomic_path, remove_with_companions, temporary_path
 from genossm.errors import InputError
 from genossm.io import compression
+from genossm.io.vcf_samples import set_format_fields
 
 log = logging.getLogger("genossm.io.vcf")
 
@@ -549,8 +550,13 @@ def build_header(template: str, info_fields: Sequence[tuple] = (), header_lines:
     """The template header text with INFO definitions (replacing same-id ones) and extra lines
     inserted just before `#CHROM`."""
     new_ids = {info_id for info_id, *_ in info_fields}
+    # FORMAT definitions among `header_lines` replace the template's of the same id, as INFO ones do.
+    new_format_ids = {line[len("##FORMAT=<ID="):].split(",", 1)[0] for line in header_lines
+                      if line.startswith("##FORMAT=<ID=")}
     lines = [line for line in template.splitlines()
-             if not (line.startswith("##INFO=<ID=") and line[len("##INFO=<ID="):].split(",", 1)[0] in new_ids)]
+             if not (line.startswith("##INFO=<ID=") and line[len("##INFO=<ID="):].split(",", 1)[0] in new_ids)
+             and not (line.startswith("##FORMAT=<ID=")
+                      and line[len("##FORMAT=<ID="):].split(",", 1)[0] in new_format_ids)]
     added = []
     for info_id, number, info_type, description in info_fields:
         description = str(description).replace("\\", "\\\\").replace('"', '\\"')
@@ -609,9 +615,12 @@ class VcfWriter:
         self._out.write(self._header_text.encode("utf-8", "surrogateescape"))
         return self
 
-    def write(self, record, values: dict | None = None) -> None:
+    def write(self, record, values: dict | None = None, sample_values: tuple | None = None) -> None:
+        """`sample_values`: (FORMAT keys, {sample column: {key: values}}), see `vcf_samples.set_format_fields`."""
         pysam_record = getattr(record, "record", record)
         line = str(pysam_record).rstrip("\n")
+        if sample_values is not None:
+            line = set_format_fields(line, *sample_values)
         if values:
             values = self._check_per_alt(values, len(pysam_record.alts or ()), pysam_record)
             extra = format_info(values)

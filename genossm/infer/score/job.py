@@ -34,6 +34,7 @@ bytes whatever `--threads` says, and a resumed or sharded run matches it too.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from genossm.errors import UsageError
 from genossm.infer import runtime
 from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, run_job
+from genossm.infer.score.annotations import Annotations, plan_annotations
 from genossm.infer.score.chunks import ChunkScorer, numbered_chunks
 from genossm.infer.score.outputs import ScoreOutputs, ScoreWriter, count_records, header_lines
 from genossm.infer.score.regions import Regions, check_regions, selected_records
@@ -71,6 +73,7 @@ class ScoreJob:
     compute: Compute = field(default_factory=Compute)
     command: str = ""  # the command line for the output header (##genossm_command)
     regions: Regions | None = None  # -r/-R: only records overlapping these (genossm.infer.score.regions)
+    samples: object | None = None  # --samples/-S: a genossm.infer.haplotype.SampleSelection (FORMAT fields)
 
 
 def score_vcf(job: ScoreJob) -> dict[str, int]:
@@ -79,6 +82,7 @@ def score_vcf(job: ScoreJob) -> dict[str, int]:
     model_path = runtime.checkpoint_dir(job.model)
     config = runtime.read_model_config(model_path)
     settings = score_settings(job, config.max_length)
+    annotation_plan = plan_annotations(job, model_path, config.objective, settings)
 
     def score_on_rank(runner: LocalRunner | ShardedRunner) -> dict[str, int]:
         records = None
@@ -87,9 +91,13 @@ def score_vcf(job: ScoreJob) -> dict[str, int]:
             log.info("%s", plan_line(job, settings, runner, records))
         model, model_sha = runtime.load_inference_model(model_path, runner.device)
         header = header_lines(os.fspath(model_path), model_sha, job.command, settings, config.objective)
-        with open_fasta(job.fasta) as genome:
+        header += annotation_plan.header_lines()
+        with open_fasta(job.fasta) as genome, contextlib.ExitStack() as stack:
+            annotations = (stack.enter_context(annotation_plan.open(job, model, settings, runner.device))
+                           if runner.writes else None)
             return run_score(job.input, genome, model, settings, job.outputs, header=header,
-                             model_sha256=model_sha, runner=runner, regions=job.regions, records=records)
+                             model_sha256=model_sha, runner=runner, regions=job.regions, records=records,
+                             annotations=annotations)
 
     return run_job(job.compute, score_on_rank, chunk_workers=True)
 
@@ -137,12 +145,14 @@ def check_job(job: ScoreJob) -> None:
 def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: ScoreOutputs, *,
               header: list[str], model_sha256: str = "",
               runner: LocalRunner | ShardedRunner = LocalRunner("cpu"),
-              regions: Regions | None = None, records: int | None = None) -> dict[str, int]:
+              regions: Regions | None = None, records: int | None = None,
+              annotations: Annotations | None = None) -> dict[str, int]:
     """Score every record of `input_path` on this rank; returns the writer's counts by status.
 
     Every rank reads the input and walks the same chunks; `runner` gives each chunk to a rank,
     and the writer writes them all, in order, with `header` (`header_lines`) in the VCF. With
-    `regions`, only the records that overlap them are read, scored and written. `records`: how
+    `regions`, only the records that overlap them are read, scored and written. `annotations`
+    (the writer's): GENOSSM_PCT and --samples FORMAT fields (`genossm.infer.score.annotations`). `records`: how
     many will be read, for the progress bar's ETA (None: a bar with the rate only).
     """
     chunk_scorer = ChunkScorer(model, genome, settings, runner.device, source=input_path)
@@ -153,7 +163,7 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
             return {}
         key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header, reader.header,
                           genome_identity(genome))
-        with ScoreWriter(outputs, reader.header, header, key, total=records) as writer:
+        with ScoreWriter(outputs, reader.header, header, key, total=records, annotations=annotations) as writer:
             chunk_scorer.progress = writer.progress
             if writer.completed_chunks:
                 log.info("resuming: %d chunk(s) of %d records already scored", writer.completed_chunks,

@@ -27,6 +27,7 @@ from pathlib import Path
 from genossm import __version__
 from genossm.atomic import atomic_path, check_output_path
 from genossm.errors import InputError, UsageError
+from genossm.infer.score.annotations import Annotations
 from genossm.infer.score.resume_log import START_OVER, ResumeLog, chunk_digest, resume_log_path
 from genossm.infer.score.rows import ScoreRow, score_row
 from genossm.infer.score.settings import ScoreSettings
@@ -152,8 +153,9 @@ class ScoreWriter:
     """
 
     def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str], fingerprint: str,
-                 total: int | None):
+                 total: int | None, annotations: Annotations | None = None):
         self.outputs, self._vcf_header, self._header = outputs, vcf_header, header
+        self._annotations = annotations or Annotations()  # GENOSSM_PCT, --samples FORMAT fields
         self._fingerprint, self._total = fingerprint, total
         self.counts: dict[str, int] = {}
         self.completed_chunks = 0
@@ -175,7 +177,8 @@ class ScoreWriter:
                     side = writer_class(path)
                     stack.push(lambda failure, *_, side=side: side.close(failed=failure is not None))
                     self._sides.append(side)
-            self._vcf = stack.enter_context(VcfOutput(outputs, self._vcf_header, self._header))
+            self._vcf = stack.enter_context(VcfOutput(outputs, self._vcf_header, self._header,
+                                                      self._annotations.info_fields))
             self.progress = PieceProgress(stack.enter_context(progress(total=self._total, desc="scoring", unit="rec")))
             self._exit = stack.pop_all()
         return self
@@ -218,7 +221,8 @@ class ScoreWriter:
                 "GENOSSM_EMBDIST": [row.embdist for row in record_rows],
                 "GENOSSM_STATUS": [row.status for row in record_rows],
                 "GENOSSM": structured_entries(record.record.alts, record_rows) if record.record.alts else None,
-            })
+                **self._annotations.info(record, record_rows),
+            }, self._annotations.sample_values(index, record))
         for side in self._sides:
             side.write(rows)
         for row in rows:
@@ -249,14 +253,15 @@ class VcfOutput:
     staged in a temporary directory and copied out at the end.
     """
 
-    def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str]):
+    def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str], extra_info_fields: list[tuple] = ()):
         self._outputs, self._vcf_header, self._header = outputs, vcf_header, header
+        self._extra_info_fields = list(extra_info_fields)
         self._type = outputs.vcf_type
         self._max_end = 0
 
     def __enter__(self) -> VcfOutput:
         if self._outputs.vcf == "-" and self._type == "v":
-            self._writer = vcf.VcfWriter("-", self._vcf_header, INFO_FIELDS, self._header).__enter__()
+            self._writer = vcf.VcfWriter("-", self._vcf_header, self._info_fields(), self._header).__enter__()
             self._exit = self._writer
             return self
         with contextlib.ExitStack() as stack:
@@ -275,13 +280,14 @@ class VcfOutput:
         """INFO_FIELDS, and for BCF an END definition when the input has none: htslib (1.21, in
         pysam) writes END into a BCF record with a symbolic ALT such as `<DEL>`, and a key missing
         from the header makes the record unreadable."""
+        fields = [*INFO_FIELDS, *self._extra_info_fields]
         if self._type in ("b", "u") and "END" not in self._vcf_header.info:
-            return [*INFO_FIELDS, ("END", "1", "Integer", "End position of the variant")]
-        return INFO_FIELDS
+            return [*fields, ("END", "1", "Integer", "End position of the variant")]
+        return fields
 
-    def write(self, record, values: dict) -> None:
+    def write(self, record, values: dict, sample_values: tuple | None = None) -> None:
         self._max_end = max(self._max_end, record.record.stop)
-        self._writer.write(record, values)
+        self._writer.write(record, values, sample_values)
 
     def __exit__(self, *failure) -> None:
         self._exit.__exit__(*failure)

@@ -1,0 +1,116 @@
+"""`genossm calibrate` as one library call: draw the background, score it, store it with the model.
+
+`calibrate(job)` checks every option before the model loads (the model directory must be
+writable: the calibration is stored there), draws `snvs` SNVs and `indels` indels
+(`background.draw_background`), scores them with `VariantScorer` in the window and strands a
+default `genossm score` run of this model uses, and writes `calibration.json` beside the weights
+with its entry in config.json (`distribution.write_calibration`). The same seed gives the same
+background and the same file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genossm.errors import UsageError
+from genossm.infer import runtime
+from genossm.infer.calibration.background import draw_background
+from genossm.infer.calibration.distribution import MAX_INDEL_LENGTH, Calibration, summarise, write_calibration
+from genossm.infer.ranks import Compute
+from genossm.infer.score.tiles import TileLayout
+
+log = logging.getLogger("genossm.infer.calibration")
+SCORE_CALL = 512  # background variants per scorer call (the progress bar moves between calls)
+
+
+@dataclass(frozen=True)
+class CalibrateJob:
+    fastas: tuple[str, ...]
+    model: str | None = None  # None: the bundled model
+    snvs: int = 100_000
+    indels: int = 12_000
+    seed: int = 0
+    window: int | None = None  # None: the window `genossm score` uses for this model by default
+    both_strands: bool = True
+    batch_size: int = 16
+    per_tile: int = 8
+    compute: Compute = field(default_factory=Compute)
+
+
+def calibrate(job: CalibrateJob) -> dict:
+    """Run `job`; returns what was stored (the calibration file's `source` entry)."""
+    model_path = runtime.checkpoint_dir(job.model)
+    config = runtime.read_model_config(model_path)
+    window = calibration_window(job, config.max_length)
+    check_job(job, model_path, config, window)
+    device = runtime.resolve_device(job.compute.device)
+    runtime.set_threads(job.compute.threads)
+    model, model_sha = runtime.load_inference_model(model_path, device)
+    from genossm.infer.score.scorer import VariantScorer
+    from genossm.io.fasta import open_fasta
+    from genossm.progress import progress
+
+    with contextlib.ExitStack() as stack:
+        genomes = [stack.enter_context(open_fasta(path)) for path in job.fastas]
+        started = time.perf_counter()
+        drawn = draw_background(genomes, window, job.snvs, job.indels, seed=job.seed, per_tile=job.per_tile)
+    log.info("drew %d background variants (%d SNVs, %d indels) in %.1f s", len(drawn), job.snvs, job.indels,
+             time.perf_counter() - started)
+    scorer = VariantScorer(model, both_strands=job.both_strands, batch_size=job.batch_size, device=device)
+    llrs = np.empty(len(drawn))
+    started = time.perf_counter()
+    with progress(total=len(drawn), desc="calibrating", unit="var") as bar:
+        for first in range(0, len(drawn), SCORE_CALL):
+            part = drawn[first:first + SCORE_CALL]
+            llrs[first:first + len(part)] = [score.llr for score in scorer.score([pair for _, pair in part])]
+            bar.update(len(part))
+    seconds = time.perf_counter() - started
+    classes: dict[str, list[float]] = {}
+    for (variant, _), llr in zip(drawn, llrs):
+        classes.setdefault(variant.klass, []).append(float(llr))
+    source = {"fasta": [os.path.basename(path) for path in job.fastas], "snvs": job.snvs, "indels": job.indels,
+              "seed": job.seed, "per_tile": job.per_tile, "model_sha256": model_sha,
+              "device": str(device), "score_seconds": round(seconds, 1)}
+    calibration = Calibration("llr", window, job.both_strands,
+                              {name: summarise(np.array(values)) for name, values in sorted(classes.items())},
+                              source)
+    path = write_calibration(model_path, calibration)
+    log.info("scored %d background variants in %.1f s (%.0f/s); wrote %s and its entry in config.json",
+             len(drawn), seconds, len(drawn) / max(seconds, 1e-9), path)
+    return source
+
+
+def calibration_window(job: CalibrateJob, max_length: int) -> int:
+    """The window a default `genossm score` run of this model uses (or the one asked for)."""
+    from genossm.infer.score.job import ScoreJob, score_settings
+
+    return score_settings(ScoreJob(input="-", fasta="-", model=job.model, window=job.window), max_length).window
+
+
+def check_job(job: CalibrateJob, model_path: Path, config, window: int) -> None:
+    """Usage errors, before the model loads."""
+    if config.objective != "causal":
+        raise UsageError(f"genossm calibrate stores the distribution of the causal llr; {model_path} is a "
+                         f"{config.objective!r} model")
+    if job.snvs < 100 or job.indels < 0:
+        raise UsageError(f"-n/--snvs must be at least 100 and --indels at least 0, got {job.snvs} and {job.indels}")
+    if job.per_tile < 1:
+        raise UsageError(f"--per-tile must be at least 1, got {job.per_tile}")
+    if job.indels and TileLayout(window).max_allele_length <= MAX_INDEL_LENGTH:
+        raise UsageError(f"a {window}-base window cannot hold the {MAX_INDEL_LENGTH}-base background indels "
+                         "(window/4 must exceed it): raise --window or pass --indels 0")
+    if not job.fastas:
+        raise UsageError("give at least one --fasta")
+    for path in job.fastas:
+        if not Path(path).is_file():
+            raise UsageError(f"--fasta {path}: no such file")
+    if not os.access(model_path, os.W_OK) or not os.access(model_path / "config.json", os.W_OK):
+        raise UsageError(f"{model_path} is not writable: the calibration is stored in the model directory "
+                         "(copy the model somewhere writable and calibrate the copy)")
