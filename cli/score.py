@@ -29,6 +29,16 @@ from genossm.cli.main import subcommand_parser
 
 log = logging.getLogger("genossm.score")
 
+# Written out here so that --help needs no heavy import; tests/cli checks it against
+# genossm.infer.score.definitions (the names, the default). The INFO header says each in full.
+SCORE_HELP = (
+    "score definitions, comma-separated, each written as INFO/GENOSSM_<NAME> (default: llr,embdist). "
+    "llr: log P(alt window) - log P(ref window), summed from the variant to the window end (masked "
+    "model: masked marginal); site: log P(ALT) - log P(REF) at the variant position(s) only (an SNV of "
+    "a causal model needs only the reference pass: the fastest); embdist / embcos: Euclidean / cosine "
+    "distance of the window-mean final hidden states, alt vs ref; embdist_mid / embcos_mid: the same "
+    "for the output of the middle block")
+
 
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "score", __doc__)
@@ -66,7 +76,10 @@ def register(subparsers) -> None:
     outputs.add_argument("--resume", action="store_true",
                          help="continue an interrupted run from OUT.genossm-resume.tsv (needs -o FILE; "
                               "one device only: resume a --devices N run without --devices)")
-    options.add_window(parser)
+    parser.add_argument("--score", default=None, metavar="NAME[,NAME...]", help=SCORE_HELP)
+    parser.add_argument("--window", type=int, default=None,
+                        help="window length in bases (default: the window the model was trained on, as its "
+                             "checkpoint records; else its max_length, at most 2048; a larger one is warned about)")
     options.add_no_rc(parser)
     parser.add_argument("--max-allele-length", type=int, default=None,
                         help="longer REF/ALT alleles get status too_long (default 100, or window/4 if less)")
@@ -86,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from genossm.infer.haplotype.samples import SampleSelection
     from genossm.infer.runtime import sample_or_path
     from genossm.infer.score import ScoreJob, ScoreOutputs, score_vcf
+    from genossm.infer.score.definitions import parse_scores
     from genossm.infer.score.regions import parse_regions, read_regions_file
 
     job = ScoreJob(
@@ -97,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         compute=options.compute_from(args), command=options.command_line("score", args, positional=("input",)),
         regions=(parse_regions(args.regions) if args.regions else
                  read_regions_file(args.regions_file) if args.regions_file else None),
+        scores=parse_scores(args.score),
         samples=(SampleSelection.from_option(args.samples) if args.samples else
                  SampleSelection.from_file(args.samples_file) if args.samples_file else None),
     )

@@ -281,14 +281,15 @@ def test_resume_needs_an_output_file(hyena_dir, capsys):
 def test_resume_log_drops_a_chunk_cut_short(tmp_path):
     path = tmp_path / "o.vcf.gz.genossm-resume.tsv"
     first = ResumeLog(path, "abc", resume=False)
-    rows = [ScoreRow(0, "c", 1, ".", "A", "C", 0.1 + 0.2, 1 / 3, "ok"), ScoreRow(1, "c", 2, ".", "A", "*", None, None, "star")]
+    rows = [ScoreRow(0, "c", 1, ".", "A", "C", {"llr": 0.1 + 0.2, "site": 1 / 3}, "ok"),
+            ScoreRow(1, "c", 2, ".", "A", "*", {}, "star")]
     first.append_chunk(0, rows, [0, 0], "d1g3st")
     first.close(remove=False)
     with open(path, "a") as handle:
-        handle.write("2\t0\t0.5\t0.25\tok\n3\t0\t0.")  # the crash cut chunk 1 short
+        handle.write("2\t0\tok\tllr=0.5\tsite=0.25\n3\t0\tok\tllr=0.")  # the crash cut chunk 1 short
     again = ResumeLog(path, "abc", resume=True)
     assert again.completed_chunks == 1
-    assert again.saved_chunk() == ({0: {0: (0.1 + 0.2, 1 / 3, "ok")}, 1: {0: (None, None, "star")}}, "d1g3st")
+    assert again.saved_chunk() == ({0: {0: ({"llr": 0.1 + 0.2, "site": 1 / 3}, "ok")}, 1: {0: ({}, "star")}}, "d1g3st")
     again.close(remove=False)
     assert path.read_text().endswith("#done\t0\td1g3st\n")
 

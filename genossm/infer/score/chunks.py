@@ -81,7 +81,7 @@ class ChunkScorer:
         self.layout = TileLayout(settings.window)
         self.tiles = TileCache(genome, settings.window + settings.max_allele_length)
         self.scorer = VariantScorer(model, both_strands=settings.both_strands,
-                                    batch_size=settings.batch_size, device=device)
+                                    batch_size=settings.batch_size, device=device, scores=settings.scores)
         # The writer's `genossm.progress.PieceProgress` (None: no bar): a chunk's records move the
         # bar as its tiles are scored, not all at once when the chunk is written.
         self.progress = None
@@ -101,9 +101,7 @@ class ChunkScorer:
         rows = []
         for index, record, variant, status, pair_index in pending:
             score = scores[pair_index] if pair_index is not None else None
-            rows.append(score_row(index, record, variant,
-                                  score.llr if score else None, score.embdist if score else None,
-                                  status or OK))
+            rows.append(score_row(index, record, variant, score.values if score else None, status or OK))
         return rows, [p[2].alt_index for p in pending]
 
     def _pairs(self, records):

@@ -45,13 +45,15 @@ from genossm.infer import runtime
 from genossm.infer.ranks import Compute, LocalRunner, ShardedRunner, check_compute, run_job
 from genossm.infer.score.annotations import Annotations, plan_annotations
 from genossm.infer.score.chunks import ChunkScorer, numbered_chunks
-from genossm.infer.score.outputs import ScoreOutputs, ScoreWriter, count_records, header_lines
+from genossm.infer.score.outputs import ScoreOutputs, ScoreWriter, count_records, header_lines, info_fields
 from genossm.infer.score.regions import Regions, check_regions, selected_records
 from genossm.infer.score.resume_log import fingerprint
+from genossm.infer.score.definitions import DEFAULT_SCORES
 from genossm.infer.score.settings import (DEFAULT_CHUNK_SIZE, ScoreSettings, default_max_allele_length,
-                                          default_window)
+                                          default_window, training_window)
 from genossm.io import vcf
 from genossm.io.fasta import open_fasta
+from genossm.models.checkpoint import read_checkpoint_config
 
 log = logging.getLogger("genossm.infer.score")
 
@@ -64,7 +66,7 @@ class ScoreJob:
     fasta: str
     model: str | None = None  # checkpoint directory; None: the model bundled with genossm
     outputs: ScoreOutputs = field(default_factory=ScoreOutputs)
-    window: int | None = None  # None: the model's max_length, at most settings.WINDOW_CAP
+    window: int | None = None  # None: the training window the checkpoint records, else max_length (<= 2048)
     max_allele_length: int | None = None  # None: 100, or window/4 if less
     both_strands: bool = True
     skip_unknown: bool = False
@@ -73,6 +75,7 @@ class ScoreJob:
     compute: Compute = field(default_factory=Compute)
     command: str = ""  # the command line for the output header (##genossm_command)
     regions: Regions | None = None  # -r/-R: only records overlapping these (genossm.infer.score.regions)
+    scores: tuple[str, ...] = DEFAULT_SCORES  # --score: definitions computed (genossm.infer.score.definitions)
     samples: object | None = None  # --samples/-S: a genossm.infer.haplotype.SampleSelection (FORMAT fields)
 
 
@@ -81,7 +84,7 @@ def score_vcf(job: ScoreJob) -> dict[str, int]:
     check_job(job)
     model_path = runtime.checkpoint_dir(job.model)
     config = runtime.read_model_config(model_path)
-    settings = score_settings(job, config.max_length)
+    settings = score_settings(job, config.max_length, training_window(read_checkpoint_config(model_path)))
     annotation_plan = plan_annotations(job, model_path, config.objective, settings)
 
     def score_on_rank(runner: LocalRunner | ShardedRunner) -> dict[str, int]:
@@ -112,18 +115,20 @@ def plan_line(job: ScoreJob, settings: ScoreSettings, runner, records: int | Non
     counted = (f"{records} records" if records is not None
                else "records not counted (" + ("regions" if job.regions is not None else "stdin or BCF") + ")")
     strands = "both strands" if settings.both_strands else "forward strand"
-    return (f"scoring {counted} of {'stdin' if job.input == '-' else job.input}: window {settings.window}, "
-            f"{strands}, device {runner.device}, {threads}, batch size {settings.batch_size}, "
+    return (f"scoring {counted} of {'stdin' if job.input == '-' else job.input}: scores "
+            f"{','.join(settings.scores)}, window {settings.window}, {strands}, device {runner.device}, "
+            f"{threads}, batch size {settings.batch_size}, "
             f"chunks of {settings.chunk_size} records" + (f", {runner.world} ranks" if getattr(runner, "world", 1) > 1 else ""))
 
 
-def score_settings(job: ScoreJob, max_length: int) -> ScoreSettings:
-    """The job's settings (defaults filled from the model's `max_length`), checked."""
-    window = default_window(max_length, job.window)
+def score_settings(job: ScoreJob, max_length: int, trained_window: int | None = None) -> ScoreSettings:
+    """The job's settings (the window from the model's training window, else its `max_length`),
+    checked."""
+    window = default_window(max_length, job.window, trained_window)
     settings = ScoreSettings(
         window=window, both_strands=job.both_strands, batch_size=job.batch_size,
         max_allele_length=default_max_allele_length(window, job.max_allele_length),
-        skip_unknown=job.skip_unknown, chunk_size=job.chunk_size,
+        skip_unknown=job.skip_unknown, chunk_size=job.chunk_size, scores=tuple(job.scores),
     )
     settings.check()
     return settings
@@ -163,7 +168,10 @@ def run_score(input_path: str, genome, model, settings: ScoreSettings, outputs: 
             return {}
         key = fingerprint(os.path.abspath(input_path), model_sha256, settings, header, reader.header,
                           genome_identity(genome))
-        with ScoreWriter(outputs, reader.header, header, key, total=records, annotations=annotations) as writer:
+        score_info = info_fields(settings.scores, model.config.objective, settings.both_strands,
+                                 getattr(model.config, "n_layers", None))
+        with ScoreWriter(outputs, reader.header, header, key, total=records, annotations=annotations,
+                         scores=settings.scores, score_info=score_info) as writer:
             chunk_scorer.progress = writer.progress
             if writer.completed_chunks:
                 log.info("resuming: %d chunk(s) of %d records already scored", writer.completed_chunks,

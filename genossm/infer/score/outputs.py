@@ -1,11 +1,13 @@
 """What `genossm score` writes: the annotated VCF, TSV/Parquet side files, in input order.
 
 `ScoreWriter` is the one writer of a run (the only process, or rank 0 of a sharded run): every
-record comes out, in input order, with its original fields and, per ALT, `GENOSSM_LLR`,
-`GENOSSM_EMBDIST` and `GENOSSM_STATUS`, and the same values in one structured field, `GENOSSM`
-(`Allele|LLR|EMBDIST|STATUS|Consequence` per ALT, comma-separated, as `bcftools +split-vep -a
-GENOSSM` reads it: a missing score is an empty subfield, `|` in a breakend ALT is written `%7C`; Consequence is
-always empty, see INFO_FIELDS); header lines name the genossm version, the model, its
+record comes out, in input order, with its original fields and, per ALT, one INFO field per
+score of the run (`GENOSSM_LLR`, `GENOSSM_SITE`, ...: `--score`, `genossm.infer.score.definitions`)
+and `GENOSSM_STATUS`, and the same values in one structured field, `GENOSSM`
+(`Allele|<SCORES>|STATUS|Consequence` per ALT, e.g. `Allele|LLR|EMBDIST|STATUS|Consequence`,
+comma-separated, as `bcftools +split-vep -a GENOSSM` reads it: a missing score is an empty
+subfield, `|` in a breakend ALT is written `%7C`; Consequence is always empty, see
+`info_fields`); header lines name the genossm version, the model, its
 checksum, the scoring settings and the command line. Every file is written atomically: a reader
 never sees a half-written file under the final name. With an output file, the scores of each
 finished chunk also go to the resume log (`genossm.infer.score.resume_log`).
@@ -28,6 +30,7 @@ from genossm import __version__
 from genossm.atomic import atomic_path, check_output_path
 from genossm.errors import InputError, UsageError
 from genossm.infer.score.annotations import Annotations
+from genossm.infer.score.definitions import DEFAULT_SCORES, description, info_field
 from genossm.infer.score.resume_log import START_OVER, ResumeLog, chunk_digest, resume_log_path
 from genossm.infer.score.rows import ScoreRow, score_row
 from genossm.infer.score.settings import ScoreSettings
@@ -36,21 +39,24 @@ from genossm.progress import PieceProgress, progress
 
 log = logging.getLogger("genossm.infer.score")
 
-INFO_FIELDS = [
-    ("GENOSSM_LLR", "A", "Float", "genossm log-likelihood ratio log P(alt) - log P(ref) of the "
-     "model (causal: alt window vs ref window; masked: masked marginal), mean of both strands"),
-    ("GENOSSM_EMBDIST", "A", "Float", "genossm Euclidean distance between the mean final hidden "
-     "states of the alt and ref windows, mean of both strands"),
-    ("GENOSSM_STATUS", "A", "String", "genossm scoring status per ALT: ok, or why it was not scored "
+def info_fields(scores: tuple[str, ...], objective: str, both_strands: bool, n_layers: int | None) -> list[tuple]:
+    """The INFO definitions of a run: one per score, saying exactly what was computed (objective,
+    strands, layer), then the status and the structured field."""
+    return [*((info_field(name), "A", "Float", description(name, objective, both_strands, n_layers))
+              for name in scores),
+            STATUS_FIELD,
+            # The same values in one field that `bcftools +split-vep -a GENOSSM` splits into
+            # columns: it reads the subfield names from the text after "Format: " in the
+            # Description. The empty Consequence subfield is there because split-vep up to bcftools
+            # 1.16 (Debian 12) refuses a field without one, even when no severity is asked for.
+            ("GENOSSM", ".", "String", "genossm scores, one entry per ALT. Format: Allele|"
+             + "|".join(name.upper() for name in scores) + "|STATUS|Consequence")]
+
+
+STATUS_FIELD = (
+    "GENOSSM_STATUS", "A", "String", "genossm scoring status per ALT: ok, or why it was not scored "
      "(ref_mismatch, unknown_contig, out_of_bounds, symbolic, star, missing_alt, too_long, "
-     "invalid_allele, ambiguous_allele, masked_reference, no_change)"),
-    # The same values in one field that `bcftools +split-vep -a GENOSSM` splits into columns: it
-    # reads the subfield names from the text after "Format: " in the Description. The empty
-    # Consequence subfield is there because split-vep up to bcftools 1.16 (Debian 12) refuses a
-    # field without one, even when no severity is asked for.
-    ("GENOSSM", ".", "String", "genossm scores, one entry per ALT. "
-     "Format: Allele|LLR|EMBDIST|STATUS|Consequence"),
-]
+     "invalid_allele, ambiguous_allele, masked_reference, no_change)")
 
 # -O, as bcftools spells it: plain VCF, bgzip VCF, BCF, uncompressed BCF; and the suffix of the
 # file `vcf.VcfWriter` writes first (it picks the format by suffix; `u` is BCF, decompressed after).
@@ -58,7 +64,7 @@ OUTPUT_TYPES = {"v": ".vcf", "z": ".vcf.gz", "b": ".bcf", "u": ".bcf"}
 # A tabix (.tbi) index holds positions below 2^29; past that only CSI can (as `bcftools index`).
 TBI_MAX_POSITION = 2 ** 29
 
-TSV_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt", "llr", "embdist", "status")
+ROW_COLUMNS = ("record", "chrom", "pos", "id", "ref", "alt")  # TSV/Parquet: these, one per score, status
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,8 @@ def header_lines(model_path: str, model_sha256: str, command: str, settings: Sco
         f"##genossm_version={__version__}",
         f"##genossm_model={model_path}",
         f"##genossm_model_sha256={model_sha256}",
-        f"##genossm_scoring=objective:{objective};window:{settings.window};strands:{strands}",
+        f"##genossm_scoring=objective:{objective};window:{settings.window};strands:{strands};"
+        f"scores:{','.join(settings.scores)}",
         f"##genossm_command={command}",
     ]
 
@@ -153,8 +160,12 @@ class ScoreWriter:
     """
 
     def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str], fingerprint: str,
-                 total: int | None, annotations: Annotations | None = None):
+                 total: int | None, annotations: Annotations | None = None,
+                 scores: tuple[str, ...] = DEFAULT_SCORES, score_info: list[tuple] | None = None):
         self.outputs, self._vcf_header, self._header = outputs, vcf_header, header
+        # The run's scores (--score) and their INFO definitions (`info_fields`).
+        self._scores = tuple(scores)
+        self._score_info = score_info or info_fields(self._scores, "causal", True, None)
         self._annotations = annotations or Annotations()  # GENOSSM_PCT, --samples FORMAT fields
         self._fingerprint, self._total = fingerprint, total
         self.counts: dict[str, int] = {}
@@ -174,11 +185,11 @@ class ScoreWriter:
                 self.completed_chunks = resume_log.completed_chunks
             for path, writer_class in ((outputs.tsv, TsvScoreWriter), (outputs.parquet, ParquetScoreWriter)):
                 if path:
-                    side = writer_class(path)
+                    side = writer_class(path, self._scores)
                     stack.push(lambda failure, *_, side=side: side.close(failed=failure is not None))
                     self._sides.append(side)
             self._vcf = stack.enter_context(VcfOutput(outputs, self._vcf_header, self._header,
-                                                      self._annotations.info_fields))
+                                                      self._annotations.info_fields, score_info=self._score_info))
             self.progress = PieceProgress(stack.enter_context(progress(total=self._total, desc="scoring", unit="rec")))
             self._exit = stack.pop_all()
         return self
@@ -217,10 +228,10 @@ class ScoreWriter:
         for index, record in chunk:
             record_rows = by_record[index]
             self._vcf.write(record, {
-                "GENOSSM_LLR": [row.llr for row in record_rows],
-                "GENOSSM_EMBDIST": [row.embdist for row in record_rows],
+                **{info_field(name): [row.value(name) for row in record_rows] for name in self._scores},
                 "GENOSSM_STATUS": [row.status for row in record_rows],
-                "GENOSSM": structured_entries(record.record.alts, record_rows) if record.record.alts else None,
+                "GENOSSM": (structured_entries(record.record.alts, record_rows, self._scores)
+                            if record.record.alts else None),
                 **self._annotations.info(record, record_rows),
             }, self._annotations.sample_values(index, record))
         for side in self._sides:
@@ -230,16 +241,17 @@ class ScoreWriter:
         self.progress.finish(chunk[0][0], len(chunk))
 
 
-def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow]) -> list[str]:
-    """`Allele|LLR|EMBDIST|STATUS|` per ALT for INFO/GENOSSM: Allele is the ALT as the record writes
-    it (letter case kept), numbers as in GENOSSM_LLR (6 significant
+def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow],
+                       scores: tuple[str, ...] = DEFAULT_SCORES) -> list[str]:
+    """`Allele|<score>...|STATUS|` per ALT for INFO/GENOSSM (`scores` in the run's order): Allele
+    is the ALT as the record writes it (letter case kept), numbers as in GENOSSM_LLR (6 significant
     digits), a missing one empty (split-vep's missing value).
 
     A breakend ALT can hold `|` (`A[gi|9626243|ref|NC_001416.1|:2000[`), which would split the entry:
     in Allele, `%` and `|` are percent-encoded (`%25`, `%7C`), as the VCF spec encodes its own
     separators."""
-    return [f"{alt.replace('%', '%25').replace('|', '%7C')}|{format_float(row.llr)}|"
-            f"{format_float(row.embdist)}|{row.status}|" for alt, row in zip(alts, rows, strict=True)]
+    return ["|".join([alt.replace('%', '%25').replace('|', '%7C'), *(format_float(row.value(name)) for name in scores),
+                      row.status, ""]) for alt, row in zip(alts, rows, strict=True)]
 
 
 class VcfOutput:
@@ -253,8 +265,10 @@ class VcfOutput:
     staged in a temporary directory and copied out at the end.
     """
 
-    def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str], extra_info_fields: list[tuple] = ()):
+    def __init__(self, outputs: ScoreOutputs, vcf_header, header: list[str], extra_info_fields: list[tuple] = (),
+                 score_info: list[tuple] | None = None):
         self._outputs, self._vcf_header, self._header = outputs, vcf_header, header
+        self._score_info = score_info or info_fields(DEFAULT_SCORES, "causal", True, None)
         self._extra_info_fields = list(extra_info_fields)
         self._type = outputs.vcf_type
         self._max_end = 0
@@ -277,10 +291,10 @@ class VcfOutput:
         return self
 
     def _info_fields(self) -> list[tuple]:
-        """INFO_FIELDS, and for BCF an END definition when the input has none: htslib (1.21, in
+        """The run's INFO fields (`info_fields`, then the annotations'), and for BCF an END definition when the input has none: htslib (1.21, in
         pysam) writes END into a BCF record with a symbolic ALT such as `<DEL>`, and a key missing
         from the header makes the record unreadable."""
-        fields = [*INFO_FIELDS, *self._extra_info_fields]
+        fields = [*self._score_info, *self._extra_info_fields]
         if self._type in ("b", "u") and "END" not in self._vcf_header.info:
             return [*fields, ("END", "1", "Integer", "End position of the variant")]
         return fields
@@ -340,18 +354,19 @@ def format_float(value: float | None) -> str:
 class TsvScoreWriter:
     """Tab-separated scores, one line per ALT, header line first."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, scores: tuple[str, ...] = DEFAULT_SCORES):
+        self._scores = scores
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(path))
         # IDs in Latin-1 from older tools pass through byte for byte, as in the VCF.
         self._file = open(self._tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n")
-        self._file.write("\t".join(TSV_COLUMNS) + "\n")
+        self._file.write("\t".join((*ROW_COLUMNS, *scores, "status")) + "\n")
 
     def write(self, rows: list[ScoreRow]) -> None:
         for row in rows:
             self._file.write("\t".join((
                 str(row.record), row.chrom, str(row.pos), row.id, row.ref, row.alt,
-                format_float(row.llr), format_float(row.embdist), row.status)) + "\n")
+                *(format_float(row.value(name)) for name in self._scores), row.status)) + "\n")
 
     def close(self, failed: bool = False) -> None:
         self._file.close()
@@ -364,13 +379,14 @@ class TsvScoreWriter:
 class ParquetScoreWriter:
     """The same columns as the TSV in a Parquet file (needs pyarrow: `pip install pyarrow`)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, scores: tuple[str, ...] = DEFAULT_SCORES):
         pa, pq = import_pyarrow()
         self._pa = pa
+        self._scores = scores
         self._schema = pa.schema([
             ("record", pa.int64()), ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()),
-            ("ref", pa.string()), ("alt", pa.string()), ("llr", pa.float64()),
-            ("embdist", pa.float64()), ("status", pa.string()),
+            ("ref", pa.string()), ("alt", pa.string()), *((name, pa.float64()) for name in scores),
+            ("status", pa.string()),
         ])
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(path))
@@ -379,7 +395,8 @@ class ParquetScoreWriter:
     def write(self, rows: list[ScoreRow]) -> None:
         if not rows:
             return
-        columns = {name: [_valid_text(getattr(row, name)) for row in rows] for name in self._schema.names}
+        columns = {name: [_valid_text(row.value(name) if name in self._scores else getattr(row, name))
+                          for row in rows] for name in self._schema.names}
         self._writer.write_table(self._pa.table(columns, schema=self._schema))
 
     def close(self, failed: bool = False) -> None:

@@ -28,7 +28,8 @@ class ResumeLog:
 
     Lines: `#genossm-score-resume`, `#fingerprint <hex>` (the settings, the model checksum, the
     input's header and the FASTA's identity: a log written for another run is refused), then per
-    ALT `record alt_index llr embdist status` (floats as `repr`, so they read back bit-exact) and
+    ALT `record alt_index status name=value...` (one pair per score of the run, floats as `repr`,
+    so they read back bit-exact; none for an ALT that was not scored) and
     `#done <chunk> <digest>` after each complete chunk, where the digest (`chunk_digest`) covers
     the chunk's input records as htslib formats them: a resumed run checks each saved chunk
     against the records it reads now, so an input changed under the same name (or on stdin) is
@@ -79,20 +80,23 @@ class ResumeLog:
         with self._open(self.path, "r+b") as handle:
             handle.truncate(keep)
 
-    def saved_chunk(self) -> tuple[dict[int, dict[int, tuple[float | None, float | None, str]]], str]:
-        """The next saved chunk: ({record index: {alt index: (llr, embdist, status)}}, its input digest)."""
+    def saved_chunk(self) -> tuple[dict[int, dict[int, tuple[dict[str, float], str]]], str]:
+        """The next saved chunk: ({record index: {alt index: ({score name: value}, status)}}, its
+        input digest)."""
         chunk: dict[int, dict[int, tuple]] = {}
         while line := self._reader.readline():
             if line.startswith("#done\t"):
                 fields = line.rstrip("\n").split("\t")
                 return chunk, fields[2] if len(fields) > 2 else ""
-            record, alt_index, llr, embdist, status = line.rstrip("\n").split("\t")
-            chunk.setdefault(int(record), {})[int(alt_index)] = (_read_float(llr), _read_float(embdist), status)
+            record, alt_index, status, *pairs = line.rstrip("\n").split("\t")
+            values = {name: float(value) for name, value in (pair.split("=", 1) for pair in pairs)}
+            chunk.setdefault(int(record), {})[int(alt_index)] = (values, status)
         raise InputError(f"the resume log ended before its last complete chunk; {START_OVER}", path=self.path)
 
     def append_chunk(self, chunk_index: int, rows: list[ScoreRow], alt_indices: list[int],
                      digest: str) -> None:
-        text = "".join(f"{row.record}\t{alt_index}\t{row.llr!r}\t{row.embdist!r}\t{row.status}\n"
+        text = "".join("\t".join([str(row.record), str(alt_index), row.status,
+                                   *(f"{name}={value!r}" for name, value in row.values.items() if value is not None)]) + "\n"
                        for row, alt_index in zip(rows, alt_indices))
         self._file.write(text + f"#done\t{chunk_index}\t{digest}\n")
         self._file.flush()
@@ -104,10 +108,6 @@ class ResumeLog:
             self._reader.close()
         if remove:
             self.path.unlink(missing_ok=True)
-
-
-def _read_float(text: str) -> float | None:
-    return None if text == "None" else float(text)
 
 
 def chunk_digest(chunk) -> str:

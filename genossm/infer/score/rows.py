@@ -1,7 +1,8 @@
 """What `genossm score` computes per ALT allele: one `ScoreRow`, and the statuses it can carry.
 
-Every writer (VCF, TSV, Parquet, the resume log) takes these rows in input order. `status` is
-`ok`, or why the ALT was not scored (then `llr` and `embdist` are None).
+Every writer (VCF, TSV, Parquet, the resume log) takes these rows in input order. `values` holds
+the run's scores by definition name (`genossm.infer.score.definitions`); `status` is `ok`, or
+why the ALT was not scored (then `values` is empty: every score is missing).
 """
 
 from __future__ import annotations
@@ -34,15 +35,27 @@ class ScoreRow:
     id: str
     ref: str
     alt: str
-    llr: float | None
-    embdist: float | None
+    values: dict  # score name -> float
     status: str
 
+    def value(self, name: str) -> float | None:
+        """The score `name`, None when the ALT was not scored."""
+        return self.values.get(name)
 
-def score_row(index: int, record: vcf.VcfRecord, variant: vcf.Variant, llr: float | None,
-              embdist: float | None, status: str) -> ScoreRow:
-    """The row of `variant` (one ALT of `record`, the input's record number `index`, 0-based)."""
+    @property
+    def llr(self) -> float | None:
+        return self.values.get("llr")
+
+    @property
+    def embdist(self) -> float | None:
+        return self.values.get("embdist")
+
+
+def score_row(index: int, record: vcf.VcfRecord, variant: vcf.Variant, values: dict | None,
+              status: str) -> ScoreRow:
+    """The row of `variant` (one ALT of `record`, the input's record number `index`, 0-based);
+    `values`: its scores by name (None or empty: not scored)."""
     pysam_record = record.record
     return ScoreRow(record=index, chrom=pysam_record.contig, pos=pysam_record.pos,
                     id=pysam_record.id or ".", ref=pysam_record.ref, alt=variant.alt,
-                    llr=llr, embdist=embdist, status=status)
+                    values=dict(values or {}), status=status)

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from genossm.errors import UsageError
+from genossm.infer.score.definitions import DEFAULT_SCORES, SCORE_NAMES
 from genossm.infer.score.tiles import TileLayout
 
 WINDOW_CAP = 2048  # the default window: the model's max_length, but no more (CPU cost grows with it)
@@ -28,6 +29,7 @@ class ScoreSettings:
     max_allele_length: int = 100
     skip_unknown: bool = False
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    scores: tuple[str, ...] = DEFAULT_SCORES  # definitions computed (genossm.infer.score.definitions)
 
     def check(self) -> None:
         layout = TileLayout(self.window)
@@ -37,6 +39,8 @@ class ScoreSettings:
             raise UsageError(
                 f"--max-allele-length {self.max_allele_length} does not fit a {self.window}-base window "
                 f"(at most window/4 = {layout.max_allele_length}); lower it or raise --window")
+        if not self.scores or set(self.scores) - set(SCORE_NAMES):
+            raise UsageError(f"--score takes names from {', '.join(SCORE_NAMES)}, got {','.join(self.scores)}")
         if self.chunk_size < 1 or self.batch_size < 1:
             raise UsageError("--chunk-size and --batch-size must be at least 1")
 
