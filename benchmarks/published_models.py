@@ -16,19 +16,21 @@ scoring  A HyenaDNA model of the large-1m shape (`--shape large-1m`: d_model 256
          genome (random bases, 41% GC), one every `--spacing` bases on average (exponential gaps:
          a single genome's call set has about one SNV per 1-2 kb), scored in windows of
          `--context` bases, forward strand (`--both-strands`: both, for every path):
-           baseline     the peer-style loop: for each batch of SNVs, the ref and alt windows of
-                        the full context, one forward, log P(alt window) - log P(ref window);
-           product      genossm's scoring path as `genossm score` runs it: a ChunkScorer with the
-                        job's settings, chunk by chunk (shared reference pass per tile, batched,
-                        deduplicated windows; on a GPU full alt windows);
-           suffix_reuse the same with the Hyena suffix cache (alt windows from the variant on,
-                        on top of the cached reference pass): `VariantScorer(reuse_prefix_state=
-                        True)`, what `genossm score` does on a CPU and not (yet) on a GPU;
-           site_score   not the product: the reference pass alone, log P(alt) - log P(ref) at
-                        the SNV from the reference window's logits (one pass per tile for all its
-                        SNVs): what a site score (issue 20) would cost. Labelled as a projection.
+           baseline      the peer-style loop: for each batch of SNVs, the ref and alt windows of
+                         the full context, one forward, log P(alt window) - log P(ref window)
+                         (and the log-ratio at the SNV, for the site gate);
+           product       genossm's scoring path as `genossm score` runs it, default scores (llr,
+                         embdist): a ChunkScorer with the job's settings, chunk by chunk (shared
+                         reference pass per tile, batched, deduplicated windows; on a GPU full
+                         alt windows, on a CPU the suffix cache below);
+           suffix_reuse  the same with the Hyena suffix cache (alt windows from the variant on,
+                         on top of the cached reference pass): `VariantScorer(reuse_prefix_state=
+                         True)`, the library option `genossm score` leaves off on a GPU;
+           product_site  `genossm score --score site`: log P(alt) - log P(ref) at the SNV given the
+                         bases before it, read from the reference pass alone (one pass per tile
+                         for all its SNVs).
          A gate first checks that product and suffix_reuse give the baseline's LLRs and that
-         site_score gives the baseline's log-ratio at the SNV; nothing is timed otherwise. Each
+         product_site gives the baseline's log-ratio at the SNV; nothing is timed otherwise. Each
          path then scores the SNVs in genome order for at most `--seconds-per-path` seconds
          (a stationary rate: the SNVs are uniform) and reports SNVs scored, seconds and SNVs/s.
 
@@ -70,6 +72,7 @@ from common import device_facts, emit_report, relative_error
 from genossm.errors import InputError
 from genossm.infer.runtime import load_inference_model
 from genossm.infer.score.chunks import ChunkScorer, numbered_chunks
+from genossm.infer.score.definitions import DEFAULT_SCORES
 from genossm.infer.score.job import ScoreJob, score_settings
 from genossm.infer.score.scorer import VariantScorer
 from genossm.infer.score.tiles import TileLayout
@@ -240,66 +243,30 @@ def baseline_scores(model, genome: SyntheticGenome, records, window: int, batch_
 
 
 def product_scorer(model, genome, window: int, batch_size: int, both_strands: bool, device,
-                   suffix_reuse: bool) -> ChunkScorer:
-    """What `genossm score` runs per chunk: its settings from a ScoreJob, its ChunkScorer. With
-    `suffix_reuse` the chunk scorer's VariantScorer reuses the cached reference pass (the library
-    option the command line leaves at its device default: on for CPU, off for CUDA)."""
+                   scores: tuple[str, ...] = DEFAULT_SCORES, suffix_reuse: bool = False) -> ChunkScorer:
+    """What `genossm score --score SCORES` runs per chunk: its settings from a ScoreJob, its
+    ChunkScorer. With `suffix_reuse` the chunk scorer's VariantScorer reuses the cached reference
+    pass (the library option the command line leaves at its device default: on for CPU, off for
+    CUDA)."""
     job = ScoreJob(input="synthetic.vcf", fasta="synthetic.fa", window=window, batch_size=batch_size,
-                   both_strands=both_strands)
+                   both_strands=both_strands, scores=scores)
     settings = score_settings(job, model.config.max_length)
     scorer = ChunkScorer(model, genome, settings, device, source=job.input)
     if suffix_reuse:
         scorer.scorer = VariantScorer(model, both_strands=both_strands, batch_size=batch_size, device=device,
-                                      reuse_prefix_state=True)
+                                      reuse_prefix_state=True, scores=settings.scores)
     return scorer
 
 
-def product_scores(scorer: ChunkScorer, records, deadline: float = math.inf) -> list[float]:
-    """LLRs of `records`, chunk by chunk as `run_score` hands them out, until `deadline`."""
-    llrs = []
+def product_scores(scorer: ChunkScorer, records, name: str, deadline: float = math.inf) -> list[float]:
+    """Score `name` of `records`, chunk by chunk as `run_score` hands them out, until `deadline`."""
+    values = []
     for _, chunk in numbered_chunks(iter(records), scorer.settings.chunk_size):
         rows, _ = scorer.score(chunk)
-        llrs.extend(row.llr for row in rows)
+        values.extend(row.value(name) for row in rows)
         if time.perf_counter() > deadline:
             break
-    return llrs
-
-
-@torch.no_grad()
-def site_scores(model, genome: SyntheticGenome, records, window: int, batch_size: int,
-                both_strands: bool, device, deadline: float = math.inf) -> list[float]:
-    """Projection of a site score (not genossm's code): one reference pass per tile, batched
-    `batch_size` tiles at a time, and log P(alt) - log P(ref) at each SNV from that pass."""
-    from genossm.tokenizer import reverse_complement_tokens
-
-    layout = TileLayout(window)
-    tiles: dict[int, list[int]] = {}
-    for index, record in enumerate(records):
-        tiles.setdefault(layout.tile_start(record.record.pos - 1), []).append(index)
-    starts = list(tiles)
-    scores: list[float] = []
-    for first in range(0, len(starts), batch_size):
-        batch = starts[first:first + batch_size]
-        refs = [genome.fetch_tokens(records[0].record.contig, start, start + window) for start in batch]
-        strands = [(refs, False)] + ([([reverse_complement_tokens(r) for r in refs], True)] if both_strands else [])
-        per_strand = []
-        for windows, reverse in strands:
-            tokens = torch.from_numpy(np.stack(windows).astype(np.int64)).to(device)  # (T, W)
-            log_probs = model(tokens)[:, :, :NUM_BASES].float().log_softmax(-1).cpu().numpy()  # (T, W, 4)
-            values = []
-            for row, start in enumerate(batch):
-                for index in tiles[start]:
-                    offset = records[index].record.pos - 1 - start
-                    offset = window - 1 - offset if reverse else offset
-                    ref, alt = (BASES.index(b) for b in (records[index].record.ref, records[index].variants[0].alt))
-                    if reverse:
-                        ref, alt = 3 - ref, 3 - alt  # genossm's ids: A C G T, complement = 3 - id
-                    values.append(log_probs[row, offset - 1, alt] - log_probs[row, offset - 1, ref])
-            per_strand.append(values)
-        scores.extend(float(np.mean(values)) for values in zip(*per_strand))
-        if time.perf_counter() > deadline:
-            break
-    return scores
+    return values
 
 
 def timed_path(run, device) -> tuple[int, float]:
@@ -319,8 +286,9 @@ def scoring_benchmark(args, golden: Path, device: torch.device, workdir: Path) -
     genome = SyntheticGenome(int(args.snvs * args.spacing * 1.1) + 2 * window + 1000, seed=args.seed)
     records = synthetic_snvs(genome, args.snvs, args.spacing, window, seed=args.seed + 1)
     strands = dict(both_strands=args.both_strands, device=device)
-    product = product_scorer(model, genome, window, args.batch_size, suffix_reuse=False, **strands)
+    product = product_scorer(model, genome, window, args.batch_size, **strands)
     reuse = product_scorer(model, genome, window, args.batch_size, suffix_reuse=True, **strands)
+    site = product_scorer(model, genome, window, args.batch_size, scores=("site",), **strands)
 
     # Gate (and warm-up: kernels compiled, FFT plans made): every path against the baseline.
     gate = records[:args.gate_snvs]
@@ -329,10 +297,9 @@ def scoring_benchmark(args, golden: Path, device: torch.device, workdir: Path) -
     expected_site = np.array([site for _, site in expected])
     scale = max(1.0, float(np.abs(expected_llr).max()))
     gate_errors = {
-        "product": float(np.abs(np.array(product_scores(product, gate)) - expected_llr).max()),
-        "suffix_reuse": float(np.abs(np.array(product_scores(reuse, gate)) - expected_llr).max()),
-        "site_score": float(np.abs(np.array(site_scores(model, genome, gate, window, args.batch_size, **strands))
-                                   - expected_site).max()),
+        "product": float(np.abs(np.array(product_scores(product, gate, "llr")) - expected_llr).max()),
+        "suffix_reuse": float(np.abs(np.array(product_scores(reuse, gate, "llr")) - expected_llr).max()),
+        "product_site": float(np.abs(np.array(product_scores(site, gate, "site")) - expected_site).max()),
     }
     print(json.dumps({"gate_max_abs_difference": gate_errors}), file=sys.stderr)
     failed = {name: error for name, error in gate_errors.items() if not error <= 1e-3 * scale}
@@ -343,10 +310,9 @@ def scoring_benchmark(args, golden: Path, device: torch.device, workdir: Path) -
     paths = {
         "baseline": lambda start: baseline_until(model, genome, records, window, args.batch_size, start + budget,
                                                  **strands),
-        "product": lambda start: product_scores(product, records, start + budget),
-        "suffix_reuse": lambda start: product_scores(reuse, records, start + budget),
-        "site_score": lambda start: site_scores(model, genome, records, window, args.batch_size,
-                                                deadline=start + budget, **strands),
+        "product": lambda start: product_scores(product, records, "llr", start + budget),
+        "suffix_reuse": lambda start: product_scores(reuse, records, "llr", start + budget),
+        "product_site": lambda start: product_scores(site, records, "site", start + budget),
     }
     timings = {}
     for name, run in paths.items():
@@ -366,7 +332,7 @@ def scoring_benchmark(args, golden: Path, device: torch.device, workdir: Path) -
         "both_strands": args.both_strands, "batch_size": args.batch_size,
         "chunk_size": product.settings.chunk_size, "seconds_per_path": budget,
         "gate_snvs": len(gate), "gate_max_abs_difference": gate_errors, "paths": timings,
-        "site_score_is_projection": True, "target_speedup": 4.0,
+        "target_speedup": 4.0,
         # genossm score's device default: suffix reuse on a CPU, full alt windows on a GPU.
         "product_uses_suffix_reuse": product.scorer.reuse_prefix_state,
         "ideal_speedup_by_tokens": ideal_speedups(per_tile, product.scorer.reuse_prefix_state),
@@ -377,12 +343,12 @@ def ideal_speedups(per_tile: float, product_reuses: bool) -> dict:
     """Tokens the baseline runs per SNV (2 windows) over the tokens each path runs, for k SNVs per
     tile: product 1 + k windows per tile; suffix_reuse a reference pass per tile plus the alt
     window from the SNV on (half a window on average: SNVs lie in the middle half of their
-    tile); site_score one reference pass per tile. The suffix sum's ceiling is 4x however many
+    tile); product_site one reference pass per tile. The suffix sum's ceiling is 4x however many
     SNVs share a tile."""
     k = max(per_tile, 1e-9)
     full_windows, suffixes = round(2 * k / (1 + k), 2), round(4 * k / (2 + k), 2)
     return {"product": suffixes if product_reuses else full_windows, "suffix_reuse": suffixes,
-            "site_score": round(2 * k, 2)}
+            "product_site": round(2 * k, 2)}
 
 
 def baseline_until(model, genome, records, window: int, batch_size: int, deadline: float, **strands) -> list:
@@ -397,34 +363,42 @@ def baseline_until(model, genome, records, window: int, batch_size: int, deadlin
 
 # ---------------------------------------------------------------------------------------- embed
 def embed_benchmark(args, golden: Path, device: torch.device, workdir: Path) -> list[dict]:
+    """`genossm embed` of one region on `device`. On a CPU the command embeds each region in a
+    worker thread with one torch thread (`run_job(chunk_workers=True)`: the same numbers for any
+    --threads), so one region runs on `--embed-threads` (default 1) torch threads here too."""
+    from genossm.infer.runtime import torch_threads
+
+    threads = args.embed_threads if device.type == "cpu" else torch.get_num_threads()
+    with torch_threads(threads):
+        return [embed_one(args, kind, golden, device, workdir) for kind in args.embed_models]
+
+
+def embed_one(args, kind: str, golden: Path, device: torch.device, workdir: Path) -> dict:
     from genossm.infer.embed.embedder import EmbedSettings, embed_tokens_region
 
     genome = SyntheticGenome(args.region, seed=args.seed + 2)
-    rows = []
-    for kind in args.embed_models:
-        hf_config = shaped_config(golden, "caduceus_ps", args.embed_shape, {**CADUCEUS_131K, "rcps": kind == "ps"})
-        hf_config["rcps"] = kind == "ps"
-        config = caduceus_config(hf_config, golden / "caduceus_ps" / "config.json", 131072)
-        model = saved_random_model(config, workdir / f"caduceus-{kind}", device)
-        settings = EmbedSettings(both_strands=True, max_pass_length=args.max_pass_length)
-        synchronize(device)
+    hf_config = {**shaped_config(golden, "caduceus_ps", args.embed_shape, CADUCEUS_131K), "rcps": kind == "ps"}
+    config = caduceus_config(hf_config, golden / "caduceus_ps" / "config.json", 131072)
+    model = saved_random_model(config, workdir / f"caduceus-{kind}", device)
+    settings = EmbedSettings(both_strands=True, max_pass_length=args.max_pass_length)
+    synchronize(device)
+    start = time.perf_counter()
+    mean, _ = embed_tokens_region(model, genome.tokens, settings, device)
+    synchronize(device)
+    row = {"model": f"Caduceus-{kind.upper()} {args.embed_shape} shape, random weights, converted format",
+           "d_model": config.d_model, "n_layers": config.n_layers, "region_bp": args.region,
+           "both_strands": True, "max_pass_length": args.max_pass_length,
+           "torch_threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 2)}
+    if kind == "ps" and args.embed_forward_only:
+        # RC-equivariant: the reverse strand's pass, flipped back, would be the forward pass but for
+        # the [SEP] the peer's tokenizer appends (at the 3' end of each strand's pass).
         start = time.perf_counter()
-        mean, _ = embed_tokens_region(model, genome.tokens, settings, device)
-        synchronize(device)
-        row = {"model": f"Caduceus-{kind.upper()} {args.embed_shape} shape, random weights, converted format",
-               "d_model": config.d_model, "n_layers": config.n_layers, "region_bp": args.region,
-               "both_strands": True, "max_pass_length": args.max_pass_length,
-               "threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 2)}
-        if kind == "ps" and args.embed_forward_only:
-            # RC-equivariant: the reverse strand's pass, flipped back, is the forward pass.
-            start = time.perf_counter()
-            forward, _ = embed_tokens_region(model, genome.tokens, EmbedSettings(
-                both_strands=False, max_pass_length=args.max_pass_length), device)
-            row["forward_only_seconds"] = round(time.perf_counter() - start, 2)
-            row["forward_only_max_abs_difference"] = float(np.abs(forward - mean).max())
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr)
-    return rows
+        forward, _ = embed_tokens_region(model, genome.tokens, EmbedSettings(
+            both_strands=False, max_pass_length=args.max_pass_length), device)
+        row["forward_only_seconds"] = round(time.perf_counter() - start, 2)
+        row["forward_only_max_abs_difference"] = float(np.abs(forward - mean).max())
+    print(json.dumps(row), file=sys.stderr)
+    return row
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -443,7 +417,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward, every path")
     parser.add_argument("--both-strands", action="store_true", help="score both strands in every path")
     parser.add_argument("--gate-snvs", type=int, default=32)
-    parser.add_argument("--seconds-per-path", type=float, default=30.0,
+    parser.add_argument("--seconds-per-path", type=float, default=25.0,
                         help="each path scores SNVs in order for at most this long (after the one running batch)")
     parser.add_argument("--embed-models", nargs="+", choices=("ph", "ps"), default=["ph", "ps"])
     parser.add_argument("--embed-shape", choices=("131k", "golden"), default="131k")
@@ -451,7 +425,9 @@ def parse_args(argv=None):
                         help="PS: also time the forward strand alone and report its difference")
     parser.add_argument("--region", type=int, default=131072, help="bases of the embedded region")
     parser.add_argument("--max-pass-length", type=int, default=65536, help="embed's chunk length")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU) of the golden and scoring sections")
+    parser.add_argument("--embed-threads", type=int, default=1,
+                        help="torch threads of the embed section on a CPU (genossm embed: 1 per region)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)

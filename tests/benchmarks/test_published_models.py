@@ -55,7 +55,7 @@ def test_scoring_paths_gated_and_timed(report):
     scoring = report["scoring"]
     assert (scoring["d_model"], scoring["n_layers"], scoring["l_max"]) == (64, 2, 1026)
     assert all(error <= 1e-3 for error in scoring["gate_max_abs_difference"].values())
-    assert set(scoring["paths"]) == {"baseline", "product", "suffix_reuse", "site_score"}
+    assert set(scoring["paths"]) == {"baseline", "product", "suffix_reuse", "product_site"}
     for row in scoring["paths"].values():
         assert 0 < row["snvs"] <= 40
         assert row["snvs_per_s"] == pytest.approx(row["snvs"] / row["seconds"], rel=0.02)
