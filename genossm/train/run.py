@@ -203,7 +203,10 @@ def _pretrain(L, recipe: Recipe, out_dir: Path, last: Path, resume: bool, stop_a
         metrics["test"] = _prefixed(trainer.callback_metrics, "test/")
     metrics["recipe"] = recipe.to_dict()
     if trainer.is_global_zero:
-        extra = {"training": {key: metrics[key] for key in ("steps", "tokens_per_second", "val")}
+        # "window": the length the model was trained on last (after any length warm-up), which
+        # `genossm score` takes as its default window (genossm.infer.score.settings.training_window).
+        extra = {"window": d.window_length,
+                 "training": {key: metrics[key] for key in ("steps", "tokens_per_second", "val")}
                  | {"test": metrics.get("test"), "recipe": metrics["recipe"]}}
         # From the saved file, not the live module: full weights under every strategy (FSDP
         # shards them in memory), and proof that the checkpoint loads safely.

@@ -15,7 +15,7 @@ def test_pretrain_writes_a_loadable_model(data_dir, tmp_path, capsys):
     code = main(["-q", "pretrain", "--config", "tiny-cpu", "--fasta", str(data_dir / "lambda_virus.fa"),
                  "--out", str(out), "--set", "trainer.max_steps=3", "--set", "trainer.val_every=3",
                  "--set", "model_overrides={d_model: 32, n_layers: 2, max_length: 128}",
-                 "--set", "data.window_length=128", "--set", "data.val_windows=4",
+                 "--set", "data.window_length=64", "--set", "data.val_windows=4",
                  "--set", "data.test_windows=4", "--test-fraction", "0.1"])
     assert code == 0
     assert capsys.readouterr().out == ""  # data to stdout only; this command writes none
@@ -28,6 +28,12 @@ def test_pretrain_writes_a_loadable_model(data_dir, tmp_path, capsys):
     assert metrics["steps"] == 3 and metrics["test"]["bases"] > 0
     assert (out / "checkpoints" / "last.ckpt").exists()
     assert metrics["recipe"]["data"]["test_fraction"] == 0.1
+    # The training window (64, below max_length 128) is recorded: `genossm score`'s default window.
+    from genossm.infer.score.settings import training_window
+    from genossm.models.checkpoint import read_checkpoint_config
+
+    assert read_checkpoint_config(out / "model")["training"]["window"] == 64
+    assert training_window(read_checkpoint_config(out / "model")) == 64
     # The Lightning checkpoint has the layout `genossm convert` reads (weights_only loading).
     from genossm.models.checkpoint import convert_lightning_checkpoint
 
