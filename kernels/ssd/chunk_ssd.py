@@ -28,9 +28,13 @@ import triton.language as tl
 from .._checks import check_fast_dtype
 from .chunk_ssd_kernels import (
     _chunk_adjoint_kernel,
-    _chunk_scan_bwd_kernel,
-    _chunk_scan_fwd_kernel,
+    _chunk_scan_bwd_dB_kernel,
+    _chunk_scan_bwd_dC_kernel,
+    _chunk_scan_bwd_dx_kernel,
     _chunk_state_fwd_kernel,
+    _segment_passing_fwd_kernel,
+    _segment_scan_fwd_kernel,
+    _segment_state_fwd_kernel,
     _state_passing_bwd_kernel,
     _state_passing_fwd_kernel,
 )
@@ -45,13 +49,20 @@ class SSDConfig:
     choices for tiles of this size, to be swept with `benchmarks/ssd.py --set key=value`."""
 
     chunk_size: int | None = None  # overrides the caller's chunk_size when set (benchmark sweeps)
-    chunk_warps: int = 4  # chunk-state and adjoint kernels: one (Q, P) x (Q, N) matmul per head
-    scan_warps: int = 4  # chunk-scan forward: C B^T, (Q, Q) x (Q, P) and (Q, N) x (N, P)
-    scan_bwd_warps: int = 8  # chunk-scan backward: eight matmuls per head
+    # forward: programs of (head, segment of this many chunks, row) walk their chunks with the
+    # state in registers; more chunks: fewer segment states to pass, fewer programs
+    segment_chunks: int = 16
+    segment_warps: int = 8  # forward pass 1: one (Q, P) x (Q, N) matmul per chunk
+    scan_warps: int = 8  # forward pass 3: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P), (Q, P) x (Q, N)
+    chunk_warps: int = 8  # backward chunk-state and adjoint kernels: one matmul per head
+    scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
     # state entries per state-passing program (sequential over chunks): 8 x 64 x 128 states give
     # 256 programs at batch 1
     state_block: int = 256
     state_warps: int = 4
+    # fp32 inputs run chunks of at most this many positions: at 64 the backward kernels need
+    # ~230 KB of shared memory on sm_90 (the limit is 227 KB), at 32 about 140 KB
+    fp32_max_chunk: int = 32
 
 
 CONFIG = SSDConfig()
@@ -128,15 +139,25 @@ def kernel_chunk_size(chunk_size: int) -> int:
     return max(16, triton.next_power_of_2(chunk_size))
 
 
+def _with_int32_tiles(t: torch.Tensor, Q: int) -> torch.Tensor:
+    """`t` (B, L, heads, cols), or a contiguous copy when offsets inside one (Q, cols) tile would
+    pass 2^31: the kernels add int32 tile offsets to an int64 base (`_load_rows`)."""
+    block = max(16, triton.next_power_of_2(t.shape[3]))
+    extent = (Q - 1) * abs(t.stride(1)) + (block - 1) * abs(t.stride(3))
+    return t if extent < 2**31 else t.contiguous()
+
+
 def _blocks(P: int, N: int) -> dict:
     # tl.dot needs every dimension >= 16
     return dict(BLOCK_P=max(16, triton.next_power_of_2(P)), BLOCK_N=max(16, triton.next_power_of_2(N)))
 
 
 def _dot_precision(x: torch.Tensor) -> str:
-    # fp32 inputs get exact fp32 products (tf32 would cost ~1e-3 relative error); half inputs
-    # are multiplied in their own precision on the tensor cores either way
-    return "ieee" if x.dtype == torch.float32 else "tf32"
+    # fp32 inputs: three tf32 products per matmul (tf32x3), fp32-level accuracy on the tensor
+    # cores; plain tf32 would cost ~1e-3 relative error, and "ieee" compiled (sm_90, triton 3.9)
+    # to kernels of 32 registers and 8 KB of spills per thread. Half inputs are multiplied in
+    # their own precision either way.
+    return "tf32x3" if x.dtype == torch.float32 else "tf32"
 
 
 def _dot_dtype(x: torch.Tensor):
@@ -187,34 +208,60 @@ def _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run: _Launch):
     return dt_out, cs, states
 
 
-def _pass_states(states, cs, initial_states, want_final, run: _Launch):
-    """Turn `states` (S_c) into the state entering every chunk, in place; final states or None."""
-    final = (torch.zeros(run.table.sequences, run.H, run.P, run.N, device=states.device,
-                         dtype=torch.float32) if want_final else None)
+def _pass_states(states, cs, initial_states, run: _Launch):
+    """Turn `states` (S_c) into the state entering every chunk, in place (for the backward)."""
     table = run.table
     _state_passing_fwd_kernel[run.state_grid](
         states, cs, initial_states if initial_states is not None else states,
-        final if final is not None else states, table.first, table.last, table.sequence,
-        run.H, run.P, run.N, table.n_chunks,
-        HAS_INIT=initial_states is not None, STORE_FINAL=want_final, VARLEN=run.varlen,
+        states, table.first, table.last, table.sequence, run.H, run.P, run.N, table.n_chunks,
+        HAS_INIT=initial_states is not None, STORE_FINAL=False, VARLEN=run.varlen,
         Q=run.Q, BLOCK=run.config.state_block, num_warps=run.config.state_warps,
     )
-    return final
+
+
+def _segment_chunks(run: _Launch) -> int:
+    """Chunks per forward segment: the configured count, more when the segments would pass the
+    grid's second axis (65535)."""
+    return max(run.config.segment_chunks, triton.cdiv(run.table.n_chunks, 65535))
 
 
 def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final, run: _Launch):
-    dt_out, cs, states = _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run)
-    final = _pass_states(states, cs, initial_states, want_final, run)
-    y = torch.empty(x.shape, device=x.device, dtype=x.dtype)
-    _chunk_scan_fwd_kernel[run.chunk_grid](
-        x, B, C, D if D is not None else A, states, dt_out, cs, run.table.start, run.table.length,
-        y, run.H, run.G, run.P, run.N, run.table.n_chunks,
-        *_strides(x, 4), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
-        HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2, Q=run.Q,
-        DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype, num_warps=run.config.scan_warps, **run.blocks,
+    """y and the final states (or None) by the three segment passes; nothing per chunk is kept."""
+    table, device = run.table, x.device
+    K = _segment_chunks(run)
+    segments = triton.cdiv(table.n_chunks, K)
+    states = run.f32(run.rows, segments, run.H, run.P, run.N, device=device)
+    decay = run.f32(run.rows, segments, run.H, device=device)
+    grid = (run.H, segments, run.rows)
+    init = initial_states if initial_states is not None else states
+    flags = dict(HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
+                 HAS_INIT=initial_states is not None, VARLEN=run.varlen, Q=run.Q,
+                 DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype, **run.blocks)
+    bias = dt_bias if dt_bias is not None else A
+    _segment_state_fwd_kernel[grid](
+        x, dt, A, bias, B, init, table.start, table.length, table.first, table.sequence,
+        states, decay, run.H, run.G, run.P, run.N, table.n_chunks, segments, K,
+        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4),
+        num_warps=run.config.segment_warps, **flags,
     )
-    if final is not None and initial_states is not None and run.table.empty is not None:
-        final = torch.where(run.table.empty[:, None, None, None], initial_states, final)
+    _segment_passing_fwd_kernel[run.state_grid](
+        states, decay, run.H, run.P, run.N, segments, BLOCK=run.config.state_block,
+        num_warps=run.config.state_warps,
+    )
+    final = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
+             if want_final else None)
+    y = torch.empty(x.shape, device=device, dtype=x.dtype)
+    _segment_scan_fwd_kernel[grid](
+        x, dt, A, bias, B, C, D if D is not None else A, init, states,
+        table.start, table.length, table.first, table.last, table.sequence,
+        y, final if final is not None else states,
+        run.H, run.G, run.P, run.N, table.n_chunks, segments, K,
+        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
+        HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2, STORE_FINAL=want_final,
+        num_warps=run.config.scan_warps, **flags,
+    )
+    if final is not None and initial_states is not None and table.empty is not None:
+        final = torch.where(table.empty[:, None, None, None], initial_states, final)
     return y, final
 
 
@@ -222,7 +269,7 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
     """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs)."""
     table, c, device = run.table, run.table.n_chunks, x.device
     dt_out, cs, states = _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run)
-    _pass_states(states, cs, initial_states, False, run)  # states: h entering each chunk
+    _pass_states(states, cs, initial_states, run)  # states: h entering each chunk
     adjoints = torch.empty_like(states)
     _chunk_adjoint_kernel[run.chunk_grid](
         dy, C, cs, table.start, table.length, adjoints, run.H, run.G, run.P, run.N, c,
@@ -244,19 +291,32 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
     ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
     dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
     dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
+    common = dict(Q=run.Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype, **run.blocks)
+    _chunk_scan_bwd_dx_kernel[run.chunk_grid](
+        B, C, D if D is not None else A, dy, adjoints, dt_out, cs, table.start, table.length, dx,
+        run.H, run.G, run.P, run.N, c,
+        *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dx, 4),
+        HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
+        num_warps=run.config.scan_bwd_warps, **common,
+    )
+    dcs_part, ddt_part = torch.empty_like(cs), torch.empty_like(cs)
+    _chunk_scan_bwd_dC_kernel[run.chunk_grid](
+        x, B, C, dy, states, dt_out, cs, table.start, table.length, dC, dcs_part, ddt_part,
+        run.H, run.G, run.P, run.N, c,
+        *_strides(x, 4), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dC, 4),
+        num_warps=run.config.scan_bwd_warps, **common,
+    )
     dA_parts = run.f32(run.rows, run.H, c, device=device)
     dbias_parts = run.f32(run.rows, run.H, c, device=device) if dt_bias is not None else dA_parts
     dD_parts = run.f32(run.rows, run.H, c, run.P, device=device) if D is not None else dA_parts
-    _chunk_scan_bwd_kernel[run.chunk_grid](
-        x, dt, dt_bias if dt_bias is not None else A, A, B, C, D if D is not None else A, dy,
-        states, adjoints, dt_out, cs, kappa, table.start, table.length,
-        dx, ddt, dB, dC, dA_parts, dbias_parts, dD_parts,
-        run.H, run.G, run.P, run.N, c,
+    _chunk_scan_bwd_dB_kernel[run.chunk_grid](
+        x, dt, dt_bias if dt_bias is not None else A, A, B, C, dy, adjoints, dt_out, cs,
+        dcs_part, ddt_part, kappa, table.start, table.length, dB, ddt, dA_parts, dbias_parts,
+        dD_parts, run.H, run.G, run.P, run.N, c,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
-        *_strides(dx, 4), *_strides(ddt, 3), *_strides(dB, 4), *_strides(dC, 4),
+        *_strides(ddt, 3), *_strides(dB, 4),
         HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, HAS_D=D is not None,
-        D_PER_P=D is not None and D.dim() == 2, Q=run.Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype,
-        num_warps=run.config.scan_bwd_warps, **run.blocks,
+        num_warps=run.config.scan_bwd_warps, **common,
     )
     dA = dA_parts.sum((0, 2))
     dbias = dbias_parts.sum((0, 2)) if dt_bias is not None else None
@@ -292,6 +352,7 @@ class SSDFunction(torch.autograd.Function):
     def backward(ctx, dy, dfinal=None):
         x, dt, A32, B, C, D, dt_bias, init = ctx.saved_tensors
         dfinal = dfinal.float().contiguous() if dfinal is not None else None
+        dy = _with_int32_tiles(dy, ctx.run.Q)
         dx, ddt, dA, dB, dC, dD, dbias, dinit = _backward(
             dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, ctx.run)
         A_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
@@ -327,6 +388,10 @@ def ssd_triton(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False,
         raise TypeError(f"ssd_triton: B and C must have x's dtype {x.dtype}, got {B.dtype} and "
                         f"{C.dtype}; cast them, or use backend='reference'")
     Q = kernel_chunk_size(CONFIG.chunk_size or chunk_size)
+    if x.dtype == torch.float32:
+        Q = min(Q, CONFIG.fp32_max_chunk)
+    B, C = (_with_int32_tiles(t, Q) for t in (B, C))
+    x = _with_int32_tiles(x, Q)
     if x.shape[1] == 0:
         return _empty_call(x, B, initial_states, return_final_states, cu_seqlens)
     result = SSDFunction.apply(x, dt, A, B, C, D, dt_bias, initial_states, dt_softplus,

@@ -43,6 +43,7 @@ class Case:
     final: bool = True
     cu_seqlens: tuple[int, ...] | None = None
     chunk_size: int = 16
+    config: dict = dataclasses.field(default_factory=dict)  # SSDConfig overrides
 
 
 def make_inputs(case: Case, device=TINY_DEVICE, seed=0):
@@ -90,7 +91,8 @@ def check_against(reference, case: Case, tensors, options, scale=(1.0, 1.0)):
     def triton_path(**kwargs):
         return ssd_triton(**kwargs, chunk_size=case.chunk_size)
 
-    outputs, grads = run_and_grad(triton_path, tensors, options)
+    with ssd_config(**case.config):
+        outputs, grads = run_and_grad(triton_path, tensors, options)
     expected_outputs, expected_grads = run_and_grad(reference, tensors, options)
     assert outputs[0].dtype == case.dtype
     for name, got, want in zip(("y", "final_states"), outputs, expected_outputs):
@@ -102,14 +104,20 @@ def check_against(reference, case: Case, tensors, options, scale=(1.0, 1.0)):
 
 
 CPU_CASES = {
-    # odd L over three chunks of 16, two groups of two heads, every option
-    "odd_length_groups_all_options": Case(with_z=True),
+    # odd L over three chunks of 16, two groups of two heads, every option; forward segments of
+    # two chunks, so states pass between segments inside a row
+    "odd_length_groups_all_options": Case(with_z=True, config=dict(segment_chunks=2)),
     "length1_plain": Case(L=1, batch=1, H=3, G=1, D_shape=None, with_bias=False, softplus=False,
                           initial=False),
     # two whole chunks (the boundary falls on a chunk edge), D per channel, no initial state
     "chunk_boundary_D_per_channel": Case(L=32, batch=1, H=2, G=1, P=16, N=16, D_shape="HP",
                                          initial=False),
-    "packed_with_empty_sequence": Case(L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34)),
+    # one-chunk segments: every sequence start is a segment start
+    "packed_with_empty_sequence": Case(L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34),
+                                       config=dict(segment_chunks=1)),
+    # segments of three chunks: sequences start and end inside segments
+    "packed_across_segments": Case(L=70, batch=1, H=2, G=1, D_shape="HP",
+                                   cu_seqlens=(0, 20, 20, 23, 52, 70), config=dict(segment_chunks=3)),
     "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
     "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16),
     "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
