@@ -1,0 +1,261 @@
+"""Time the Triton chunked SSD (Mamba-2) against the PyTorch chunked reference; print JSON.
+
+    python benchmarks/ssd.py --out benchmarks/results/ssd_h200.json
+    python benchmarks/ssd.py --set chunk_size=32,64 --set segment_chunks=8,16 --shapes target
+
+Kernel rows: B, heads, head dim, d_state, L, dtype, forward ms, forward + backward ms, peak GiB
+of a forward + backward (inputs included), the chunked algorithm's FLOP count, TFLOP/s and its
+share of the bf16 dense tensor-core peak, the forward's HBM floor and how far above it the
+forward runs. A correctness gate (outputs, final states and every gradient against
+`ssd_chunked` at a real shape, bf16, packed sequences included) runs before anything is timed;
+the script exits 1 if it fails. `--set key=value[,value...]` overrides `SSDConfig` fields
+(chunk_size, segment_chunks, warps, state_block); comma lists are swept (every combination
+times every shape; the gate runs for each). Needs CUDA; imports nothing but torch, triton and
+genossm.kernels. About 2 minutes on an H200 with the default shapes, compilation included.
+
+Mamba-2 model rows (tokens/s of training and inference at 2^20) come from
+benchmarks/long_context.py, which takes any model config:
+    python benchmarks/long_context.py --configs mamba2-1m --lengths 131072 1048576 \\
+        --max-reference-length 131072 --out benchmarks/results/long_context_mamba2.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import itertools
+import json
+import sys
+import time
+
+import torch
+
+from common import cuda_fwd_bwd, device_facts, emit_report, relative_error
+
+from genossm.kernels.ssd import ssd_chunked
+from genossm.kernels.ssd import chunk_ssd
+from genossm.kernels.ssd.chunk_ssd import SSDConfig, kernel_chunk_size, ssd_config, ssd_triton
+
+BF16_DENSE_TFLOPS = 790.0  # H200 SXM (same SM as the H100 SXM): bf16 dense tensor-core peak
+HBM_BYTES_PER_S = 4.8e12  # H200 HBM3e
+CHUNK_SIZE = 64  # the model configs' chunk (configs/models/mamba2-1m.yaml)
+
+# name -> (batch, heads, head dim, d_state, groups, L, dtype, time the reference too)
+SHAPES = {
+    "target": (1, 8, 64, 128, 1, 1 << 20, torch.bfloat16, False),  # issue 17's target
+    "64k": (1, 8, 64, 128, 1, 1 << 16, torch.bfloat16, True),
+    "batch8_16k": (8, 16, 64, 64, 2, 1 << 14, torch.bfloat16, True),
+    "fp16_256k": (1, 8, 64, 128, 1, 1 << 18, torch.float16, False),
+}
+# gate: odd length, several chunks and segments, two groups, and a packed batch with an empty
+# sequence, against the PyTorch chunked reference
+GATE = [dict(batch=1, H=8, P=64, N=128, G=2, L=(1 << 13) + 5, cu_seqlens=None),
+        dict(batch=1, H=4, P=64, N=64, G=1, L=5000, cu_seqlens=(0, 1, 1700, 1700, 5000))]
+GATE_TOLERANCE = (2e-2, 3e-2)  # bf16 inputs: outputs/states, gradients (relative L2)
+GRADS = ("x", "dt", "A", "B", "C", "D", "dt_bias", "initial_states")
+
+
+def chunked_flops(batch, H, P, N, G, L, Q) -> tuple[float, float]:
+    """(forward, backward) FLOPs of the chunked algorithm with chunks of Q, matmuls only.
+
+    Per chunk: C B^T once per group (2 Q^2 N); per head the intra-chunk output (2 Q^2 P), the
+    chunk state and the entering state's output (2 Q P N each). The backward, without
+    recomputation: C B^T per group; per head CBL^T dy and dy x^T (2 Q^2 P each), W B and W^T C
+    (2 Q^2 N each), B g^T, dy h, x g and the adjoint's dy^T C (2 Q P N each). Elementwise work
+    (exps, masks) is left out: the roofline is the tensor cores'."""
+    chunks = batch * -(-L // Q)
+    forward = chunks * (G * 2 * Q * Q * N + H * (2 * Q * Q * P + 4 * Q * P * N))
+    backward = chunks * (G * 2 * Q * Q * N + H * (4 * Q * Q * P + 4 * Q * Q * N + 8 * Q * P * N))
+    return float(forward), float(backward)
+
+
+def forward_hbm_bytes(batch, H, P, N, G, L, element_bytes) -> int:
+    """Bytes the forward must move at least: x, dt, B, C read once, y written once."""
+    return batch * L * (2 * H * P + H + 2 * G * N) * element_bytes
+
+
+def parse_sets(items: list[str]) -> list[dict]:
+    """`["chunk_size=32,64", "scan_warps=4"]` -> every combination as SSDConfig overrides."""
+    fields = {f.name: f for f in dataclasses.fields(SSDConfig)}
+    axes = []
+    for item in items:
+        key, _, values = item.partition("=")
+        if key not in fields or not values:
+            raise SystemExit(f"--set {item!r}: expected key=value[,value...] with key one of "
+                             f"{', '.join(fields)}")
+        axes.append([(key, int(v)) for v in values.split(",")])
+    return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
+
+
+def make_inputs(batch, H, P, N, G, L, dtype, cu_seqlens=None, seed=0):
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+
+    def rand(*shape, scale=1.0, shift=0.0, dt=dtype):
+        t = torch.randn(*shape, device="cuda", generator=gen) * scale + shift
+        return t.to(dt).requires_grad_()
+
+    sequences = batch if cu_seqlens is None else len(cu_seqlens) - 1
+    tensors = dict(
+        x=rand(batch, L, H, P), dt=rand(batch, L, H, scale=0.5, shift=-1.0),
+        A=(-torch.rand(H, device="cuda", generator=gen) * 8 - 1).requires_grad_(),  # -A in [1, 9]
+        B=rand(batch, L, G, N, scale=N ** -0.5), C=rand(batch, L, G, N, scale=N ** -0.5),
+        D=rand(H, dt=torch.float32), dt_bias=rand(H, scale=0.3, dt=torch.float32),
+        initial_states=rand(sequences, H, P, N, dt=torch.float32),
+    )
+    options = dict(dt_softplus=True, return_final_states=True)
+    if cu_seqlens is not None:
+        options["cu_seqlens"] = torch.tensor(cu_seqlens, device="cuda")
+    return tensors, options
+
+
+def outputs_and_grads(fn, tensors, options):
+    y, final = fn(**tensors, **options)
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    loss = (y.float() * torch.randn(y.shape, device="cuda", generator=gen)).sum()
+    loss = loss + (final * torch.randn(final.shape, device="cuda", generator=gen)).sum()
+    grads = torch.autograd.grad(loss, [tensors[name] for name in GRADS])
+    return (y, final), dict(zip(GRADS, grads))
+
+
+def gate(chunk_size: int) -> dict:
+    """Relative errors of the Triton path against `ssd_chunked`; `passed` False past tolerance."""
+    errors = {}
+    for index, shape in enumerate(GATE):
+        tensors, options = make_inputs(shape["batch"], shape["H"], shape["P"], shape["N"], shape["G"],
+                                       shape["L"], torch.bfloat16, shape["cu_seqlens"])
+        got, got_grads = outputs_and_grads(
+            lambda **kw: ssd_triton(**kw, chunk_size=chunk_size), tensors, options)
+        want, want_grads = outputs_and_grads(
+            lambda **kw: ssd_chunked(**kw, chunk_size=chunk_size), tensors, options)
+        errors[f"case{index}_y"] = relative_error(got[0], want[0])
+        errors[f"case{index}_final_states"] = relative_error(got[1], want[1])
+        for name in GRADS:
+            errors[f"case{index}_d{name}"] = relative_error(got_grads[name], want_grads[name])
+    passed = all(e < (GATE_TOLERANCE[0] if k.endswith(("_y", "_final_states")) else GATE_TOLERANCE[1])
+                 for k, e in errors.items())
+    return {"passed": passed, "tolerance": GATE_TOLERANCE,
+            "relative_errors": {k: float(f"{e:.3g}") for k, e in errors.items()}}
+
+
+def time_forward(fn, warmup: int, rep: int) -> float:
+    import triton
+
+    with torch.no_grad():
+        return triton.testing.do_bench(fn, warmup=warmup, rep=rep, return_mode="median")
+
+
+def time_reference(fn, repeats: int = 3) -> float:
+    """Median ms of a few calls (the reference is slow; do_bench's budget would run it for long)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def measure(name: str, with_reference: bool, args) -> dict:
+    batch, H, P, N, G, L, dtype, reference_too = SHAPES[name]
+    Q = kernel_chunk_size(chunk_ssd.CONFIG.chunk_size or CHUNK_SIZE)
+    if dtype == torch.float32:
+        Q = min(Q, chunk_ssd.CONFIG.fp32_max_chunk)
+    tensors, options = make_inputs(batch, H, P, N, G, L, dtype)
+    leaves = [t for t in tensors.values()]
+
+    def forward():
+        return ssd_triton(**tensors, **options, chunk_size=Q)
+
+    def forward_y():
+        return forward()[0]
+
+    forward_ms = time_forward(forward, args.warmup, args.rep)
+    fwd_bwd_ms, peak = cuda_fwd_bwd(forward_y, leaves, warmup=args.warmup, rep=args.rep)
+    flops_fwd, flops_bwd = chunked_flops(batch, H, P, N, G, L, Q)
+    floor_bytes = forward_hbm_bytes(batch, H, P, N, G, L, torch.finfo(dtype).bits // 8)
+    floor_ms = floor_bytes / HBM_BYTES_PER_S * 1e3
+    tflops_fwd_bwd = (flops_fwd + flops_bwd) / (fwd_bwd_ms * 1e-3) / 1e12
+    row = {
+        "shape": name, "batch": batch, "heads": H, "head_dim": P, "d_state": N, "groups": G,
+        "length": L, "dtype": str(dtype).removeprefix("torch."), "chunk_size": Q,
+        "config": dataclasses.asdict(chunk_ssd.CONFIG),
+        "fwd_ms": round(forward_ms, 3), "fwd_bwd_ms": round(fwd_bwd_ms, 3), "peak_gib": round(peak, 3),
+        "flops_fwd": flops_fwd, "flops_fwd_bwd": flops_fwd + flops_bwd,
+        "tflops_fwd": round(flops_fwd / (forward_ms * 1e-3) / 1e12, 1),
+        "tflops_fwd_bwd": round(tflops_fwd_bwd, 1),
+        "share_of_bf16_dense_peak_fwd_bwd": round(tflops_fwd_bwd / BF16_DENSE_TFLOPS, 4),
+        "fwd_hbm_floor_bytes": floor_bytes, "fwd_hbm_floor_ms": round(floor_ms, 3),
+        "fwd_over_hbm_floor": round(forward_ms / floor_ms, 2),
+    }
+    if with_reference and reference_too:
+        def reference():
+            return ssd_chunked(**tensors, **options, chunk_size=Q)
+
+        with torch.no_grad():
+            ref_fwd = time_reference(reference)
+
+        def reference_fwd_bwd():
+            y, _ = reference()
+            y.float().sum().backward()
+
+        torch.cuda.reset_peak_memory_stats()
+        ref_fwd_bwd = time_reference(reference_fwd_bwd)
+        row["reference"] = {"fwd_ms": round(ref_fwd, 3), "fwd_bwd_ms": round(ref_fwd_bwd, 3),
+                            "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
+        row["speedup_fwd"] = round(ref_fwd / forward_ms, 2)
+        row["speedup_fwd_bwd"] = round(ref_fwd_bwd / fwd_bwd_ms, 2)
+    for leaf in leaves:
+        leaf.grad = None
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=list(SHAPES))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE[,VALUE...]",
+                        help="override an SSDConfig field (comma lists are swept)")
+    parser.add_argument("--no-reference", action="store_true", help="do not time ssd_chunked")
+    parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up budget, ms")
+    parser.add_argument("--rep", type=int, default=100, help="do_bench measuring budget, ms")
+    parser.add_argument("--out", help="write the JSON here as well as to stdout")
+    args = parser.parse_args(argv)
+    configs = parse_sets(args.set)  # checked before CUDA is touched
+    if not torch.cuda.is_available():
+        print("benchmarks/ssd.py: needs a CUDA GPU (the Triton kernels are timed)", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    report = {
+        "benchmark": "ssd", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **device_facts(torch.device("cuda")), "triton": __import__("triton").__version__,
+        "bf16_dense_tflops": BF16_DENSE_TFLOPS, "hbm_bytes_per_s": HBM_BYTES_PER_S,
+        "flops_note": "chunked algorithm, matmuls only, C B^T once per group (chunked_flops)",
+        "runs": [],
+    }
+    failed = False
+    for overrides in configs:
+        with ssd_config(**overrides):
+            run = {"overrides": overrides,
+                   "gate": gate(kernel_chunk_size(chunk_ssd.CONFIG.chunk_size or CHUNK_SIZE))}
+            print(json.dumps(run), file=sys.stderr, flush=True)
+            if not run["gate"]["passed"]:
+                failed = True
+                report["runs"].append(run)
+                continue
+            run["rows"] = []
+            for name in args.shapes:
+                row = measure(name, not args.no_reference, args)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                run["rows"].append(row)
+                torch.cuda.empty_cache()
+            report["runs"].append(run)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    emit_report(report, args.out, indent=1)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

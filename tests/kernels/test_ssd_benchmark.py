@@ -1,0 +1,47 @@
+"""benchmarks/ssd.py's arithmetic (FLOP count, HBM floor) and its --set parsing; the GPU timings
+themselves are benchmarks, not tests."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ssd.py"
+
+
+@pytest.fixture
+def benchmark(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    return runpy.run_path(str(SCRIPT))
+
+
+def test_flop_count_by_hand(benchmark):
+    # batch 1, 2 heads of 4, d_state 8, one group, L = 20 in chunks of 16: two chunks.
+    # forward per chunk: C B^T 2*16*16*8 = 4096; per head 2*16*16*4 + 4*16*4*8 = 4096
+    # backward per chunk: 4096; per head 4*16*16*4 + 4*16*16*8 + 8*16*4*8 = 16384
+    forward, backward = benchmark["chunked_flops"](1, 2, 4, 8, 1, 20, 16)
+    assert forward == 2 * (4096 + 2 * 4096)
+    assert backward == 2 * (4096 + 2 * 16384)
+
+
+def test_target_shape_figures(benchmark):
+    """(1, 2^20, 8 x 64, d_state 128, bf16) at chunks of 64: the 0.36 TFLOP forward of
+    docs/kernels/ssd.md, and 2576 bytes per position to move (x, y: 1024 each; B, C: 256 each;
+    dt: 16), 0.56 ms at 4.8 TB/s."""
+    forward, _ = benchmark["chunked_flops"](1, 8, 64, 128, 1, 1 << 20, 64)
+    assert forward == 16384 * (2 * 64 * 64 * 128 + 8 * (2 * 64 * 64 * 64 + 4 * 64 * 64 * 128))
+    assert abs(forward / 0.3608e12 - 1) < 1e-3
+    floor = benchmark["forward_hbm_bytes"](1, 8, 64, 128, 1, 1 << 20, 2)
+    assert floor == (1 << 20) * 2576
+    assert round(floor / benchmark["HBM_BYTES_PER_S"] * 1e3, 3) == 0.563
+
+
+def test_set_options_are_swept_and_checked(benchmark):
+    parse = benchmark["parse_sets"]
+    assert parse([]) == [{}]
+    assert parse(["chunk_size=32,64", "scan_warps=4"]) == [
+        {"chunk_size": 32, "scan_warps": 4}, {"chunk_size": 64, "scan_warps": 4}]
+    with pytest.raises(SystemExit, match="expected key=value"):
+        parse(["chunk=64"])
