@@ -57,6 +57,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -381,14 +382,19 @@ def embed_one(args, kind: str, golden: Path, device: torch.device, workdir: Path
     config = caduceus_config(hf_config, golden / "caduceus_ps" / "config.json", 131072)
     model = saved_random_model(config, workdir / f"caduceus-{kind}", device)
     settings = EmbedSettings(both_strands=True, max_pass_length=args.max_pass_length)
+    load_before = os.getloadavg()[0]
     synchronize(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     mean, _ = embed_tokens_region(model, genome.tokens, settings, device)
     synchronize(device)
+    # On a shared CPU the process's CPU time is the steadier figure: other jobs stretch the wall
+    # clock, not the work done (with one torch thread, CPU seconds ~ seconds on an idle core).
     row = {"model": f"Caduceus-{kind.upper()} {args.embed_shape} shape, random weights, converted format",
            "d_model": config.d_model, "n_layers": config.n_layers, "region_bp": args.region,
            "both_strands": True, "max_pass_length": args.max_pass_length,
-           "torch_threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 2)}
+           "torch_threads": torch.get_num_threads(), "seconds": round(time.perf_counter() - start, 2),
+           "cpu_seconds": round(time.process_time() - cpu_start, 2),
+           "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
     if kind == "ps" and args.embed_forward_only:
         # RC-equivariant: the reverse strand's pass, flipped back, would be the forward pass but for
         # the [SEP] the peer's tokenizer appends (at the 3' end of each strand's pass).
