@@ -30,6 +30,7 @@ COMMANDS: list[str] = [
     "score",
     "embed",
     "mutagenesis",
+    "calibrate",
 ]
 
 log = logging.getLogger("genossm")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genossm.infer.calibration.distribution import LENGTH_CLASSES, variant_class
+from genossm.infer.calibration.distribution import LENGTH_CLASSES, MAX_INDEL_LENGTH, variant_class
 from genossm.infer.score.tiles import TileLayout, allele_pair
 from genossm.tokenizer import encode
 
@@ -61,7 +61,7 @@ def draw_background(genomes: list, window: int, snvs: int, indels: int, *, seed:
         g, contig, length = contigs[int(rng.choice(len(contigs), p=weights))]
         tile_start = layout.tile_start(int(rng.integers(0, length)))
         middle = tile_start + layout.margin
-        tokens_end = tile_start + window + layout.max_allele_length + 1
+        tokens_end = tile_start + window + MAX_INDEL_LENGTH + 2  # room for the longest deletion
         sequence = genomes[g].fetch(contig, tile_start, tokens_end, pad=True).upper()
         tile_tokens = encode(sequence)
         placed = 0
