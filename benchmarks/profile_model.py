@@ -50,8 +50,9 @@ def main(argv=None) -> int:
             return
         model.train()
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            logits = model(tokens[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten())
+            logits = model(tokens)  # whole windows, as in benchmarks/long_context.py
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1),
+                                                 tokens.roll(-1, dims=1).flatten())
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -346,7 +346,6 @@ def _scan_bwd_kernel(
     rows = (batch.to(tl.int64) * H + offs_c) * L  # (BLOCK_C,) int64
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     cn = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c[:, None]) * N + offs_n[None, :]
-    A2 = tl.load(A2_ptr + offs_c[:, None] * N + offs_n[None, :], mask=mask_cn, other=0.0)
     bias = tl.zeros([BLOCK_C], dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
@@ -382,16 +381,25 @@ def _scan_bwd_kernel(
         g_B = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g B
         g_decayed_A = tl.zeros([BLOCK_C, T], dtype=tl.float32)  # sum_n g (x - b) A
         prev_chunk = tl.maximum(chunk - 1, 0)  # chunk 0 needs no saved state: a_0 = 0 restarts it
-        x_saved = tl.load(ckpt_ptr + ((batch.to(tl.int64) * n_chunks + prev_chunk) * H + offs_c[:, None]) * N
-                          + offs_n[None, :], mask=mask_cn & (offs_c[:, None] * 0 + chunk > 0), other=0.0)
+        # per-state columns (A log2(e), the state saved at the previous chunk's end) are loaded
+        # one state ahead rather than picked out of register tiles: a pick is a reduction across
+        # the lanes that hold the tile's columns, a load from L1 is off the dependent chain
+        saved_rows = ((batch.to(tl.int64) * n_chunks + prev_chunk) * H + offs_c) * N
+        saved_mask = mask_c & (offs_c * 0 + chunk > 0)
         b_next = _state_row(B_ptr, bc_row, offs_c, mask_c, 0, t, mask_t, L, N, B_VARIES)
         c_next = _state_row(C_ptr, bc_row, offs_c, mask_c, 0, t, mask_t, L, N, C_VARIES)
+        a2_next = tl.load(A2_ptr + offs_c * N, mask=mask_c, other=0.0)
+        saved_next = tl.load(ckpt_ptr + saved_rows, mask=saved_mask, other=0.0)
         for n in range(0, N):
             b_n = b_next  # loads run one state ahead so their latency hides behind the math
             c_n = c_next
+            a2 = a2_next  # (BLOCK_C,) A log2(e)
+            saved = saved_next  # (BLOCK_C,) the state at the previous chunk's end
+            more = offs_c * 0 + n + 1 < N  # a tensor: the interpreter rejects a bool mask
             b_next = _state_row(B_ptr, bc_row, offs_c, mask_c, n + 1, t, mask_t, L, N, B_VARIES)
             c_next = _state_row(C_ptr, bc_row, offs_c, mask_c, n + 1, t, mask_t, L, N, C_VARIES)
-            a2 = _pick(A2, offs_n, n)  # (BLOCK_C,) A log2(e)
+            a2_next = tl.load(A2_ptr + offs_c * N + n + 1, mask=mask_c & more, other=0.0)
+            saved_next = tl.load(ckpt_ptr + saved_rows + n + 1, mask=saved_mask & more, other=0.0)
             # states of this chunk, recomputed from the one saved at the previous chunk's end
             a = tl.exp2(delta * a2[:, None])
             b = delta_u * b_n
@@ -403,7 +411,7 @@ def _scan_bwd_kernel(
             a_scan = tl.where(is_start[None, :], 0.0, a)
             # the saved state enters through b at the chunk's first position, so the scan's
             # second output is x itself (one tile fewer than adding a_cum * x_saved afterwards)
-            x_in = a_scan * _pick(x_saved, offs_n, n)[:, None]
+            x_in = a_scan * saved[:, None]
             b_scan += tl.where(offs_t[None, :] == 0, x_in, 0.0)
             _, x = tl.associative_scan((a_scan, b_scan), 1, _affine_combine)
             # the terms that need x itself come first, so that only x - b outlives the next scan
