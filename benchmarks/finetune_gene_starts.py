@@ -85,6 +85,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--work", default="/tmp/genossm-finetune-bench")
     parser.add_argument("--skip-scratch", action="store_true")
+    parser.add_argument("--skip-finetuned", action="store_true", help="only the from-scratch run (and k-mers)")
+    parser.add_argument("--precision", default="auto", help="auto (32-true on CPU), bf16-mixed, 32-true")
+    parser.add_argument("--mode", default="full", choices=("full", "frozen", "lora"))
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from genossm.finetune.job import FinetuneJob, finetune, prepare_data
@@ -97,8 +101,8 @@ def main() -> None:
                     str(args.train), "--val", str(args.val), "--test", str(args.test), "--out", str(sample)],
                    check=True)
     fasta = tuple(sorted(str(p) for p in Path(args.genomes).glob("*.fa.gz")))
-    recipe = FinetuneRecipe(max_epochs=args.epochs, batch_size=32, lr=3e-4, head_lr=1e-3, warmup_steps=20,
-                            checkpoint_every_steps=1000)
+    recipe = FinetuneRecipe(max_epochs=args.epochs, batch_size=args.batch_size, lr=3e-4, head_lr=1e-3,
+                            warmup_steps=20, checkpoint_every_steps=1000, precision=args.precision, mode=args.mode)
     job = FinetuneJob(data=(str(sample),), fasta=fasta, out_dir="", split_column="split", recipe=recipe,
                       command="benchmarks/finetune_gene_starts.py")
     spec, sets, *_ = prepare_data(job)
@@ -106,11 +110,14 @@ def main() -> None:
                        "(test: NTUH-K2044, N315; val: MGH78578, COL)",
                "windows": {name: len(s) for name, s in sets.items()},
                "host": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                        "cores": os.cpu_count(), "torch": torch.__version__},
+                        "cores": os.cpu_count(), "torch": torch.__version__,
+                        "load_average_at_start": os.getloadavg()[0]},
+               "command": " ".join(["python", *sys.argv]),
                "gpu_windows_per_second": "not measured (no GPU available to this run)"}
     results["kmer_logistic_regression"] = kmer_baseline(sets)
     print(json.dumps(results["kmer_logistic_regression"]), flush=True)
-    runs = [("finetuned_bundled", False)] + ([] if args.skip_scratch else [("scratch_same_architecture", True)])
+    runs = (([] if args.skip_finetuned else [("finetuned_bundled", False)])
+            + ([] if args.skip_scratch else [("scratch_same_architecture", True)]))
     for name, scratch in runs:
         out_dir = work / name
         import shutil
@@ -122,6 +129,8 @@ def main() -> None:
         results[name] = {"wall_seconds": round(time.perf_counter() - started, 1), "steps": metrics["steps"],
                          "train_seconds": metrics["train_seconds_this_run"],
                          "train_windows_per_second": metrics["train_windows_per_second"],
+                         "train_cpu_seconds_per_window": metrics["train_cpu_seconds_per_window"],
+                         "precision": metrics["precision"],
                          "best_val": metrics["best"], "test": metrics["test"], "recipe": metrics["recipe"]}
         print(json.dumps({name: results[name]["test"], "wall_seconds": results[name]["wall_seconds"]}), flush=True)
         Path(args.out).write_text(json.dumps(results, indent=2, default=lambda v: None) + "\n")  # after each run

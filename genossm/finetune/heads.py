@@ -101,9 +101,12 @@ class SequenceTaskModel(nn.Module):
             return torch.softmax(logits, dim=-1)
         return logits
 
-    def predict(self, tokens: torch.Tensor, mask: torch.Tensor, both_strands: bool = True) -> torch.Tensor:
-        """(B, C) or (B, L, C) outputs, averaged over both strands unless `both_strands` is False."""
-        forward = self.outputs(self(tokens, mask))
+    def predict(self, tokens: torch.Tensor, mask: torch.Tensor, both_strands: bool = True,
+                logits: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C) or (B, L, C) outputs, averaged over both strands unless `both_strands` is False.
+        `logits`: the forward strand's, when the caller already has them (the held-out loss
+        needs them too: a third of the evaluation's model calls saved)."""
+        forward = self.outputs(self(tokens, mask) if logits is None else logits)
         if not both_strands:
             return forward
         reverse = self.outputs(self(reverse_complement_batch(tokens, mask), mask))

@@ -126,6 +126,9 @@ class RunRecord(L.Callback):
     def __init__(self, out_dir: Path, base: dict[str, Any], monitor: tuple[str, str]):
         self.out_dir, self.base, self.monitor = out_dir, base, monitor
         self.windows, self.seconds, self._last = 0, 0.0, None
+        # CPU seconds of this process (all its threads) in training batches: on a shared machine
+        # the steadier figure, since other processes stretch the wall clock, not the work
+        self.cpu_seconds, self._last_cpu = 0.0, None
         self._bar = None
         self._positioned = False
 
@@ -144,11 +147,12 @@ class RunRecord(L.Callback):
             self._bar = progress(total=total, initial=trainer.global_step, desc="finetune", unit="step")
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.process_time()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._last is not None:
             self.seconds += time.perf_counter() - self._last
+            self.cpu_seconds += time.process_time() - self._last_cpu
             self.windows += len(batch["tokens"]) * trainer.world_size
         if self._bar is not None:
             self._bar.update(trainer.global_step - self._bar.n)
@@ -180,7 +184,8 @@ class RunRecord(L.Callback):
         scored = [h for h in history if key in h and h[key] == h[key]]
         best = (max if mode == "max" else min)(scored, key=lambda h: h[key]) if scored else None
         record = {**self.base, "monitor": {"metric": name, "mode": mode}, "epochs": history, "best": best,
-                  "train_windows_per_second": round(self.windows_per_second, 1), **extra}
+                  "train_windows_per_second": round(self.windows_per_second, 1),
+                  "train_cpu_seconds_per_window": round(self.cpu_seconds / max(1, self.windows), 4), **extra}
         with atomic_path(self.out_dir / "metrics.json") as tmp:
             Path(tmp).write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
         return record
@@ -263,8 +268,9 @@ def finetune(job: FinetuneJob) -> dict[str, Any]:
                            every_n_train_steps=recipe.checkpoint_every_steps, save_last=True, save_top_k=1)
     best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=f"val/{monitor[0]}", mode=monitor[1],
                            save_top_k=1, enable_version_counter=False)
+    # strict=False: a run that max_steps ends before its first validation has no metric to check
     stop = EarlyStopping(monitor=f"val/{monitor[0]}", mode=monitor[1], patience=recipe.patience,
-                         check_finite=False)
+                         check_finite=False, strict=False)
     base = {"task": spec.to_dict(), "summary": spec.summary(), "backbone": backbone, "examples": counts,
             "length": length, "recipe": recipe.to_dict(), "command": job.command}
     record = RunRecord(out_dir, base, monitor)

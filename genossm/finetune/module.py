@@ -85,7 +85,7 @@ class FinetuneTask(L.LightningModule):
         logits = self.model(batch["tokens"], batch["mask"])
         examples = len(batch["tokens"])
         self._losses.append((float(task_loss(self.spec.kind, logits, batch["targets"])) * examples, examples))
-        outputs = self.model.predict(batch["tokens"], batch["mask"], both_strands=True)
+        outputs = self.model.predict(batch["tokens"], batch["mask"], both_strands=True, logits=logits)
         targets, keys = batch["targets"], batch["index"]  # keys: which example (and base) a row is
         if self.spec.kind == "token":  # positions, flattened (lengths differ between batches)
             keep = batch["mask"].reshape(-1)
