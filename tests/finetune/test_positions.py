@@ -113,6 +113,16 @@ def test_positions_train_a_per_position_head_that_finds_them(tmp_path, tiny_mode
             called[int(start):int(end)] = True
     truth = np.array([b in "GC" for b in contigs["c3"]])
     assert (called[:560] == truth[:560]).mean() > 0.95
+    # an interrupted BED: two windows complete, the third torn; --resume ends with the same bytes
+    text = called_bed.read_text()
+    second_done = text.index("\n", text.index("# done ", text.index("# done ") + 1)) + 1
+    from genossm.finetune.predict import partial_path
+
+    resumed = tmp_path / "resumed.bed"
+    partial_path(str(resumed)).write_text(text[:second_done] + text[second_done:second_done + 9])
+    assert predict(PredictJob(model=str(run / "model"), regions=(str(test_windows),),
+                              fasta=(str(tmp_path / "g.fa"),), output=str(resumed), resume=True)) == 12
+    assert resumed.read_text() == text
     bedgraph = tmp_path / "p.bedgraph"
     predict(PredictJob(model=str(run / "model"), regions=(str(test_windows),), fasta=(str(tmp_path / "g.fa"),),
                        output=str(bedgraph)))
