@@ -103,7 +103,8 @@ def run_compare(args) -> int:
                   and not seen.__setitem__(row["class"], seen[row["class"]] + 1)]
     result = {"command": shlex.join(["python", "benchmarks/vep", *sys.argv[1:]]),
               "torch_threads": torch.get_num_threads()}
-    result |= compare(args.set_dir, labels, model_dir=args.model, window=args.window)
+    result |= compare(args.set_dir, labels, model_dir=args.model, window=args.window, full_limit=args.full_limit,
+                      device=args.device)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     sys.stdout.write(definitions_markdown(result))
     return 0
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser.add_argument("--model", help="checkpoint directory (default: the bundled model)")
     compare_parser.add_argument("--window", type=int, help="default: the model's training window")
     compare_parser.add_argument("--limit", type=int, help="only the first N SNVs of each class")
+    compare_parser.add_argument("--full-limit", type=int,
+                                help="definitions other than site only for the first N SNVs of each class")
+    compare_parser.add_argument("--device", default="cpu")
     compare_parser.add_argument("--threads", type=int, help="torch threads")
     compare_parser.add_argument("--json", type=Path, required=True, help="result JSON")
     for sub in (build, run):

@@ -2,13 +2,18 @@
 
 The scores come from the library's `VariantScorer` (the code `genossm score` runs), with every
 definition at once and both strands kept apart, so "both strands vs one" costs no second run.
-Two normalised variants of the site score are computed beside them, from the model's own
+Site scores come from one reference pass per strand (checked against the library's site-only
+path on the first SNVs), for every SNV; the other definitions need alt passes (2-3x the cost), so
+`--full-limit N` computes them for the first N SNVs of each class only (their tables are
+`full_subset`, with the site scores of the same SNVs beside them). Two normalised variants of the
+site score are computed beside them, from the model's own
 background: every possible SNV of the variant's window (positions with at least a quarter window
 of context, 3 ALTs each) scored by the same reference pass, grouped by substitution class (S>W,
 W>S, S>S, W>W): `site_centered` = site - mean of its class, `site_z` = that over the class's
 standard deviation. Oriented so that higher = more damaging: -llr, -site, -site_*, +emb*.
 
-    python benchmarks/vep compare runs/vep/bacteria --json benchmarks/results/vep_bacteria_definitions.json
+    python benchmarks/vep compare runs/vep/bacteria --limit 100 --full-limit 40 \
+        --json benchmarks/results/vep_bacteria_definitions.json
 """
 
 from __future__ import annotations
@@ -42,29 +47,37 @@ CLASS_OF = substitution_class_matrix()
 
 
 @torch.no_grad()
-def site_background(model, window_tokens: np.ndarray, device) -> np.ndarray:
-    """(4 classes, 2) mean and standard deviation of the site score of every SNV of a window
-    (positions t >= W/4, so each has a quarter window of context before it)."""
-    tokens = torch.from_numpy(window_tokens.astype(np.int64))[None].to(device)
+def reference_sites(model, windows: list[np.ndarray], device, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per (strand) reference window: the (W-1, 4) log-probabilities of the bases at 1..W-1 given
+    the bases before them, and the (4 classes, 2) mean and standard deviation of the site score
+    of every SNV of the window at positions t >= W/4 (a quarter window of context before each)."""
     from genossm.infer.score.likelihood import base_log_probs
 
-    log_probs = base_log_probs(model(tokens)[0, :-1]).double().cpu().numpy()  # (W-1, 4): predicts 1..W-1
-    start = len(window_tokens) // 4
-    refs = window_tokens[start:]
-    rows = log_probs[start - 1:]
-    keep = refs < 4
-    refs, rows = refs[keep], rows[keep]
-    site = rows - rows[np.arange(len(refs)), refs][:, None]  # (n, 4): alt - ref
-    classes = CLASS_OF[refs]  # (n, 4)
-    out = np.zeros((len(SUBSTITUTIONS), 2))
-    for c in range(len(SUBSTITUTIONS)):
-        values = site[classes == c]
-        out[c] = (values.mean(), values.std()) if len(values) > 1 else (0.0, 1.0)
+    out = []
+    for first in range(0, len(windows), batch_size):
+        batch = np.stack(windows[first:first + batch_size])  # (B, W)
+        logits = model(torch.from_numpy(batch.astype(np.int64)).to(device))  # (B, W, V)
+        log_probs = base_log_probs(logits[:, :-1]).double().cpu().numpy()  # (B, W-1, 4): predict 1..W-1
+        for tokens, rows in zip(batch, log_probs):
+            start = len(tokens) // 4
+            refs, kept = tokens[start:], rows[start - 1:]
+            keep = refs < 4
+            refs, kept = refs[keep], kept[keep]
+            site = kept - kept[np.arange(len(refs)), refs][:, None]  # (n, 4): alt - ref
+            classes = CLASS_OF[refs]  # (n, 4)
+            background = np.zeros((len(SUBSTITUTIONS), 2))
+            for c in range(len(SUBSTITUTIONS)):
+                values = site[classes == c]
+                background[c] = (values.mean(), values.std()) if len(values) > 1 else (0.0, 1.0)
+            out.append((rows, background))
     return out
 
 
 def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window: int | None,
-            batch_size: int = 16) -> dict:
+            full_limit: int | None = None, device: str = "cpu", batch_size: int = 16) -> dict:
+    """Site scores (and their normalised forms) of every SNV in `labels` from one reference pass
+    per strand; every other definition, per strand, through `VariantScorer` for the first
+    `full_limit` SNVs of each class (all when None): their full alt passes cost 2-3x more."""
     from genossm.infer.likelihood import load
     from genossm.infer.score.definitions import SCORE_NAMES
     from genossm.infer.score.scorer import VariantScorer
@@ -73,40 +86,56 @@ def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window:
     from genossm.io.fasta import open_fasta
     from genossm.tokenizer import encode
 
-    model = load(model_dir)
+    model = load(model_dir, device)
     window = window or default_window(model.config.max_length, None, model.training_window)
     layout = TileLayout(window)
-    device = next(model.parameters()).device
-    scorer = VariantScorer(model, both_strands=True, batch_size=batch_size, scores=SCORE_NAMES)
-    started = time.perf_counter()
-    per_strand = {name: np.full((len(labels), 2), np.nan) for name in (*SCORE_NAMES, "site_centered", "site_z")}
     with open_fasta(set_dir / "reference.fa") as genome:
-        for first in range(0, len(labels), 64):
-            rows = labels[first:first + 64]
-            pairs = []
-            for row in rows:
-                position = int(row["pos"]) - 1
-                tile_start = layout.tile_start(position)
-                tile = genome.fetch_tokens(row["chrom"], tile_start, tile_start + window + 1, pad=True)
-                pairs.append(allele_pair(tile, position - tile_start, 1, encode(row["alt"]), window))
-            strands = scorer.score_strands(pairs)
-            for number, (pair, row) in enumerate(zip(pairs, rows)):
-                index = first + number
-                for s, reverse in enumerate((False, True)):
-                    values = strands[s][number]
-                    for name in SCORE_NAMES:
-                        per_strand[name][index, s] = values[name]
-                    strand = pair.strand(reverse)
-                    background = site_background(model, strand.ref, device)
-                    t = strand.ref_span[0]
-                    c = CLASS_OF[strand.ref[t], strand.alt[t]]
-                    mean, sd = background[c]
-                    per_strand["site_centered"][index, s] = values["site"] - mean
-                    per_strand["site_z"][index, s] = (values["site"] - mean) / sd
-            log.info("compare: %d/%d SNVs, %.0f s", first + len(rows), len(labels), time.perf_counter() - started)
-    seconds = time.perf_counter() - started
+        pairs = []
+        for row in labels:
+            position = int(row["pos"]) - 1
+            tile_start = layout.tile_start(position)
+            tile = genome.fetch_tokens(row["chrom"], tile_start, tile_start + window + 1, pad=True)
+            pairs.append(allele_pair(tile, position - tile_start, 1, encode(row["alt"]), window))
+    other_names = tuple(name for name in SCORE_NAMES if name != "site")
+    per_strand = {name: np.full((len(labels), 2), np.nan) for name in (*SCORE_NAMES, "site_centered", "site_z")}
+
+    started = time.perf_counter()
+    strand_pairs = [pair.strand(reverse) for pair in pairs for reverse in (False, True)]
+    for first in range(0, len(strand_pairs), 64):
+        chunk = strand_pairs[first:first + 64]
+        for number, (strand, (rows, background)) in enumerate(
+                zip(chunk, reference_sites(model, [p.ref for p in chunk], device, batch_size))):
+            index, s = divmod(first + number, 2)
+            t = strand.ref_span[0]
+            site = rows[t - 1, strand.alt[t]] - rows[t - 1, strand.ref[t]]
+            mean, sd = background[CLASS_OF[strand.ref[t], strand.alt[t]]]
+            per_strand["site"][index, s] = site
+            per_strand["site_centered"][index, s] = site - mean
+            per_strand["site_z"][index, s] = (site - mean) / sd
+        log.info("compare: site of %d/%d SNVs, %.0f s", (first + len(chunk)) // 2, len(pairs), time.perf_counter() - started)
+    site_seconds = time.perf_counter() - started
+    # Gate: the benchmark's site equals the library's site-only path (the default `genossm score`).
+    gate = VariantScorer(model, both_strands=True, device=device, scores=("site",)).score(pairs[:8])
+    np.testing.assert_allclose([g["site"] for g in gate], per_strand["site"][:8].mean(1), atol=1e-4)
+
+    full = _first_per_class(labels, full_limit)
+    scorer = VariantScorer(model, both_strands=True, batch_size=batch_size, device=device, scores=other_names)
+    started = time.perf_counter()
+    for first in range(0, len(full), 32):
+        indices = full[first:first + 32]
+        strands = scorer.score_strands([pairs[i] for i in indices])
+        for s in range(2):
+            for i, values in zip(indices, strands[s]):
+                for name in other_names:
+                    per_strand[name][i, s] = values[name]
+        log.info("compare: other definitions of %d/%d SNVs, %.0f s", first + len(indices), len(full),
+                 time.perf_counter() - started)
+    full_seconds = time.perf_counter() - started
+
     classes = np.array([row["class"] for row in labels])
     substitutions = np.array([row["substitution"] for row in labels])
+    in_full = np.zeros(len(labels), dtype=bool)
+    in_full[full] = True
     scores = {}
     for name, values in per_strand.items():
         sign = -1.0 if name in LIKELIHOOD_SCORES else 1.0
@@ -114,31 +143,47 @@ def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window:
         scores[f"{name} forward"] = sign * values[:, 0]
     from .evaluate import PAIRS
 
-    pairs_out = {}
+    tables = {"all": {}, "full_subset": {}}
     for name, (positive, negative) in PAIRS.items():
         if np.isin(classes, positive).any() and np.isin(classes, negative).any():
-            pairs_out[name] = pair_table(scores, classes, substitutions, positive, negative)
-    return {"window": window, "model": model_dir or "bundled", "snvs": len(labels), "seconds": round(seconds, 1),
-            "definitions": list(scores), "pairs": pairs_out,
+            tables["all"][name] = pair_table({k: v for k, v in scores.items() if k.startswith("site")},
+                                             classes, substitutions, positive, negative)
+            tables["full_subset"][name] = pair_table({k: v[in_full] for k, v in scores.items()}, classes[in_full],
+                                                     substitutions[in_full], positive, negative)
+    return {"window": window, "model": model_dir or "bundled", "device": device, "snvs": len(labels),
+            "full_subset_snvs": int(in_full.sum()), "site_seconds": round(site_seconds, 1),
+            "full_seconds": round(full_seconds, 1), "definitions": list(scores), "tables": tables,
             "per_snv": {"ids": [row["id"] for row in labels],
                         **{name: np.round(values, 5).tolist() for name, values in per_strand.items()}}}
 
 
+def _first_per_class(labels: list[dict], limit: int | None) -> list[int]:
+    """Indices of the first `limit` SNVs of each class (all when None)."""
+    seen: dict[str, int] = {}
+    chosen = []
+    for index, row in enumerate(labels):
+        if limit is None or seen.get(row["class"], 0) < limit:
+            seen[row["class"]] = seen.get(row["class"], 0) + 1
+            chosen.append(index)
+    return chosen
+
+
 def markdown(result: dict, pairs: tuple[str, ...] = ("stop_gained vs synonymous", "missense vs synonymous",
                                                      "start_lost vs synonymous", "coding vs intergenic")) -> str:
-    """One table per pair: definitions as rows, pooled and per-substitution-class AUROC as columns."""
+    """Per subset and pair: definitions as rows, pooled and per-substitution-class AUROC as columns."""
     lines = []
-    for pair in pairs:
-        table = result["pairs"].get(pair)
-        if table is None:
-            continue
-        counts = ", ".join(f"{s} {table['by_substitution'][s]['n'][0]}/{table['by_substitution'][s]['n'][1]}"
-                           for s in SUBSTITUTIONS)
-        lines += [f"**{pair}** (n {table['n'][0]}/{table['n'][1]}; {counts})", "",
-                  "| score | pooled | " + " | ".join(SUBSTITUTIONS) + " |", "| --- |" + " --- |" * 5]
-        for name in result["definitions"]:
-            cells = [table["by_substitution"][s][name] for s in SUBSTITUTIONS]
-            lines.append(f"| {name} | {table['pooled'][name]:.3f} | " +
-                         " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
-        lines.append("")
+    for subset, tables in result["tables"].items():
+        for pair in pairs:
+            table = tables.get(pair)
+            if table is None:
+                continue
+            counts = ", ".join(f"{s} {table['by_substitution'][s]['n'][0]}/{table['by_substitution'][s]['n'][1]}"
+                               for s in SUBSTITUTIONS)
+            lines += [f"**{pair}**, {subset} (n {table['n'][0]}/{table['n'][1]}; {counts})", "",
+                      "| score | pooled | " + " | ".join(SUBSTITUTIONS) + " |", "| --- |" + " --- |" * 5]
+            for name in table["pooled"]:
+                cells = [table["by_substitution"][s][name] for s in SUBSTITUTIONS]
+                lines.append(f"| {name} | {table['pooled'][name]:.3f} | " +
+                             " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
+            lines.append("")
     return "\n".join(lines)

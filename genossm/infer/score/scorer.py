@@ -150,8 +150,11 @@ def middle_layer_output(model, wanted: bool):
         yield captured
         return
     block = model.blocks[middle_layer(len(model.blocks))]
-    handle = block.register_forward_hook(lambda module, inputs, output: captured[:1].clear() or captured.append(
-        output[0] if isinstance(output, tuple) else output))
+
+    def keep(module, inputs, output) -> None:
+        captured[:] = [output[0] if isinstance(output, tuple) else output]
+
+    handle = block.register_forward_hook(keep)
     try:
         yield captured
     finally:
