@@ -16,7 +16,8 @@ no pysam, pyfaidx or Biopython (the script refuses them). It runs the library ca
     python benchmarks/finetune_speed.py --device cuda --windows 20000 --heldout 2000 \
         --predict-windows 20000 --batch-size 128 --out benchmarks/results/finetune_speed_h200.json
     python benchmarks/finetune_speed.py --device cpu --windows 500 --heldout 200 \
-        --predict-windows 200 --out benchmarks/results/finetune_speed_cpu.json
+        --predict-windows 200 --profile benchmarks/results/profiles/finetune_bundled_cpu_step.txt \
+        --out benchmarks/results/finetune_speed_cpu.json
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main() -> None:
     parser.add_argument("--modes", default="full,frozen,lora")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--model", default=None, help="backbone (default: the bundled model)")
+    parser.add_argument("--profile", metavar="TXT", help="also write torch.profiler's op table of 2 training "
+                        "steps (forward + backward, one batch) to this file")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     sys.meta_path.insert(0, _RefuseGenomeLibraries())
@@ -133,9 +136,54 @@ def main() -> None:
         print(json.dumps({mode: report["modes"][mode]}), flush=True)
     if args.device == "cpu":
         report["cpu_projection_10k"] = projection(report)
+    if args.profile:
+        report["profile"] = profile_training_step(args, device)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     shutil.rmtree(work, ignore_errors=True)
+
+
+def profile_training_step(args, device) -> dict:
+    """Forward and backward seconds of one batch, and the op table of 2 profiled steps (to --profile)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from genossm.finetune.heads import SequenceTaskModel, task_loss
+    from genossm.finetune.job import backbone_dir
+    from genossm.finetune.module import build_backbone
+    from genossm.finetune.task import TaskSpec
+
+    torch.manual_seed(0)
+    model = SequenceTaskModel(build_backbone(str(backbone_dir(args.model)), False),
+                              TaskSpec("binary", ("label",), classes=("0", "1"))).to(device)
+    batch = args.batch_size or 32
+    tokens = torch.randint(0, 4, (batch, args.length), device=device)
+    mask = torch.ones_like(tokens, dtype=torch.bool)
+    targets = torch.randint(0, 2, (batch, 1), device=device).float()
+
+    def step() -> tuple[float, float]:
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        started = time.perf_counter()
+        loss = task_loss("binary", model(tokens, mask), targets)
+        sync()
+        middle = time.perf_counter()
+        loss.backward()
+        sync()
+        return middle - started, time.perf_counter() - middle
+
+    step()  # warm-up
+    timings = [step() for _ in range(3)]
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        for _ in range(2):
+            step()
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = profiler.key_averages().table(sort_by=sort, row_limit=25)
+    Path(args.profile).write_text(f"# {' '.join(sys.argv)}\n# batch {batch} x {args.length} bases, "
+                                  f"2 training steps (forward + backward) of the fine-tuning model\n{table}\n")
+    forward, backward = (min(t[i] for t in timings) for i in (0, 1))
+    return {"batch": batch, "forward_seconds": round(forward, 4), "backward_seconds": round(backward, 4),
+            "table": args.profile}
 
 
 def projection(report: dict) -> dict:

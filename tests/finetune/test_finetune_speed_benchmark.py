@@ -30,13 +30,15 @@ def test_speed_benchmark_runs_on_cpu_without_genome_libraries(tmp_path, tiny_mod
     out = tmp_path / "speed.json"
     result = subprocess.run([sys.executable, str(SCRIPT), "--model", str(tiny_model), "--windows", "32",
                              "--heldout", "16", "--predict-windows", "24", "--length", "40", "--batch-size", "8",
-                             "--modes", "full,frozen", "--out", str(out)], capture_output=True, text=True)
+                             "--modes", "full,frozen", "--profile", str(tmp_path / "step.txt"), "--out", str(out)],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     assert set(report["modes"]) == {"full", "frozen"} and report["predict"]["windows"] == 24
     for row in report["modes"].values():
         assert row["steps"] == 4 and row["train_windows_per_second"] > 0 and row["precision"] == "32-true"
     assert set(report["cpu_projection_10k"]) == {"full", "frozen"}
+    assert report["profile"]["backward_seconds"] > 0 and "aten::" in (tmp_path / "step.txt").read_text()
     assert not any(name in sys.modules for name in ("pyfaidx", "Bio"))  # nor in this process
 
 
