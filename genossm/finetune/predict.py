@@ -94,7 +94,7 @@ def check_job(job: PredictJob):
 
 
 def position_format(job: PredictJob) -> str:
-    """bed or bedgraph: --format, else the output's suffix (.bed, .bed.gz -> bed), else bedgraph."""
+    """bed or bedgraph: --format, else the output's suffix (.bed -> bed), else bedgraph."""
     if job.output_format:
         return job.output_format
     return "bed" if job.output.lower().endswith(".bed") else "bedgraph"
@@ -114,14 +114,14 @@ def predict(job: PredictJob) -> int:
     other ranks of a sharded run: 0)."""
     from genossm.infer.ranks import check_compute, run_job
 
-    record = check_job(job)
+    check_job(job)
     check_compute(job.compute, resume=job.resume)
     if job.compute.sharded and job.output == "-":
         raise UsageError("--devices/--num-nodes write through rank 0 to a file: give -o FILE, not stdout")
-    return run_job(job.compute, lambda runner: _predict_on_rank(job, record, runner))
+    return run_job(job.compute, functools.partial(_predict_on_rank, job))
 
 
-def _predict_on_rank(job: PredictJob, record, runner) -> int:
+def _predict_on_rank(job: PredictJob, runner) -> int:
     """Every rank walks the same batches of inputs; `runner` gives each batch to a rank and
     hands the outputs, in input order, to the writer (the one process, or rank 0)."""
     import collections
