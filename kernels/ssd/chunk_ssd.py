@@ -27,16 +27,13 @@ import triton.language as tl
 
 from .._checks import check_fast_dtype
 from .chunk_ssd_kernels import (
-    _chunk_adjoint_kernel,
     _chunk_scan_bwd_dB_kernel,
     _chunk_scan_bwd_dC_kernel,
     _chunk_scan_bwd_dx_kernel,
-    _chunk_state_fwd_kernel,
-    _segment_passing_fwd_kernel,
+    _segment_adjoint_kernel,
+    _segment_passing_kernel,
     _segment_scan_fwd_kernel,
-    _segment_state_fwd_kernel,
-    _state_passing_bwd_kernel,
-    _state_passing_fwd_kernel,
+    _segment_state_kernel,
 )
 from .reference import check_ssd_shapes
 
@@ -52,9 +49,10 @@ class SSDConfig:
     # forward: programs of (head, segment of this many chunks, row) walk their chunks with the
     # state in registers; more chunks: fewer segment states to pass, fewer programs
     segment_chunks: int = 16
-    segment_warps: int = 8  # forward pass 1: one (Q, P) x (Q, N) matmul per chunk
+    # segment walkers without the output: forward pass 1, the backward's per-chunk states and
+    # adjoints (one or two matmuls per chunk)
+    segment_warps: int = 8
     scan_warps: int = 8  # forward pass 3: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P), (Q, P) x (Q, N)
-    chunk_warps: int = 8  # backward chunk-state and adjoint kernels: one matmul per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
     # state entries per state-passing program (sequential over chunks): 8 x 64 x 128 states give
     # 256 programs at batch 1
@@ -173,7 +171,7 @@ def _strides(t: torch.Tensor, dims: int) -> tuple:
 
 
 class _Launch:
-    """What every kernel launch of one call shares: sizes, table, buffers of dt and cs."""
+    """What every kernel launch of one call shares: sizes, the chunk table, the segment grid."""
 
     def __init__(self, x, B, table: ChunkTable, Q: int, config: SSDConfig):
         self.batch, self.L, self.H, self.P = x.shape
@@ -183,140 +181,142 @@ class _Launch:
         self.blocks = _blocks(self.P, self.N)
         self.precision = _dot_precision(x)
         self.dot_dtype = _dot_dtype(x)
+        # per-chunk states of the backward: the input dtype for half inputs (the matmuls read
+        # them in that dtype anyway; mamba_ssm keeps its passed states in C's dtype too)
+        self.state_dtype = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
         self.chunk_grid = (table.n_chunks, self.rows * self.G)
-        self.state_blocks = triton.cdiv(self.P * self.N, config.state_block)
-        self.state_grid = (self.state_blocks, self.rows * self.H)
+        # segments of K chunks; more chunks per segment when the segments would pass the grid's
+        # second axis (65535)
+        self.K = max(config.segment_chunks, triton.cdiv(table.n_chunks, 65535))
+        self.segments = triton.cdiv(table.n_chunks, self.K)
+        self.segment_grid = (self.H, self.segments, self.rows)
+        self.passing_grid = (triton.cdiv(self.P * self.N, config.state_block), self.rows * self.H)
         self.varlen = table.empty is not None
 
     def f32(self, *shape, device):
         return torch.empty(*shape, device=device, dtype=torch.float32)
 
+    def segment_buffers(self, device):
+        """(rows, segments, H, P, N) states and (rows, segments, H) decays, fp32."""
+        return (self.f32(self.rows, self.segments, self.H, self.P, self.N, device=device),
+                self.f32(self.rows, self.segments, self.H, device=device))
 
-def _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run: _Launch):
-    """dt after bias/softplus and cs (rows, H, chunks, Q), and every chunk's state S_c."""
-    c, Q, device = run.table.n_chunks, run.Q, x.device
-    dt_out = run.f32(run.rows, run.H, c, Q, device=device)
-    cs = torch.empty_like(dt_out)
-    states = run.f32(run.rows, c, run.H, run.P, run.N, device=device)
-    _chunk_state_fwd_kernel[run.chunk_grid](
-        x, dt, A, dt_bias if dt_bias is not None else A, B, run.table.start, run.table.length,
-        dt_out, cs, states, run.H, run.G, run.P, run.N, c,
-        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4),
-        HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, Q=Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype,
-        num_warps=run.config.chunk_warps, **run.blocks,
+    def tile_flags(self, dt_bias, dt_softplus) -> dict:
+        return dict(HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, Q=self.Q,
+                    DOT_PRECISION=self.precision, DOT_DTYPE=self.dot_dtype, **self.blocks)
+
+
+def _pass_segments(states, decay, run: _Launch, reverse: bool) -> None:
+    _segment_passing_kernel[run.passing_grid](
+        states, decay, run.H, run.P, run.N, run.segments, REVERSE=reverse,
+        BLOCK=run.config.state_block, num_warps=run.config.state_warps,
     )
-    return dt_out, cs, states
 
 
-def _pass_states(states, cs, initial_states, run: _Launch):
-    """Turn `states` (S_c) into the state entering every chunk, in place (for the backward)."""
+def _segment_states(x, dt, A, B, dt_bias, initial_states, segment_states, decay, chunk_states,
+                    flags: dict, run: _Launch) -> None:
+    """Forward pass 1 (chunk_states None) or the backward's per-chunk states (from the
+    entering states in `segment_states`)."""
     table = run.table
-    _state_passing_fwd_kernel[run.state_grid](
-        states, cs, initial_states if initial_states is not None else states,
-        states, table.first, table.last, table.sequence, run.H, run.P, run.N, table.n_chunks,
-        HAS_INIT=initial_states is not None, STORE_FINAL=False, VARLEN=run.varlen,
-        Q=run.Q, BLOCK=run.config.state_block, num_warps=run.config.state_warps,
+    _segment_state_kernel[run.segment_grid](
+        x, dt, A, dt_bias if dt_bias is not None else A, B,
+        initial_states if initial_states is not None else decay,
+        table.start, table.length, table.first, table.sequence, segment_states, decay,
+        chunk_states if chunk_states is not None else decay,
+        run.H, run.G, run.P, run.N, table.n_chunks, run.segments, run.K,
+        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4),
+        HAS_INIT=initial_states is not None, VARLEN=run.varlen,
+        STORE_CHUNKS=chunk_states is not None, num_warps=run.config.segment_warps, **flags,
     )
-
-
-def _segment_chunks(run: _Launch) -> int:
-    """Chunks per forward segment: the configured count, more when the segments would pass the
-    grid's second axis (65535)."""
-    return max(run.config.segment_chunks, triton.cdiv(run.table.n_chunks, 65535))
 
 
 def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final, run: _Launch):
-    """y and the final states (or None) by the three segment passes; nothing per chunk is kept."""
+    """y, the final states (or None) and the state entering every segment (for the backward),
+    by the three segment passes; nothing per chunk reaches HBM."""
     table, device = run.table, x.device
-    K = _segment_chunks(run)
-    segments = triton.cdiv(table.n_chunks, K)
-    states = run.f32(run.rows, segments, run.H, run.P, run.N, device=device)
-    decay = run.f32(run.rows, segments, run.H, device=device)
-    grid = (run.H, segments, run.rows)
-    init = initial_states if initial_states is not None else states
-    flags = dict(HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus,
-                 HAS_INIT=initial_states is not None, VARLEN=run.varlen, Q=run.Q,
-                 DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype, **run.blocks)
-    bias = dt_bias if dt_bias is not None else A
-    _segment_state_fwd_kernel[grid](
-        x, dt, A, bias, B, init, table.start, table.length, table.first, table.sequence,
-        states, decay, run.H, run.G, run.P, run.N, table.n_chunks, segments, K,
-        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4),
-        num_warps=run.config.segment_warps, **flags,
-    )
-    _segment_passing_fwd_kernel[run.state_grid](
-        states, decay, run.H, run.P, run.N, segments, BLOCK=run.config.state_block,
-        num_warps=run.config.state_warps,
-    )
+    flags = run.tile_flags(dt_bias, dt_softplus)
+    states, decay = run.segment_buffers(device)
+    _segment_states(x, dt, A, B, dt_bias, initial_states, states, decay, None, flags, run)
+    _pass_segments(states, decay, run, reverse=False)  # states: entering each segment
     final = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
              if want_final else None)
     y = torch.empty(x.shape, device=device, dtype=x.dtype)
-    _segment_scan_fwd_kernel[grid](
-        x, dt, A, bias, B, C, D if D is not None else A, init, states,
+    _segment_scan_fwd_kernel[run.segment_grid](
+        x, dt, A, dt_bias if dt_bias is not None else A, B, C, D if D is not None else A,
+        initial_states if initial_states is not None else states, states,
         table.start, table.length, table.first, table.last, table.sequence,
         y, final if final is not None else states,
-        run.H, run.G, run.P, run.N, table.n_chunks, segments, K,
+        run.H, run.G, run.P, run.N, table.n_chunks, run.segments, run.K,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
-        HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2, STORE_FINAL=want_final,
+        HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
+        HAS_INIT=initial_states is not None, STORE_FINAL=want_final, VARLEN=run.varlen,
         num_warps=run.config.scan_warps, **flags,
     )
     if final is not None and initial_states is not None and table.empty is not None:
         final = torch.where(table.empty[:, None, None, None], initial_states, final)
-    return y, final
+    return y, final, states
 
 
-def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, run: _Launch):
-    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs)."""
+def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states,
+              entering, run: _Launch):
+    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs).
+
+    `entering`: the state entering every segment, from the forward."""
     table, c, device = run.table, run.table.n_chunks, x.device
-    dt_out, cs, states = _chunk_states(x, dt, A, B, dt_bias, dt_softplus, run)
-    _pass_states(states, cs, initial_states, run)  # states: h entering each chunk
-    adjoints = torch.empty_like(states)
-    _chunk_adjoint_kernel[run.chunk_grid](
-        dy, C, cs, table.start, table.length, adjoints, run.H, run.G, run.P, run.N, c,
-        *_strides(dy, 4), *_strides(C, 4), Q=run.Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype,
-        num_warps=run.config.chunk_warps, **run.blocks,
-    )
-    kappa = run.f32(run.rows, run.H, c, run.state_blocks, device=device)
+    flags = run.tile_flags(dt_bias, dt_softplus)
+    bias = dt_bias if dt_bias is not None else A
+    chunk_shape = (run.rows, c, run.H, run.P, run.N)
+    states = torch.empty(chunk_shape, device=device, dtype=run.state_dtype)  # h_{c-1}
+    _, decay = run.segment_buffers(device)
+    _segment_states(x, dt, A, B, dt_bias, initial_states, entering, decay, states, flags, run)
+
+    adjoints = torch.empty(chunk_shape, device=device, dtype=run.state_dtype)  # g_c
+    segment_adjoints, decay = run.segment_buffers(device)
+    kappa = run.f32(run.rows, run.H, c, device=device)
     dinit = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
              if initial_states is not None else None)
-    _state_passing_bwd_kernel[run.state_grid](
-        adjoints, states, cs, dfinal if dfinal is not None else states,
-        dinit if dinit is not None else states, kappa, table.first, table.last, table.sequence,
-        run.H, run.P, run.N, c, run.state_blocks,
-        HAS_DFINAL=dfinal is not None, STORE_DINIT=dinit is not None, VARLEN=run.varlen,
-        Q=run.Q, BLOCK=run.config.state_block, num_warps=run.config.state_warps,
-    )
-    kappa = kappa.sum(-1).contiguous()  # (rows, H, chunks)
+    for store_chunks in (False, True):  # each segment's own adjoint; then from what arrives
+        _segment_adjoint_kernel[run.segment_grid](
+            dy, dt, A, bias, C, dfinal if dfinal is not None else kappa, segment_adjoints, decay,
+            states, adjoints, kappa, dinit if dinit is not None else kappa,
+            table.start, table.length, table.first, table.last, table.sequence,
+            run.H, run.G, run.P, run.N, c, run.segments, run.K,
+            *_strides(dy, 4), *_strides(dt, 3), *_strides(C, 4),
+            HAS_DFINAL=dfinal is not None, STORE_DINIT=dinit is not None, VARLEN=run.varlen,
+            STORE_CHUNKS=store_chunks, num_warps=run.config.segment_warps, **flags,
+        )
+        if not store_chunks:
+            _pass_segments(segment_adjoints, decay, run, reverse=True)
+
     dx = torch.zeros(x.shape, device=device, dtype=x.dtype)  # zeros: packed empty spans stay 0
     ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
     dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
     dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
-    common = dict(Q=run.Q, DOT_PRECISION=run.precision, DOT_DTYPE=run.dot_dtype, **run.blocks)
     _chunk_scan_bwd_dx_kernel[run.chunk_grid](
-        B, C, D if D is not None else A, dy, adjoints, dt_out, cs, table.start, table.length, dx,
+        dt, A, bias, B, C, D if D is not None else A, dy, adjoints, table.start, table.length, dx,
         run.H, run.G, run.P, run.N, c,
-        *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dx, 4),
+        *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dx, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
-        num_warps=run.config.scan_bwd_warps, **common,
+        num_warps=run.config.scan_bwd_warps, **flags,
     )
-    dcs_part, ddt_part = torch.empty_like(cs), torch.empty_like(cs)
+    dcs_part = run.f32(run.rows, run.H, c, run.Q, device=device)
+    ddt_part = torch.empty_like(dcs_part)
     _chunk_scan_bwd_dC_kernel[run.chunk_grid](
-        x, B, C, dy, states, dt_out, cs, table.start, table.length, dC, dcs_part, ddt_part,
+        x, dt, A, bias, B, C, dy, states, table.start, table.length, dC, dcs_part, ddt_part,
         run.H, run.G, run.P, run.N, c,
-        *_strides(x, 4), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dC, 4),
-        num_warps=run.config.scan_bwd_warps, **common,
+        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
+        *_strides(dC, 4), num_warps=run.config.scan_bwd_warps, **flags,
     )
+    del states
     dA_parts = run.f32(run.rows, run.H, c, device=device)
     dbias_parts = run.f32(run.rows, run.H, c, device=device) if dt_bias is not None else dA_parts
     dD_parts = run.f32(run.rows, run.H, c, run.P, device=device) if D is not None else dA_parts
     _chunk_scan_bwd_dB_kernel[run.chunk_grid](
-        x, dt, dt_bias if dt_bias is not None else A, A, B, C, dy, adjoints, dt_out, cs,
-        dcs_part, ddt_part, kappa, table.start, table.length, dB, ddt, dA_parts, dbias_parts,
-        dD_parts, run.H, run.G, run.P, run.N, c,
+        x, dt, bias, A, B, C, dy, adjoints, dcs_part, ddt_part, kappa, table.start, table.length,
+        dB, ddt, dA_parts, dbias_parts, dD_parts, run.H, run.G, run.P, run.N, c,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
         *_strides(ddt, 3), *_strides(dB, 4),
-        HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, HAS_D=D is not None,
-        num_warps=run.config.scan_bwd_warps, **common,
+        HAS_D=D is not None, num_warps=run.config.scan_bwd_warps, **flags,
     )
     dA = dA_parts.sum((0, 2))
     dbias = dbias_parts.sum((0, 2)) if dt_bias is not None else None
@@ -325,10 +325,9 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
         dD = dD_parts.sum((0, 2))  # (H, P)
         if D.dim() == 1:
             dD = dD.sum(-1)
-    if dinit is not None and table.empty is not None:
+    if dinit is not None and table.empty is not None and dfinal is not None:
         # an empty sequence's final state is its initial state
-        if dfinal is not None:
-            dinit = torch.where(table.empty[:, None, None, None], dfinal, dinit)
+        dinit = torch.where(table.empty[:, None, None, None], dfinal, dinit)
     return dx, ddt, dA, dB, dC, dD, dbias, dinit
 
 
@@ -340,8 +339,9 @@ class SSDFunction(torch.autograd.Function):
         init = initial_states.float().contiguous() if initial_states is not None else None
         table = chunk_table(x.shape[0], x.shape[1], Q, cu_seqlens, x.device)
         run = _Launch(x, B, table, Q, CONFIG)
-        y, final = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final, run)
-        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init)
+        y, final, entering = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final,
+                                      run)
+        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init, entering)
         ctx.run, ctx.dt_softplus = run, dt_softplus
         ctx.dtypes = (A.dtype, None if D is None else D.dtype,
                       None if dt_bias is None else dt_bias.dtype,
@@ -350,11 +350,11 @@ class SSDFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dfinal=None):
-        x, dt, A32, B, C, D, dt_bias, init = ctx.saved_tensors
+        x, dt, A32, B, C, D, dt_bias, init, entering = ctx.saved_tensors
         dfinal = dfinal.float().contiguous() if dfinal is not None else None
         dy = _with_int32_tiles(dy, ctx.run.Q)
         dx, ddt, dA, dB, dC, dD, dbias, dinit = _backward(
-            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, ctx.run)
+            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, entering, ctx.run)
         A_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
         cast = lambda g, dtype: g.to(dtype) if g is not None else None  # noqa: E731
         return (dx, ddt, dA.to(A_dtype), dB, dC, cast(dD, D_dtype), cast(dbias, bias_dtype),

@@ -143,78 +143,6 @@ def _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head, sdt_b,
 
 
 @triton.jit
-def _chunk_state_fwd_kernel(
-    x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr,  # inputs (B, L, H, P), (B, L, H), (H,), (H,), (B, L, G, N)
-    chunk_start_ptr, chunk_len_ptr,  # (chunks,) int64, int32
-    dt_out_ptr, cs_out_ptr,  # (rows, H, chunks, Q) fp32
-    states_ptr,  # (rows, chunks, H, P, N) fp32: S_c
-    H, G, P, N, n_chunks,
-    sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n,
-    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, Q: tl.constexpr,
-    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    DOT_DTYPE: tl.constexpr,
-):
-    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
-    t = tl.arange(0, Q)
-    valid = t < length
-    p = tl.arange(0, BLOCK_P)
-    n = tl.arange(0, BLOCK_N)
-    Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n)  # (Q, BN)
-    heads_per_group = H // G
-    for i in range(heads_per_group):
-        head = group * heads_per_group + i
-        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
-                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-        buffer = _chunk_offset(row, head, H, chunk, n_chunks, Q)
-        tl.store(dt_out_ptr + buffer + t, dt)
-        tl.store(cs_out_ptr + buffer + t, cs)
-        weight = _decay_to_end(cs, _last_of(cs, t, Q), t, Q) * dt  # (Q,)
-        x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p)  # (Q, BP)
-        xw = (x.to(tl.float32) * weight[:, None]).to(DOT_DTYPE)
-        state = tl.dot(tl.trans(xw), Bm.to(DOT_DTYPE),
-                       input_precision=DOT_PRECISION)  # (BP, BN) fp32
-        offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
-        tl.store(states_ptr + offsets, state, mask=(p[:, None] < P) & (n[None, :] < N))
-
-
-@triton.jit
-def _state_passing_fwd_kernel(
-    states_ptr,  # (rows, chunks, H, P, N) fp32: S_c in, the state entering chunk c out
-    cs_ptr,  # (rows, H, chunks, Q) fp32
-    init_ptr, final_ptr,  # (sequences, H, P, N) fp32
-    chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,  # (chunks,) int32
-    H, P, N, n_chunks,
-    HAS_INIT: tl.constexpr, STORE_FINAL: tl.constexpr, VARLEN: tl.constexpr,
-    Q: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """Sequential over chunks; one program per (row, head, BLOCK entries of the state)."""
-    row = (tl.program_id(1) // H).to(tl.int64)
-    head = tl.program_id(1) % H
-    entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    in_state = entries < P * N
-    state = tl.zeros([BLOCK], dtype=tl.float32)
-    for chunk in range(n_chunks):
-        sequence = row
-        if VARLEN:
-            sequence = tl.load(chunk_seq_ptr + chunk).to(tl.int64)
-        own = (sequence * H + head) * P * N + entries
-        first = _flag(chunk_first_ptr + chunk, BLOCK)
-        if HAS_INIT:
-            restart = tl.load(init_ptr + own, mask=in_state & first, other=0.0)
-        else:
-            restart = tl.zeros([BLOCK], dtype=tl.float32)
-        state = tl.where(first, restart, state)
-        offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + entries
-        chunk_state = tl.load(states_ptr + offsets, mask=in_state, other=0.0)
-        tl.store(states_ptr + offsets, state, mask=in_state)
-        cs_last = tl.load(cs_ptr + _chunk_offset(row, head, H, chunk, n_chunks, Q) + Q - 1)
-        state = tl.exp(cs_last) * state + chunk_state
-        if STORE_FINAL:
-            last = _flag(chunk_last_ptr + chunk, BLOCK)
-            tl.store(final_ptr + own, state, mask=in_state & last)
-
-
-@triton.jit
 def _segment_coordinates(K, n_chunks):
     """This program's head, segment, batch row, and its chunks [first, end)."""
     head = tl.program_id(0)
@@ -244,31 +172,43 @@ def _restart(state, init_ptr, chunk, chunk_first_ptr, chunk_seq_ptr, row, head, 
 
 
 @triton.jit
-def _segment_state_fwd_kernel(
+def _segment_state_kernel(
     x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr, init_ptr,
     chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_seq_ptr,
-    local_ptr,  # (rows, segments, H, P, N) fp32: the state after the segment from a zero entry
+    segment_states_ptr,  # (rows, segments, H, P, N) fp32: out (local) or in (entering)
     decay_ptr,  # (rows, segments, H) fp32: factor of the entering state (0 past a restart)
+    chunk_states_ptr,  # (rows, chunks, H, P, N): the state entering every chunk (STORE_CHUNKS)
     H, G, P, N, n_chunks, n_segments, K,
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
-    Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    DOT_DTYPE: tl.constexpr,
+    STORE_CHUNKS: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
 ):
-    """Pass 1 of the forward: one program per (head, segment of K chunks, row) walks its chunks
-    with the state in registers, from zero (restarted sequences from their initial state)."""
+    """One program per (head, segment of K chunks, row) walks its chunks with the state in
+    registers. Forward pass 1 (STORE_CHUNKS off): from zero (restarted sequences from their
+    initial state), writing the segment's state and total decay. For the backward (STORE_CHUNKS
+    on): from the segment's entering state, writing the state entering every chunk."""
     head, segment, row, chunk_begin, chunk_end = _segment_coordinates(K, n_chunks)
     group = head // (H // G)
     t = tl.arange(0, Q)
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    state = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
+    state_mask = (p[:, None] < P) & (n[None, :] < N)
+    in_segment = ((row * n_segments + segment) * H + head) * P * N + p[:, None] * N + n[None, :]
+    if STORE_CHUNKS:
+        state = tl.load(segment_states_ptr + in_segment, mask=state_mask, other=0.0)
+    else:
+        state = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
     decay = tl.full([], 1.0, dtype=tl.float32)
     for chunk in range(chunk_begin, chunk_end):
         start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
         valid = t < tl.load(chunk_len_ptr + chunk)
         state, _ = _restart(state, init_ptr, chunk, chunk_first_ptr, chunk_seq_ptr, row, head, H,
                             p, n, P, N, HAS_INIT, VARLEN, BLOCK_P, BLOCK_N)
+        if STORE_CHUNKS:
+            offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
+            tl.store(chunk_states_ptr + offsets, state.to(chunk_states_ptr.dtype.element_ty),
+                     mask=state_mask)
         decay = tl.where(tl.load(chunk_first_ptr + chunk) != 0, 0.0, decay)
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
@@ -279,25 +219,28 @@ def _segment_state_fwd_kernel(
         state = tl.exp(cs_last) * state + tl.dot(tl.trans(xw), Bm.to(DOT_DTYPE),
                                                  input_precision=DOT_PRECISION)
         decay = decay * tl.exp(cs_last)
-    where = (row * n_segments + segment) * H + head
-    tl.store(local_ptr + where * P * N + p[:, None] * N + n[None, :], state,
-             mask=(p[:, None] < P) & (n[None, :] < N))
-    tl.store(decay_ptr + where, decay)
+    if not STORE_CHUNKS:
+        tl.store(segment_states_ptr + in_segment, state, mask=state_mask)
+        tl.store(decay_ptr + (row * n_segments + segment) * H + head, decay)
 
 
 @triton.jit
-def _segment_passing_fwd_kernel(
+def _segment_passing_kernel(
     states_ptr,  # (rows, segments, H, P, N) fp32: local states in, entering states out
     decay_ptr,  # (rows, segments, H) fp32
-    H, P, N, n_segments, BLOCK: tl.constexpr,
+    H, P, N, n_segments, REVERSE: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    """Pass 2: entering_{k+1} = decay_k entering_k + local_k, sequential over segments."""
+    """entering_{k+1} = decay_k entering_k + local_k, sequential over segments; REVERSE: the
+    adjoints, from the last segment (what arrives at each segment's end from the right)."""
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     in_state = entries < P * N
     state = tl.zeros([BLOCK], dtype=tl.float32)
-    for segment in range(n_segments):
+    for step in range(n_segments):
+        segment = step
+        if REVERSE:
+            segment = n_segments - 1 - step
         where = (row * n_segments + segment) * H + head
         local = tl.load(states_ptr + where * P * N + entries, mask=in_state, other=0.0)
         tl.store(states_ptr + where * P * N + entries, state, mask=in_state)
@@ -362,87 +305,93 @@ def _segment_scan_fwd_kernel(
 
 
 @triton.jit
-def _chunk_adjoint_kernel(
-    dy_ptr, C_ptr, cs_ptr, chunk_start_ptr, chunk_len_ptr,
-    adjoints_ptr,  # (rows, chunks, H, P, N) fp32: sum_t exp(cs_t) dy_t C_t^T
-    H, G, P, N, n_chunks,
-    sdy_b, sdy_l, sdy_h, sdy_p, sC_b, sC_l, sC_g, sC_n,
+def _segment_adjoint_kernel(
+    dy_ptr, dt_ptr, A_ptr, dt_bias_ptr, C_ptr, dfinal_ptr,
+    segment_adjoints_ptr,  # (rows, segments, H, P, N) fp32: out (local) or in (arriving)
+    decay_ptr,  # (rows, segments, H) fp32
+    chunk_states_ptr,  # (rows, chunks, H, P, N): h_{c-1} (STORE_CHUNKS)
+    chunk_adjoints_ptr,  # (rows, chunks, H, P, N): g_c out (STORE_CHUNKS)
+    kappa_ptr,  # (rows, H, chunks) fp32: exp(cs_last) <g_c, h_{c-1}> (STORE_CHUNKS)
+    dinit_ptr,  # (sequences, H, P, N) fp32 (STORE_CHUNKS and STORE_DINIT)
+    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
+    H, G, P, N, n_chunks, n_segments, K,
+    sdy_b, sdy_l, sdy_h, sdy_p, sdt_b, sdt_l, sdt_h, sC_b, sC_l, sC_g, sC_n,
+    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_DFINAL: tl.constexpr,
+    STORE_DINIT: tl.constexpr, VARLEN: tl.constexpr, STORE_CHUNKS: tl.constexpr,
     Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
     DOT_DTYPE: tl.constexpr,
 ):
-    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
+    """The adjoint recurrence g_{c-1} = exp(cs_last) g_c + sum_t exp(cs_t) dy_t C_t^T, one
+    program per (head, segment, row) walking its chunks from the last with g in registers.
+    STORE_CHUNKS off: from zero at the segment's end (d final states entering at sequence ends),
+    writing what leaves the segment's start and the segment's decay. On: from the adjoint
+    arriving at the segment's end, writing every g_c, kappa_c and the initial states' gradients."""
+    head, segment, row, chunk_begin, chunk_end = _segment_coordinates(K, n_chunks)
+    group = head // (H // G)
     t = tl.arange(0, Q)
-    valid = t < length
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
-    heads_per_group = H // G
-    for i in range(heads_per_group):
-        head = group * heads_per_group + i
-        cs = tl.load(cs_ptr + _chunk_offset(row, head, H, chunk, n_chunks, Q) + t)
-        dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P, sdy_p)
-        scaled = (dy.to(tl.float32) * tl.exp(cs)[:, None]).to(DOT_DTYPE)
-        adjoint = tl.dot(tl.trans(scaled), Cm, input_precision=DOT_PRECISION)  # (BP, BN)
-        offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
-        tl.store(adjoints_ptr + offsets, adjoint, mask=(p[:, None] < P) & (n[None, :] < N))
-
-
-@triton.jit
-def _state_passing_bwd_kernel(
-    adjoints_ptr,  # (rows, chunks, H, P, N) fp32: the chunk's sum_t exp(cs_t) dy_t C_t^T in, g_c out
-    states_ptr,  # (rows, chunks, H, P, N) fp32: the state entering each chunk
-    cs_ptr,  # (rows, H, chunks, Q) fp32
-    dfinal_ptr, dinit_ptr,  # (sequences, H, P, N) fp32
-    kappa_ptr,  # (rows, H, chunks, programs along the state) fp32: exp(cs_last) <g_c, h_{c-1}>
-    chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
-    H, P, N, n_chunks, n_blocks,
-    HAS_DFINAL: tl.constexpr, STORE_DINIT: tl.constexpr, VARLEN: tl.constexpr,
-    Q: tl.constexpr, BLOCK: tl.constexpr,
-):
-    """Sequential over chunks from the last; one program per (row, head, BLOCK state entries)."""
-    row = (tl.program_id(1) // H).to(tl.int64)
-    head = tl.program_id(1) % H
-    block = tl.program_id(0)
-    entries = block * BLOCK + tl.arange(0, BLOCK)
-    in_state = entries < P * N
-    adjoint = tl.zeros([BLOCK], dtype=tl.float32)
-    for step in range(n_chunks):
-        chunk = n_chunks - 1 - step
+    state_mask = (p[:, None] < P) & (n[None, :] < N)
+    in_segment = ((row * n_segments + segment) * H + head) * P * N + p[:, None] * N + n[None, :]
+    if STORE_CHUNKS:
+        adjoint = tl.load(segment_adjoints_ptr + in_segment, mask=state_mask, other=0.0)
+    else:
+        adjoint = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
+    decay = tl.full([], 1.0, dtype=tl.float32)
+    for step in range(chunk_end - chunk_begin):
+        chunk = chunk_end - 1 - step
+        start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
+        valid = t < tl.load(chunk_len_ptr + chunk)
         sequence = row
         if VARLEN:
             sequence = tl.load(chunk_seq_ptr + chunk).to(tl.int64)
-        own = (sequence * H + head) * P * N + entries
-        last = _flag(chunk_last_ptr + chunk, BLOCK)
+        own = (sequence * H + head) * P * N + p[:, None] * N + n[None, :]
+        # the adjoint after a sequence's last chunk is that of its final state
+        last = (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32) + tl.load(chunk_last_ptr + chunk)) != 0
         if HAS_DFINAL:
-            restart = tl.load(dfinal_ptr + own, mask=in_state & last, other=0.0)
+            restart = tl.load(dfinal_ptr + own, mask=state_mask & last, other=0.0)
         else:
-            restart = tl.zeros([BLOCK], dtype=tl.float32)
-        adjoint = tl.where(last, restart, adjoint)  # g_c, the adjoint of the state after chunk c
-        offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + entries
-        from_outputs = tl.load(adjoints_ptr + offsets, mask=in_state, other=0.0)
-        tl.store(adjoints_ptr + offsets, adjoint, mask=in_state)
-        state_in = tl.load(states_ptr + offsets, mask=in_state, other=0.0)
-        decay = tl.exp(tl.load(cs_ptr + _chunk_offset(row, head, H, chunk, n_chunks, Q) + Q - 1))
-        tl.store(kappa_ptr + ((row * H + head) * n_chunks + chunk) * n_blocks + block,
-                 decay * tl.sum(adjoint * state_in, axis=0))
-        adjoint = decay * adjoint + from_outputs  # the adjoint of the state entering chunk c
-        if STORE_DINIT:
-            first = _flag(chunk_first_ptr + chunk, BLOCK)
-            tl.store(dinit_ptr + own, adjoint, mask=in_state & first)
+            restart = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
+        adjoint = tl.where(last, restart, adjoint)
+        decay = tl.where(tl.load(chunk_last_ptr + chunk) != 0, 0.0, decay)
+        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
+                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
+        chunk_decay = tl.exp(_last_of(cs, t, Q))
+        if STORE_CHUNKS:
+            offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
+            tl.store(chunk_adjoints_ptr + offsets, adjoint.to(chunk_adjoints_ptr.dtype.element_ty),
+                     mask=state_mask)
+            state_in = tl.load(chunk_states_ptr + offsets, mask=state_mask, other=0.0).to(tl.float32)
+            tl.store(kappa_ptr + (row * H + head) * n_chunks + chunk,
+                     chunk_decay * tl.sum(tl.sum(adjoint * state_in, axis=1), axis=0))
+        dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P, sdy_p)
+        Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n)
+        scaled = (dy.to(tl.float32) * tl.exp(cs)[:, None]).to(DOT_DTYPE)
+        adjoint = chunk_decay * adjoint + tl.dot(tl.trans(scaled), Cm.to(DOT_DTYPE),
+                                                 input_precision=DOT_PRECISION)
+        decay = decay * chunk_decay
+        if STORE_CHUNKS:
+            if STORE_DINIT:
+                first = (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32)
+                         + tl.load(chunk_first_ptr + chunk)) != 0
+                tl.store(dinit_ptr + own, adjoint, mask=state_mask & first)
+    if not STORE_CHUNKS:
+        tl.store(segment_adjoints_ptr + in_segment, adjoint, mask=state_mask)
+        tl.store(decay_ptr + (row * n_segments + segment) * H + head, decay)
 
 
 @triton.jit
 def _chunk_scan_bwd_dx_kernel(
-    B_ptr, C_ptr, D_ptr, dy_ptr,
-    adjoints_ptr,  # (rows, chunks, H, P, N) fp32: g_c
-    dt_ptr, cs_ptr,  # (rows, H, chunks, Q) fp32
+    dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, D_ptr, dy_ptr,
+    adjoints_ptr,  # (rows, chunks, H, P, N): g_c
     chunk_start_ptr, chunk_len_ptr,
     dx_ptr,  # like x
     H, G, P, N, n_chunks,
-    sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n, sdy_b, sdy_l, sdy_h, sdy_p,
+    sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n, sdy_b, sdy_l, sdy_h, sdy_p,
     sdx_b, sdx_l, sdx_h, sdx_p,
-    HAS_D: tl.constexpr, D_PER_P: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr,
-    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
+    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
+    Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
     """dx = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy."""
     chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
@@ -457,9 +406,8 @@ def _chunk_scan_bwd_dx_kernel(
     heads_per_group = H // G
     for i in range(heads_per_group):
         head = group * heads_per_group + i
-        buffer = _chunk_offset(row, head, H, chunk, n_chunks, Q)
-        dt = tl.load(dt_ptr + buffer + t)
-        cs = tl.load(cs_ptr + buffer + t)
+        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
+                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
                         sdy_p).to(DOT_DTYPE)
         adjoint = tl.load(adjoints_ptr + _state_offset(row, chunk, n_chunks, head, H, P, N)
@@ -480,15 +428,15 @@ def _chunk_scan_bwd_dx_kernel(
 
 @triton.jit
 def _chunk_scan_bwd_dC_kernel(
-    x_ptr, B_ptr, C_ptr, dy_ptr,
-    states_ptr,  # (rows, chunks, H, P, N) fp32: h_{c-1}
-    dt_ptr, cs_ptr,  # (rows, H, chunks, Q) fp32
+    x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, dy_ptr,
+    states_ptr,  # (rows, chunks, H, P, N): h_{c-1}
     chunk_start_ptr, chunk_len_ptr,
     dC_ptr,  # like C
     dcs_ptr, ddt_ptr,  # (rows, H, chunks, Q) fp32: the parts of d cs and d dt computed here
     H, G, P, N, n_chunks,
-    sx_b, sx_l, sx_h, sx_p, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
+    sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sdy_b, sdy_l, sdy_h, sdy_p, sdC_b, sdC_l, sdC_g, sdC_n,
+    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
     DOT_DTYPE: tl.constexpr,
 ):
@@ -509,8 +457,8 @@ def _chunk_scan_bwd_dC_kernel(
     for i in range(heads_per_group):
         head = group * heads_per_group + i
         buffer = _chunk_offset(row, head, H, chunk, n_chunks, Q)
-        dt = tl.load(dt_ptr + buffer + t)
-        cs = tl.load(cs_ptr + buffer + t)
+        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
+                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
         x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p).to(DOT_DTYPE)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
                         sdy_p).to(DOT_DTYPE)
@@ -531,9 +479,9 @@ def _chunk_scan_bwd_dC_kernel(
 
 @triton.jit
 def _chunk_scan_bwd_dB_kernel(
-    x_ptr, dt_raw_ptr, dt_bias_ptr, A_ptr, B_ptr, C_ptr, dy_ptr,
-    adjoints_ptr,  # (rows, chunks, H, P, N) fp32: g_c
-    dt_ptr, cs_ptr, dcs_ptr, ddt_part_ptr,  # (rows, H, chunks, Q) fp32
+    x_ptr, dt_ptr, dt_bias_ptr, A_ptr, B_ptr, C_ptr, dy_ptr,
+    adjoints_ptr,  # (rows, chunks, H, P, N): g_c
+    dcs_ptr, ddt_part_ptr,  # (rows, H, chunks, Q) fp32
     kappa_ptr,  # (rows, H, chunks) fp32
     chunk_start_ptr, chunk_len_ptr,
     dB_ptr, ddt_ptr,  # like B, dt
@@ -566,8 +514,8 @@ def _chunk_scan_bwd_dB_kernel(
     for i in range(heads_per_group):
         head = group * heads_per_group + i
         buffer = _chunk_offset(row, head, H, chunk, n_chunks, Q)
-        dt = tl.load(dt_ptr + buffer + t)
-        cs = tl.load(cs_ptr + buffer + t)
+        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
+                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
         to_end = _decay_to_end(cs, _last_of(cs, t, Q), t, Q)
         x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p).to(DOT_DTYPE)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
@@ -589,7 +537,7 @@ def _chunk_scan_bwd_dB_kernel(
             tl.store(dD_ptr + ((row * H + head) * n_chunks + chunk) * P + p,
                      tl.sum(dy.to(tl.float32) * x.to(tl.float32), axis=0), mask=p < P)
         if SOFTPLUS:  # through the softplus (and the bias inside it)
-            raw = tl.load(dt_raw_ptr + row * sdt_b + (start + t) * sdt_l + head.to(tl.int64) * sdt_h,
+            raw = tl.load(dt_ptr + row * sdt_b + (start + t) * sdt_l + head.to(tl.int64) * sdt_h,
                           mask=valid, other=0.0).to(tl.float32)
             if HAS_BIAS:
                 raw += tl.load(dt_bias_ptr + head).to(tl.float32)
