@@ -229,7 +229,8 @@ def prepare_data(job: FinetuneJob):
         recipe = job.recipe
         length = recipe.length
         if length is None:
-            length = max(len(source.tokens(e)) for e in splits["train"])
+            # from the coordinates: reading every training region twice costs a pass over the genome
+            length = max(len(e.sequence) if e.sequence is not None else e.end - e.start for e in splits["train"])
         if length > config["max_length"]:
             log.info("input length %d cropped to the model's max_length %d (%s)", length, config["max_length"],
                      recipe.crop)
