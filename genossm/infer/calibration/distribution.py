@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,13 +115,17 @@ def write_calibration(model_dir: str | Path, calibration: Calibration) -> Path:
     """calibration.json in `model_dir`, and its entry in config.json (both written atomically)."""
     model_dir = Path(model_dir)
     path = model_dir / CALIBRATION_FILE
+    config_path = model_dir / "config.json"
+    # The temporary files are private (0600); the results keep the model directory's permissions.
+    mode = stat.S_IMODE(config_path.stat().st_mode)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(calibration.to_json(), indent=1) + "\n", encoding="utf-8")
-    config_path = model_dir / "config.json"
+        os.chmod(tmp, mode)
     config = json.loads(config_path.read_text(encoding="utf-8"))
     config["calibration"] = {"file": CALIBRATION_FILE, "score": calibration.score, "window": calibration.window,
                              "both_strands": calibration.both_strands,
                              "snvs": calibration.classes.get("snv", {}).get("count", 0)}
     with atomic_path(config_path) as tmp:
         Path(tmp).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        os.chmod(tmp, mode)
     return path
