@@ -48,7 +48,7 @@ def calibrate(job: CalibrateJob) -> dict:
     """Run `job`; returns what was stored (the calibration file's `source` entry)."""
     model_path = runtime.checkpoint_dir(job.model)
     config = runtime.read_model_config(model_path)
-    window = calibration_window(job, config.max_length)
+    window = calibration_window(job, config.max_length, model_path)
     check_job(job, model_path, config, window)
     device = runtime.resolve_device(job.compute.device)
     runtime.set_threads(job.compute.threads)
@@ -87,11 +87,19 @@ def calibrate(job: CalibrateJob) -> dict:
     return source
 
 
-def calibration_window(job: CalibrateJob, max_length: int) -> int:
+def calibration_window(job: CalibrateJob, max_length: int, model_path: Path) -> int:
     """The window a default `genossm score` run of this model uses (or the one asked for)."""
+    from genossm.infer.score import settings
     from genossm.infer.score.job import ScoreJob, score_settings
+    from genossm.models.checkpoint import read_checkpoint_config
 
-    return score_settings(ScoreJob(input="-", fasta="-", model=job.model, window=job.window), max_length).window
+    # The training window a checkpoint records sets score's default window (issue 20); read the
+    # same way here, so that the calibration is made in the window `score` will use.
+    trained = (settings.training_window(read_checkpoint_config(model_path))
+               if hasattr(settings, "training_window") else None)
+    score_job = ScoreJob(input="-", fasta="-", model=job.model, window=job.window)
+    return (score_settings(score_job, max_length, trained) if trained is not None
+            else score_settings(score_job, max_length)).window
 
 
 def check_job(job: CalibrateJob, model_path: Path, config, window: int) -> None:
