@@ -7,11 +7,13 @@ chunk's first position and length, whether it starts or ends its sequence, and w
 it belongs to (for packed batches); empty sequences have no chunk, and their final state is
 their initial state.
 
-Memory: the forward keeps one fp32 (P, N) state per chunk and head while it runs,
-B * L / Q * H * P * N * 4 bytes (1 GiB at L = 2^20, 8 heads of 64 x 128, Q = 256); nothing but
-the inputs is saved for the backward, which recomputes the chunk states and holds the adjoints in
-a second such buffer. The gate z is applied outside the kernels (y * silu(z), autograd); dt, A,
-the bias, D and the initial states are differentiated by the kernels.
+Memory: the forward keeps one fp32 (P, N) state per segment of `SSDConfig.segment_chunks`
+chunks and head (256 MiB at L = 2^20, 8 heads of 64 x 128, Q = 64, 16 chunks a segment) and
+saves it with the inputs for the backward. The backward holds two per-chunk state buffers (the
+state entering and the adjoint leaving every chunk), B * L / Q * H * P * N elements each in the
+input dtype for half inputs (2 GiB each at that shape), fp32 otherwise. The gate z is applied
+outside the kernels (y * silu(z), autograd); dt, A, the bias, D and the initial states are
+differentiated by the kernels.
 """
 
 from __future__ import annotations

@@ -11,25 +11,27 @@ a = dt A, cs = the chunk-local cumulative sum of a, `last` = position Q - 1 of t
              + exp(cs_t) h_{c-1} C_t + D x_t                       from the entering state
 
 Forward, in segments of K chunks so that no per-chunk state ever reaches HBM: one program per
-(head, segment, row) walks its chunks with the (P, N) state in registers,
-`_segment_state_fwd` from zero (the segment's own contribution and decay),
-`_segment_passing_fwd` links the segments in order, and `_segment_scan_fwd` walks each segment
+(head, segment, row) walks its chunks with the (P, N) state in registers.
+`_segment_state` (pass 1) from zero gives the segment's own contribution and decay,
+`_segment_passing` links the segments in order, and `_segment_scan_fwd` walks each segment
 again from its true entering state, writing y and the final states. HBM traffic: x, dt, B read
 twice, C once, y written once, plus one fp32 state per segment.
 
-Backward, with the per-chunk states materialised (fp32, (rows, chunks, H, P, N)):
-`_chunk_state_fwd` (dt after bias/softplus, cs, S_c) and `_state_passing_fwd` (h entering every
-chunk, written over S_c) recompute the forward; with g_c = dL/dh_c the adjoint after chunk c,
-    g_{c-1} = exp(cs_last) g_c + sum_t exp(cs_t) dy_t C_t^T       (`_chunk_adjoint`, then
-                                                                   `_state_passing_bwd`)
-and per chunk, with CBL[t, s] = (C_t . B_s) exp(cs_t - cs_s) for s <= t, G = dy x^T and
-W = G o decay o dt_s:
+Backward, with g_c = dL/dh_c the adjoint after chunk c:
+    g_{c-1} = exp(cs_last) g_c + sum_t exp(cs_t) dy_t C_t^T
+Every chunk needs both h_{c-1} and g_c, which run in opposite directions, so both are written
+once per chunk (in the input dtype for half inputs): `_segment_state` with STORE_CHUNKS walks
+each segment from the forward's entering state; `_segment_adjoint` walks each segment from its
+end (from zero, then `_segment_passing` REVERSE links them, then again from what arrives),
+writing g_c, kappa_c = exp(cs_last) <g_c, h_{c-1}> (the entering state's share of d cs_last)
+and the initial states' gradients; d final states enter at sequence ends. Then per chunk, with
+CBL[t, s] = (C_t . B_s) exp(cs_t - cs_s) for s <= t, G = dy x^T and W = G o decay o dt_s:
     dx   = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy             `_chunk_scan_bwd_dx`
     dC   = W B + exp(cs) o (dy h_{c-1})                                  `_chunk_scan_bwd_dC`
     dB   = W^T C + (exp(cs_last - cs) dt) o (x g)                        `_chunk_scan_bwd_dB`
     d cs = rowsum(F) - colsum(F) (F = CB o W, strictly below the diagonal)
-           + exp(cs) sum_n C o (dy h_{c-1})  - the chunk-state terms, whose sum and
-           exp(cs_last) <g_c, h_{c-1}> (from `_state_passing_bwd`) go to cs_last
+           + exp(cs) sum_n C o (dy h_{c-1})  - the chunk-state terms, whose sum and kappa_c
+           go to cs_last
     da   = reverse cumsum of d cs,  d dt = x . (CBL^T dy + ...) + da A,  dA = sum da dt
 then through softplus and the bias (`_chunk_scan_bwd_dB`, which also reduces dA, d dt_bias
 and dD per chunk). Three kernels, not one: one kernel holding every tile spilled 2.4 KB per
@@ -37,12 +39,14 @@ thread and needed 226 KB of shared memory in bf16 (296 KB in fp32, over sm_90's 
 The diagonal of the decay and the last position's decay-to-end are the constant 1, as in the
 reference, so their zero log-differences add no rounding to dA.
 
-Backward programs are one per (chunk, row, group) and loop over the group's heads, so C B^T is
-computed and B, C read once per group. Each sequence starts a chunk (the launcher's chunk table
-gives every chunk's first position and length); positions past a chunk's length are masked
-(dt = 0: decay 1, no input). Offsets are int64 (B * L * H * P passes 2^31 at real sizes) up to
-each tile's base; inside a tile they are int32. Matmul operands are in the input dtype (bf16 /
-fp16 tensor cores; tf32x3 for fp32), accumulation in fp32; states fp32.
+The three chunk kernels run one program per (chunk, row, group) looping over the group's heads,
+so C B^T is computed and B, C read once per group and dB, dC need no atomics; dt and cs are
+recomputed wherever they are needed (cheaper than a buffer). Each sequence starts a chunk (the
+launcher's chunk table gives every chunk's first position and length); positions past a
+chunk's length are masked (dt = 0: decay 1, no input). Offsets are int64 (B * L * H * P passes
+2^31 at real sizes) up to each tile's base; inside a tile they are int32. Matmul operands are in
+the input dtype (bf16 / fp16 tensor cores; tf32x3 for fp32), accumulation in fp32; states
+carried in registers are fp32.
 """
 
 from __future__ import annotations
