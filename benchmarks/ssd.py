@@ -88,42 +88,42 @@ def parse_sets(items: list[str]) -> list[dict]:
     return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
 
 
-def make_inputs(batch, H, P, N, G, L, dtype, cu_seqlens=None, seed=0):
-    gen = torch.Generator(device="cuda").manual_seed(seed)
+def make_inputs(batch, H, P, N, G, L, dtype, cu_seqlens=None, seed=0, device="cuda"):
+    gen = torch.Generator(device=device).manual_seed(seed)
 
     def rand(*shape, scale=1.0, shift=0.0, dt=dtype):
-        t = torch.randn(*shape, device="cuda", generator=gen) * scale + shift
+        t = torch.randn(*shape, device=device, generator=gen) * scale + shift
         return t.to(dt).requires_grad_()
 
     sequences = batch if cu_seqlens is None else len(cu_seqlens) - 1
     tensors = dict(
         x=rand(batch, L, H, P), dt=rand(batch, L, H, scale=0.5, shift=-1.0),
-        A=(-torch.rand(H, device="cuda", generator=gen) * 8 - 1).requires_grad_(),  # -A in [1, 9]
+        A=(-torch.rand(H, device=device, generator=gen) * 8 - 1).requires_grad_(),  # -A in [1, 9]
         B=rand(batch, L, G, N, scale=N ** -0.5), C=rand(batch, L, G, N, scale=N ** -0.5),
         D=rand(H, dt=torch.float32), dt_bias=rand(H, scale=0.3, dt=torch.float32),
         initial_states=rand(sequences, H, P, N, dt=torch.float32),
     )
     options = dict(dt_softplus=True, return_final_states=True)
     if cu_seqlens is not None:
-        options["cu_seqlens"] = torch.tensor(cu_seqlens, device="cuda")
+        options["cu_seqlens"] = torch.tensor(cu_seqlens, device=device)
     return tensors, options
 
 
 def outputs_and_grads(fn, tensors, options):
     y, final = fn(**tensors, **options)
-    gen = torch.Generator(device="cuda").manual_seed(1)
-    loss = (y.float() * torch.randn(y.shape, device="cuda", generator=gen)).sum()
-    loss = loss + (final * torch.randn(final.shape, device="cuda", generator=gen)).sum()
+    gen = torch.Generator(device=y.device).manual_seed(1)
+    loss = (y.float() * torch.randn(y.shape, device=y.device, generator=gen)).sum()
+    loss = loss + (final * torch.randn(final.shape, device=y.device, generator=gen)).sum()
     grads = torch.autograd.grad(loss, [tensors[name] for name in GRADS])
     return (y, final), dict(zip(GRADS, grads))
 
 
-def gate(chunk_size: int) -> dict:
+def gate(chunk_size: int, cases=GATE, device="cuda") -> dict:
     """Relative errors of the Triton path against `ssd_chunked`; `passed` False past tolerance."""
     errors = {}
-    for index, shape in enumerate(GATE):
+    for index, shape in enumerate(cases):
         tensors, options = make_inputs(shape["batch"], shape["H"], shape["P"], shape["N"], shape["G"],
-                                       shape["L"], torch.bfloat16, shape["cu_seqlens"])
+                                       shape["L"], torch.bfloat16, shape["cu_seqlens"], device=device)
         got, got_grads = outputs_and_grads(
             lambda **kw: ssd_triton(**kw, chunk_size=chunk_size), tensors, options)
         want, want_grads = outputs_and_grads(

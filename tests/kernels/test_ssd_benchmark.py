@@ -45,3 +45,24 @@ def test_set_options_are_swept_and_checked(benchmark):
         {"chunk_size": 32, "scan_warps": 4}, {"chunk_size": 64, "scan_warps": 4}]
     with pytest.raises(SystemExit, match="expected key=value"):
         parse(["chunk=64"])
+
+
+def test_gate_passes_on_the_triton_path_and_fails_a_broken_one(benchmark):
+    """The gate itself, on CPU in the interpreter at a tiny packed case; a Triton path that
+    returns the wrong sign must fail it."""
+    cases = [dict(batch=1, H=2, P=16, N=16, G=1, L=40, cu_seqlens=(0, 7, 7, 40))]
+    result = benchmark["gate"](16, cases=cases, device="cpu")
+    assert result["passed"], result
+    assert set(result["relative_errors"]) == {
+        "case0_y", "case0_final_states", *(f"case0_d{name}" for name in benchmark["GRADS"])}
+    triton_path = benchmark["ssd_triton"]
+
+    def wrong_sign(*args, **kwargs):
+        y, final = triton_path(*args, **kwargs)
+        return -y, final
+
+    benchmark["gate"].__globals__["ssd_triton"] = wrong_sign
+    try:
+        assert not benchmark["gate"](16, cases=cases, device="cpu")["passed"]
+    finally:
+        benchmark["gate"].__globals__["ssd_triton"] = triton_path
