@@ -1,19 +1,24 @@
-"""Variant scoring throughput: genossm's scorer against a naive one, in the same run.
+"""Variant scoring throughput of every score definition, dense and sparse SNVs, in one run.
 
-The naive scorer (`genossm.infer.score.scorer.score_pairs_naive`) runs two full passes per ALT and
-strand, one window at a time: no shared reference pass, no batching, no prefix state. The fast
-one (`VariantScorer`) shares each tile's reference pass, batches and deduplicates windows, and
-for causal Mamba resumes alt windows from the reference prefix state. Both score the same
-windows; a correctness gate compares their LLRs before anything is timed.
+For each `genossm score --score` definition (`genossm.infer.score.definitions`) and for today's
+default before issue 20 (`llr,embdist`, the reference rate of this run), `VariantScorer` scores
+the same SNVs, both strands, at the model's default window (the training window its checkpoint
+records), and the script reports records/s:
 
-Variants: random SNVs (80%) and short indels (20%) on the bundled sample genome (lambda phage
-when it is absent), one every `--spacing` bases, the density of a dense call set or a
-mutagenesis scan. Models have random weights of a named config (speed does not depend on the
-weights) or come from `--model DIR`.
+    dense   one SNV every 20 bases (a mutagenesis scan, a dense call set): every tile holds many
+            SNVs, so a score that reads only the reference pass (`site` of a causal model) needs
+            one pass per tile and strand for all of them
+    sparse  one SNV every 2,000 bases (a real call set): every SNV has its own tile
 
-    python benchmarks/score.py                                   # CPU, writes JSON to stdout
-    python benchmarks/score.py --device cuda --variants 2000 --configs tiny hyena-1m tiny-mamba
-    python benchmarks/score.py --out benchmarks/results/score_cpu.json
+A correctness gate compares each definition's fast path with the naive scorer
+(`score_pairs_naive`) on a few SNVs before anything is timed. The genome is random bases from a
+fixed seed (speed does not depend on the sequence), so the script needs no FASTA reader (pysam is
+not installed on the GPU machines). The model is the bundled one unless `--model DIR`.
+`--site-windows` also times `site` at smaller windows (its context need: docs/vep.md).
+
+    python benchmarks/score.py --out benchmarks/results/score_definitions_cpu.json
+    python benchmarks/score.py --device cuda --dense-variants 4000 --sparse-variants 1000 \
+        --out benchmarks/results/score_definitions_h200.json
 """
 
 from __future__ import annotations
@@ -28,120 +33,120 @@ import torch
 
 from common import device_facts, emit_report
 
+from genossm.infer.score.definitions import SCORE_NAMES
 from genossm.infer.score.scorer import VariantScorer, score_pairs_naive
 from genossm.infer.score.tiles import TileLayout, allele_pair
-from genossm.io.fasta import open_fasta
-from genossm.resources import RESOURCES
+from genossm.tokenizer import N
 
-SAMPLE_GENOME = RESOURCES / "sample" / "sample_genome.fa.gz"
-LAMBDA = RESOURCES / "sample" / "lambda_virus.fa"
+BEFORE_ISSUE_20 = ("llr", "embdist")  # the default definitions before issue 20: the reference rate
 
 
-def build(config_name: str | None, model_dir: str | None, device):
-    if model_dir:
-        from genossm.models.checkpoint import load_model
+def load(model_dir: str | None, device):
+    """The checkpoint (default: the bundled model) and the window it was trained on."""
+    from genossm.infer import runtime
+    from genossm.infer.score.settings import default_window, training_window
+    from genossm.models.checkpoint import read_checkpoint_config
 
-        return load_model(model_dir, device=device).eval(), model_dir
-    from genossm.models.config import load_model_config
-    from genossm.models.lm import build_model
-
-    torch.manual_seed(0)
-    return build_model(load_model_config(config_name)).to(device).eval(), config_name
+    path = runtime.checkpoint_dir(model_dir)
+    model, _ = runtime.load_inference_model(path, device)
+    window = default_window(model.config.max_length, None, training_window(read_checkpoint_config(path)))
+    return model, str(path), window
 
 
-def make_pairs(genome, window: int, count: int, spacing: int, seed: int = 0):
-    """`count` ALTs every `spacing` bases from position 10,000 on (SNVs, 20% 1-3 base indels)."""
+def snv_pairs(genome: np.ndarray, window: int, count: int, spacing: int, seed: int = 0):
+    """`count` SNVs every `spacing` bases from position `window` on, random ALT bases."""
     rng = np.random.default_rng(seed)
-    contig = next(iter(genome.contigs))
     layout = TileLayout(window)
-    pairs, tiles = [], {}
+    pairs = []
     for index in range(count):
-        position = 10_000 + index * spacing
+        position = window + index * spacing
         start = layout.tile_start(position)
-        if start not in tiles:
-            tiles = {start: genome.fetch_tokens(contig, start, start + window + 8, pad=True)}
-        tile = tiles[start]
-        offset = position - start
-        ref_token = int(tile[offset])
-        if rng.random() < 0.8:
-            alt = np.array([(ref_token + int(rng.integers(1, 4))) % 4], dtype=np.uint8)
-            pairs.append(allele_pair(tile, offset, 1, alt, window))
-        elif rng.random() < 0.5:  # deletion of 1-3 bases after the anchor
-            pairs.append(allele_pair(tile, offset, 1 + int(rng.integers(1, 4)), tile[offset:offset + 1], window))
-        else:  # insertion of 1-3 bases after the anchor
-            inserted = rng.integers(0, 4, int(rng.integers(1, 4))).astype(np.uint8)
-            pairs.append(allele_pair(tile, offset, 1, np.concatenate([tile[offset:offset + 1], inserted]), window))
+        tile = genome[start:start + window + 1]
+        ref = int(tile[position - start])
+        alt = np.array([(ref + int(rng.integers(1, 4))) % 4], dtype=np.uint8)
+        pairs.append(allele_pair(tile, position - start, 1, alt, window))
     return pairs
 
 
-def timed(function, device):
+def timed(function, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    result = function()
+    function()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return result, time.perf_counter() - start
+    return time.perf_counter() - start
 
 
-def bench_one(name, model, genome, args, device) -> dict:
-    window = args.window or min(int(model.config.max_length), 2048)
-    pairs = make_pairs(genome, window, args.variants, args.spacing)
-    scorer = VariantScorer(model, batch_size=args.batch_size, device=device)
-    # Correctness gate: the fast path must agree with the naive one before anything is timed.
-    gate = pairs[: min(8, len(pairs))]
-    fast_gate = scorer.score(gate)
-    naive_gate = score_pairs_naive(model, gate, device=device)
-    max_error = max(abs(a.llr - b.llr) for a, b in zip(fast_gate, naive_gate))
-    if not max_error < 1e-3 * max(1.0, max(abs(b.llr) for b in naive_gate)):
-        raise SystemExit(f"{name}: fast and naive LLRs disagree by {max_error}; not timing")
-    naive_pairs = pairs[: args.naive_variants or len(pairs)]
-    _, fast_seconds = timed(lambda: scorer.score(pairs), device)
-    _, naive_seconds = timed(lambda: score_pairs_naive(model, naive_pairs, device=device), device)
-    fast_rate = len(pairs) / fast_seconds
-    naive_rate = len(naive_pairs) / naive_seconds
-    config = model.config
-    return {
-        "model": name, "arch": config.arch, "objective": config.objective, "d_model": config.d_model,
-        "n_layers": config.n_layers, "window": window, "variants": len(pairs),
-        "naive_variants": len(naive_pairs), "spacing_bp": args.spacing, "batch_size": args.batch_size,
-        "both_strands": True, "prefix_state_reuse": scorer.reuse_prefix_state,
-        "fast_seconds": round(fast_seconds, 3), "naive_seconds": round(naive_seconds, 3),
-        "fast_variants_per_s": round(fast_rate, 2), "naive_variants_per_s": round(naive_rate, 2),
-        "speedup": round(fast_rate / naive_rate, 2), "gate_max_abs_llr_difference": max_error,
-    }
+def gate(model, pairs, scores, device) -> float:
+    """Largest |fast - naive| over the definitions, or exit: nothing is timed on a wrong path."""
+    fast = VariantScorer(model, device=device, scores=scores).score(pairs)
+    naive = score_pairs_naive(model, pairs, device=device, scores=scores)
+    error = max(abs(f[name] - n[name]) for f, n in zip(fast, naive) for name in scores)
+    scale = max(1.0, max(abs(n[name]) for n in naive for name in scores))
+    if not error < 1e-3 * scale:
+        raise SystemExit(f"{','.join(scores)}: fast and naive scores disagree by {error}; not timing")
+    return error
+
+
+def bench(model, genome, window, density, count, spacing, scores, args, device) -> dict:
+    pairs = snv_pairs(genome, window, count, spacing)
+    error = gate(model, pairs[:3], scores, device)
+    scorer = VariantScorer(model, batch_size=args.batch_size, device=device, scores=scores)
+    scorer.score(pairs[: min(4, len(pairs))])  # warm-up: lazy allocations, kernel autotuning
+    seconds = min(timed(lambda: scorer.score(pairs), device) for _ in range(args.repeats))
+    row = {"density": density, "spacing_bp": spacing, "scores": ",".join(scores), "window": window,
+           "records": len(pairs), "seconds": round(seconds, 3), "records_per_s": round(len(pairs) / seconds, 2),
+           "gate_max_abs_difference": error}
+    print(json.dumps(row), file=sys.stderr)
+    return row
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["tiny", "tiny-mamba"],
-                        help="model configs (configs/models/NAME.yaml) with random weights")
-    parser.add_argument("--model", default=None, help="a checkpoint directory instead of --configs")
+    parser.add_argument("--model", default=None, help="checkpoint directory (default: the bundled model)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--variants", type=int, default=256)
-    parser.add_argument("--naive-variants", type=int, default=64,
-                        help="the naive scorer times this many of them (it is slow), rate per variant")
-    parser.add_argument("--spacing", type=int, default=20, help="bases between consecutive variants")
-    parser.add_argument("--window", type=int, default=None, help="default: the model's max_length, at most 2048")
+    parser.add_argument("--dense-variants", type=int, default=64, help="SNVs of the dense set (one per 20 bases)")
+    parser.add_argument("--sparse-variants", type=int, default=16, help="SNVs of the sparse set (one per 2 kb)")
+    parser.add_argument("--definitions", nargs="+", default=[",".join(BEFORE_ISSUE_20), *SCORE_NAMES],
+                        help="comma-separated score sets to time, each as one --score (default: today's "
+                             "llr,embdist, then each definition alone)")
+    parser.add_argument("--site-windows", type=int, nargs="*", default=[256, 512],
+                        help="also time `site` at these windows")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per row (the best is reported)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    genome_path = SAMPLE_GENOME if SAMPLE_GENOME.exists() else LAMBDA
+    model, model_path, window = load(args.model, device)
+    length = 2 * window + max(args.dense_variants * 20, args.sparse_variants * 2000)
+    genome = np.random.default_rng(0).integers(0, 4, length).astype(np.uint8)
+    genome = np.concatenate([genome, np.full(2 * window, N, dtype=np.uint8)])
     results = []
-    with open_fasta(genome_path) as genome:
-        models = [(args.model, None)] if args.model else [(None, name) for name in args.configs]
-        for model_dir, config_name in models:
-            model, name = build(config_name, model_dir, device)
-            with torch.no_grad():
-                results.append(bench_one(name, model, genome, args, device))
-            print(json.dumps(results[-1]), file=sys.stderr)
+    started = time.perf_counter()
+    with torch.no_grad():
+        for density, count, spacing in (("dense", args.dense_variants, 20), ("sparse", args.sparse_variants, 2000)):
+            for definition in args.definitions:
+                scores = tuple(definition.split(","))
+                results.append(bench(model, genome, window, density, count, spacing, scores, args, device))
+            for smaller in args.site_windows:
+                if smaller < window:
+                    results.append(bench(model, genome, smaller, density, count, spacing, ("site",), args, device))
+    reference = {row["density"]: row["records_per_s"] for row in results
+                 if row["scores"] == ",".join(BEFORE_ISSUE_20) and row["window"] == window}
+    for row in results:
+        if row["density"] in reference:
+            row["speedup_vs_llr_embdist"] = round(row["records_per_s"] / reference[row["density"]], 2)
+    config = model.config
     report = {
-        "benchmark": "variant scoring, fast vs naive", **device_facts(device),
-        "genome": genome_path.name, "results": results,
+        "benchmark": "genossm score throughput per score definition (VariantScorer, both strands, SNVs)",
+        **device_facts(device), "model": model_path, "arch": config.arch, "objective": config.objective,
+        "d_model": config.d_model, "n_layers": config.n_layers, "default_window": window,
+        "batch_size": args.batch_size, "command": " ".join(["python", "benchmarks/score.py", *sys.argv[1:]]),
+        "elapsed_seconds": round(time.perf_counter() - started, 1), "results": results,
     }
     emit_report(report, args.out)
     return 0

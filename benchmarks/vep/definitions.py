@@ -150,6 +150,8 @@ def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window:
                                              classes, substitutions, positive, negative)
             tables["full_subset"][name] = pair_table({k: v[in_full] for k, v in scores.items()}, classes[in_full],
                                                      substitutions[in_full], positive, negative)
+    if not in_full.any():
+        del tables["full_subset"]
     return {"window": window, "model": model_dir or "bundled", "device": device, "snvs": len(labels),
             "full_subset_snvs": int(in_full.sum()), "site_seconds": round(site_seconds, 1),
             "full_seconds": round(full_seconds, 1), "definitions": list(scores), "tables": tables,

@@ -173,3 +173,44 @@ def test_score_variants_in_memory_equals_the_scorer_on_tiles():
         assert values == pytest.approx(reference.values, abs=1e-5)
     with pytest.raises(Exception, match="does not match"):
         score_variants(model, sequence, [(101, "N", "A")], window=WINDOW)
+
+
+def test_cli_writes_each_definition_with_a_header_that_says_what_it_is(tmp_path, capsys):
+    from genossm.cli.main import main
+    from infer_helpers import save_tiny_model, write_fasta, write_vcf
+
+    sequence = lambda_sequence()[:600]
+    fasta = write_fasta(tmp_path / "g.fa", {"chrT": sequence})
+    other = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    vcf = write_vcf(tmp_path / "v.vcf", {"chrT": 600}, [("chrT", 200, "a", sequence[199], other[sequence[199]]),
+                                                        ("chrT", 300, "b", sequence[299:301], sequence[299])])
+    model = save_tiny_model("hyena", tmp_path / "model")
+    code = main(["-q", "score", str(vcf), "--fasta", str(fasta), "--model", str(model), "--score", "site,embcos",
+                 "--no-rc", "-o", str(tmp_path / "o.vcf"), "--tsv", str(tmp_path / "o.tsv")])
+    assert code == 0
+    text = (tmp_path / "o.vcf").read_text()
+    headers = [line for line in text.splitlines() if line.startswith("##INFO=<ID=GENOSSM")]
+    assert [h.split(",")[0] for h in headers] == ["##INFO=<ID=GENOSSM_SITE", "##INFO=<ID=GENOSSM_EMBCOS",
+                                                  "##INFO=<ID=GENOSSM_STATUS", "##INFO=<ID=GENOSSM"]
+    assert all("forward strand only" in h and "both strands" not in h for h in headers[:2])
+    assert "GENOSSM_LLR" not in text and "scores:site,embcos" in text
+    tsv = (tmp_path / "o.tsv").read_text().splitlines()
+    assert tsv[0].split("\t")[-3:] == ["site", "embcos", "status"]
+    # The same numbers as the library on the same windows (the SNV: site from the reference pass).
+    expected = score_variants(tiny_model("hyena"), sequence, [(200, sequence[199], other[sequence[199]])],
+                              scores=("site", "embcos"), window=64, both_strands=False)[0]
+    site, embcos = (float(v) for v in tsv[1].split("\t")[6:8])
+    assert site == pytest.approx(expected["site"], rel=1e-5) and embcos == pytest.approx(expected["embcos"], rel=1e-4)
+
+
+def test_cli_help_lists_every_definition_and_the_default():
+    import subprocess
+    import sys
+
+    from genossm.infer.score.definitions import DEFAULT_SCORES
+
+    text = subprocess.run([sys.executable, "-m", "genossm.cli.main", "score", "--help"], capture_output=True,
+                          text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert all(name in flat for name in SCORE_NAMES)
+    assert f"(default: {','.join(DEFAULT_SCORES)})" in flat

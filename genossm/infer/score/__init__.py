@@ -3,7 +3,8 @@
     job.py          ScoreJob (the options) and score_vcf(job): check, load, run on every rank
     settings.py     ScoreSettings: window, strands, allele limit, batch and chunk sizes
     chunks.py       ChunkScorer: a chunk of VCF records -> one ScoreRow per ALT
-    scorer.py       VariantScorer (fast path) and score_pairs_naive (reference): llr, embdist
+    definitions.py  the --score definitions: names, INFO fields, header texts, the default
+    scorer.py       VariantScorer (fast path) and score_pairs_naive (reference), every definition
     tiles.py        the fixed tiles and the ref/alt window pair of an allele
     likelihood.py   per-position log-likelihoods from logits (no parameters)
     model_state.py  batch operations on a recurrent model's state (prefix-state reuse)

@@ -1,4 +1,6 @@
-"""Zero-shot variant effect scores: `llr` and `embdist` per ALT, from a DNA language model.
+"""Zero-shot variant effect scores per ALT, from a DNA language model: the definitions of
+`genossm.infer.score.definitions` (llr, site, embdist, embcos, embdist_mid, embcos_mid), any of
+them at once.
 
 Windows and their geometry are in `genossm.infer.score.tiles` (fixed tiles; ref and alt windows of
 equal length W aligned at the left flank). Each score is computed per strand and averaged over
@@ -27,8 +29,17 @@ marginal log P(alt) - log P(ref) at the masked variant positions from a single p
 it compares the likelihoods of the alleles each in its own context (alleles of different
 lengths: ALT bases summed against REF bases); it is antisymmetric too.
 
-EMBDIST: Euclidean distance between the mean (over the W window positions) of the model's final
-hidden states for the ref window and for the alt window.
+SITE, causal models: the log-ratio at the variant position(s) only,
+    site = sum_{t in ALT, t >= d} log P(alt_t | alt_<t) - sum_{t in REF, t >= d} log P(ref_t | ref_<t)
+(`likelihood.causal_site_llr`; when d lies past an allele, the position d itself is compared).
+For an SNV it is log P(ALT | reference before it) - log P(REF | the same): both numbers are in
+the reference pass's logits at the variant, so every SNV of a tile is scored from that one pass,
+with no alt window at all (`VariantScorer._snv_sites`). Masked models: the masked marginal, as llr.
+
+EMBDIST / EMBCOS: Euclidean / cosine distance between the mean (over the W window positions) of
+the model's final hidden states for the ref window and for the alt window; the `_mid` variants
+read the output of the middle block (`definitions.middle_layer`) instead, which needs full alt
+passes (the prefix-state and suffix-cache paths carry only the final hidden state).
 
 Log-probabilities are over the four bases; non-base targets (N) count 0
 (`genossm.infer.score.likelihood`).
