@@ -11,7 +11,8 @@ forward runs. A correctness gate (outputs, final states and every gradient again
 the script exits 1 if it fails. `--set key=value[,value...]` overrides `SSDConfig` fields
 (chunk_size, segment_chunks, warps, state_block); comma lists are swept (every combination
 times every shape; the gate runs for each). Needs CUDA; imports nothing but torch, triton and
-genossm.kernels. About 2 minutes on an H200 with the default shapes, compilation included.
+genossm.kernels. Not yet run on a GPU; expected to take 2-3 minutes on an H200 with the
+default shapes, compilation (about 30 kernel variants) included.
 
 Mamba-2 model rows (tokens/s of training and inference at 2^20) come from
 benchmarks/long_context.py, which takes any model config:
@@ -48,6 +49,7 @@ SHAPES = {
     "batch8_16k": (8, 16, 64, 64, 2, 1 << 14, torch.bfloat16, True),
     "fp16_256k": (1, 8, 64, 128, 1, 1 << 18, torch.float16, False),
 }
+DEFAULT_SHAPES = ["target", "64k", "batch8_16k"]
 # gate: odd length, several chunks and segments, two groups, and a packed batch with an empty
 # sequence, against the PyTorch chunked reference
 GATE = [dict(batch=1, H=8, P=64, N=128, G=2, L=(1 << 13) + 5, cu_seqlens=None),
@@ -214,7 +216,9 @@ def measure(name: str, with_reference: bool, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=list(SHAPES))
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=DEFAULT_SHAPES,
+                        help=f"default: {' '.join(DEFAULT_SHAPES)} (each dtype and d_state "
+                             "compiles its own kernels)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE[,VALUE...]",
                         help="override an SSDConfig field (comma lists are swept)")
     parser.add_argument("--no-reference", action="store_true", help="do not time ssd_chunked")
