@@ -43,7 +43,8 @@ SCORE_HELP = (
 def register(subparsers) -> None:
     parser = subcommand_parser(subparsers, "score", __doc__)
     inputs, outputs, compute = options.groups(parser)
-    inputs.add_argument("input", help="VCF, VCF.gz or BCF; `-` reads stdin; `sample`: the bundled sample VCF")
+    inputs.add_argument("input", help="VCF, VCF.gz or BCF; `-` reads stdin; `sample`: the bundled sample VCF; "
+                        "`sample_phased`: the bundled VCF with 4 phased samples (for --samples)")
     options.add_fasta(inputs)
     where = inputs.add_mutually_exclusive_group()
     where.add_argument("-r", "--regions", default=None,

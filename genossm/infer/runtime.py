@@ -106,18 +106,22 @@ def load_inference_model(path: Path, device):
 
 SAMPLE_KEYWORD = "sample"
 _SAMPLE_FILES = {"fasta": "sample/sample_genome.fa.gz", "vcf": "sample/sample.vcf"}
+# `sample_phased` (a VCF input): the sample VCF with 4 synthetic phased samples (score --samples).
+PHASED_SAMPLE_KEYWORD, _PHASED_SAMPLE_FILE = "sample_phased", "sample/sample_phased.vcf"
 
 
 def sample_or_path(value: str, kind: str) -> str:
-    """`sample` (when no file of that name exists) names the bundled sample genome or VCF.
+    """`sample` (when no file of that name exists) names the bundled sample genome or VCF, and
+    `sample_phased` the bundled VCF with 4 phased samples (a VCF input only).
 
     So that `genossm score sample --fasta sample` runs out of the box after `pip install`.
     """
-    if value != SAMPLE_KEYWORD or os.path.exists(value):
+    phased = value == PHASED_SAMPLE_KEYWORD and kind == "vcf"
+    if (value != SAMPLE_KEYWORD and not phased) or os.path.exists(value):
         return value
     from genossm.resources import RESOURCES
 
-    path = RESOURCES / _SAMPLE_FILES[kind]
+    path = RESOURCES / (_PHASED_SAMPLE_FILE if phased else _SAMPLE_FILES[kind])
     if not path.exists():
         raise InputError(f"the bundled sample {kind} is missing from this installation", path=path)
     log.info("using the bundled sample %s %s", kind, path)
