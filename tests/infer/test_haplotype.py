@@ -94,8 +94,9 @@ def test_sample_selection_checks_names_against_the_header(tmp_path):
 
 # --- the scorer against its reference ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["hyena", "mamba"])
-def test_scorer_matches_naive_and_shares_add_up(kind):
+@pytest.mark.parametrize("kind, reuse", [("hyena", True), ("hyena", False), ("mamba", False)],
+                         ids=["hyena-suffix-cache", "hyena-full-passes", "mamba-full-passes"])
+def test_scorer_matches_naive_and_shares_add_up(kind, reuse):
     model = tiny_model(kind)
     rng = np.random.default_rng(3)
     tiles = []
@@ -109,7 +110,8 @@ def test_scorer_matches_naive_and_shares_add_up(kind):
             haplotypes.append(apply_alleles(tile, W, alleles)[0])
         haplotypes.append(haplotypes[0])  # a duplicate: computed once
         tiles.append((tile[:W].copy(), haplotypes))
-    scorer = HaplotypeScorer(model, batch_size=3)
+    scorer = HaplotypeScorer(model, batch_size=3, reuse_reference=reuse)
+    assert scorer.reuse_reference == reuse
     fast = scorer.score(tiles)
     for (reference, haplotypes), scores in zip(tiles, fast):
         naive = score_haplotypes_naive(model, reference, haplotypes)

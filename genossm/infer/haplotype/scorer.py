@@ -9,7 +9,8 @@ add up to its llr (per strand, hence also on average).
 
 `HaplotypeScorer` computes every distinct window once (the reference of a tile is shared by all
 its haplotypes, equal haplotypes of different samples are one window), in batches; a haplotype
-window equal to its reference needs no pass (llr 0). `score_haplotypes_naive` is the reference:
+window equal to its reference needs no pass (llr 0); on a CPU, a causal Hyena computes each
+haplotype window from its first difference on, from a cache of the reference pass. `score_haplotypes_naive` is the reference:
 two separate full passes per haplotype and strand, one window at a time.
 """
 
@@ -25,7 +26,7 @@ from genossm.infer.haplotype.windows import HaplotypeWindow, segment_bounds
 from genossm.infer.score.likelihood import causal_token_log_likelihood
 from genossm.infer.score.scorer import CPU_MAX_BATCH_TOKENS
 from genossm.infer.score.tiles import first_difference
-from genossm.tokenizer import reverse_complement_tokens
+from genossm.tokenizer import N, reverse_complement_tokens
 
 
 @dataclass(frozen=True)
@@ -85,44 +86,78 @@ def score_haplotypes_naive(model, reference: np.ndarray, haplotypes: list[Haplot
 
 
 class HaplotypeScorer:
-    """Scores the haplotype windows of many tiles with deduplicated, batched passes."""
+    """Scores the haplotype windows of many tiles with deduplicated, batched passes.
 
-    def __init__(self, model, *, both_strands: bool = True, batch_size: int = 16, device="cpu"):
+    On a CPU, a causal Hyena computes each haplotype window only from one position before its
+    first difference from the reference on (`prefix_cache` / `forward_suffix`, as `VariantScorer`
+    does for ALT windows): the positions before it are the reference's, already computed.
+    Elsewhere (GPU, other models) every distinct window gets a full batched pass.
+    """
+
+    def __init__(self, model, *, both_strands: bool = True, batch_size: int = 16, device="cpu",
+                 reuse_reference: bool | None = None):
         check_causal(model)
         self.model, self.both_strands = model, both_strands
         self.device = torch.device(device)
         self.batch_size = max(1, int(batch_size))
         # As `genossm.infer.score.scorer.VariantScorer`: CPU calls past a few thousand tokens leave
-        # the caches and get slower per row, so CPU batches are capped in tokens.
+        # the caches and get slower per row, so CPU batches are capped in tokens; and the suffix
+        # reuse, a win on a compute-bound CPU, trades a GPU's cheap batched passes for more calls.
         self.max_batch_tokens = CPU_MAX_BATCH_TOKENS if self.device.type == "cpu" else 1 << 62
-        self.passes = 0  # windows run through the model (for benchmarks and tests of the reuse)
+        if reuse_reference is None:
+            reuse_reference = self.device.type == "cpu"
+        self.reuse_reference = reuse_reference and bool(getattr(model, "supports_suffix_cache", False))
+        self.passes = 0  # windows run through the model, full or from a cut (for benchmarks and tests)
 
     def score(self, tiles: list[tuple[np.ndarray, list[HaplotypeWindow]]], report=None) -> list[list[HaplotypeScore]]:
         """Per tile (reference window (W,), its haplotype windows): one score per haplotype window.
 
-        `report(fraction)`, when given, hears the share of the model passes done after each one.
+        `report(fraction)`, when given, hears the share of the model work done after each call.
         """
         chosen = strands(self.both_strands)
-        needed: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        for reference, haplotypes in tiles:
-            for window in [reference] + [h.tokens for h in haplotypes if not np.array_equal(h.tokens, reference)]:
-                for reverse in chosen:
-                    tokens = oriented(window, reverse)
-                    needed.setdefault(tokens.tobytes(), tokens)
-        lls = self._run(list(needed.values()), report)
-        by_key = dict(zip(needed.keys(), lls))
+        per_strand = {}
+        for number, reverse in enumerate(chosen):
+            strand_report = None if report is None else (
+                lambda fraction, number=number: report((number + fraction) / len(chosen)))
+            per_strand[reverse] = self._strand_lls(tiles, reverse, strand_report)
         results = []
         for reference, haplotypes in tiles:
-            ref_lls = {reverse: by_key[oriented(reference, reverse).tobytes()] for reverse in chosen}
             tile_scores = []
             for haplotype in haplotypes:
                 if np.array_equal(haplotype.tokens, reference):
                     tile_scores.append(HaplotypeScore(0.0, tuple(0.0 for _ in haplotype.starts)))
                     continue
-                hap_lls = {reverse: by_key[oriented(haplotype.tokens, reverse).tobytes()] for reverse in chosen}
+                ref_lls, hap_lls = {}, {}
+                for reverse in chosen:
+                    ref_key = oriented(reference, reverse).tobytes()
+                    ref_lls[reverse] = per_strand[reverse][0][ref_key]
+                    hap_lls[reverse] = per_strand[reverse][1][ref_key, oriented(haplotype.tokens, reverse).tobytes()]
                 tile_scores.append(combine(ref_lls, hap_lls, reference, haplotype))
             results.append(tile_scores)
         return results
+
+    def _strand_lls(self, tiles, reverse: bool, report):
+        """({reference key: token lls (W,)}, {(reference key, haplotype key): token lls (W,)}) on one
+        strand; haplotype lls are exact from the first difference on (what `combine` reads)."""
+        references: dict[bytes, np.ndarray] = {}
+        haplotypes: dict[bytes, dict[bytes, np.ndarray]] = {}
+        for reference, windows in tiles:
+            ref_tokens = oriented(reference, reverse)
+            references.setdefault(ref_tokens.tobytes(), ref_tokens)
+            group = haplotypes.setdefault(ref_tokens.tobytes(), {})
+            for window in windows:
+                if not np.array_equal(window.tokens, reference):
+                    tokens = oriented(window.tokens, reverse)
+                    group.setdefault(tokens.tobytes(), tokens)
+        if self.reuse_reference:
+            return self._cached_lls(references, haplotypes, report)
+        unique: OrderedDict[bytes, np.ndarray] = OrderedDict(references)
+        for group in haplotypes.values():
+            for key, tokens in group.items():
+                unique.setdefault(key, tokens)
+        by_key = dict(zip(unique.keys(), self._run(list(unique.values()), report)))
+        return ({key: by_key[key] for key in references},
+                {(ref_key, key): by_key[key] for ref_key, group in haplotypes.items() for key in group})
 
     def _run(self, windows: list[np.ndarray], report) -> list[np.ndarray]:
         if not windows:
@@ -135,3 +170,38 @@ class HaplotypeScorer:
                 report(len(out) / len(windows))
         self.passes += len(windows)
         return out
+
+    @torch.no_grad()
+    def _cached_lls(self, references: dict, haplotypes: dict, report):
+        """`_strand_lls` from one cached pass per reference and each haplotype from its cut on."""
+        ref_keys = list(references)
+        window = len(references[ref_keys[0]])
+        per_pass = max(1, min(self.batch_size, self.max_batch_tokens // window))
+        ref_lls, hap_lls = {}, {}
+        for first in range(0, len(ref_keys), per_pass):
+            if report is not None:
+                report(first / len(ref_keys))
+            keys = ref_keys[first:first + per_pass]
+            tokens = torch.from_numpy(np.stack([references[key] for key in keys]).astype(np.int64)).to(self.device)
+            logits, _, cache = self.model.prefix_cache(tokens)  # (B, W, V)
+            ref_lls.update(zip(keys, causal_token_log_likelihood(logits, tokens).cpu().numpy()))
+            self.passes += len(keys)
+            # (reference key, haplotype key, cut, cached row), shorter suffixes together (less padding)
+            jobs = sorted(((ref_key, key, max(first_difference(references[ref_key], hap) - 1, 0), row)
+                           for row, ref_key in enumerate(keys) for key, hap in haplotypes[ref_key].items()),
+                          key=lambda job: job[2])
+            rows = max(1, min(self.batch_size, self.max_batch_tokens // window))
+            for start in range(0, len(jobs), rows):
+                batch = jobs[start:start + rows]
+                suffixes = [haplotypes[ref_key][key][cut:] for ref_key, key, cut, _ in batch]
+                padded = np.full((len(batch), max(len(s) for s in suffixes)), N, dtype=np.int64)  # (B, l)
+                for row, suffix in enumerate(suffixes):
+                    padded[row, :len(suffix)] = suffix
+                suffix_tokens = torch.from_numpy(padded).to(self.device)
+                logits, _ = self.model.forward_suffix(cache, suffix_tokens, [job[2] for job in batch],
+                                                      [job[3] for job in batch])
+                lls = causal_token_log_likelihood(logits, suffix_tokens).cpu().numpy()  # (B, l), entry 0 = 0
+                for (ref_key, key, cut, _), suffix, suffix_ll in zip(batch, suffixes, lls):
+                    hap_lls[ref_key, key] = np.concatenate([np.zeros(cut, np.float32), suffix_ll[:len(suffix)]])
+                self.passes += len(batch)
+        return ref_lls, hap_lls
