@@ -11,6 +11,7 @@
     rows.py         ScoreRow and the statuses
     outputs.py      ScoreWriter: the VCF (-O type, -W index), TSV and Parquet outputs, in input order
     regions.py      -r/-R: the records read, through the index or filtered while reading
+    annotations.py  what else the writer adds: GENOSSM_PCT (calibration), --samples FORMAT fields
     resume_log.py   the scores of finished chunks, for --resume
 
 `from genossm.infer.score import ScoreJob, score_vcf` is the whole command.
