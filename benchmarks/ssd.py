@@ -14,6 +14,9 @@ times every shape; the gate runs for each). Needs CUDA; imports nothing but torc
 genossm.kernels. Not yet run on a GPU; expected to take 2-3 minutes on an H200 with the
 default shapes, compilation (about 30 kernel variants) included.
 
+`--resources CHUNK DTYPE P N` needs no GPU: it compiles every kernel for sm_90 and reports
+registers, spill stack and shared memory per kernel (docs/kernels/ssd.md's table).
+
 Mamba-2 model rows (tokens/s of training and inference at 2^20) come from
 benchmarks/long_context.py, which takes any model config:
     python benchmarks/long_context.py --configs mamba2-1m --lengths 131072 1048576 \\
@@ -214,6 +217,77 @@ def measure(name: str, with_reference: bool, args) -> dict:
     return row
 
 
+def compile_resources(Q: int, dtype: torch.dtype, P: int, N: int) -> list[dict]:
+    """Compile every kernel for sm_90 without a GPU and read registers, spill stack and shared
+    memory per kernel from the cubin (`cuobjdump --dump-resource-usage`, shipped with triton).
+    Unit inner strides (contiguous inputs), the current SSDConfig's warps."""
+    import os
+    import re
+    import subprocess
+    import tempfile
+
+    import triton
+    import triton.language as tl
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from genossm.kernels.ssd import chunk_ssd_kernels as K
+
+    config = chunk_ssd.CONFIG
+    element = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[dtype]
+    inputs = {f"{name}_ptr": "*" + element for name in ("x", "dt", "B", "C", "dy", "y", "dx", "ddt", "dB", "dC")}
+    half = dtype != torch.float32
+    inputs.update(chunk_start_ptr="*i64", chunk_len_ptr="*i32", chunk_first_ptr="*i32",
+                  chunk_last_ptr="*i32", chunk_seq_ptr="*i32",
+                  chunk_states_ptr="*" + (element if half else "fp32"),
+                  chunk_adjoints_ptr="*" + (element if half else "fp32"))
+    unit_strides = ("sx_p", "sdt_h", "sB_n", "sC_n", "sy_p", "sdy_p", "sdx_p", "sddt_h", "sdB_n", "sdC_n")
+    tiles = dict(Q=Q, BLOCK_P=max(16, triton.next_power_of_2(P)), BLOCK_N=max(16, triton.next_power_of_2(N)),
+                 DOT_PRECISION="tf32x3" if dtype == torch.float32 else "tf32",
+                 DOT_DTYPE={"bf16": tl.bfloat16, "fp16": tl.float16, "fp32": tl.float32}[element])
+    walker = dict(HAS_BIAS=True, SOFTPLUS=True, VARLEN=False, **tiles)
+    kernels = [
+        ("segment_state (forward pass 1)", K._segment_state_kernel,
+         dict(HAS_INIT=False, STORE_CHUNKS=False, **walker), config.segment_warps),
+        ("segment_state (per-chunk states)", K._segment_state_kernel,
+         dict(HAS_INIT=False, STORE_CHUNKS=True, **walker), config.segment_warps),
+        ("segment_passing", K._segment_passing_kernel, dict(REVERSE=False, BLOCK=config.state_block),
+         config.state_warps),
+        ("segment_scan_fwd", K._segment_scan_fwd_kernel,
+         dict(HAS_INIT=False, HAS_D=True, D_PER_P=False, STORE_FINAL=True, **walker), config.scan_warps),
+        ("segment_adjoint (local)", K._segment_adjoint_kernel,
+         dict(HAS_DFINAL=True, STORE_DINIT=False, STORE_CHUNKS=False, **walker), config.segment_warps),
+        ("segment_adjoint (per-chunk)", K._segment_adjoint_kernel,
+         dict(HAS_DFINAL=True, STORE_DINIT=False, STORE_CHUNKS=True, **walker), config.segment_warps),
+        ("chunk_scan_bwd_dx", K._chunk_scan_bwd_dx_kernel,
+         dict(HAS_BIAS=True, SOFTPLUS=True, HAS_D=True, D_PER_P=False, **tiles), config.scan_bwd_warps),
+        ("chunk_scan_bwd_dC", K._chunk_scan_bwd_dC_kernel, dict(HAS_BIAS=True, SOFTPLUS=True, **tiles),
+         config.scan_bwd_warps),
+        ("chunk_scan_bwd_dB", K._chunk_scan_bwd_dB_kernel,
+         dict(HAS_BIAS=True, SOFTPLUS=True, HAS_D=True, **tiles), config.scan_bwd_warps),
+    ]
+    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    rows = []
+    for name, kernel, constexprs, warps in kernels:
+        constexprs = dict(constexprs, **{s: 1 for s in unit_strides if s in kernel.arg_names})
+        signature = {arg: ("constexpr" if arg in constexprs
+                           else inputs.get(arg, "*fp32") if arg.endswith("_ptr")
+                           else "i64" if arg.endswith("_b") else "i32")
+                     for arg in kernel.arg_names}
+        compiled = triton.compile(ASTSource(kernel, signature, constexprs),
+                                  target=GPUTarget("cuda", 90, 32), options=dict(num_warps=warps))
+        with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
+            cubin.write(compiled.asm["cubin"])
+            cubin.flush()
+            usage = subprocess.run([cuobjdump, "--dump-resource-usage", cubin.name],
+                                   capture_output=True, text=True, check=True).stdout
+        found = dict(re.findall(r"(REG|STACK):(\d+)", usage))
+        rows.append({"kernel": name, "warps": warps, "registers": int(found["REG"]),
+                     "spill_stack_bytes": int(found["STACK"]),
+                     "shared_bytes": compiled.metadata.shared})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=DEFAULT_SHAPES,
@@ -224,9 +298,27 @@ def main(argv=None) -> int:
     parser.add_argument("--no-reference", action="store_true", help="do not time ssd_chunked")
     parser.add_argument("--warmup", type=int, default=25, help="do_bench warm-up budget, ms")
     parser.add_argument("--rep", type=int, default=100, help="do_bench measuring budget, ms")
+    parser.add_argument("--resources", nargs=4, metavar=("CHUNK", "DTYPE", "P", "N"),
+                        help="no timing, no GPU: compile every kernel for sm_90 at this chunk, "
+                             "dtype (bf16, fp16, fp32), head dim and d_state, and report "
+                             "registers, spills and shared memory per kernel")
     parser.add_argument("--out", help="write the JSON here as well as to stdout")
     args = parser.parse_args(argv)
     configs = parse_sets(args.set)  # checked before CUDA is touched
+    if args.resources:
+        chunk, dtype_name, P, N = args.resources
+        dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+        if dtype_name not in dtypes:
+            raise SystemExit(f"--resources: dtype must be one of {', '.join(dtypes)}, got {dtype_name!r}")
+        report = {"benchmark": "ssd_resources", "target": "sm_90", "triton": __import__("triton").__version__,
+                  "chunk_size": int(chunk), "dtype": dtype_name, "head_dim": int(P), "d_state": int(N),
+                  "runs": []}
+        for overrides in configs:
+            with ssd_config(**overrides):
+                report["runs"].append({"overrides": overrides, "kernels": compile_resources(
+                    int(chunk), dtypes[dtype_name], int(P), int(N))})
+        emit_report(report, args.out, indent=1)
+        return 0
     if not torch.cuda.is_available():
         print("benchmarks/ssd.py: needs a CUDA GPU (the Triton kernels are timed)", file=sys.stderr)
         return 2

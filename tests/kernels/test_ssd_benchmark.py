@@ -66,3 +66,8 @@ def test_gate_passes_on_the_triton_path_and_fails_a_broken_one(benchmark):
         assert not benchmark["gate"](16, cases=cases, device="cpu")["passed"]
     finally:
         benchmark["gate"].__globals__["ssd_triton"] = triton_path
+
+
+def test_resources_checks_its_dtype_before_compiling(benchmark):
+    with pytest.raises(SystemExit, match="dtype must be one of bf16, fp16, fp32"):
+        benchmark["main"](["--resources", "64", "fp64", "64", "128"])
