@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.abc
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -100,7 +101,8 @@ def main() -> None:
     if args.batch_size:
         base = FinetuneRecipe(**{**base.to_dict(), "batch_size": args.batch_size})
     device = torch.device("cuda" if args.device == "cuda" else "cpu")
-    report: dict = {"machine": common.device_facts(device), "windows": args.windows, "heldout": args.heldout,
+    report: dict = {"machine": common.device_facts(device), "load_average_at_start": os.getloadavg()[0],
+                    "windows": args.windows, "heldout": args.heldout,
                     "length": args.length, "batch_size": base.batch_size, "command": " ".join(sys.argv),
                     "modes": {}}
 
@@ -134,6 +136,7 @@ def main() -> None:
                                  "seconds": round(seconds, 2),
                                  "windows_per_second": round(args.predict_windows / seconds, 1)}
         print(json.dumps({mode: report["modes"][mode]}), flush=True)
+    report["load_average_at_end"] = os.getloadavg()[0]  # other processes stretch CPU wall times
     if args.device == "cpu":
         report["cpu_projection_10k"] = projection(report)
     if args.profile:
