@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from genossm.kernels import ssd, ssd_chunked, ssd_ref
-from genossm.kernels.ssd.chunk_ssd import ssd_config, ssd_triton
+from genossm.kernels.ssd.chunk_ssd import CONFIG, ChunkTable, _Launch, chunk_table, ssd_config, ssd_triton
 from tensor_checks import assert_close, relative_error
 
 # relative L2 error allowed, by input dtype: (outputs and states, gradients)
@@ -129,6 +129,34 @@ def test_triton_ssd_matches_sequential_reference(name):
     case = CPU_CASES[name]
     tensors, options = make_inputs(case)
     check_against(ssd_ref, case, tensors, options)
+
+
+def test_chunk_table_of_packed_sequences_by_hand():
+    """Sequences of 3, 0, 20 and 1 positions in chunks of 16: each starts a chunk, the empty one
+    has none."""
+    table = chunk_table(1, 24, 16, torch.tensor([0, 3, 3, 23, 24]), "cpu")
+    assert table.start.tolist() == [0, 3, 19, 23]
+    assert table.length.tolist() == [3, 16, 4, 1]
+    assert table.first.tolist() == [1, 1, 0, 1] and table.last.tolist() == [1, 0, 1, 1]
+    assert table.sequence.tolist() == [0, 2, 2, 3]
+    assert table.empty.tolist() == [False, True, False, False]
+    assert (table.rows, table.sequences) == (1, 4)
+    rows = chunk_table(3, 40, 16, None, "cpu")
+    assert rows.start.tolist() == [0, 16, 32] and rows.length.tolist() == [16, 16, 8]
+    assert rows.first.tolist() == [1, 0, 0] and rows.last.tolist() == [0, 0, 1] and rows.rows == 3
+
+
+def test_segments_stay_within_the_grid_axis_limit():
+    """More than 16 * 65535 chunks: segments grow so that their count fits CUDA's second grid
+    axis (65535)."""
+    chunks = 1_100_000
+    zeros = torch.zeros(chunks, dtype=torch.int32)
+    table = ChunkTable(torch.zeros(chunks, dtype=torch.int64), zeros, zeros, zeros, zeros, 1, 1, None)
+    run = _Launch(torch.empty(1, 1, 2, 16), torch.empty(1, 1, 1, 16), table, 16, CONFIG)
+    assert run.K == 17 and run.segments == 64706 and run.segment_grid == (2, 64706, 1)
+    small = _Launch(torch.empty(1, 1, 2, 16), torch.empty(1, 1, 1, 16),
+                    chunk_table(1, 1000, 16, None, "cpu"), 16, CONFIG)
+    assert (small.K, small.segments) == (CONFIG.segment_chunks, 4)
 
 
 def test_dispatch_forced_triton_equals_ssd_triton_and_auto_on_cpu_is_the_reference():
