@@ -251,3 +251,29 @@ def test_samples_options_are_checked_before_the_model_loads(hyena_dir, tmp_path,
     assert main([*common, str(source), "-S", str(tmp_path / "names"), "-o", str(tmp_path / "o.vcf")]) == 0
     text = (tmp_path / "o.vcf").read_text()
     assert "##FORMAT=<ID=GENOSSM_HLLR" in text and "\tGT:GENOSSM_HLLR:GENOSSM_HVAR\t" in text
+
+
+def test_phase_sets_other_than_the_windows_are_unphased(hyena_dir, tmp_path):
+    """0|1 (PS 10) then 0|1 (PS 20): the second has no known phase relative to the first, so its ALT
+    goes to haplotype 1 (trans here); with the same PS both stay on haplotype 2 (cis)."""
+    (p1, r1, a1), (p2, r2, a2) = snv(101), snv(103)
+    source = tmp_path / "ps.vcf"
+    source.write_text("\n".join([
+        "##fileformat=VCFv4.2", f"##contig=<ID={C},length={len(SEQ)}>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        '##FORMAT=<ID=PS,Number=1,Type=Integer,Description="Phase set">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", "other_set", "same_set"]),
+        "\t".join([C, str(p1), "a", r1, a1, ".", ".", ".", "GT:PS", "0|1:10", "0|1:10"]),
+        "\t".join([C, str(p2), "b", r2, a2, ".", ".", ".", "GT:PS", "0|1:20", "0|1:10"]),
+    ]) + "\n")
+    out = tmp_path / "out.vcf"
+    score_vcf(ScoreJob(input=str(source), fasta=str(LAMBDA), model=str(hyena_dir), outputs=ScoreOutputs(vcf=str(out)),
+                       samples=SampleSelection.from_option("all")))
+    with pysam.VariantFile(str(out)) as reader:
+        first, second = list(reader)
+    llr_a, llr_b = first.info["GENOSSM_LLR"][0], second.info["GENOSSM_LLR"][0]
+    other = first.samples["other_set"]["GENOSSM_HLLR"]
+    assert other == (pytest.approx(llr_b, abs=1e-4), pytest.approx(llr_a, abs=1e-4))
+    assert second.samples["other_set"]["GENOSSM_HVAR"] == (pytest.approx(llr_b, abs=1e-4), 0.0)
+    same = first.samples["same_set"]["GENOSSM_HLLR"]
+    assert same[0] == 0.0 and same[1] != pytest.approx(llr_a, abs=1e-3)
