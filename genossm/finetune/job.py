@@ -220,6 +220,7 @@ def prepare_data(job: FinetuneJob):
     splits = split_examples(examples, val_chroms=job.val_chroms, test_chroms=job.test_chroms,
                             split_column=job.split_column)
     if job.positions:
+        positions.check_some_positive(splits["train"], job.positions)
         spec = build_spec("token", labels, [e.labels for e in splits["train"]], job.classes or positions.CLASSES)
     else:
         spec = build_spec(job.task, labels, [e.labels for e in splits["train"]], job.classes)

@@ -8,8 +8,9 @@ site as its span). BED coordinates are 0-based, half-open; `track`/`browser`/`#`
 Strands: an interval with strand + or - (BED column 6) labels only regions on that strand (a
 gene start on the minus strand is not one of the plus strand); '.' or no column labels both, and
 a region without a strand ('.') takes every interval.
-A region on strand '-' is read as its reverse complement, so its label string is reversed the
-same way: label j is that of the j-th base read.
+Contig names must be spelled as in the regions (no chr1/1 aliasing). A region on strand '-' is
+read as its reverse complement, so its label string is reversed the same way: label j is that
+of the j-th base read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import dataclasses
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class PositiveIntervals:
                 yield starts[i], self.ends[chrom][i]
 
 
-def read_intervals_files(paths: Iterable[str | os.PathLike]) -> PositiveIntervals:
+def read_intervals_files(paths: Sequence[str | os.PathLike]) -> PositiveIntervals:
     """The intervals of one or more BED files, together."""
     rows: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
     for path in paths:
@@ -112,3 +113,12 @@ def position_labels(example: Example, intervals: PositiveIntervals) -> str:
 def label_examples(examples: list[Example], intervals: PositiveIntervals) -> list[Example]:
     """The examples with their labels replaced by their per-position label strings."""
     return [dataclasses.replace(e, labels=(position_labels(e, intervals),)) for e in examples]
+
+
+def check_some_positive(examples: list[Example], paths: Sequence[str | os.PathLike]) -> None:
+    """A training set without one positive base would train a head that always says 0."""
+    if not any(POSITIVE in e.labels[0] for e in examples):
+        contigs = sorted({e.chrom for e in examples})[:5]
+        raise InputError(f"no base of the training regions overlaps an interval of {', '.join(map(str, paths))}; "
+                         f"check that both name contigs alike (regions: {', '.join(contigs)}) and that "
+                         "the strands match")

@@ -11,7 +11,7 @@ import torch
 
 from genossm.errors import InputError
 from genossm.finetune.data import Example
-from genossm.finetune.positions import label_examples, position_labels, read_intervals_files
+from genossm.finetune.positions import check_some_positive, label_examples, position_labels, read_intervals_files
 
 BASES = np.array(list("ACGT"))
 
@@ -45,6 +45,8 @@ def test_labels_follow_intervals_and_their_strands(tmp_path):
     assert labelled[0].labels == ("0011010000",)
     with pytest.raises(InputError, match="is a sequence"):
         position_labels(Example("s", (), sequence="ACGT"), intervals)
+    with pytest.raises(InputError, match="name contigs alike"):
+        check_some_positive(label_examples([region("chr3", 0, 4)], intervals), [bed])
     with pytest.raises(InputError, match="empty or negative"):
         read_intervals_files([write(tmp_path / "bad.bed", "c1\t5\t5\n")])
 
