@@ -277,3 +277,25 @@ def test_phase_sets_other_than_the_windows_are_unphased(hyena_dir, tmp_path):
     assert second.samples["other_set"]["GENOSSM_HVAR"] == (pytest.approx(llr_b, abs=1e-4), 0.0)
     same = first.samples["same_set"]["GENOSSM_HLLR"]
     assert same[0] == 0.0 and same[1] != pytest.approx(llr_a, abs=1e-3)
+
+
+def test_unsorted_input_and_unplaceable_runs(hyena_dir, tmp_path):
+    """Records no window can hold, several in a row on one contig, pass; an unsorted input is an error."""
+    header = ["##fileformat=VCFv4.2", f"##contig=<ID={C},length={len(SEQ)}>", "##contig=<ID=elsewhere,length=9000>",
+              '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+              "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", "s"])]
+    line = lambda contig, pos, ref, alt: "\t".join([contig, str(pos), ".", ref, alt, ".", ".", ".", "GT", "0|1"])  # noqa: E731
+    placeable = tmp_path / "runs.vcf"
+    placeable.write_text("\n".join(header + [line("elsewhere", 10, "A", "G"), line("elsewhere", 20, "A", "G"),
+                                             line(C, 101, *snv(101)[1:])]) + "\n")
+    out = tmp_path / "runs.out.vcf"
+    score_vcf(ScoreJob(input=str(placeable), fasta=str(LAMBDA), model=str(hyena_dir), outputs=ScoreOutputs(vcf=str(out)),
+                       skip_unknown=True, samples=SampleSelection.from_option("s")))
+    with pysam.VariantFile(str(out)) as reader:
+        values = [record.samples["s"]["GENOSSM_HLLR"] for record in reader]
+    assert values[0] == values[1] == (None, None) and values[2][0] == 0.0 and values[2][1] is not None
+    unsorted = tmp_path / "unsorted.vcf"
+    unsorted.write_text("\n".join(header + [line(C, 300, *snv(300)[1:]), line(C, 101, *snv(101)[1:])]) + "\n")
+    with pytest.raises(InputError, match="sorted by position"):
+        score_vcf(ScoreJob(input=str(unsorted), fasta=str(LAMBDA), model=str(hyena_dir),
+                           outputs=ScoreOutputs(vcf=str(tmp_path / "u.vcf")), samples=SampleSelection.from_option("s")))

@@ -81,7 +81,7 @@ class HaplotypeAnnotator:
     def __enter__(self) -> "HaplotypeAnnotator":
         self._reader = vcf.VcfReader(self.input_path).__enter__()
         self._numbered = enumerate(selected_records(self._reader, self.input_path, self.regions))
-        self._lookahead: Entry | None = None
+        self._last_read: Entry | None = None  # for the sort-order checks
         self._exhausted = False
         return self
 
@@ -111,7 +111,7 @@ class HaplotypeAnnotator:
             self._exhausted = True
             return False
         entry = self._entry(index, record)
-        last = self._pending[-1] if self._pending else (self._context[-1] if self._context else None)
+        last, self._last_read = self._last_read, entry
         if last is not None and last.contig == entry.contig and entry.position0 < last.position0:
             raise InputError(f"--samples needs a VCF sorted by position within each contig: record "
                              f"{entry.contig}:{entry.position0 + 1} comes after {last.contig}:{last.position0 + 1} "

@@ -175,6 +175,8 @@ class HaplotypeScorer:
     def _cached_lls(self, references: dict, haplotypes: dict, report):
         """`_strand_lls` from one cached pass per reference and each haplotype from its cut on."""
         ref_keys = list(references)
+        if not ref_keys:
+            return {}, {}
         window = len(references[ref_keys[0]])
         per_pass = max(1, min(self.batch_size, self.max_batch_tokens // window))
         ref_lls, hap_lls = {}, {}
