@@ -16,7 +16,8 @@ OUT/metrics.json (per-epoch validation AUROC, AUPRC, accuracy, MCC or Pearson, S
 test metrics of the best epoch) and OUT/checkpoints (--resume continues after a kill).
 
 Recipe keys (YAML via --config, or --set KEY=VALUE): pooling (mean|last|attention), mode
-(full|frozen|lora), lora_rank, lora_alpha, dropout, length, crop, rc_augment, batch_size, lr,
+(full|frozen|lora), lora_rank, lora_alpha, dropout, length, crop, rc_augment, batch_size,
+positive_weight (loss weight of rare positives: binary, per-position), lr,
 head_lr, weight_decay, warmup_steps, max_epochs, max_steps, monitor, patience, val_every_steps,
 checkpoint_every_steps, precision, accelerator, devices, strategy, num_nodes, from_scratch, seed.
 

@@ -116,17 +116,24 @@ class SequenceTaskModel(nn.Module):
         return (forward + reverse) / 2
 
 
-def task_loss(kind: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def task_loss(kind: str, logits: torch.Tensor, targets: torch.Tensor, positive_weight: float = 1.0) -> torch.Tensor:
     """The training loss of a batch: BCE (binary, multilabel), cross-entropy (multiclass, token),
-    MSE on standardised targets (regression); missing (NaN) targets and padded positions skipped."""
+    MSE on standardised targets (regression); missing (NaN) targets and padded positions skipped.
+    `positive_weight` scales the loss of positive examples of binary tasks and of the last class
+    of token tasks (rare positives, e.g. splice sites: 2 bases in 200)."""
     logits = logits.float()
     if kind == "binary":
-        return F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0])
+        weight = torch.tensor(positive_weight, device=logits.device) if positive_weight != 1.0 else None
+        return F.binary_cross_entropy_with_logits(logits[:, 0], targets[:, 0], pos_weight=weight)
     if kind == "multiclass":
         return F.cross_entropy(logits, targets[:, 0].long())
     if kind == "token":
+        weight = None
+        if positive_weight != 1.0:
+            weight = torch.ones(logits.shape[-1], device=logits.device)
+            weight[-1] = positive_weight
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long(),
-                               ignore_index=IGNORE)
+                               weight=weight, ignore_index=IGNORE)
     present = ~torch.isnan(targets)
     if not present.any():
         return logits.sum() * 0.0

@@ -49,6 +49,7 @@ class FinetuneTask(L.LightningModule):
 
         self.save_hyperparameters()
         self.spec = TaskSpec.from_dict(spec)
+        self.positive_weight = float(recipe.get("positive_weight", 1.0))  # absent in older runs' recipes
         backbone = build_backbone(backbone_path, recipe["from_scratch"])
         backbone.train()
         if recipe["mode"] == "frozen":
@@ -76,7 +77,8 @@ class FinetuneTask(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         if self.hparams.recipe["mode"] == "frozen":
             self.model.backbone.eval()
-        loss = task_loss(self.spec.kind, self.model(batch["tokens"], batch["mask"]), batch["targets"])
+        loss = task_loss(self.spec.kind, self.model(batch["tokens"], batch["mask"]), batch["targets"],
+                         self.positive_weight)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["tokens"]))
         return loss
 
@@ -84,7 +86,8 @@ class FinetuneTask(L.LightningModule):
     def _evaluate(self, batch) -> None:
         logits = self.model(batch["tokens"], batch["mask"])
         examples = len(batch["tokens"])
-        self._losses.append((float(task_loss(self.spec.kind, logits, batch["targets"])) * examples, examples))
+        loss = task_loss(self.spec.kind, logits, batch["targets"], self.positive_weight)
+        self._losses.append((float(loss) * examples, examples))
         outputs = self.model.predict(batch["tokens"], batch["mask"], both_strands=True, logits=logits)
         targets, keys = batch["targets"], batch["index"]  # keys: which example (and base) a row is
         if self.spec.kind == "token":  # positions, flattened (lengths differ between batches)

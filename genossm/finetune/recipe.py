@@ -33,6 +33,7 @@ class FinetuneRecipe:
     crop: str = "center"  # center | start | end: which part of a longer sequence is kept
     rc_augment: bool = True  # train on a random strand of every example
     batch_size: int = 32
+    positive_weight: float = 1.0  # loss weight of positives (binary) / the last class (token): rare sites
     # -- optimiser (AdamW; linear warm-up, then constant)
     lr: float = 1e-4  # backbone (and adapters)
     head_lr: float = 1e-3
@@ -83,6 +84,7 @@ def _check(recipe: FinetuneRecipe, source) -> None:
               (recipe.crop in ("center", "start", "end"), "crop must be center, start or end"),
               (recipe.batch_size >= 1 and recipe.max_epochs >= 1, "batch_size and max_epochs must be >= 1"),
               (recipe.lr > 0 and recipe.head_lr > 0, "lr and head_lr must be > 0"),
+              (recipe.positive_weight > 0, "positive_weight must be > 0"),
               (recipe.lora_rank >= 1, "lora_rank must be >= 1"),
               (recipe.length is None or recipe.length >= 1, "length must be >= 1")]
     for ok, message in checks:

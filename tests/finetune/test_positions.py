@@ -132,3 +132,19 @@ def test_positions_train_a_per_position_head_that_finds_them(tmp_path, tiny_mode
     assert [int(r[1]) for r in rows] == list(range(560))  # every base once, ascending, '-' windows too
     probability = np.array([float(r[3]) for r in rows])
     np.testing.assert_array_equal(probability >= 0.5, called[:560])
+
+
+def test_positive_weight_scales_the_loss_of_positives():
+    from genossm.finetune.heads import task_loss
+
+    # token: two positions of class 1 (weight 3), one of class 0, one padded (ignored)
+    logits = torch.tensor([[[0.0, 1.0], [2.0, 0.0], [0.5, 0.5], [9.0, -9.0]]])
+    targets = torch.tensor([[1, 0, 1, -1]])
+    nll = -torch.log_softmax(logits[0, :3], dim=-1)[torch.arange(3), targets[0, :3]]  # per position
+    expected = (3 * nll[0] + nll[1] + 3 * nll[2]) / (3 + 1 + 3)  # torch's weighted mean
+    torch.testing.assert_close(task_loss("token", logits, targets, positive_weight=3.0), expected)
+    torch.testing.assert_close(task_loss("token", logits, targets), nll.mean())
+    # binary: a positive's log-loss counts 4 times
+    scores, labels = torch.tensor([[0.3], [-1.0]]), torch.tensor([[1.0], [0.0]])
+    expected = (4 * -torch.log(torch.sigmoid(torch.tensor(0.3))) - torch.log(1 - torch.sigmoid(torch.tensor(-1.0)))) / 2
+    torch.testing.assert_close(task_loss("binary", scores, labels, positive_weight=4.0), expected)
