@@ -157,11 +157,12 @@ class HaplotypeAnnotator:
             while (self._pending and self._pending[0].contig == first.contig
                    and self.layout.tile_start(self._pending[0].position0) == tile_start):
                 entry = self._pending.popleft()
-                (owned if entry.placeable else []).append(entry)
-                if not entry.placeable:
+                self._context.append(entry)
+                if entry.placeable:
+                    owned.append(entry)
+                else:
                     entry.values = {sample: _missing(entry.genotypes[sample]) for sample in self.samples}
                     self._done[entry.index] = entry
-                self._context.append(entry)
             plan = self._plan_tile(first.contig, tile_start, owned)
             windows += len(plan[2])
             planned.append(plan)
