@@ -39,7 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--per-tile", type=int, default=8,
                         help="background variants placed in each random tile; they share its reference pass "
                              "(default 8)")
-    options.add_window(parser)
+    parser.add_argument("--window", type=int, default=None,
+                        help="window length in bases (default: the one `genossm score` uses for this model; "
+                             "score adds GENOSSM_PCT only in the calibrated window)")
     options.add_no_rc(parser)
     options.add_batch_size(compute)
     options.add_device(compute)
