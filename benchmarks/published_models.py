@@ -234,10 +234,13 @@ def baseline_scores(model, genome: SyntheticGenome, records, window: int, batch_
             log_probs = logits[:, :-1, :NUM_BASES].float().log_softmax(-1)  # (2B, W-1, 4): predicts 1..W-1
             targets = tokens[:, 1:]
             token_ll = log_probs.gather(-1, targets.clamp(max=NUM_BASES - 1)[..., None])[..., 0] * (targets < NUM_BASES)
-            window_ll = token_ll.double().sum(1).cpu().numpy()  # (2B,)
             n = len(strand_refs)
-            at_snv = token_ll[torch.arange(2 * n, device=device), torch.tensor(strand_offsets * 2, device=device) - 1]
-            at_snv = at_snv.double().cpu().numpy()  # (2B,)
+            predictor = torch.tensor(strand_offsets * 2, device=device)[:, None] - 1  # (2B, 1): predicts the SNV
+            # Terms before the SNV read the same prefix in both windows and cancel in the difference:
+            # summing from the SNV on is log P(alt window) - log P(ref window) without their rounding noise.
+            from_snv = torch.arange(window - 1, device=device)[None] >= predictor  # (2B, W-1)
+            window_ll = (token_ll.double() * from_snv).sum(1).cpu().numpy()  # (2B,)
+            at_snv = token_ll.gather(1, predictor)[:, 0].double().cpu().numpy()  # (2B,)
             per_strand.append([(window_ll[n + i] - window_ll[i], at_snv[n + i] - at_snv[i]) for i in range(n)])
         scores.extend(tuple(float(np.mean(values)) for values in zip(*column)) for column in zip(*per_strand))
     return scores
