@@ -29,7 +29,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # benchmarks/: the ve
 
 from vep import sources  # noqa: E402
 from vep.build import Genome, draw, enumerate_candidates  # noqa: E402
-from vep.definitions import compare, markdown as definitions_markdown  # noqa: E402
+from vep.definitions import add_genossm_score_tsv, compare, markdown as definitions_markdown  # noqa: E402
 from vep.evaluate import evaluate  # noqa: E402
 from vep.setfiles import read_labels, write_set  # noqa: E402
 
@@ -97,6 +97,11 @@ def run_compare(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     labels = read_labels(args.set_dir / "labels.tsv")
+    if args.add_scores_tsv:
+        result = add_genossm_score_tsv(json.loads(args.json.read_text()), labels, args.add_scores_tsv)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        sys.stdout.write(definitions_markdown(result))
+        return 0
     if args.limit:
         seen: dict[str, int] = {}
         labels = [row for row in labels if seen.setdefault(row["class"], 0) < args.limit
@@ -128,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser.add_argument("--device", default="cpu")
     compare_parser.add_argument("--threads", type=int, help="torch threads")
     compare_parser.add_argument("--json", type=Path, required=True, help="result JSON")
+    compare_parser.add_argument("--add-scores-tsv", type=Path,
+                                help="only add the scores of this `genossm score --tsv` run on the set (e.g. "
+                                     "SET/scores.tsv from `evaluate`) to an existing --json result")
     for sub in (build, run):
         sub.add_argument("--set", choices=sorted(SET_CLASSES), required=True)
         sub.add_argument("--count", type=int, default=250, help="SNVs per class (default 250)")

@@ -189,3 +189,32 @@ def markdown(result: dict, pairs: tuple[str, ...] = ("stop_gained vs synonymous"
                              " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
             lines.append("")
     return "\n".join(lines)
+
+
+def add_genossm_score_tsv(result: dict, labels: list[dict], scores_tsv: Path) -> dict:
+    """Add the scores of a `genossm score --tsv` run on the same set (e.g. `evaluate`'s
+    scores.tsv: llr and embdist, both strands) beside the site scores of `result`, on the SNVs
+    `result` scored: the table `all_with_genossm_score`."""
+    import csv
+
+    from .evaluate import PAIRS
+
+    with open(scores_tsv) as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle, delimiter="\t")}
+    by_id = {row["id"]: row for row in labels}
+    ids = result["per_snv"]["ids"]
+    classes = np.array([by_id[i]["class"] for i in ids])
+    substitutions = np.array([by_id[i]["substitution"] for i in ids])
+    columns = [name for name in rows[ids[0]] if name not in ("record", "chrom", "pos", "id", "ref", "alt", "status")]
+    scores = {}
+    for name in columns:
+        values = np.array([float(rows[i][name]) if rows[i]["status"] == "ok" else np.nan for i in ids])
+        scores[f"{name} both (genossm score)"] = -values if name in LIKELIHOOD_SCORES else values
+    for name in ("site", "site_z"):
+        scores[f"{name} both"] = -np.array(result["per_snv"][name]).mean(1)
+    result["tables"]["all_with_genossm_score"] = {
+        name: pair_table(scores, classes, substitutions, positive, negative)
+        for name, (positive, negative) in PAIRS.items()
+        if np.isin(classes, positive).any() and np.isin(classes, negative).any()}
+    result["genossm_score_tsv"] = str(scores_tsv)
+    return result
