@@ -12,7 +12,7 @@ of context, 3 ALTs each) scored by the same reference pass, grouped by substitut
 W>S, S>S, W>W): `site_centered` = site - mean of its class, `site_z` = that over the class's
 standard deviation. Oriented so that higher = more damaging: -llr, -site, -site_*, +emb*.
 
-    python benchmarks/vep compare runs/vep/bacteria --limit 100 --full-limit 40 \
+    python benchmarks/vep compare runs/vep/bacteria --limit 80 --full-limit 80 \
         --json benchmarks/results/vep_bacteria_definitions.json
 """
 
