@@ -24,6 +24,9 @@ from __future__ import annotations
 from genossm.errors import UsageError
 
 SCORE_NAMES = ("llr", "site", "embdist", "embcos", "embdist_mid", "embcos_mid")
+# The default: on the VEP benchmark (docs/vep.md, held-out bacteria) the LLR and the Euclidean
+# distance are the best pooled scores for every pair the bundled model separates, and they come
+# from the same alt pass; `site` is 14x faster on dense VCFs but much weaker for stop-gained SNVs.
 DEFAULT_SCORES = ("llr", "embdist")
 EMBEDDING_SCORES = ("embdist", "embcos", "embdist_mid", "embcos_mid")
 MIDDLE_LAYER_SCORES = ("embdist_mid", "embcos_mid")
