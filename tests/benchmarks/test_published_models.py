@@ -58,7 +58,9 @@ def test_scoring_paths_gated_and_timed(report):
     assert set(scoring["paths"]) == {"baseline", "product", "suffix_reuse", "product_site"}
     for row in scoring["paths"].values():
         assert 0 < row["snvs"] <= 40
-        assert row["snvs_per_s"] == pytest.approx(row["snvs"] / row["seconds"], rel=0.02)
+        # seconds are rounded to 1 ms in the report: on tiny CPU runs that alone moves the rate
+        low, high = row["snvs"] / (row["seconds"] + 5e-4), row["snvs"] / max(row["seconds"] - 5e-4, 1e-9)
+        assert low * 0.99 <= row["snvs_per_s"] <= high * 1.01
     baseline = scoring["paths"]["baseline"]["snvs_per_s"]
     product = scoring["paths"]["product"]
     assert product["speedup_vs_baseline"] == pytest.approx(product["snvs_per_s"] / baseline, abs=0.01)
