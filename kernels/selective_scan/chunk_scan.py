@@ -10,7 +10,6 @@ flow to u, delta, A, B, C, D, z, delta_bias and initial_state.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 import triton
 
+from .._launch_config import overridden_config
 from .._checks import check_fast_dtype
 from .reference import as_grouped, check_scan_shapes
 from . import recurrent_scan
@@ -59,16 +59,9 @@ class ScanConfig:
 CONFIG = ScanConfig()
 
 
-@contextlib.contextmanager
 def scan_config(**overrides):
     """Temporarily change the launch shape (tests force segments; benchmarks sweep tiles)."""
-    global CONFIG
-    saved = CONFIG
-    CONFIG = dataclasses.replace(CONFIG, **overrides)
-    try:
-        yield CONFIG
-    finally:
-        CONFIG = saved
+    return overridden_config(__name__, **overrides)
 
 
 def _block_h(wanted: int, heads_per_group: int) -> int:

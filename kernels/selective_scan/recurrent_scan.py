@@ -16,13 +16,13 @@ scan over the whole sequence per program.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
 import torch
 import triton
 
+from .._launch_config import overridden_config
 from .._checks import FAST_DTYPES, check_fast_dtype
 from .reference import as_grouped, check_scan_shapes
 from .recurrent_scan_kernels import (
@@ -53,16 +53,9 @@ class SeqScanConfig:
 CONFIG = SeqScanConfig()
 
 
-@contextlib.contextmanager
 def seq_scan_config(**overrides):
     """Temporarily change the launch shape (tests force several chunks; benchmarks sweep)."""
-    global CONFIG
-    saved = CONFIG
-    CONFIG = dataclasses.replace(CONFIG, **overrides)
-    try:
-        yield CONFIG
-    finally:
-        CONFIG = saved
+    return overridden_config(__name__, **overrides)
 
 
 def seq_scan_supports(A: torch.Tensor, *tensors) -> bool:

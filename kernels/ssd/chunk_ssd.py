@@ -18,7 +18,6 @@ differentiated by the kernels.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from .._launch_config import overridden_config
 from .._checks import check_fast_dtype
 from .chunk_ssd_kernels import (
     _chunk_scan_bwd_dB_kernel,
@@ -68,16 +68,9 @@ class SSDConfig:
 CONFIG = SSDConfig()
 
 
-@contextlib.contextmanager
 def ssd_config(**overrides):
     """Temporarily change the launch shape (tests and benchmark sweeps)."""
-    global CONFIG
-    saved = CONFIG
-    CONFIG = dataclasses.replace(CONFIG, **overrides)
-    try:
-        yield CONFIG
-    finally:
-        CONFIG = saved
+    return overridden_config(__name__, **overrides)
 
 
 @dataclasses.dataclass
