@@ -298,28 +298,14 @@ def check_config_against_weights(config, weights: Path) -> None:
                         for name, t in build_model(config).state_dict().items()}
     except (RuntimeError, ValueError, MemoryError) as err:
         raise InputError(f"config.json describes no buildable model ({err})", path=weights.parent / CONFIG_FILE) from None
-    problems = []
-    missing = sorted(set(expected) - set(header))
-    unexpected = sorted(set(header) - set(expected))
-    if missing:
-        problems.append(f"missing {_listing(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {_listing(unexpected)}")
-    misshapen, wrong_type = [], []
+    wrong_type = []
     for name in sorted(set(expected) & set(header)):
-        (model_dtype, model_shape), (stored_dtype, stored_shape) = expected[name], header[name]
-        if model_shape != stored_shape:
-            misshapen.append(f"{name} {stored_shape} (model: {model_shape})")
+        model_dtype, stored_dtype = expected[name][0], header[name][0]
         floating = model_dtype in _SAFETENSORS_FLOATS.values()
         if (stored_dtype not in _SAFETENSORS_FLOATS.values()) if floating else stored_dtype != model_dtype:
             wrong_type.append(f"{name} {stored_dtype} (model: {model_dtype})")
-    if misshapen:
-        problems.append(f"wrong shape {_listing(misshapen)}")
-    if wrong_type:
-        problems.append(f"wrong dtype {_listing(wrong_type)}")
-    if problems:
-        raise InputError("weights do not match the model config: " + "; ".join(problems)
-                         + " (was the config edited, or the weights taken from another model?)", path=weights)
+    _check_weights_match({name: shape for name, (_, shape) in expected.items()},
+                         {name: shape for name, (_, shape) in header.items()}, weights, wrong_type)
 
 
 def _version() -> str:
@@ -362,13 +348,18 @@ def load_model(path: str | os.PathLike, device=None, dtype=None, verify: bool = 
 
 def load_state_dict_checked(model, state: dict, source=None) -> None:
     """`model.load_state_dict(state)` that names missing, unexpected and misshapen tensors."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    misshapen = sorted(
-        f"{name} {tuple(state[name].shape)} (model: {tuple(own[name].shape)})"
-        for name in set(own) & set(state) if tuple(own[name].shape) != tuple(state[name].shape)
-    )
+    _check_weights_match({name: tuple(t.shape) for name, t in model.state_dict().items()},
+                         {name: tuple(t.shape) for name, t in state.items()}, source)
+    model.load_state_dict(state, strict=True)
+
+
+def _check_weights_match(expected: dict, stored: dict, path, wrong_type: list | None = None) -> None:
+    """InputError naming the tensors missing from, unexpected in or misshapen in `stored` (name ->
+    shape) against the model's `expected`, and any dtype problems the caller found."""
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    misshapen = [f"{name} {stored[name]} (model: {expected[name]})"
+                 for name in sorted(set(expected) & set(stored)) if expected[name] != stored[name]]
     problems = []
     if missing:
         problems.append(f"missing {_listing(missing)}")
@@ -376,13 +367,11 @@ def load_state_dict_checked(model, state: dict, source=None) -> None:
         problems.append(f"unexpected {_listing(unexpected)}")
     if misshapen:
         problems.append(f"wrong shape {_listing(misshapen)}")
+    if wrong_type:
+        problems.append(f"wrong dtype {_listing(wrong_type)}")
     if problems:
-        raise InputError(
-            "weights do not match the model config: " + "; ".join(problems)
-            + " (was the config edited, or the weights taken from another model?)",
-            path=source,
-        )
-    model.load_state_dict(state, strict=True)
+        raise InputError("weights do not match the model config: " + "; ".join(problems)
+                         + " (was the config edited, or the weights taken from another model?)", path=path)
 
 
 def _listing(names: list[str], limit: int = 8) -> str:
