@@ -597,9 +597,11 @@ def _suffix_outputs(logits: torch.Tensor, hidden: torch.Tensor, tokens: torch.Te
     """Per padded suffix row: its token log-likelihoods (entry 0 = 0: predicted by the prefix,
     never summed) and the float64 sum of its hidden states, padding left out."""
     lls = causal_token_log_likelihood(logits, tokens).cpu().numpy()  # (B, l)
-    hidden = hidden.double().cpu().numpy()  # (B, l, D)
-    return ([lls[row, :n] for row, n in enumerate(lengths)],
-            [hidden[row, :n].sum(0) for row, n in enumerate(lengths)])
+    # summed where the states are (a GPU): only (B, D) sums cross to the host, not (B, l, D)
+    kept = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < torch.tensor(
+        lengths, device=hidden.device)[:, None]  # (B, l)
+    sums = (hidden.double() * kept[..., None]).sum(1).cpu().numpy()  # (B, D)
+    return [lls[row, :n] for row, n in enumerate(lengths)], list(sums)
 
 
 def _ignore(fraction: float) -> None:
