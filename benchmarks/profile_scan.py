@@ -16,14 +16,14 @@ import sys
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from genossm.kernels.selective_scan import chunk_scan_kernels, recurrent_scan_kernels
+from genossm.kernels.selective_scan import chunk_scan_kernels, recurrent_scan_bwd_kernels, recurrent_scan_kernels
 from genossm.kernels.selective_scan.chunk_scan import selective_scan_triton
 
 
 def compiled_resources() -> list[dict]:
     """Registers and spills of each compiled Triton kernel of the scan modules."""
     rows = []
-    for module in (chunk_scan_kernels, recurrent_scan_kernels):
+    for module in (chunk_scan_kernels, recurrent_scan_kernels, recurrent_scan_bwd_kernels):
         for name in dir(module):
             kernel = getattr(module, name)
             caches = getattr(kernel, "device_caches", None)

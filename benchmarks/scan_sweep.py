@@ -3,7 +3,8 @@
     python benchmarks/scan_sweep.py --length 262144 \
         --config bwd_block_c=64,bwd_warps=4 --config bwd_block_c=32,bwd_warps=1 [--out sweep.json]
 
-Each `--config` is a comma-separated list of `ScanConfig` overrides (integers; `none` for None).
+Each `--config` is a comma-separated list of `ScanConfig` overrides (integers, words such as
+`bwd_kernel=seq`, `none` for None).
 For every config: the forward and every gradient at (2, 64, 16, 4099, bf16) against the PyTorch
 chunked reference (relative errors, must stay under 2e-2), then at (batch, channels, 16, length,
 bf16) the training forward (grad on) and fwd+bwd medians, and the peak memory of one fwd+bwd.
@@ -32,7 +33,11 @@ def parse_config(text: str) -> dict:
     config = {}
     for item in filter(None, text.split(",")):
         field, _, value = item.partition("=")
-        config[field.strip()] = None if value.strip().lower() == "none" else int(value)
+        value = value.strip()
+        if value.lower() == "none":
+            config[field.strip()] = None
+        else:  # integers, or a word such as bwd_kernel=seq
+            config[field.strip()] = int(value) if value.lstrip("-").isdigit() else value
     return config
 
 

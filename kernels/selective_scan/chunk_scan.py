@@ -18,10 +18,13 @@ import torch.nn.functional as F
 import triton
 
 from .._launch_config import overridden_config
-from .._checks import check_fast_dtype
+from .._checks import FAST_DTYPES, check_fast_dtype
 from .reference import as_grouped, check_scan_shapes
 from . import recurrent_scan
 from .recurrent_scan import recurrent_forward, selective_scan_seq, seq_scan_supports
+from .recurrent_scan_kernels import MAX_STATES as MAX_SEQ_STATES
+from .recurrent_scan_bwd_kernels import CHUNK as SEQ_BWD_CHUNK
+from .recurrent_scan_bwd_kernels import _seq_bwd_kernel_ti4, _seq_bwd_kernel_ti8
 from .chunk_scan_kernels import (
     _scan_bwd_carry_kernel,
     _scan_bwd_chain_kernel,
@@ -54,6 +57,11 @@ class ScanConfig:
     # (with one-warp programs, enough for 16 per SM); 0 disables the cut
     bwd_target_programs: int = 4096
     bwd_segment_chunks: int | None = None  # force a segment length (tests), in chunks
+    # "seq": the sequential-time backward (recurrent_scan_bwd_kernels.py, one channel per thread)
+    # wherever it applies (no cu_seqlens, N <= 16, chunk 16); "chunk": the associative-scan one
+    bwd_kernel: str = "seq"
+    bwd_seq_warps: int = 1  # sequential backward: channels per program = 32 * warps
+    bwd_seq_maxnreg: int | None = None
 
 
 CONFIG = ScanConfig()
@@ -171,8 +179,102 @@ def _bwd_block_c(layout: _Layout) -> int:
     return _block_h(layout.config.bwd_block_c, layout.heads_per_group)
 
 
+def _seq_backward_block(layout: _Layout, *tensors) -> int:
+    """Channels per program of the sequential backward, or 0 where it does not apply."""
+    config = layout.config
+    block = 32 * config.bwd_seq_warps
+    if (config.bwd_kernel != "seq" or layout.varlen or layout.N > MAX_SEQ_STATES
+            or layout.chunk != SEQ_BWD_CHUNK
+            or any(t is not None and t.dtype not in FAST_DTYPES for t in tensors)):
+        return 0
+    if layout.n_groups > 1 and layout.heads_per_group % block:
+        return 0  # a program's scalar B/C loads need all its channels in one group
+    return block
+
+
+def _segment_carry(delta, A2, C, z, delta_bias, delta_softplus, seq_idx, dout, dlast,
+                   layout: _Layout, seg_chunks: int, n_segs: int):
+    """(B, S, H, N) fp32: the adjoint at the first position after each segment (zeros for the
+    last), from the carry kernel (each segment alone) and the chain kernel (right to left)."""
+    H, N, config = layout.H, layout.N, layout.config
+    f32 = dict(device=delta.device, dtype=torch.float32)
+    carry = torch.zeros(layout.batch, n_segs, H, N, **f32)
+    if n_segs == 1:
+        return carry
+    dummy = delta
+    opt = lambda t: t if t is not None else dummy  # noqa: E731 - absent tensors are never read
+    block_c = _bwd_block_c(layout)
+    local = torch.empty_like(carry)
+    decay = torch.empty_like(carry)
+    _scan_bwd_carry_kernel[(triton.cdiv(H, block_c), n_segs, layout.batch)](
+        delta, A2, C, opt(z), opt(delta_bias), opt(seq_idx), dout, opt(dlast), local, decay,
+        H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks,
+        n_segs, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+        HAS_DLAST=dlast is not None, VARLEN=layout.varlen, C_VARIES=layout.c_varies,
+        BLOCK_C=block_c, BLOCK_N=layout.block_n, T=layout.chunk, num_warps=config.bwd_warps,
+    )
+    chain_block = 256
+    _scan_bwd_chain_kernel[(triton.cdiv(H * N, chain_block), layout.batch)](
+        local, decay, carry, H * N, n_segs, BLOCK=chain_block,
+    )
+    return carry
+
+
+def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_softplus,
+                       initial_state, ckpt, layout: _Layout, block_h: int):
+    """The sequential-time backward (recurrent_scan_bwd_kernels.py): same outputs as
+    `_scan_backward`'s chunk kernels."""
+    H, N, config = layout.H, layout.N, layout.config
+    seg_chunks = _segment_chunks(layout, block_h)
+    n_segs = math.ceil(layout.n_chunks / seg_chunks)
+    flow = _segment_carry(delta, A2, C, z, delta_bias, delta_softplus, None, dout, dlast, layout,
+                          seg_chunks, n_segs)  # the kernel reuses it as per-state scratch
+    f32 = dict(device=u.device, dtype=torch.float32)
+    dummy = u
+    opt = lambda t: t if t is not None else dummy  # noqa: E731 - absent tensors are never read
+    du = torch.empty_like(u)
+    ddelta = torch.empty_like(delta)
+    dz = torch.empty_like(z) if z is not None else None
+    dA_parts = torch.zeros(layout.batch, n_segs, H, N, **f32)
+    dB = torch.zeros(B.shape, **f32) if layout.b_varies else torch.zeros_like(dA_parts)
+    dC = torch.zeros(C.shape, **f32) if layout.c_varies else torch.zeros_like(dA_parts)
+    dD_parts = torch.zeros(layout.batch, n_segs, H, **f32) if D is not None else None
+    dbias_parts = torch.zeros(layout.batch, n_segs, H, **f32) if delta_bias is not None else None
+    dinit = torch.zeros(initial_state.shape, **f32) if initial_state is not None else None
+    widest = max(t.element_size() for t in (u, delta, dout, z, B, C) if t is not None and t.dim() >= 3)
+    kernel = _seq_bwd_kernel_ti8 if widest <= 2 else _seq_bwd_kernel_ti4
+    kernel[(triton.cdiv(H, block_h), n_segs, layout.batch)](
+        u, delta, A2, B, C, opt(D), opt(z), opt(delta_bias), opt(initial_state), ckpt, flow,
+        dout, opt(dlast),
+        du, ddelta, opt(dz), dA_parts, dB, dC, opt(dD_parts), opt(dbias_parts), opt(dinit),
+        H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks, n_segs,
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+        SOFTPLUS=delta_softplus, HAS_INIT=initial_state is not None, HAS_DLAST=dlast is not None,
+        B_VARIES=layout.b_varies, C_VARIES=layout.c_varies, BLOCK_H=block_h,
+        num_warps=config.bwd_seq_warps,
+        **({"maxnreg": config.bwd_seq_maxnreg} if config.bwd_seq_maxnreg else {}),
+    )
+    return _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout)
+
+
+def _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout: _Layout):
+    """Sum the per-(batch, segment) partials the backward kernels leave."""
+    dA = dA_parts.sum((0, 1))
+    if not layout.b_varies:
+        dB = dB.sum((0, 1))
+    if not layout.c_varies:
+        dC = dC.sum((0, 1))
+    dD = dD_parts.sum((0, 1)) if dD_parts is not None else None
+    dbias = dbias_parts.sum((0, 1)) if dbias_parts is not None else None
+    return du, ddelta, dA, dB, dC, dD, dz, dbias, dinit
+
+
 def _scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_softplus,
                    initial_state, seq_idx, ckpt, layout: _Layout):
+    seq_block = _seq_backward_block(layout, u, delta, dout, z, B, C)
+    if seq_block:
+        return _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias,
+                                  delta_softplus, initial_state, ckpt, layout, seq_block)
     H, N, config = layout.H, layout.N, layout.config
     block_c = _bwd_block_c(layout)
     seg_chunks = _segment_chunks(layout, block_c)
@@ -184,19 +286,8 @@ def _scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_soft
                  HAS_DLAST=dlast is not None, VARLEN=layout.varlen, C_VARIES=layout.c_varies,
                  BLOCK_C=block_c, BLOCK_N=layout.block_n, T=layout.chunk, num_warps=config.bwd_warps)
     grid = (triton.cdiv(H, block_c), n_segs, layout.batch)
-    carry = torch.zeros(layout.batch, n_segs, H, N, **f32)  # adjoint entering each segment from the right
-    if n_segs > 1:
-        local = torch.empty_like(carry)
-        decay = torch.empty_like(carry)
-        _scan_bwd_carry_kernel[grid](
-            delta, A2, C, opt(z), opt(delta_bias), opt(seq_idx), dout, opt(dlast), local, decay,
-            H, layout.L, N, layout.heads_per_group, layout.n_groups, layout.n_chunks, seg_chunks,
-            n_segs, **flags,
-        )
-        chain_block = 256
-        _scan_bwd_chain_kernel[(triton.cdiv(H * N, chain_block), layout.batch)](
-            local, decay, carry, H * N, n_segs, BLOCK=chain_block,
-        )
+    carry = _segment_carry(delta, A2, C, z, delta_bias, delta_softplus, seq_idx, dout, dlast,
+                           layout, seg_chunks, n_segs)
 
     du = torch.empty_like(u)
     ddelta = torch.empty_like(delta)
@@ -216,14 +307,7 @@ def _scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_soft
         HAS_D=D is not None, HAS_INIT=initial_state is not None, B_VARIES=layout.b_varies, **flags,
         **({"maxnreg": config.bwd_maxnreg} if config.bwd_maxnreg else {}),
     )
-    dA = dA_parts.sum((0, 1))
-    if not layout.b_varies:
-        dB = dB.sum((0, 1))
-    if not layout.c_varies:
-        dC = dC.sum((0, 1))
-    dD = dD_parts.sum((0, 1)) if dD_parts is not None else None
-    dbias = dbias_parts.sum((0, 1)) if dbias_parts is not None else None
-    return du, ddelta, dA, dB, dC, dD, dz, dbias, dinit
+    return _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout)
 
 
 def _contiguous(t):
