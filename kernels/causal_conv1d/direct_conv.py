@@ -2,18 +2,30 @@
 
 Same signature, shapes and math as `causal_conv1d_ref` (see `reference.py`):
     y[t] = act(bias[h] + sum_{w < W} weight[h, w] * x[t - (W - 1) + w])
-with x at negative times read from initial_state. Each program owns a (BLOCK_H, BLOCK_T) tile:
-the W shifted reads of x hit L1/L2, so HBM sees x once and y once, where F.conv1d + SiLU makes
-a padded copy of x and a second pass for the activation.
+with x at negative times read from initial_state. HBM sees x once and y once in the forward, and
+x, dy once and dx once in the backward, where F.conv1d + SiLU makes a padded copy of x and a
+second pass for the activation. Two kernel pairs, picked by `CONFIG.kernel`:
 
-The backward recomputes the pre-activation at t, t+1, ..., t+W-1 (the positions each x[t]
-feeds) from the 2W - 1 shifted x tiles instead of storing it, and sums dweight/dbias over the
-tile into one partial per program (added up by the launcher: no atomics). The gradient of the initial state touches only the first W-1 positions and is
-computed in PyTorch on that slice; the final state is a slice of the inputs, so autograd
-differentiates it without help.
+- "columns" (default): each thread owns lines of VEC consecutive positions of one channel. A
+  program loads its (BLOCK_H, BLOCK_T / VEC, VEC) tile of x (and dy) with one 16-byte load per
+  line, plus a 4-position halo on each side (8-byte loads, L1/L2 hits), and splits the lines into
+  columns in registers. Every shift is then a compile-time pick of a column, so each
+  pre-activation (and SiLU gradient) is formed once per position plus W - 1 halo positions per
+  line, instead of W times.
+- "shifted": the first version, kept while the sweep compares them on the GPU. It reads the x
+  tile at each of the W (forward) or 2W - 1 (backward) shifts, element by element (a shifted
+  address is not 16-byte aligned, so Triton cannot vectorise it), and recomputes the backward's
+  pre-activation at the W positions each x[t] feeds.
+
+Both backwards sum dweight/dbias over the tile into one partial per program, added up by the
+launcher (no atomics: H * W floats updated by thousands of programs would serialise). The
+gradient of the initial state touches only the first W-1 positions and is computed in PyTorch on
+that slice; the final state is a slice of the inputs, so autograd differentiates it without help.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -21,12 +33,252 @@ import triton
 import triton.language as tl
 
 from .._checks import check_fast_dtype
+from .._launch_config import overridden_config
 from .reference import _check_weight
 
-BLOCK_H = 4
-BLOCK_T = 512
-NUM_WARPS = 4
+KERNELS = ("columns", "shifted")
+# the launcher pads L to a multiple of this: rows then start 16-byte aligned (Triton specialises
+# L on divisibility by 16), so every line load is one vector load instead of one per element
 ALIGN_POSITIONS = 16
+# positions loaded on each side of a line: >= W - 1, and a power of two for one load
+HALO_POSITIONS = 4
+HALO = tl.constexpr(HALO_POSITIONS)  # the same, as jitted code may read it
+
+
+@dataclasses.dataclass
+class ConvConfig:
+    """Launch shape of both passes; `benchmarks/causal_conv1d.py --sweep` times the choices.
+
+    The forward and backward tiles are set apart because the backward holds about three times
+    the registers per position (x, dy and the pre-activation gradients with their halos).
+    """
+
+    kernel: str = "columns"  # see the module docstring; the sweep reports both
+    fwd_block_h: int = 1  # channels per program
+    fwd_block_t: int = 2048  # positions per program
+    fwd_warps: int = 4
+    bwd_block_h: int = 1
+    bwd_block_t: int = 1024
+    bwd_warps: int = 4
+    # "columns": positions per thread line; None: one 16-byte load's worth (8 bf16, 4 fp32).
+    # Longer lines span two threads and Triton moves them through shared memory to split them.
+    vec: int | None = None
+
+
+CONFIG = ConvConfig()
+
+
+def conv_config(**overrides):
+    """Temporarily change the launch shape (tests force small tiles; benchmarks sweep)."""
+    return overridden_config(__name__, **overrides)
+
+
+def _check_config(config: ConvConfig) -> None:
+    if config.kernel not in KERNELS:
+        raise ValueError(f"causal_conv1d: CONFIG.kernel must be one of {KERNELS}, got {config.kernel!r}")
+    sizes = {name: getattr(config, name) for name in
+             ("fwd_block_h", "fwd_block_t", "bwd_block_h", "bwd_block_t", "vec")}
+    bad = {name: size for name, size in sizes.items()
+           if size is not None and (size < 1 or size & (size - 1))}
+    if bad:
+        raise ValueError(f"causal_conv1d: CONFIG tile sizes must be powers of two, got {bad}; "
+                         "set them with conv_config(...)")
+    shortest = min(config.fwd_block_t, config.bwd_block_t)
+    if config.kernel == "columns" and config.vec is not None and not HALO_POSITIONS <= config.vec <= shortest:
+        raise ValueError(
+            f"causal_conv1d: CONFIG.vec must be None or in {HALO_POSITIONS}..{shortest} "
+            f"(min of fwd_block_t, bwd_block_t), got {config.vec}"
+        )
+
+
+def _line_length(config: ConvConfig, x: torch.Tensor) -> int:
+    """Positions per thread line: CONFIG.vec, or 16 bytes of x (at least the halo)."""
+    vec = config.vec or max(HALO_POSITIONS, 16 // x.element_size())
+    if vec > min(config.fwd_block_t, config.bwd_block_t):
+        raise ValueError(f"causal_conv1d: lines of {vec} positions do not fit tiles of fwd_block_t="
+                         f"{config.fwd_block_t}, bwd_block_t={config.bwd_block_t}; raise them")
+    return vec
+
+
+@triton.jit
+def _split_columns(tile, N: tl.constexpr):
+    """(A, B, N) -> tuple of N (A, B) tensors, column c = tile[:, :, c]. Each thread holds whole
+    lines, so the reshapes and splits move registers only."""
+    if N == 1:
+        out = (tl.reshape(tile, (tile.shape[0], tile.shape[1])),)
+    else:
+        even, odd = tl.split(tl.reshape(tile, (tile.shape[0], tile.shape[1], N // 2, 2)))
+        even_cols = _split_columns(even, N // 2)
+        odd_cols = _split_columns(odd, N // 2)
+        out = ()
+        for i in tl.static_range(N // 2):
+            out = out + (even_cols[i], odd_cols[i])
+    return out
+
+
+@triton.jit
+def _join_columns(cols, N: tl.constexpr):
+    """The inverse of `_split_columns`: tuple of N (A, B) tensors -> (A, B, N)."""
+    if N == 1:
+        out = tl.reshape(cols[0], (cols[0].shape[0], cols[0].shape[1], 1))
+    else:
+        even = ()
+        odd = ()
+        for i in tl.static_range(N // 2):
+            even = even + (cols[2 * i],)
+            odd = odd + (cols[2 * i + 1],)
+        pairs = tl.join(_join_columns(even, N // 2), _join_columns(odd, N // 2))  # (A, B, N/2, 2)
+        out = tl.reshape(pairs, (pairs.shape[0], pairs.shape[1], N))
+    return out
+
+
+@triton.jit
+def _column_at(s: tl.constexpr, before, line, after, VEC: tl.constexpr):
+    """The column at offset s in -HALO..VEC+HALO-1 from each line's first position."""
+    if s < 0:
+        out = before[HALO + s]
+    elif s < VEC:
+        out = line[s]
+    else:
+        out = after[s - VEC]
+    return out
+
+
+@triton.jit
+def _load_lines(ptr, rows, starts, shift: tl.constexpr, N: tl.constexpr, mask_h, L):
+    """ptr[row, start + shift + n] for n < N as (BLOCK_H, LINES, N) fp32, zero outside 0..L-1."""
+    p = starts[None, :, None] + shift + tl.arange(0, N)[None, None, :]
+    mask = mask_h[:, None, None] & (p < L)
+    if shift < 0:
+        mask = mask & (p >= 0)
+    return tl.load(ptr + rows[:, None, None] + p, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _load_before(x_ptr, init_ptr, rows, state_rows, starts, mask_h, L,
+                 W: tl.constexpr, HAS_INIT: tl.constexpr):
+    """The HALO positions before each line, (BLOCK_H, LINES, HALO) fp32; from initial_state
+    where negative (only the first program in time reads it)."""
+    vals = _load_lines(x_ptr, rows, starts, -HALO, HALO, mask_h, L)
+    if HAS_INIT:
+        if tl.program_id(0) == 0:
+            p = starts[None, :, None] - HALO + tl.arange(0, HALO)[None, None, :]
+            before = mask_h[:, None, None] & (p < 0) & (p >= -(W - 1))
+            vals += tl.load(init_ptr + state_rows[:, None, None] + (p + W - 1), mask=before,
+                            other=0.0).to(tl.float32)
+    return vals
+
+
+@triton.jit
+def _load_weights(w_ptr, offs_h, mask_h, W: tl.constexpr):
+    """Tuple of W (BLOCK_H, 1) fp32 columns of the (H, W) weight."""
+    out = ()
+    for k in tl.static_range(W):
+        out = out + (tl.load(w_ptr + offs_h * W + k, mask=mask_h, other=0.0).to(tl.float32)[:, None],)
+    return out
+
+
+@triton.jit
+def _conv_fwd_columns_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, y_ptr, H, L,
+                             W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
+                             SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr,
+                             VEC: tl.constexpr):
+    LINES: tl.constexpr = BLOCK_T // VEC
+    starts = tl.program_id(0) * BLOCK_T + tl.arange(0, LINES) * VEC  # (LINES,) first positions
+    offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    batch = tl.program_id(2).to(tl.int64)
+    mask_h = offs_h < H
+    rows = (batch * H + offs_h) * L  # int64: B * H * L can pass 2^31
+    state_rows = (batch * H + offs_h) * (W - 1)
+    line = _split_columns(_load_lines(x_ptr, rows, starts, 0, VEC, mask_h, L), VEC)
+    before = _split_columns(_load_before(x_ptr, init_ptr, rows, state_rows, starts, mask_h, L,
+                                         W, HAS_INIT), HALO)
+    weights = _load_weights(w_ptr, offs_h, mask_h, W)
+    bias = tl.zeros([BLOCK_H, 1], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)[:, None]
+    out = ()
+    for c in tl.static_range(VEC):
+        pre = bias + weights[0] * _column_at(c - (W - 1), before, line, line, VEC)  # (BLOCK_H, LINES)
+        for k in tl.static_range(1, W):
+            pre += weights[k] * _column_at(c - (W - 1) + k, before, line, line, VEC)
+        if SILU:
+            pre = pre * tl.sigmoid(pre)
+        out = out + (pre,)
+    p = starts[None, :, None] + tl.arange(0, VEC)[None, None, :]
+    tl.store(y_ptr + rows[:, None, None] + p, _join_columns(out, VEC).to(y_ptr.dtype.element_ty),
+             mask=mask_h[:, None, None] & (p < L))
+
+
+@triton.jit
+def _silu_grad(pre):
+    """d silu(pre) / d pre = s (1 + pre (1 - s)), s = sigmoid(pre), with a fast reciprocal."""
+    gate = tl.fdiv(1.0, 1.0 + tl.exp2(-pre * 1.4426950408889634), ieee_rounding=False)
+    return gate * (1.0 + pre * (1.0 - gate))
+
+
+@triton.jit
+def _conv_bwd_columns_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, dbias_ptr,
+                             H, L, W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
+                             SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr,
+                             VEC: tl.constexpr):
+    """dx for a (BLOCK_H, BLOCK_T) tile, and this tile's partial of dweight/dbias.
+
+    x[t] feeds the outputs at t .. t + W - 1, so each line needs the pre-activation gradient at
+    its VEC positions and the first W - 1 of the next line: the pre-activations there read x from
+    W - 1 before the line to W - 1 after it (the halos). dweight/dbias partials are stored at
+    ((L / BLOCK_T) * B, H, W) / ((L / BLOCK_T) * B, H); no two programs share an address.
+    """
+    LINES: tl.constexpr = BLOCK_T // VEC
+    pid_t = tl.program_id(0)
+    starts = pid_t * BLOCK_T + tl.arange(0, LINES) * VEC  # (LINES,)
+    offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    batch = tl.program_id(2).to(tl.int64)
+    mask_h = offs_h < H
+    rows = (batch * H + offs_h) * L
+    state_rows = (batch * H + offs_h) * (W - 1)
+    x_line = _split_columns(_load_lines(x_ptr, rows, starts, 0, VEC, mask_h, L), VEC)
+    x_before = _split_columns(_load_before(x_ptr, init_ptr, rows, state_rows, starts, mask_h, L,
+                                           W, HAS_INIT), HALO)
+    x_after = _split_columns(_load_lines(x_ptr, rows, starts, VEC, HALO, mask_h, L), HALO)
+    dy_line = _split_columns(_load_lines(dy_ptr, rows, starts, 0, VEC, mask_h, L), VEC)
+    dy_after = _split_columns(_load_lines(dy_ptr, rows, starts, VEC, HALO, mask_h, L), HALO)
+    weights = _load_weights(w_ptr, offs_h, mask_h, W)
+    bias = tl.zeros([BLOCK_H, 1], dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)[:, None]
+
+    dpre = ()  # d pre-activation at line offsets 0 .. VEC + W - 2, each (BLOCK_H, LINES)
+    for s in tl.static_range(VEC + W - 1):
+        grad = _column_at(s, dy_line, dy_line, dy_after, VEC)  # zero at positions >= L
+        if SILU:
+            pre = bias + weights[0] * _column_at(s - (W - 1), x_before, x_line, x_after, VEC)
+            for k in tl.static_range(1, W):
+                pre += weights[k] * _column_at(s - (W - 1) + k, x_before, x_line, x_after, VEC)
+            grad = grad * _silu_grad(pre)
+        dpre = dpre + (grad,)
+
+    dx = ()
+    for c in tl.static_range(VEC):
+        acc = weights[W - 1] * dpre[c]  # x[t] meets weight W - 1 - j at the output t + j
+        for j in tl.static_range(1, W):
+            acc += weights[W - 1 - j] * dpre[c + j]
+        dx = dx + (acc,)
+    p = starts[None, :, None] + tl.arange(0, VEC)[None, None, :]
+    tl.store(dx_ptr + rows[:, None, None] + p, _join_columns(dx, VEC).to(dx_ptr.dtype.element_ty),
+             mask=mask_h[:, None, None] & (p < L))
+
+    part = ((pid_t * tl.num_programs(2) + batch) * H + offs_h) * W  # (BLOCK_H,) into the partials
+    for k in tl.static_range(W):
+        acc = dpre[0] * _column_at(k - (W - 1), x_before, x_line, x_after, VEC)
+        for c in tl.static_range(1, VEC):
+            acc += dpre[c] * _column_at(c - (W - 1) + k, x_before, x_line, x_after, VEC)
+        tl.store(dw_ptr + part + k, tl.sum(acc, axis=1), mask=mask_h)
+    if HAS_BIAS:
+        acc = dpre[0]
+        for c in tl.static_range(1, VEC):
+            acc += dpre[c]
+        tl.store(dbias_ptr + part // W, tl.sum(acc, axis=1), mask=mask_h)
 
 
 @triton.jit
@@ -57,7 +309,7 @@ def _preactivation(x_ptr, init_ptr, rows, state_rows, t, shift, mask_h, L, w_ptr
 
 
 @triton.jit
-def _conv_fwd_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, y_ptr, H, L,
+def _conv_fwd_shifted_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, y_ptr, H, L,
                      W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
                      SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr):
     t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
@@ -98,14 +350,7 @@ def _shifted(s: tl.constexpr, x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3):
 
 
 @triton.jit
-def _silu_grad(pre):
-    """d silu(pre) / d pre = s (1 + pre (1 - s)), s = sigmoid(pre), with a fast reciprocal."""
-    gate = tl.fdiv(1.0, 1.0 + tl.exp2(-pre * 1.4426950408889634), ieee_rounding=False)
-    return gate * (1.0 + pre * (1.0 - gate))
-
-
-@triton.jit
-def _conv_bwd_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, dbias_ptr, H, L,
+def _conv_bwd_shifted_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, dbias_ptr, H, L,
                      W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
                      SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr):
     """dx for a (BLOCK_H, BLOCK_T) tile, and this tile's share of dweight/dbias.
@@ -166,8 +411,41 @@ def _conv_bwd_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, d
         tl.store(dbias_ptr + part // W, tl.sum(dpre_here, axis=1), mask=mask_h)
 
 
-def _grid(batch, H, L):
-    return (triton.cdiv(L, BLOCK_T), triton.cdiv(H, BLOCK_H), batch)
+def _grid(batch, H, L, block_h, block_t):
+    return (triton.cdiv(L, block_t), triton.cdiv(H, block_h), batch)
+
+
+def _launch_forward(x, weight, bias, init, y, activation, config: ConvConfig) -> None:
+    batch, H, L = x.shape
+    grid = _grid(batch, H, L, config.fwd_block_h, config.fwd_block_t)
+    columns = config.kernel == "columns"
+    kernel = _conv_fwd_columns_kernel if columns else _conv_fwd_shifted_kernel
+    kernel[grid](
+        x, weight, bias if bias is not None else x, init if init is not None else x, y, H, L,
+        W=weight.shape[1], HAS_BIAS=bias is not None, HAS_INIT=init is not None,
+        SILU=activation == "silu", BLOCK_H=config.fwd_block_h, BLOCK_T=config.fwd_block_t,
+        num_warps=config.fwd_warps, **({"VEC": _line_length(config, x)} if columns else {}),
+    )
+
+
+def _launch_backward(x, weight, bias, init, dy, dx, activation, config: ConvConfig):
+    """Launch the backward kernel; returns dweight (H, W) and dbias (H,) (None without bias) in fp32."""
+    batch, H, L = x.shape
+    W = weight.shape[1]
+    grid = _grid(batch, H, L, config.bwd_block_h, config.bwd_block_t)
+    parts = grid[0] * batch  # one dweight/dbias partial per (time block, batch row)
+    dw = torch.empty(parts, H, W, device=x.device, dtype=torch.float32)
+    dbias = torch.empty(parts, H, device=x.device, dtype=torch.float32) if bias is not None else None
+    columns = config.kernel == "columns"
+    kernel = _conv_bwd_columns_kernel if columns else _conv_bwd_shifted_kernel
+    kernel[grid](
+        x, weight, bias if bias is not None else x, init if init is not None else x, dy, dx, dw,
+        dbias if dbias is not None else dw, H, L, W=W, HAS_BIAS=bias is not None,
+        HAS_INIT=init is not None, SILU=activation == "silu", BLOCK_H=config.bwd_block_h,
+        BLOCK_T=config.bwd_block_t, num_warps=config.bwd_warps,
+        **({"VEC": _line_length(config, x)} if columns else {}),
+    )
+    return dw.sum(0), (dbias.sum(0) if dbias is not None else None)
 
 
 def _initial_state_grad(x, weight, bias, initial_state, dy, activation):
@@ -187,41 +465,23 @@ def _initial_state_grad(x, weight, bias, initial_state, dy, activation):
 class CausalConv1dFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, initial_state, activation):
-        batch, H, L = x.shape
-        W = weight.shape[1]
         x = x.contiguous()
         weight_c = weight.contiguous()
         bias_c = bias.contiguous() if bias is not None else None
         init_c = initial_state.contiguous() if initial_state is not None else None
         y = torch.empty_like(x)  # (B, H, L)
-        _conv_fwd_kernel[_grid(batch, H, L)](
-            x, weight_c, bias_c if bias_c is not None else x, init_c if init_c is not None else x,
-            y, H, L, W=W, HAS_BIAS=bias is not None, HAS_INIT=initial_state is not None,
-            SILU=activation == "silu", BLOCK_H=BLOCK_H, BLOCK_T=BLOCK_T, num_warps=NUM_WARPS,
-        )
+        _launch_forward(x, weight_c, bias_c, init_c, y, activation, CONFIG)
         ctx.save_for_backward(x, weight_c, bias_c, init_c)
         ctx.activation = activation
+        ctx.config = CONFIG  # the backward launches with the shape the forward ran under
         return y
 
     @staticmethod
     def backward(ctx, dy):
         x, weight, bias, init = ctx.saved_tensors
-        batch, H, L = x.shape
-        W = weight.shape[1]
         dy = dy.contiguous()
-        dx = torch.empty_like(x)
-        grid = _grid(batch, H, L)
-        parts = grid[0] * batch  # one dweight/dbias partial per (time block, batch row)
-        dw = torch.empty(parts, H, W, device=x.device, dtype=torch.float32)
-        dbias = torch.empty(parts, H, device=x.device, dtype=torch.float32) if bias is not None else None
-        _conv_bwd_kernel[grid](
-            x, weight, bias if bias is not None else x, init if init is not None else x, dy, dx, dw,
-            dbias if dbias is not None else dw, H, L, W=W, HAS_BIAS=bias is not None,
-            HAS_INIT=init is not None, SILU=ctx.activation == "silu", BLOCK_H=BLOCK_H,
-            BLOCK_T=BLOCK_T, num_warps=NUM_WARPS,
-        )
-        dw = dw.sum(0)
-        dbias = dbias.sum(0) if dbias is not None else None
+        dx = torch.empty_like(x)  # (B, H, L)
+        dw, dbias = _launch_backward(x, weight, bias, init, dy, dx, ctx.activation, ctx.config)
         dinit = None
         if init is not None and ctx.needs_input_grad[3]:
             dinit = _initial_state_grad(x, weight, bias, init, dy, ctx.activation).to(init.dtype)
@@ -250,6 +510,7 @@ def causal_conv1d_triton(
             f"causal_conv1d: initial_state must be (B={batch}, H={H}, W-1={W - 1}), got {tuple(initial_state.shape)}"
         )
     check_fast_dtype("causal_conv1d_triton", "x", x)
+    _check_config(CONFIG)
     # rows start 16-byte aligned only when L is a multiple of 8 (bf16); otherwise Triton loads one
     # element at a time, so pad with zeros on the right (a causal conv never looks ahead) and crop
     pad = (-L) % ALIGN_POSITIONS
