@@ -1,7 +1,7 @@
 """Time the Triton chunked SSD (Mamba-2) against the PyTorch chunked reference; print JSON.
 
     python benchmarks/ssd.py --out benchmarks/results/ssd_h200.json
-    python benchmarks/ssd.py --set chunk_size=32,64 --set segment_chunks=8,16 --shapes target
+    python benchmarks/ssd.py --set chunk_size=32,64,128 --set passing_chunks=16,32,64 --shapes target
 
 Kernel rows: B, heads, head dim, d_state, L, dtype, forward ms, forward + backward ms, peak GiB
 of a forward + backward (inputs included), the chunked algorithm's FLOP count, TFLOP/s and its
@@ -9,7 +9,7 @@ share of the bf16 dense tensor-core peak, the forward's HBM floor and how far ab
 forward runs. A correctness gate (outputs, final states and every gradient against
 `ssd_chunked` at a real shape, bf16, packed sequences included) runs before anything is timed;
 the script exits 1 if it fails. `--set key=value[,value...]` overrides `SSDConfig` fields
-(chunk_size, segment_chunks, warps, state_block); comma lists are swept (every combination
+(chunk_size, warps, passing_block, passing_chunks); comma lists are swept (every combination
 times every shape; the gate runs for each). Needs CUDA; imports nothing but torch, triton and
 genossm.kernels. Not yet run on a GPU; expected to take 2-3 minutes on an H200 with the
 default shapes, compilation (about 30 kernel variants) included.
@@ -53,7 +53,7 @@ SHAPES = {
     "fp16_256k": (1, 8, 64, 128, 1, 1 << 18, torch.float16, False),
 }
 DEFAULT_SHAPES = ["target", "64k", "batch8_16k"]
-# gate: odd length, several chunks and segments, two groups, and a packed batch with an empty
+# gate: odd length, several chunks and passing tiles, two groups, and a packed batch with an empty
 # sequence, against the PyTorch chunked reference
 GATE = [dict(batch=1, H=8, P=64, N=128, G=2, L=(1 << 13) + 5, cu_seqlens=None),
         dict(batch=1, H=4, P=64, N=64, G=1, L=5000, cu_seqlens=(0, 1, 1700, 1700, 5000))]
@@ -235,36 +235,35 @@ def compile_resources(Q: int, dtype: torch.dtype, P: int, N: int) -> list[dict]:
 
     config = chunk_ssd.CONFIG
     element = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[dtype]
-    inputs = {f"{name}_ptr": "*" + element for name in ("x", "dt", "B", "C", "dy", "y", "dx", "ddt", "dB", "dC")}
-    half = dtype != torch.float32
+    inputs = {f"{name}_ptr": "*" + element
+              for name in ("x", "dt", "a", "b", "B", "C", "dy", "y", "dx", "ddt", "dB", "dC")}
+    state = "*" + (element if dtype != torch.float32 else "fp32")  # the per-chunk state buffers
     inputs.update(chunk_start_ptr="*i64", chunk_len_ptr="*i32", chunk_first_ptr="*i32",
-                  chunk_last_ptr="*i32", chunk_seq_ptr="*i32",
-                  chunk_states_ptr="*" + (element if half else "fp32"),
-                  chunk_adjoints_ptr="*" + (element if half else "fp32"))
-    unit_strides = ("sx_p", "sdt_h", "sB_n", "sC_n", "sy_p", "sdy_p", "sdx_p", "sddt_h", "sdB_n", "sdC_n")
+                  chunk_last_ptr="*i32", chunk_seq_ptr="*i32", states_ptr=state, adjoints_ptr=state)
+    unit_strides = ("sx_p", "sdt_h", "sa_p", "sb_n", "sB_n", "sC_n", "sy_p", "sdy_p", "sdx_p",
+                    "sddt_h", "sdB_n", "sdC_n")
     tiles = dict(Q=Q, BLOCK_P=max(16, triton.next_power_of_2(P)), BLOCK_N=max(16, triton.next_power_of_2(N)),
                  DOT_PRECISION="tf32x3" if dtype == torch.float32 else "tf32",
                  DOT_DTYPE={"bf16": tl.bfloat16, "fp16": tl.float16, "fp32": tl.float32}[element])
-    walker = dict(HAS_BIAS=True, SOFTPLUS=True, VARLEN=False, **tiles)
+    flags = dict(HAS_BIAS=True, SOFTPLUS=True, **tiles)
+    passing = dict(VARLEN=False, CHUNKS=config.passing_chunks, BLOCK=config.passing_block)
     kernels = [
-        ("segment_state (forward pass 1)", K._segment_state_kernel,
-         dict(HAS_INIT=False, STORE_CHUNKS=False, **walker), config.segment_warps),
-        ("segment_state (per-chunk states)", K._segment_state_kernel,
-         dict(HAS_INIT=False, STORE_CHUNKS=True, **walker), config.segment_warps),
-        ("segment_passing", K._segment_passing_kernel, dict(REVERSE=False, BLOCK=config.state_block),
+        ("chunk_state", K._chunk_state_kernel, dict(ADJOINT=False, **flags), config.state_warps),
+        ("chunk_state (adjoint)", K._chunk_state_kernel, dict(ADJOINT=True, **flags),
          config.state_warps),
-        ("segment_scan_fwd", K._segment_scan_fwd_kernel,
-         dict(HAS_INIT=False, HAS_D=True, D_PER_P=False, STORE_FINAL=True, **walker), config.scan_warps),
-        ("segment_adjoint (local)", K._segment_adjoint_kernel,
-         dict(HAS_DFINAL=True, STORE_DINIT=False, STORE_CHUNKS=False, **walker), config.segment_warps),
-        ("segment_adjoint (per-chunk)", K._segment_adjoint_kernel,
-         dict(HAS_DFINAL=True, STORE_DINIT=False, STORE_CHUNKS=True, **walker), config.segment_warps),
+        ("state_passing_fwd", K._state_passing_fwd_kernel,
+         dict(HAS_INIT=True, STORE_FINAL=True, **passing), config.passing_warps),
+        ("adjoint_passing", K._adjoint_passing_kernel,
+         dict(HAS_INIT=True, HAS_DFINAL=True, STORE_DINIT=True, **passing), config.passing_warps),
+        ("chunk_scan_fwd", K._chunk_scan_fwd_kernel,
+         dict(HAS_INIT=True, HAS_D=True, D_PER_P=False, VARLEN=False, **flags), config.scan_warps),
         ("chunk_scan_bwd_dx", K._chunk_scan_bwd_dx_kernel,
-         dict(HAS_BIAS=True, SOFTPLUS=True, HAS_D=True, D_PER_P=False, **tiles), config.scan_bwd_warps),
-        ("chunk_scan_bwd_dC", K._chunk_scan_bwd_dC_kernel, dict(HAS_BIAS=True, SOFTPLUS=True, **tiles),
+         dict(HAS_D=True, D_PER_P=False, HAS_DFINAL=True, VARLEN=False, **flags),
          config.scan_bwd_warps),
+        ("chunk_scan_bwd_dC", K._chunk_scan_bwd_dC_kernel,
+         dict(HAS_INIT=True, VARLEN=False, **flags), config.scan_bwd_warps),
         ("chunk_scan_bwd_dB", K._chunk_scan_bwd_dB_kernel,
-         dict(HAS_BIAS=True, SOFTPLUS=True, HAS_D=True, **tiles), config.scan_bwd_warps),
+         dict(HAS_D=True, HAS_DFINAL=True, VARLEN=False, **flags), config.scan_bwd_warps),
     ]
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     rows = []

@@ -7,13 +7,13 @@ chunk's first position and length, whether it starts or ends its sequence, and w
 it belongs to (for packed batches); empty sequences have no chunk, and their final state is
 their initial state.
 
-Memory: the forward keeps one fp32 (P, N) state per segment of `SSDConfig.segment_chunks`
-chunks and head (256 MiB at L = 2^20, 8 heads of 64 x 128, Q = 64, 16 chunks a segment) and
-saves it with the inputs for the backward. The backward holds two per-chunk state buffers (the
-state entering and the adjoint leaving every chunk), B * L / Q * H * P * N elements each in the
-input dtype for half inputs (2 GiB each at that shape), fp32 otherwise. The gate z is applied
-outside the kernels (y * silu(z), autograd); dt, A, the bias, D and the initial states are
-differentiated by the kernels.
+Memory: each pass materialises one (P, N) state per chunk and head, (rows, chunks, H, P, N)
+in the input dtype for half inputs (the matmuls read them in that dtype anyway; mamba_ssm keeps
+its passed states in C's dtype too), fp32 otherwise: 2 GiB at L = 2^20, 8 heads of 64 x 128,
+Q = 64, bf16. The forward frees it and saves only its inputs; the backward recomputes the states
+and holds them with the adjoints (two such buffers). The gate z is applied outside the kernels
+(y * silu(z), autograd); dt, A, the bias, D and the initial states are differentiated by the
+kernels.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ import triton.language as tl
 from .._launch_config import overridden_config
 from .._checks import check_fast_dtype
 from .chunk_ssd_kernels import (
+    _adjoint_passing_kernel,
     _chunk_scan_bwd_dB_kernel,
     _chunk_scan_bwd_dC_kernel,
     _chunk_scan_bwd_dx_kernel,
-    _segment_adjoint_kernel,
-    _segment_passing_kernel,
-    _segment_scan_fwd_kernel,
-    _segment_state_kernel,
+    _chunk_scan_fwd_kernel,
+    _chunk_state_kernel,
+    _state_passing_fwd_kernel,
 )
 from .reference import check_ssd_shapes
 
@@ -48,18 +48,15 @@ class SSDConfig:
     choices for tiles of this size, to be swept with `benchmarks/ssd.py --set key=value`."""
 
     chunk_size: int | None = None  # overrides the caller's chunk_size when set (benchmark sweeps)
-    # forward: programs of (head, segment of this many chunks, row) walk their chunks with the
-    # state in registers; more chunks: fewer segment states to pass, fewer programs
-    segment_chunks: int = 16
-    # segment walkers without the output: forward pass 1, the backward's per-chunk states and
-    # adjoints (one or two matmuls per chunk)
-    segment_warps: int = 8
-    scan_warps: int = 8  # forward pass 3: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P), (Q, P) x (Q, N)
+    state_warps: int = 4  # chunk states and adjoints: one (P, Q) x (Q, N) matmul per program
+    scan_warps: int = 8  # forward chunk scan: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P) per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
-    # state entries per state-passing program (sequential over chunks): 8 x 64 x 128 states give
-    # 256 programs at batch 1
-    state_block: int = 256
-    state_warps: int = 4
+    # state passing: programs of this many state entries (8 heads x 64 x 128 at 64 give 1024
+    # programs at batch 1) walk the chunks this many at a time (a tile of 32 x 64 fp32 per
+    # program; one wait on memory per tile)
+    passing_block: int = 64
+    passing_chunks: int = 32
+    passing_warps: int = 4
     # fp32 inputs run chunks of at most this many positions: at 64 the backward kernels need
     # ~230 KB of shared memory on sm_90 (the limit is 227 KB), at 32 about 140 KB
     fp32_max_chunk: int = 32
@@ -166,7 +163,7 @@ def _strides(t: torch.Tensor, dims: int) -> tuple:
 
 
 class _Launch:
-    """What every kernel launch of one call shares: sizes, the chunk table, the segment grid."""
+    """What every kernel launch of one call shares: sizes, the chunk table, the grids."""
 
     def __init__(self, x, B, table: ChunkTable, Q: int, config: SSDConfig):
         self.batch, self.L, self.H, self.P = x.shape
@@ -176,142 +173,138 @@ class _Launch:
         self.blocks = _blocks(self.P, self.N)
         self.precision = _dot_precision(x)
         self.dot_dtype = _dot_dtype(x)
-        # per-chunk states of the backward: the input dtype for half inputs (the matmuls read
-        # them in that dtype anyway; mamba_ssm keeps its passed states in C's dtype too)
         self.state_dtype = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
-        self.chunk_grid = (table.n_chunks, self.rows * self.G)
-        # segments of K chunks; more chunks per segment when the segments would pass the grid's
-        # second axis (65535)
-        self.K = max(config.segment_chunks, triton.cdiv(table.n_chunks, 65535))
-        self.segments = triton.cdiv(table.n_chunks, self.K)
-        self.segment_grid = (self.H, self.segments, self.rows)
-        self.passing_grid = (triton.cdiv(self.P * self.N, config.state_block), self.rows * self.H)
+        self.head_grid = (table.n_chunks, self.rows * self.H)  # chunk states
+        self.chunk_grid = (table.n_chunks, self.rows * self.G)  # chunk scans: heads looped
+        self.entry_blocks = triton.cdiv(self.P * self.N, config.passing_block)
+        self.passing_grid = (self.entry_blocks, self.rows * self.H)
         self.varlen = table.empty is not None
 
     def f32(self, *shape, device):
         return torch.empty(*shape, device=device, dtype=torch.float32)
 
-    def segment_buffers(self, device):
-        """(rows, segments, H, P, N) states and (rows, segments, H) decays, fp32."""
-        return (self.f32(self.rows, self.segments, self.H, self.P, self.N, device=device),
-                self.f32(self.rows, self.segments, self.H, device=device))
+    def chunk_states(self, device):
+        """(rows, chunks, H, P, N): one state (or adjoint) per chunk and head."""
+        return torch.empty(self.rows, self.table.n_chunks, self.H, self.P, self.N, device=device,
+                           dtype=self.state_dtype)
 
     def tile_flags(self, dt_bias, dt_softplus) -> dict:
         return dict(HAS_BIAS=dt_bias is not None, SOFTPLUS=dt_softplus, Q=self.Q,
                     DOT_PRECISION=self.precision, DOT_DTYPE=self.dot_dtype, **self.blocks)
 
-
-def _pass_segments(states, decay, run: _Launch, reverse: bool) -> None:
-    _segment_passing_kernel[run.passing_grid](
-        states, decay, run.H, run.P, run.N, run.segments, REVERSE=reverse,
-        BLOCK=run.config.state_block, num_warps=run.config.state_warps,
-    )
+    def passing_shape(self) -> dict:
+        config = self.config
+        return dict(VARLEN=self.varlen, CHUNKS=config.passing_chunks, BLOCK=config.passing_block,
+                    num_warps=config.passing_warps)
 
 
-def _segment_states(x, dt, A, B, dt_bias, initial_states, segment_states, decay, chunk_states,
-                    flags: dict, run: _Launch) -> None:
-    """Forward pass 1 (chunk_states None) or the backward's per-chunk states (from the
-    entering states in `segment_states`)."""
+def _chunk_local(a, b, dt, A, dt_bias, out, decay, adjoint: bool, flags: dict, run: _Launch):
+    """Every chunk's own state from zero (a = x, b = B), with the chunks' decays into `decay`;
+    or (adjoint) what every chunk adds to the adjoint arriving at its start (a = dy, b = C)."""
     table = run.table
-    _segment_state_kernel[run.segment_grid](
-        x, dt, A, dt_bias if dt_bias is not None else A, B,
-        initial_states if initial_states is not None else decay,
-        table.start, table.length, table.first, table.sequence, segment_states, decay,
-        chunk_states if chunk_states is not None else decay,
-        run.H, run.G, run.P, run.N, table.n_chunks, run.segments, run.K,
-        *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4),
-        HAS_INIT=initial_states is not None, VARLEN=run.varlen,
-        STORE_CHUNKS=chunk_states is not None, num_warps=run.config.segment_warps, **flags,
+    _chunk_state_kernel[run.head_grid](
+        a, dt, A, dt_bias if dt_bias is not None else A, b, table.start, table.length, out, decay,
+        run.H, run.G, run.P, run.N, table.n_chunks, *_strides(a, 4), *_strides(dt, 3),
+        *_strides(b, 4), ADJOINT=adjoint, num_warps=run.config.state_warps, **flags,
     )
+
+
+def _states_after_chunks(x, dt, A, B, dt_bias, initial_states, want_final, flags: dict,
+                         run: _Launch):
+    """(states after every chunk, (rows, H, chunks) fp32 decays, final states or None)."""
+    table, device = run.table, x.device
+    states = run.chunk_states(device)
+    decay = run.f32(run.rows, run.H, table.n_chunks, device=device)
+    _chunk_local(x, B, dt, A, dt_bias, states, decay, False, flags, run)
+    final = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
+             if want_final else None)
+    _state_passing_fwd_kernel[run.passing_grid](
+        states, decay, initial_states if initial_states is not None else decay,
+        final if final is not None else decay, table.first, table.last, table.sequence,
+        run.H, run.P * run.N, table.n_chunks, HAS_INIT=initial_states is not None,
+        STORE_FINAL=want_final, **run.passing_shape(),
+    )
+    return states, decay, final
 
 
 def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final, run: _Launch):
-    """y, the final states (or None) and the state entering every segment (for the backward),
-    by the three segment passes; nothing per chunk reaches HBM."""
+    """y and the final states (or None): chunk states, state passing, chunk scan."""
     table, device = run.table, x.device
     flags = run.tile_flags(dt_bias, dt_softplus)
-    states, decay = run.segment_buffers(device)
-    _segment_states(x, dt, A, B, dt_bias, initial_states, states, decay, None, flags, run)
-    _pass_segments(states, decay, run, reverse=False)  # states: entering each segment
-    final = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
-             if want_final else None)
+    states, _, final = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, want_final,
+                                            flags, run)
     y = torch.empty(x.shape, device=device, dtype=x.dtype)
-    _segment_scan_fwd_kernel[run.segment_grid](
+    _chunk_scan_fwd_kernel[run.chunk_grid](
         x, dt, A, dt_bias if dt_bias is not None else A, B, C, D if D is not None else A,
         initial_states if initial_states is not None else states, states,
-        table.start, table.length, table.first, table.last, table.sequence,
-        y, final if final is not None else states,
-        run.H, run.G, run.P, run.N, table.n_chunks, run.segments, run.K,
+        table.start, table.length, table.first, table.sequence, y,
+        run.H, run.G, run.P, run.N, table.n_chunks,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
-        HAS_INIT=initial_states is not None, STORE_FINAL=want_final, VARLEN=run.varlen,
+        HAS_INIT=initial_states is not None, VARLEN=run.varlen,
         num_warps=run.config.scan_warps, **flags,
     )
     if final is not None and initial_states is not None and table.empty is not None:
         final = torch.where(table.empty[:, None, None, None], initial_states, final)
-    return y, final, states
+    return y, final
 
 
-def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states,
-              entering, run: _Launch):
-    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs).
-
-    `entering`: the state entering every segment, from the forward."""
+def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, run: _Launch):
+    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs)."""
     table, c, device = run.table, run.table.n_chunks, x.device
     flags = run.tile_flags(dt_bias, dt_softplus)
     bias = dt_bias if dt_bias is not None else A
-    chunk_shape = (run.rows, c, run.H, run.P, run.N)
-    states = torch.empty(chunk_shape, device=device, dtype=run.state_dtype)  # h_{c-1}
-    _, decay = run.segment_buffers(device)
-    _segment_states(x, dt, A, B, dt_bias, initial_states, entering, decay, states, flags, run)
-
-    adjoints = torch.empty(chunk_shape, device=device, dtype=run.state_dtype)  # g_c
-    segment_adjoints, decay = run.segment_buffers(device)
-    kappa = run.f32(run.rows, run.H, c, device=device)
+    init = initial_states if initial_states is not None else A
+    states, decay, _ = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, False, flags,
+                                            run)  # h_c, recomputed
+    adjoints = run.chunk_states(device)
+    _chunk_local(dy, C, dt, A, dt_bias, adjoints, decay, True, flags, run)
+    kappa_parts = run.f32(run.rows, run.H, c, run.entry_blocks, device=device)
     dinit = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
              if initial_states is not None else None)
-    for store_chunks in (False, True):  # each segment's own adjoint; then from what arrives
-        _segment_adjoint_kernel[run.segment_grid](
-            dy, dt, A, bias, C, dfinal if dfinal is not None else kappa, segment_adjoints, decay,
-            states, adjoints, kappa, dinit if dinit is not None else kappa,
-            table.start, table.length, table.first, table.last, table.sequence,
-            run.H, run.G, run.P, run.N, c, run.segments, run.K,
-            *_strides(dy, 4), *_strides(dt, 3), *_strides(C, 4),
-            HAS_DFINAL=dfinal is not None, STORE_DINIT=dinit is not None, VARLEN=run.varlen,
-            STORE_CHUNKS=store_chunks, num_warps=run.config.segment_warps, **flags,
-        )
-        if not store_chunks:
-            _pass_segments(segment_adjoints, decay, run, reverse=True)
+    _adjoint_passing_kernel[run.passing_grid](
+        adjoints, decay, states, init, dfinal if dfinal is not None else A,
+        dinit if dinit is not None else A, kappa_parts, table.first, table.last, table.sequence,
+        run.H, run.P * run.N, c, HAS_INIT=initial_states is not None,
+        HAS_DFINAL=dfinal is not None, STORE_DINIT=dinit is not None, **run.passing_shape(),
+    )  # adjoints: u_c
+    kappa = kappa_parts.sum(-1)  # (rows, H, chunks)
+    del kappa_parts
+    adjoint_flags = dict(HAS_DFINAL=dfinal is not None, VARLEN=run.varlen)
+    dfinal_ptr = dfinal if dfinal is not None else A
 
     dx = torch.zeros(x.shape, device=device, dtype=x.dtype)  # zeros: packed empty spans stay 0
     ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
     dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
     dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
     _chunk_scan_bwd_dx_kernel[run.chunk_grid](
-        dt, A, bias, B, C, D if D is not None else A, dy, adjoints, table.start, table.length, dx,
+        dt, A, bias, B, C, D if D is not None else A, dy, adjoints, dfinal_ptr,
+        table.start, table.length, table.last, table.sequence, dx,
         run.H, run.G, run.P, run.N, c,
         *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dx, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
-        num_warps=run.config.scan_bwd_warps, **flags,
+        num_warps=run.config.scan_bwd_warps, **adjoint_flags, **flags,
     )
     dcs_part = run.f32(run.rows, run.H, c, run.Q, device=device)
     ddt_part = torch.empty_like(dcs_part)
     _chunk_scan_bwd_dC_kernel[run.chunk_grid](
-        x, dt, A, bias, B, C, dy, states, table.start, table.length, dC, dcs_part, ddt_part,
-        run.H, run.G, run.P, run.N, c,
+        x, dt, A, bias, B, C, dy, states, init, table.start, table.length, table.first,
+        table.sequence, dC, dcs_part, ddt_part, run.H, run.G, run.P, run.N, c,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
-        *_strides(dC, 4), num_warps=run.config.scan_bwd_warps, **flags,
+        *_strides(dC, 4), HAS_INIT=initial_states is not None, VARLEN=run.varlen,
+        num_warps=run.config.scan_bwd_warps, **flags,
     )
     del states
     dA_parts = run.f32(run.rows, run.H, c, device=device)
     dbias_parts = run.f32(run.rows, run.H, c, device=device) if dt_bias is not None else dA_parts
     dD_parts = run.f32(run.rows, run.H, c, run.P, device=device) if D is not None else dA_parts
     _chunk_scan_bwd_dB_kernel[run.chunk_grid](
-        x, dt, bias, A, B, C, dy, adjoints, dcs_part, ddt_part, kappa, table.start, table.length,
+        x, dt, bias, A, B, C, dy, adjoints, dfinal_ptr, dcs_part, ddt_part, kappa,
+        table.start, table.length, table.last, table.sequence,
         dB, ddt, dA_parts, dbias_parts, dD_parts, run.H, run.G, run.P, run.N, c,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
         *_strides(ddt, 3), *_strides(dB, 4),
-        HAS_D=D is not None, num_warps=run.config.scan_bwd_warps, **flags,
+        HAS_D=D is not None, num_warps=run.config.scan_bwd_warps, **adjoint_flags, **flags,
     )
     dA = dA_parts.sum((0, 2))
     dbias = dbias_parts.sum((0, 2)) if dt_bias is not None else None
@@ -334,9 +327,8 @@ class SSDFunction(torch.autograd.Function):
         init = initial_states.float().contiguous() if initial_states is not None else None
         table = chunk_table(x.shape[0], x.shape[1], Q, cu_seqlens, x.device)
         run = _Launch(x, B, table, Q, CONFIG)
-        y, final, entering = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final,
-                                      run)
-        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init, entering)
+        y, final = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final, run)
+        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init)
         ctx.run, ctx.dt_softplus = run, dt_softplus
         ctx.dtypes = (A.dtype, None if D is None else D.dtype,
                       None if dt_bias is None else dt_bias.dtype,
@@ -345,11 +337,11 @@ class SSDFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dfinal=None):
-        x, dt, A32, B, C, D, dt_bias, init, entering = ctx.saved_tensors
+        x, dt, A32, B, C, D, dt_bias, init = ctx.saved_tensors
         dfinal = dfinal.float().contiguous() if dfinal is not None else None
         dy = _with_int32_tiles(dy, ctx.run.Q)
         dx, ddt, dA, dB, dC, dD, dbias, dinit = _backward(
-            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, entering, ctx.run)
+            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, ctx.run)
         A_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
         cast = lambda g, dtype: g.to(dtype) if g is not None else None  # noqa: E731
         return (dx, ddt, dA.to(A_dtype), dB, dC, cast(dD, D_dtype), cast(dbias, bias_dtype),

@@ -10,21 +10,23 @@ a = dt A, cs = the chunk-local cumulative sum of a, `last` = position Q - 1 of t
     y_t      = sum_{s<=t} (C_t . B_s) exp(cs_t - cs_s) dt_s x_s    intra-chunk, two tl.dot
              + exp(cs_t) h_{c-1} C_t + D x_t                       from the entering state
 
-Forward, in segments of K chunks so that no per-chunk state ever reaches HBM: one program per
-(head, segment, row) walks its chunks with the (P, N) state in registers.
-`_segment_state` (pass 1) from zero gives the segment's own contribution and decay,
-`_segment_passing` links the segments in order, and `_segment_scan_fwd` walks each segment
-again from its true entering state, writing y and the final states. HBM traffic: x, dt, B read
-twice, C once, y written once, plus one fp32 state per segment.
+The SSD paper's chunked algorithm, as three launches with every chunk in flight at once, only
+the (P, N) states walked in order:
+`_chunk_state` (one program per chunk and head) writes S_c and exp(cs_last);
+`_state_passing_fwd` (one program per block of state entries and head) turns them, in place,
+into h_c, a tile of chunks at a time combined by `tl.associative_scan` (one wait on memory per
+tile, not per chunk), and writes the final states; `_chunk_scan_fwd` (one program per chunk and
+group) writes y, reading h_{c-1} from slot c - 1 (or the initial state where c starts a
+sequence: `_entering_state`).
 
-Backward, with g_c = dL/dh_c the adjoint after chunk c:
-    g_{c-1} = exp(cs_last) g_c + sum_t exp(cs_t) dy_t C_t^T
-Every chunk needs both h_{c-1} and g_c, which run in opposite directions, so both are written
-once per chunk (in the input dtype for half inputs): `_segment_state` with STORE_CHUNKS walks
-each segment from the forward's entering state; `_segment_adjoint` walks each segment from its
-end (from zero, then `_segment_passing` REVERSE links them, then again from what arrives),
-writing g_c, kappa_c = exp(cs_last) <g_c, h_{c-1}> (the entering state's share of d cs_last)
-and the initial states' gradients; d final states enter at sequence ends. Then per chunk, with
+Backward, with g_c = dL/dh_c the adjoint of the state after chunk c:
+    u_c = exp(cs_last) g_c + A_c,   A_c = sum_t exp(cs_t) dy_t C_t^T,   g_c = u_{c+1}
+(g_c = d final state where chunk c ends its sequence; u at a sequence's first chunk is the
+initial state's gradient). The states are recomputed (`_chunk_state`, `_state_passing_fwd`, no
+per-chunk buffer kept between the passes), `_chunk_state` with ADJOINT writes A_c and
+`_adjoint_passing` turns them in place into u_c, walking from the last chunk, and writes
+kappa_c = exp(cs_last) <g_c, h_{c-1}> (the entering state's share of d cs_last; exp(cs_last) g_c
+= u_c - A_c) in parts per block of entries, and d initial states. Then per chunk, with
 CBL[t, s] = (C_t . B_s) exp(cs_t - cs_s) for s <= t, G = dy x^T and W = G o decay o dt_s:
     dx   = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy             `_chunk_scan_bwd_dx`
     dC   = W B + exp(cs) o (dy h_{c-1})                                  `_chunk_scan_bwd_dC`
@@ -39,14 +41,14 @@ thread and needed 226 KB of shared memory in bf16 (296 KB in fp32, over sm_90's 
 The diagonal of the decay and the last position's decay-to-end are the constant 1, as in the
 reference, so their zero log-differences add no rounding to dA.
 
-The three chunk kernels run one program per (chunk, row, group) looping over the group's heads,
-so C B^T is computed and B, C read once per group and dB, dC need no atomics; dt and cs are
-recomputed wherever they are needed (cheaper than a buffer). Each sequence starts a chunk (the
-launcher's chunk table gives every chunk's first position and length); positions past a
+The chunk kernels with C B^T run one program per (chunk, row, group) looping over the group's
+heads, so C B^T is computed and B, C read once per group and dB, dC need no atomics; dt and cs
+are recomputed wherever they are needed (cheaper than a buffer). Each sequence starts a chunk
+(the launcher's chunk table gives every chunk's first position and length); positions past a
 chunk's length are masked (dt = 0: decay 1, no input). Offsets are int64 (B * L * H * P passes
 2^31 at real sizes) up to each tile's base; inside a tile they are int32. Matmul operands are in
-the input dtype (bf16 / fp16 tensor cores; tf32x3 for fp32), accumulation in fp32; states
-carried in registers are fp32.
+the input dtype (bf16 / fp16 tensor cores; tf32x3 for fp32), accumulation in fp32; the passing
+kernels combine in fp32 and store the per-chunk states in the buffer's dtype.
 """
 
 from __future__ import annotations
@@ -125,13 +127,6 @@ def _intra_decay(cs, t, Q: tl.constexpr):
 
 
 @triton.jit
-def _flag(ptr, BLOCK: tl.constexpr):
-    """A chunk's flag as a (BLOCK,) bool vector: a scalar mask broadcast inside `tl.load`'s mask
-    is rejected by the interpreter (triton 3.9)."""
-    return (tl.zeros([BLOCK], dtype=tl.int32) + tl.load(ptr)) != 0
-
-
-@triton.jit
 def _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head, sdt_b, sdt_l, sdt_h,
                   HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     """dt after bias and softplus (0 past the chunk's length: decay 1, no input) and the
@@ -147,255 +142,266 @@ def _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head, sdt_b,
 
 
 @triton.jit
-def _segment_coordinates(K, n_chunks):
-    """This program's head, segment, batch row, and its chunks [first, end)."""
-    head = tl.program_id(0)
-    segment = tl.program_id(1)
-    row = tl.program_id(2).to(tl.int64)
-    first_chunk = segment * K
-    return head, segment, row, first_chunk, tl.minimum(first_chunk + K, n_chunks)
+def _chunk_flag(ptr, chunk, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
+    """A chunk's flag as a (BLOCK_P, BLOCK_N) bool tile: a scalar mask broadcast inside
+    `tl.load`'s mask is rejected by the interpreter (triton 3.9)."""
+    return (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32) + tl.load(ptr + chunk)) != 0
 
 
 @triton.jit
-def _restart(state, init_ptr, chunk, chunk_first_ptr, chunk_seq_ptr, row, head, H, p, n, P, N,
-             HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, BLOCK_P: tl.constexpr,
-             BLOCK_N: tl.constexpr):
-    """The state entering `chunk`: its sequence's initial state (or 0) where the chunk starts a
-    sequence, `state` elsewhere."""
-    first = (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32) + tl.load(chunk_first_ptr + chunk)) != 0
-    sequence = row
+def _sequence_of(chunk_seq_ptr, chunk, row, VARLEN: tl.constexpr):
+    """The row of the initial / final states a chunk belongs to (int64)."""
     if VARLEN:
-        sequence = tl.load(chunk_seq_ptr + chunk).to(tl.int64)
-    if HAS_INIT:
-        offsets = (sequence * H + head) * P * N + p[:, None] * N + n[None, :]
-        restart = tl.load(init_ptr + offsets, mask=first & (p[:, None] < P) & (n[None, :] < N),
-                          other=0.0)
-    else:
-        restart = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
-    return tl.where(first, restart, state), sequence
+        return tl.load(chunk_seq_ptr + chunk).to(tl.int64)
+    return row
 
 
 @triton.jit
-def _segment_state_kernel(
-    x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr, init_ptr,
-    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_seq_ptr,
-    segment_states_ptr,  # (rows, segments, H, P, N) fp32: out (local) or in (entering)
-    decay_ptr,  # (rows, segments, H) fp32: factor of the entering state (0 past a restart)
-    chunk_states_ptr,  # (rows, chunks, H, P, N): the state entering every chunk (STORE_CHUNKS)
-    H, G, P, N, n_chunks, n_segments, K,
-    sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n,
-    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
-    STORE_CHUNKS: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
+def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk, row, head,
+                    H, P, N, n_chunks, p, n, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
+                    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
+    """h_{c-1} (BLOCK_P, BLOCK_N) fp32: the state after chunk c - 1 (`_state_passing_fwd`
+    wrote it over that chunk's local state), or the sequence's initial state (or 0) where chunk
+    c starts a sequence."""
+    first = _chunk_flag(chunk_first_ptr, chunk, BLOCK_P, BLOCK_N)
+    in_state = (p[:, None] < P) & (n[None, :] < N)
+    tile = p[:, None] * N + n[None, :]
+    # chunk 0 always starts its row's first sequence: chunk - 1 is only read when it exists
+    state = tl.load(states_ptr + _state_offset(row, chunk - 1, n_chunks, head, H, P, N) + tile,
+                    mask=in_state & ~first, other=0.0).to(tl.float32)
+    if HAS_INIT:
+        sequence = _sequence_of(chunk_seq_ptr, chunk, row, VARLEN)
+        state += tl.load(init_ptr + (sequence * H + head) * P * N + tile, mask=in_state & first,
+                         other=0.0)
+    return state
+
+
+@triton.jit
+def _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, chunk, row, head,
+                     H, P, N, n_chunks, p, n, HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr,
+                     BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
+    """g_c (BLOCK_P, BLOCK_N) fp32, the adjoint of the state after chunk c: what
+    `_adjoint_passing` left at chunk c + 1, or the sequence's d final state (or 0) where chunk c
+    ends a sequence."""
+    last = _chunk_flag(chunk_last_ptr, chunk, BLOCK_P, BLOCK_N)
+    in_state = (p[:, None] < P) & (n[None, :] < N)
+    tile = p[:, None] * N + n[None, :]
+    # the row's last chunk always ends a sequence: chunk + 1 is only read when it exists
+    adjoint = tl.load(adjoints_ptr + _state_offset(row, chunk + 1, n_chunks, head, H, P, N) + tile,
+                      mask=in_state & ~last, other=0.0).to(tl.float32)
+    if HAS_DFINAL:
+        sequence = _sequence_of(chunk_seq_ptr, chunk, row, VARLEN)
+        adjoint += tl.load(dfinal_ptr + (sequence * H + head) * P * N + tile,
+                           mask=in_state & last, other=0.0)
+    return adjoint
+
+
+@triton.jit
+def _chunk_state_kernel(
+    a_ptr, dt_ptr, A_ptr, dt_bias_ptr, b_ptr, chunk_start_ptr, chunk_len_ptr,
+    states_ptr,  # (rows, chunks, H, P, N) out: the chunk's local state (or adjoint)
+    decay_ptr,  # (rows, H, chunks) fp32 out: exp(cs_last), the chunk's total decay
+    H, G, P, N, n_chunks,
+    sa_b, sa_l, sa_h, sa_p, sdt_b, sdt_l, sdt_h, sb_b, sb_l, sb_g, sb_n,
+    ADJOINT: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, Q: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
-    """One program per (head, segment of K chunks, row) walks its chunks with the state in
-    registers. Forward pass 1 (STORE_CHUNKS off): from zero (restarted sequences from their
-    initial state), writing the segment's state and total decay. For the backward (STORE_CHUNKS
-    on): from the segment's entering state, writing the state entering every chunk."""
-    head, segment, row, chunk_begin, chunk_end = _segment_coordinates(K, n_chunks)
+    """One program per (chunk, row x head), all chunks at once: the chunk's own state from zero,
+    S_c = (x o exp(cs_last - cs) dt)^T B (a = x, b = B), and its total decay; ADJOINT: what the
+    chunk adds to the adjoint arriving at its start, sum_t exp(cs_t) dy_t C_t^T (a = dy, b = C)."""
+    chunk = tl.program_id(0)
+    row = (tl.program_id(1) // H).to(tl.int64)
+    head = tl.program_id(1) % H
     group = head // (H // G)
+    start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
     t = tl.arange(0, Q)
+    valid = t < tl.load(chunk_len_ptr + chunk)
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    state_mask = (p[:, None] < P) & (n[None, :] < N)
-    in_segment = ((row * n_segments + segment) * H + head) * P * N + p[:, None] * N + n[None, :]
-    if STORE_CHUNKS:
-        state = tl.load(segment_states_ptr + in_segment, mask=state_mask, other=0.0)
+    dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
+                           sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
+    cs_last = _last_of(cs, t, Q)
+    if ADJOINT:
+        weight = tl.exp(cs)
     else:
-        state = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
-    decay = tl.full([], 1.0, dtype=tl.float32)
-    for chunk in range(chunk_begin, chunk_end):
-        start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
-        valid = t < tl.load(chunk_len_ptr + chunk)
-        state, _ = _restart(state, init_ptr, chunk, chunk_first_ptr, chunk_seq_ptr, row, head, H,
-                            p, n, P, N, HAS_INIT, VARLEN, BLOCK_P, BLOCK_N)
-        if STORE_CHUNKS:
-            offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
-            tl.store(chunk_states_ptr + offsets, state.to(chunk_states_ptr.dtype.element_ty),
-                     mask=state_mask)
-        decay = tl.where(tl.load(chunk_first_ptr + chunk) != 0, 0.0, decay)
-        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
-                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-        cs_last = _last_of(cs, t, Q)
-        x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p)
-        Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n)
-        xw = (x.to(tl.float32) * (_decay_to_end(cs, cs_last, t, Q) * dt)[:, None]).to(DOT_DTYPE)
-        state = tl.exp(cs_last) * state + tl.dot(tl.trans(xw), Bm.to(DOT_DTYPE),
-                                                 input_precision=DOT_PRECISION)
-        decay = decay * tl.exp(cs_last)
-    if not STORE_CHUNKS:
-        tl.store(segment_states_ptr + in_segment, state, mask=state_mask)
-        tl.store(decay_ptr + (row * n_segments + segment) * H + head, decay)
+        weight = _decay_to_end(cs, cs_last, t, Q) * dt
+        tl.store(decay_ptr + (row * H + head) * n_chunks + chunk, tl.exp(cs_last))
+    a = _load_rows(a_ptr, row, start, t, valid, sa_b, sa_l, head, sa_h, p, P, sa_p)
+    b = _load_rows(b_ptr, row, start, t, valid, sb_b, sb_l, group, sb_g, n, N, sb_n)
+    weighted = (a.to(tl.float32) * weight[:, None]).to(DOT_DTYPE)
+    state = tl.dot(tl.trans(weighted), b.to(DOT_DTYPE), input_precision=DOT_PRECISION)  # (BP, BN)
+    offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
+    tl.store(states_ptr + offsets, state.to(states_ptr.dtype.element_ty),
+             mask=(p[:, None] < P) & (n[None, :] < N))
 
 
 @triton.jit
-def _segment_passing_kernel(
-    states_ptr,  # (rows, segments, H, P, N) fp32: local states in, entering states out
-    decay_ptr,  # (rows, segments, H) fp32
-    H, P, N, n_segments, REVERSE: tl.constexpr, BLOCK: tl.constexpr,
+def _first_order(a1, b1, a2, b2):
+    # h = a h_before + b: applying (a1, b1) then (a2, b2) is (a1 a2, a2 b1 + b2)
+    return a1 * a2, a2 * b1 + b2
+
+
+@triton.jit
+def _passing_tile(states_ptr, decay_ptr, chunk_flag_ptr, chunk_seq_ptr, row, head, H, n_chunks,
+                  chunks, entries, PN, VARLEN: tl.constexpr):
+    """A tile of CHUNKS chunks x BLOCK state entries for the passing kernels: its (CHUNKS,
+    BLOCK) offsets, mask and fp32 values, each chunk's decay (1 past the last chunk) and flag,
+    and the state rows of the chunks' sequences."""
+    live = chunks < n_chunks
+    offsets = ((row * n_chunks + chunks.to(tl.int64)) * H + head)[:, None] * PN + entries[None, :]
+    mask = live[:, None] & (entries < PN)[None, :]
+    values = tl.load(states_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    decay = tl.load(decay_ptr + (row * H + head) * n_chunks + chunks, mask=live, other=1.0)
+    flag = tl.load(chunk_flag_ptr + chunks, mask=live, other=0) != 0
+    sequence = tl.zeros_like(chunks).to(tl.int64) + row
+    if VARLEN:
+        sequence = tl.load(chunk_seq_ptr + chunks, mask=live, other=0).to(tl.int64)
+    return offsets, mask, values, decay, flag, (sequence * H + head)[:, None] * PN + entries[None, :]
+
+
+@triton.jit
+def _state_passing_fwd_kernel(
+    states_ptr,  # (rows, chunks, H, P, N): local states in, states after each chunk out
+    decay_ptr,  # (rows, H, chunks) fp32
+    init_ptr, final_ptr,  # (sequences, H, P, N) fp32
+    chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
+    H, PN, n_chunks,
+    HAS_INIT: tl.constexpr, STORE_FINAL: tl.constexpr, VARLEN: tl.constexpr,
+    CHUNKS: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    """entering_{k+1} = decay_k entering_k + local_k, sequential over segments; REVERSE: the
-    adjoints, from the last segment (what arrives at each segment's end from the right)."""
+    """h_c = exp(cs_last_c) h_{c-1} + S_c (h_{c-1} the initial state or 0 where chunk c starts a
+    sequence), in place over the local states; one program per (BLOCK state entries, row x
+    head) walks the chunks CHUNKS at a time: each tile of states is loaded at once and combined
+    by a scan over its chunk axis, so the walk waits for memory once per tile, not per chunk."""
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    in_state = entries < P * N
-    state = tl.zeros([BLOCK], dtype=tl.float32)
-    for step in range(n_segments):
-        segment = step
-        if REVERSE:
-            segment = n_segments - 1 - step
-        where = (row * n_segments + segment) * H + head
-        local = tl.load(states_ptr + where * P * N + entries, mask=in_state, other=0.0)
-        tl.store(states_ptr + where * P * N + entries, state, mask=in_state)
-        state = tl.load(decay_ptr + where) * state + local
+    step = tl.arange(0, CHUNKS)
+    carry = tl.zeros([BLOCK], dtype=tl.float32)  # the state after the previous tile
+    for tile in range(0, tl.cdiv(n_chunks, CHUNKS)):
+        offsets, mask, local, decay, first, own = _passing_tile(
+            states_ptr, decay_ptr, chunk_first_ptr, chunk_seq_ptr, row, head, H, n_chunks,
+            tile * CHUNKS + step, entries, PN, VARLEN)
+        if HAS_INIT:
+            local += decay[:, None] * tl.load(init_ptr + own, mask=mask & first[:, None], other=0.0)
+        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + tl.where(first, 0.0, decay)[:, None]
+        factor, state = tl.associative_scan((factor, local), 0, _first_order)
+        state += factor * carry[None, :]
+        tl.store(states_ptr + offsets, state.to(states_ptr.dtype.element_ty), mask=mask)
+        if STORE_FINAL:
+            last = tl.load(chunk_last_ptr + tile * CHUNKS + step, mask=step + tile * CHUNKS < n_chunks,
+                           other=0) != 0
+            tl.store(final_ptr + own, state, mask=mask & last[:, None])
+        carry = tl.sum(tl.where(step[:, None] == CHUNKS - 1, state, 0.0), axis=0)
 
 
 @triton.jit
-def _segment_scan_fwd_kernel(
+def _adjoint_passing_kernel(
+    adjoints_ptr,  # (rows, chunks, H, P, N): each chunk's own adjoint in, u_c out (see below)
+    decay_ptr,  # (rows, H, chunks) fp32
+    states_ptr,  # (rows, chunks, H, P, N): the states after each chunk (`_state_passing_fwd`)
+    init_ptr, dfinal_ptr, dinit_ptr,  # (sequences, H, P, N) fp32
+    kappa_ptr,  # (rows, H, chunks, entry blocks) fp32 out: parts of exp(cs_last) <g_c, h_{c-1}>
+    chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
+    H, PN, n_chunks,
+    HAS_INIT: tl.constexpr, HAS_DFINAL: tl.constexpr, STORE_DINIT: tl.constexpr,
+    VARLEN: tl.constexpr, CHUNKS: tl.constexpr, BLOCK: tl.constexpr,
+):
+    """u_c = exp(cs_last_c) g_c + A_c, the adjoint arriving at chunk c's start (g_c = u_{c+1},
+    or the sequence's d final state where chunk c ends it), in place over the chunks' own parts
+    A_c; walked from the last chunk, CHUNKS at a time as `_state_passing_fwd`. Also d initial
+    states (u at a sequence's first chunk) and, per block of entries, kappa_c's part:
+    exp(cs_last_c) g_c = u_c - A_c, dotted with the state entering the chunk."""
+    row = (tl.program_id(1) // H).to(tl.int64)
+    head = tl.program_id(1) % H
+    entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    step = tl.arange(0, CHUNKS)
+    carry = tl.zeros([BLOCK], dtype=tl.float32)  # u at the first chunk of the tile after
+    tiles = tl.cdiv(n_chunks, CHUNKS)
+    for back in range(0, tiles):
+        chunks = (tiles - 1 - back) * CHUNKS + (CHUNKS - 1 - step)  # descending: scan order
+        offsets, mask, own_part, decay, last, own = _passing_tile(
+            adjoints_ptr, decay_ptr, chunk_last_ptr, chunk_seq_ptr, row, head, H, n_chunks,
+            chunks, entries, PN, VARLEN)
+        arriving = own_part
+        if HAS_DFINAL:
+            arriving += decay[:, None] * tl.load(dfinal_ptr + own, mask=mask & last[:, None], other=0.0)
+        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + tl.where(last, 0.0, decay)[:, None]
+        factor, adjoint = tl.associative_scan((factor, arriving), 0, _first_order)
+        adjoint += factor * carry[None, :]
+        tl.store(adjoints_ptr + offsets, adjoint.to(adjoints_ptr.dtype.element_ty), mask=mask)
+        live = chunks < n_chunks
+        first = tl.load(chunk_first_ptr + chunks, mask=live, other=0) != 0
+        if STORE_DINIT:
+            tl.store(dinit_ptr + own, adjoint, mask=mask & first[:, None])
+        # the state entering each chunk: after the chunk before, or the initial state
+        entering = tl.load(states_ptr + offsets - H * PN, mask=mask & ~first[:, None],
+                           other=0.0).to(tl.float32)
+        if HAS_INIT:
+            entering += tl.load(init_ptr + own, mask=mask & first[:, None], other=0.0)
+        tl.store(kappa_ptr + ((row * H + head) * n_chunks + chunks) * tl.num_programs(0)
+                 + tl.program_id(0), tl.sum((adjoint - own_part) * entering, axis=1), mask=live)
+        carry = tl.sum(tl.where(step[:, None] == CHUNKS - 1, adjoint, 0.0), axis=0)
+
+
+@triton.jit
+def _chunk_scan_fwd_kernel(
     x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, D_ptr, init_ptr,
-    entering_ptr,  # (rows, segments, H, P, N) fp32
-    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
-    y_ptr, final_ptr,  # like x; (sequences, H, P, N) fp32
-    H, G, P, N, n_chunks, n_segments, K,
+    states_ptr,  # (rows, chunks, H, P, N): the states after each chunk
+    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_seq_ptr,
+    y_ptr,  # like x
+    H, G, P, N, n_chunks,
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sy_b, sy_l, sy_h, sy_p,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
-    HAS_INIT: tl.constexpr, STORE_FINAL: tl.constexpr, VARLEN: tl.constexpr,
-    Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    DOT_DTYPE: tl.constexpr,
+    HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr,
+    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
 ):
-    """Pass 3: each program walks its segment again from the true entering state, writing y
-    (intra-chunk C B^T product plus the entering state's contribution) and final states."""
-    head, segment, row, chunk_begin, chunk_end = _segment_coordinates(K, n_chunks)
-    group = head // (H // G)
+    """y = (C B^T o decay o dt_s) x + exp(cs) o (C h_{c-1}^T) + D x, one program per (chunk,
+    row x group), all chunks at once, looping over the group's heads (C B^T once per group)."""
+    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
     t = tl.arange(0, Q)
+    valid = t < length
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    state_mask = (p[:, None] < P) & (n[None, :] < N)
-    where = (row * n_segments + segment) * H + head
-    state = tl.load(entering_ptr + where * P * N + p[:, None] * N + n[None, :], mask=state_mask,
-                    other=0.0)
-    if HAS_D:
-        if D_PER_P:
-            D = tl.load(D_ptr + head * P + p, mask=p < P, other=0.0).to(tl.float32)[None, :]
-        else:
-            D = tl.load(D_ptr + head).to(tl.float32)
-    for chunk in range(chunk_begin, chunk_end):
-        start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
-        valid = t < tl.load(chunk_len_ptr + chunk)
-        state, sequence = _restart(state, init_ptr, chunk, chunk_first_ptr, chunk_seq_ptr, row,
-                                   head, H, p, n, P, N, HAS_INIT, VARLEN, BLOCK_P, BLOCK_N)
+    Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(DOT_DTYPE)
+    Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
+    CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
+    heads_per_group = H // G
+    for i in range(heads_per_group):
+        head = group * heads_per_group + i
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-        cs_last = _last_of(cs, t, Q)
         x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p).to(DOT_DTYPE)
-        Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(DOT_DTYPE)
-        Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
-        CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
+        entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
+                                   row, head, H, P, N, n_chunks, p, n, HAS_INIT, VARLEN,
+                                   BLOCK_P, BLOCK_N)
         scores = (CB * _intra_decay(cs, t, Q) * dt[None, :]).to(DOT_DTYPE)
         y = tl.dot(scores, x, input_precision=DOT_PRECISION)  # (Q, BP) fp32
-        y += tl.exp(cs)[:, None] * tl.dot(Cm, tl.trans(state.to(DOT_DTYPE)),
+        y += tl.exp(cs)[:, None] * tl.dot(Cm, tl.trans(entering.to(DOT_DTYPE)),
                                           input_precision=DOT_PRECISION)
         if HAS_D:
+            if D_PER_P:
+                D = tl.load(D_ptr + head * P + p, mask=p < P, other=0.0).to(tl.float32)[None, :]
+            else:
+                D = tl.load(D_ptr + head).to(tl.float32)
             y += D * x.to(tl.float32)
         _store_rows(y_ptr, y, row, start, t, valid, sy_b, sy_l, head, sy_h, p, P, sy_p)
-        xw = (x.to(tl.float32) * (_decay_to_end(cs, cs_last, t, Q) * dt)[:, None]).to(DOT_DTYPE)
-        state = tl.exp(cs_last) * state + tl.dot(tl.trans(xw), Bm, input_precision=DOT_PRECISION)
-        if STORE_FINAL:
-            last = (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32) + tl.load(chunk_last_ptr + chunk)) != 0
-            tl.store(final_ptr + (sequence * H + head) * P * N + p[:, None] * N + n[None, :], state,
-                     mask=state_mask & last)
-
-
-@triton.jit
-def _segment_adjoint_kernel(
-    dy_ptr, dt_ptr, A_ptr, dt_bias_ptr, C_ptr, dfinal_ptr,
-    segment_adjoints_ptr,  # (rows, segments, H, P, N) fp32: out (local) or in (arriving)
-    decay_ptr,  # (rows, segments, H) fp32
-    chunk_states_ptr,  # (rows, chunks, H, P, N): h_{c-1} (STORE_CHUNKS)
-    chunk_adjoints_ptr,  # (rows, chunks, H, P, N): g_c out (STORE_CHUNKS)
-    kappa_ptr,  # (rows, H, chunks) fp32: exp(cs_last) <g_c, h_{c-1}> (STORE_CHUNKS)
-    dinit_ptr,  # (sequences, H, P, N) fp32 (STORE_CHUNKS and STORE_DINIT)
-    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
-    H, G, P, N, n_chunks, n_segments, K,
-    sdy_b, sdy_l, sdy_h, sdy_p, sdt_b, sdt_l, sdt_h, sC_b, sC_l, sC_g, sC_n,
-    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_DFINAL: tl.constexpr,
-    STORE_DINIT: tl.constexpr, VARLEN: tl.constexpr, STORE_CHUNKS: tl.constexpr,
-    Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    DOT_DTYPE: tl.constexpr,
-):
-    """The adjoint recurrence g_{c-1} = exp(cs_last) g_c + sum_t exp(cs_t) dy_t C_t^T, one
-    program per (head, segment, row) walking its chunks from the last with g in registers.
-    STORE_CHUNKS off: from zero at the segment's end (d final states entering at sequence ends),
-    writing what leaves the segment's start and the segment's decay. On: from the adjoint
-    arriving at the segment's end, writing every g_c, kappa_c and the initial states' gradients."""
-    head, segment, row, chunk_begin, chunk_end = _segment_coordinates(K, n_chunks)
-    group = head // (H // G)
-    t = tl.arange(0, Q)
-    p = tl.arange(0, BLOCK_P)
-    n = tl.arange(0, BLOCK_N)
-    state_mask = (p[:, None] < P) & (n[None, :] < N)
-    in_segment = ((row * n_segments + segment) * H + head) * P * N + p[:, None] * N + n[None, :]
-    if STORE_CHUNKS:
-        adjoint = tl.load(segment_adjoints_ptr + in_segment, mask=state_mask, other=0.0)
-    else:
-        adjoint = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
-    decay = tl.full([], 1.0, dtype=tl.float32)
-    for step in range(chunk_end - chunk_begin):
-        chunk = chunk_end - 1 - step
-        start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
-        valid = t < tl.load(chunk_len_ptr + chunk)
-        sequence = row
-        if VARLEN:
-            sequence = tl.load(chunk_seq_ptr + chunk).to(tl.int64)
-        own = (sequence * H + head) * P * N + p[:, None] * N + n[None, :]
-        # the adjoint after a sequence's last chunk is that of its final state
-        last = (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32) + tl.load(chunk_last_ptr + chunk)) != 0
-        if HAS_DFINAL:
-            restart = tl.load(dfinal_ptr + own, mask=state_mask & last, other=0.0)
-        else:
-            restart = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
-        adjoint = tl.where(last, restart, adjoint)
-        decay = tl.where(tl.load(chunk_last_ptr + chunk) != 0, 0.0, decay)
-        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
-                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-        chunk_decay = tl.exp(_last_of(cs, t, Q))
-        if STORE_CHUNKS:
-            offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
-            tl.store(chunk_adjoints_ptr + offsets, adjoint.to(chunk_adjoints_ptr.dtype.element_ty),
-                     mask=state_mask)
-            state_in = tl.load(chunk_states_ptr + offsets, mask=state_mask, other=0.0).to(tl.float32)
-            tl.store(kappa_ptr + (row * H + head) * n_chunks + chunk,
-                     chunk_decay * tl.sum(tl.sum(adjoint * state_in, axis=1), axis=0))
-        dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P, sdy_p)
-        Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n)
-        scaled = (dy.to(tl.float32) * tl.exp(cs)[:, None]).to(DOT_DTYPE)
-        adjoint = chunk_decay * adjoint + tl.dot(tl.trans(scaled), Cm.to(DOT_DTYPE),
-                                                 input_precision=DOT_PRECISION)
-        decay = decay * chunk_decay
-        if STORE_CHUNKS:
-            if STORE_DINIT:
-                first = (tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.int32)
-                         + tl.load(chunk_first_ptr + chunk)) != 0
-                tl.store(dinit_ptr + own, adjoint, mask=state_mask & first)
-    if not STORE_CHUNKS:
-        tl.store(segment_adjoints_ptr + in_segment, adjoint, mask=state_mask)
-        tl.store(decay_ptr + (row * n_segments + segment) * H + head, decay)
 
 
 @triton.jit
 def _chunk_scan_bwd_dx_kernel(
     dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, D_ptr, dy_ptr,
-    adjoints_ptr,  # (rows, chunks, H, P, N): g_c
-    chunk_start_ptr, chunk_len_ptr,
+    adjoints_ptr, dfinal_ptr,  # u_c (`_adjoint_passing`), (sequences, H, P, N) fp32
+    chunk_start_ptr, chunk_len_ptr, chunk_last_ptr, chunk_seq_ptr,
     dx_ptr,  # like x
     H, G, P, N, n_chunks,
     sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n, sdy_b, sdy_l, sdy_h, sdy_p,
     sdx_b, sdx_l, sdx_h, sdx_p,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
-    Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    DOT_DTYPE: tl.constexpr,
+    HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr,
+    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
 ):
     """dx = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy."""
     chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
@@ -403,7 +409,6 @@ def _chunk_scan_bwd_dx_kernel(
     valid = t < length
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    state_mask = (p[:, None] < P) & (n[None, :] < N)
     Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(DOT_DTYPE)
     Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
     CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
@@ -414,8 +419,9 @@ def _chunk_scan_bwd_dx_kernel(
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
                         sdy_p).to(DOT_DTYPE)
-        adjoint = tl.load(adjoints_ptr + _state_offset(row, chunk, n_chunks, head, H, P, N)
-                          + p[:, None] * N + n[None, :], mask=state_mask, other=0.0)
+        adjoint = _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, chunk,
+                                   row, head, H, P, N, n_chunks, p, n, HAS_DFINAL, VARLEN,
+                                   BLOCK_P, BLOCK_N)
         CBL = (CB * _intra_decay(cs, t, Q)).to(DOT_DTYPE)
         inner = tl.dot(tl.trans(CBL), dy, input_precision=DOT_PRECISION)  # (Q_s, BP)
         inner += _decay_to_end(cs, _last_of(cs, t, Q), t, Q)[:, None] * tl.dot(
@@ -433,14 +439,14 @@ def _chunk_scan_bwd_dx_kernel(
 @triton.jit
 def _chunk_scan_bwd_dC_kernel(
     x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, dy_ptr,
-    states_ptr,  # (rows, chunks, H, P, N): h_{c-1}
-    chunk_start_ptr, chunk_len_ptr,
+    states_ptr, init_ptr,  # states after each chunk (`_state_passing_fwd`), (sequences, H, P, N)
+    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_seq_ptr,
     dC_ptr,  # like C
     dcs_ptr, ddt_ptr,  # (rows, H, chunks, Q) fp32: the parts of d cs and d dt computed here
     H, G, P, N, n_chunks,
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sdy_b, sdy_l, sdy_h, sdy_p, sdC_b, sdC_l, sdC_g, sdC_n,
-    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
     Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
     DOT_DTYPE: tl.constexpr,
 ):
@@ -451,7 +457,6 @@ def _chunk_scan_bwd_dC_kernel(
     valid = t < length
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    state_mask = (p[:, None] < P) & (n[None, :] < N)
     Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(DOT_DTYPE)
     Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
     CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
@@ -466,8 +471,9 @@ def _chunk_scan_bwd_dC_kernel(
         x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p).to(DOT_DTYPE)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
                         sdy_p).to(DOT_DTYPE)
-        state_in = tl.load(states_ptr + _state_offset(row, chunk, n_chunks, head, H, P, N)
-                           + p[:, None] * N + n[None, :], mask=state_mask, other=0.0)
+        state_in = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
+                                   row, head, H, P, N, n_chunks, p, n, HAS_INIT, VARLEN,
+                                   BLOCK_P, BLOCK_N)
         decay = _intra_decay(cs, t, Q)
         dy_x = tl.dot(dy, tl.trans(x), input_precision=DOT_PRECISION)  # G (Q_t, Q_s)
         W = dy_x * decay * dt[None, :]
@@ -484,18 +490,18 @@ def _chunk_scan_bwd_dC_kernel(
 @triton.jit
 def _chunk_scan_bwd_dB_kernel(
     x_ptr, dt_ptr, dt_bias_ptr, A_ptr, B_ptr, C_ptr, dy_ptr,
-    adjoints_ptr,  # (rows, chunks, H, P, N): g_c
+    adjoints_ptr, dfinal_ptr,  # u_c (`_adjoint_passing`), (sequences, H, P, N) fp32
     dcs_ptr, ddt_part_ptr,  # (rows, H, chunks, Q) fp32
     kappa_ptr,  # (rows, H, chunks) fp32
-    chunk_start_ptr, chunk_len_ptr,
+    chunk_start_ptr, chunk_len_ptr, chunk_last_ptr, chunk_seq_ptr,
     dB_ptr, ddt_ptr,  # like B, dt
     dA_ptr, dbias_ptr,  # (rows, H, chunks) fp32 partial sums
     dD_ptr,  # (rows, H, chunks, P) fp32 partial sums
     H, G, P, N, n_chunks,
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sdy_b, sdy_l, sdy_h, sdy_p, sddt_b, sddt_l, sddt_h, sdB_b, sdB_l, sdB_g, sdB_n,
-    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, Q: tl.constexpr,
-    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr,
+    HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
     DOT_DTYPE: tl.constexpr,
 ):
     """dB = sum over the group's heads of W^T C + (exp(cs_last - cs) dt) o (x g); per head the
@@ -506,7 +512,6 @@ def _chunk_scan_bwd_dB_kernel(
     valid = t < length
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    state_mask = (p[:, None] < P) & (n[None, :] < N)
     Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(tl.float32)
     Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
     # the chunk-state terms of d cs cancel exactly between cs_s and cs_last at s = length - 1
@@ -524,8 +529,9 @@ def _chunk_scan_bwd_dB_kernel(
         x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p).to(DOT_DTYPE)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
                         sdy_p).to(DOT_DTYPE)
-        adjoint = tl.load(adjoints_ptr + _state_offset(row, chunk, n_chunks, head, H, P, N)
-                          + p[:, None] * N + n[None, :], mask=state_mask, other=0.0)
+        adjoint = _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, chunk,
+                                   row, head, H, P, N, n_chunks, p, n, HAS_DFINAL, VARLEN,
+                                   BLOCK_P, BLOCK_N)
         W = tl.dot(dy, tl.trans(x), input_precision=DOT_PRECISION) * _intra_decay(cs, t, Q) * dt[None, :]
         x_g = tl.dot(x, adjoint.to(DOT_DTYPE), input_precision=DOT_PRECISION)  # (Q, BN)
         dB += tl.dot(tl.trans(W.to(DOT_DTYPE)), Cm, input_precision=DOT_PRECISION)

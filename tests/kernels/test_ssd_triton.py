@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from genossm.kernels import ssd, ssd_chunked, ssd_ref
-from genossm.kernels.ssd.chunk_ssd import CONFIG, ChunkTable, _Launch, chunk_table, ssd_config, ssd_triton
+from genossm.kernels.ssd.chunk_ssd import _Launch, chunk_table, ssd_config, ssd_triton
 from tensor_checks import assert_close, relative_error
 
 # relative L2 error allowed, by input dtype: (outputs and states, gradients)
@@ -104,20 +104,24 @@ def check_against(reference, case: Case, tensors, options, scale=(1.0, 1.0)):
 
 
 CPU_CASES = {
-    # odd L over three chunks of 16, two groups of two heads, every option; forward segments of
-    # two chunks, so states pass between segments inside a row
-    "odd_length_groups_all_options": Case(with_z=True, config=dict(segment_chunks=2)),
+    # odd L over three chunks of 16, two groups of two heads, every option; the state passing
+    # walks tiles of two chunks (states carried between tiles) in blocks of 8 entries
+    "odd_length_groups_all_options": Case(with_z=True, config=dict(passing_chunks=2,
+                                                                     passing_block=8)),
     "length1_plain": Case(L=1, batch=1, H=3, G=1, D_shape=None, with_bias=False, softplus=False,
                           initial=False),
     # two whole chunks (the boundary falls on a chunk edge), D per channel, no initial state
     "chunk_boundary_D_per_channel": Case(L=32, batch=1, H=2, G=1, P=16, N=16, D_shape="HP",
                                          initial=False),
-    # one-chunk segments: every sequence start is a segment start
+    # one-chunk passing tiles: every sequence start is a tile start
     "packed_with_empty_sequence": Case(L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34),
-                                       config=dict(segment_chunks=1)),
-    # segments of three chunks: sequences start and end inside segments
-    "packed_across_segments": Case(L=70, batch=1, H=2, G=1, D_shape="HP",
-                                   cu_seqlens=(0, 20, 20, 23, 52, 70), config=dict(segment_chunks=3)),
+                                       config=dict(passing_chunks=1)),
+    # tiles of four chunks: sequences start and end inside tiles and across them
+    "packed_across_tiles": Case(L=70, batch=1, H=2, G=1, D_shape="HP",
+                                cu_seqlens=(0, 20, 20, 23, 52, 70), config=dict(passing_chunks=4)),
+    # packed, no initial states and no d final states (final states not returned)
+    "packed_no_states": Case(L=50, batch=1, H=2, G=1, cu_seqlens=(0, 17, 50), initial=False,
+                             final=False, config=dict(passing_chunks=2)),
     "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
     "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16),
     "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
@@ -146,17 +150,15 @@ def test_chunk_table_of_packed_sequences_by_hand():
     assert rows.first.tolist() == [1, 0, 0] and rows.last.tolist() == [0, 0, 1] and rows.rows == 3
 
 
-def test_segments_stay_within_the_grid_axis_limit():
-    """More than 16 * 65535 chunks: segments grow so that their count fits CUDA's second grid
-    axis (65535)."""
-    chunks = 1_100_000
-    zeros = torch.zeros(chunks, dtype=torch.int32)
-    table = ChunkTable(torch.zeros(chunks, dtype=torch.int64), zeros, zeros, zeros, zeros, 1, 1, None)
-    run = _Launch(torch.empty(1, 1, 2, 16), torch.empty(1, 1, 1, 16), table, 16, CONFIG)
-    assert run.K == 17 and run.segments == 64706 and run.segment_grid == (2, 64706, 1)
-    small = _Launch(torch.empty(1, 1, 2, 16), torch.empty(1, 1, 1, 16),
-                    chunk_table(1, 1000, 16, None, "cpu"), 16, CONFIG)
-    assert (small.K, small.segments) == (CONFIG.segment_chunks, 4)
+def test_launch_grids_cover_every_chunk_and_state_entry():
+    """Chunk kernels: one program per chunk and (row, head) or (row, group); passing: one per
+    block of state entries and (row, head), kappa's parts one per block."""
+    x, B = torch.empty(3, 100, 4, 5), torch.empty(3, 100, 2, 7)
+    with ssd_config(passing_block=16) as config:
+        run = _Launch(x, B, chunk_table(3, 100, 16, None, "cpu"), 16, config)
+    assert run.head_grid == (7, 12) and run.chunk_grid == (7, 6)
+    assert run.entry_blocks == 3 and run.passing_grid == (3, 12)  # 35 entries in blocks of 16
+    assert run.chunk_states("cpu").shape == (3, 7, 4, 5, 7)
 
 
 def test_dispatch_forced_triton_equals_ssd_triton_and_auto_on_cpu_is_the_reference():
