@@ -108,8 +108,10 @@ def run_compare(args) -> int:
                   and not seen.__setitem__(row["class"], seen[row["class"]] + 1)]
     result = {"command": shlex.join(["python", "benchmarks/vep", *sys.argv[1:]]),
               "torch_threads": torch.get_num_threads()}
+    record = json.loads((args.set_dir / "set.json").read_text())
     result |= compare(args.set_dir, labels, model_dir=args.model, window=args.window, full_limit=args.full_limit,
-                      device=args.device)
+                      device=args.device, batch_size=args.batch_size, markov_train=None if args.max_order < 0 else record["markov_train"],
+                      max_order=min(args.max_order, record["context"]))
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     sys.stdout.write(definitions_markdown(result))
     return 0
@@ -131,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser.add_argument("--full-limit", type=int,
                                 help="definitions other than site only for the first N SNVs of each class")
     compare_parser.add_argument("--device", default="cpu")
+    compare_parser.add_argument("--batch-size", type=int, default=16, help="windows per model call (default 16)")
+    compare_parser.add_argument("--max-order", type=int, default=10,
+                                help="Markov baseline orders 0..K on the same SNVs (K <= 16; -1: no baseline)")
     compare_parser.add_argument("--threads", type=int, help="torch threads")
     compare_parser.add_argument("--json", type=Path, required=True, help="result JSON")
     compare_parser.add_argument("--add-scores-tsv", type=Path,

@@ -11,6 +11,10 @@ background: every possible SNV of the variant's window (positions with at least 
 of context, 3 ALTs each) scored by the same reference pass, grouped by substitution class (S>W,
 W>S, S>S, W>W): `site_centered` = site - mean of its class, `site_z` = that over the class's
 standard deviation. Oriented so that higher = more damaging: -llr, -site, -site_*, +emb*.
+Masked models: `site` is the masked marginal (one pass per SNV and strand with the variant
+masked, the library's path); the normalised forms need a causal reference pass and are left out.
+The order-k Markov baseline (vep/markov.py, k = 0..max_order) is scored on the same SNVs and
+every table carries its best k (pooled and within each substitution class, chosen there).
 
     python benchmarks/vep compare runs/vep/bacteria --limit 80 --full-limit 80 \
         --json benchmarks/results/vep_bacteria_definitions.json
@@ -74,10 +78,12 @@ def reference_sites(model, windows: list[np.ndarray], device, batch_size: int) -
 
 
 def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window: int | None,
-            full_limit: int | None = None, device: str = "cpu", batch_size: int = 16) -> dict:
-    """Site scores (and their normalised forms) of every SNV in `labels` from one reference pass
-    per strand; every other definition, per strand, through `VariantScorer` for the first
-    `full_limit` SNVs of each class (all when None): their full alt passes cost 2-3x more."""
+            full_limit: int | None = None, device: str = "cpu", batch_size: int = 16,
+            markov_train: list[str] | None = None, max_order: int = 10) -> dict:
+    """Site scores (and, causal models, their normalised forms) of every SNV in `labels`; every
+    other definition, per strand, through `VariantScorer` for the first `full_limit` SNVs of each
+    class (all when None): their full alt passes cost 2-3x more. `markov_train`: FASTA files the
+    Markov baseline counts (None: no baseline rows)."""
     from genossm.infer.likelihood import load
     from genossm.infer.score.definitions import SCORE_NAMES
     from genossm.infer.score.scorer import VariantScorer
@@ -97,22 +103,15 @@ def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window:
             tile = genome.fetch_tokens(row["chrom"], tile_start, tile_start + window + 1, pad=True)
             pairs.append(allele_pair(tile, position - tile_start, 1, encode(row["alt"]), window))
     other_names = tuple(name for name in SCORE_NAMES if name != "site")
-    per_strand = {name: np.full((len(labels), 2), np.nan) for name in (*SCORE_NAMES, "site_centered", "site_z")}
+    causal = model.config.objective == "causal"
+    normalised = ("site_centered", "site_z") if causal else ()
+    per_strand = {name: np.full((len(labels), 2), np.nan) for name in (*SCORE_NAMES, *normalised)}
 
     started = time.perf_counter()
-    strand_pairs = [pair.strand(reverse) for pair in pairs for reverse in (False, True)]
-    for first in range(0, len(strand_pairs), 64):
-        chunk = strand_pairs[first:first + 64]
-        for number, (strand, (rows, background)) in enumerate(
-                zip(chunk, reference_sites(model, [p.ref for p in chunk], device, batch_size))):
-            index, s = divmod(first + number, 2)
-            t = strand.ref_span[0]
-            site = rows[t - 1, strand.alt[t]] - rows[t - 1, strand.ref[t]]
-            mean, sd = background[CLASS_OF[strand.ref[t], strand.alt[t]]]
-            per_strand["site"][index, s] = site
-            per_strand["site_centered"][index, s] = site - mean
-            per_strand["site_z"][index, s] = (site - mean) / sd
-        log.info("compare: site of %d/%d SNVs, %.0f s", (first + len(chunk)) // 2, len(pairs), time.perf_counter() - started)
+    if causal:
+        _causal_sites(model, pairs, per_strand, device, batch_size)
+    else:
+        _masked_sites(model, pairs, per_strand, device, batch_size)
     site_seconds = time.perf_counter() - started
     # Gate: the benchmark's site equals the library's site-only path (the default `genossm score`).
     gate = VariantScorer(model, both_strands=True, device=device, scores=("site",)).score(pairs[:8])
@@ -141,22 +140,95 @@ def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window:
         sign = -1.0 if name in LIKELIHOOD_SCORES else 1.0
         scores[f"{name} both"] = sign * values.mean(1)
         scores[f"{name} forward"] = sign * values[:, 0]
+    markov, markov_record = {}, None
+    if markov_train:
+        markov, markov_record = _markov(set_dir, labels, markov_train, max_order)
     from .evaluate import PAIRS
 
     tables = {"all": {}, "full_subset": {}}
     for name, (positive, negative) in PAIRS.items():
         if np.isin(classes, positive).any() and np.isin(classes, negative).any():
-            tables["all"][name] = pair_table({k: v for k, v in scores.items() if k.startswith("site")},
-                                             classes, substitutions, positive, negative)
-            tables["full_subset"][name] = pair_table({k: v[in_full] for k, v in scores.items()}, classes[in_full],
-                                                     substitutions[in_full], positive, negative)
+            site_only = {k: v for k, v in scores.items() if k.startswith("site")} | markov
+            tables["all"][name] = with_markov_best(pair_table(site_only, classes, substitutions, positive, negative))
+            tables["full_subset"][name] = with_markov_best(pair_table(
+                {k: v[in_full] for k, v in (scores | markov).items()}, classes[in_full], substitutions[in_full],
+                positive, negative))
     if not in_full.any():
         del tables["full_subset"]
-    return {"window": window, "model": model_dir or "bundled", "device": device, "snvs": len(labels),
+    return {"window": window, "model": model_dir or "bundled", "objective": model.config.objective,
+            "device": device, "snvs": len(labels),
             "full_subset_snvs": int(in_full.sum()), "site_seconds": round(site_seconds, 1),
-            "full_seconds": round(full_seconds, 1), "definitions": list(scores), "tables": tables,
+            "full_seconds": round(full_seconds, 1), "definitions": list(scores), "markov": markov_record,
+            "tables": tables,
             "per_snv": {"ids": [row["id"] for row in labels],
                         **{name: np.round(values, 5).tolist() for name, values in per_strand.items()}}}
+
+
+def _causal_sites(model, pairs, per_strand: dict, device, batch_size: int) -> None:
+    """site, site_centered and site_z of every pair and strand from one reference pass each."""
+    started = time.perf_counter()
+    strand_pairs = [pair.strand(reverse) for pair in pairs for reverse in (False, True)]
+    for first in range(0, len(strand_pairs), 64):
+        chunk = strand_pairs[first:first + 64]
+        for number, (strand, (rows, background)) in enumerate(
+                zip(chunk, reference_sites(model, [p.ref for p in chunk], device, batch_size))):
+            index, s = divmod(first + number, 2)
+            t = strand.ref_span[0]
+            site = rows[t - 1, strand.alt[t]] - rows[t - 1, strand.ref[t]]
+            mean, sd = background[CLASS_OF[strand.ref[t], strand.alt[t]]]
+            per_strand["site"][index, s] = site
+            per_strand["site_centered"][index, s] = site - mean
+            per_strand["site_z"][index, s] = (site - mean) / sd
+        log.info("compare: site of %d/%d SNVs, %.0f s", (first + len(chunk)) // 2, len(pairs),
+                 time.perf_counter() - started)
+
+
+def _masked_sites(model, pairs, per_strand: dict, device, batch_size: int) -> None:
+    """The masked marginal of every pair and strand: the library's path (one masked pass each)."""
+    from genossm.infer.score.scorer import VariantScorer
+
+    scorer = VariantScorer(model, both_strands=True, batch_size=batch_size, device=device, scores=("site",))
+    started = time.perf_counter()
+    for first in range(0, len(pairs), 256):
+        strands = scorer.score_strands(pairs[first:first + 256])
+        for s in range(2):
+            per_strand["site"][first:first + len(strands[s]), s] = [values["site"] for values in strands[s]]
+        log.info("compare: site of %d/%d SNVs, %.0f s", first + len(strands[0]), len(pairs),
+                 time.perf_counter() - started)
+
+
+def _markov(set_dir: Path, labels: list[dict], train: list[str], max_order: int) -> tuple[dict, dict]:
+    """{markov_k<k>: -LLR} of every SNV for k = 0..max_order, and what was counted. A training
+    file that is not found where the set was built is looked up in the set folder (the plant
+    set counts its own reference.fa, which travels with the set)."""
+    from .evaluate import context_windows
+    from .markov import count_genomes, markov_scores
+
+    started = time.perf_counter()
+    files = [str(p) if Path(p).exists() else str(set_dir / Path(p).name) for p in train]
+    counts = count_genomes(files, max_order)
+    windows = context_windows(set_dir / "reference.fa", labels, max_order)
+    alts = np.array(["ACGT".index(row["alt"]) for row in labels])
+    scores = {f"markov_k{k}": -values for k, values in markov_scores(windows, alts, counts).items()}
+    return scores, {"train": [Path(p).name for p in files], "orders": list(range(len(scores))), "alpha": 1.0,
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "note": "markov_best: the best order k for each pair (and within each substitution class, "
+                            "chosen there) on these very SNVs: an upper bound for the baseline"}
+
+
+def with_markov_best(table: dict) -> dict:
+    """Add `markov_best` ({k, auroc}) beside the markov_k<k> rows, pooled and in each stratum."""
+    def best(cells: dict):
+        scored = [(value, int(name[len("markov_k"):])) for name, value in cells.items()
+                  if name.startswith("markov_k") and value is not None]
+        if not scored:
+            return None
+        value, k = max(scored, key=lambda item: (item[0], -item[1]))
+        return {"k": k, "auroc": value}
+
+    table["markov_best"] = {"pooled": best(table["pooled"]),
+                            "by_substitution": {key: best(cell) for key, cell in table["by_substitution"].items()}}
+    return table
 
 
 def _first_per_class(labels: list[dict], limit: int | None) -> list[int]:
@@ -170,12 +242,12 @@ def _first_per_class(labels: list[dict], limit: int | None) -> list[int]:
     return chosen
 
 
-def markdown(result: dict, pairs: tuple[str, ...] = ("stop_gained vs synonymous", "missense vs synonymous",
-                                                     "start_lost vs synonymous", "coding vs intergenic")) -> str:
-    """Per subset and pair: definitions as rows, pooled and per-substitution-class AUROC as columns."""
+def markdown(result: dict, pairs: tuple[str, ...] | None = None) -> str:
+    """Per subset and pair (default: every pair of the result): definitions as rows, pooled and
+    per-substitution-class AUROC as columns, the Markov baseline as one row at its best k."""
     lines = []
     for subset, tables in result["tables"].items():
-        for pair in pairs:
+        for pair in pairs or tables:
             table = tables.get(pair)
             if table is None:
                 continue
@@ -184,9 +256,16 @@ def markdown(result: dict, pairs: tuple[str, ...] = ("stop_gained vs synonymous"
             lines += [f"**{pair}**, {subset} (n {table['n'][0]}/{table['n'][1]}; {counts})", "",
                       "| score | pooled | " + " | ".join(SUBSTITUTIONS) + " |", "| --- |" + " --- |" * 5]
             for name in table["pooled"]:
+                if name.startswith("markov_k"):
+                    continue  # one row for the baseline: its best k (below)
                 cells = [table["by_substitution"][s][name] for s in SUBSTITUTIONS]
                 lines.append(f"| {name} | {table['pooled'][name]:.3f} | " +
                              " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
+            if table.get("markov_best"):
+                best = table["markov_best"]
+                cells = [best["by_substitution"][s] for s in SUBSTITUTIONS]
+                lines.append(f"| Markov -LLR, best k | {best['pooled']['auroc']:.3f} (k {best['pooled']['k']}) | " +
+                             " | ".join("-" if c is None else f"{c['auroc']:.2f} (k {c['k']})" for c in cells) + " |")
             lines.append("")
     return "\n".join(lines)
 

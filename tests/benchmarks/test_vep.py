@@ -255,3 +255,83 @@ def test_evaluate_end_to_end_on_the_sample(sample_set, tmp_path):
     assert again["pairs"]["stop_gained vs synonymous"]["pooled"]["genossm_llr"] == row["genossm_llr"]
     assert result["model_sha256"] and result["genossm_score_records_per_second"] > 0
     json.dumps(result)
+
+
+def test_markov_best_row_picks_the_best_order_in_each_stratum():
+    from vep.definitions import with_markov_best
+
+    table = {"pooled": {"site both": 0.9, "markov_k0": 0.5, "markov_k1": 0.7, "markov_k2": 0.7},
+             "by_substitution": {"S>W": {"markov_k0": 0.5, "markov_k1": 0.4, "markov_k2": 0.6},
+                                 "W>S": {"markov_k0": None, "markov_k1": None, "markov_k2": None}}}
+    best = with_markov_best(table)["markov_best"]
+    assert best["pooled"] == {"k": 1, "auroc": 0.7}  # a tie goes to the lower order
+    assert best["by_substitution"] == {"S>W": {"k": 2, "auroc": 0.6}, "W>S": None}
+
+
+def _write_sample_subset(sample_set, tmp_path, classes, every):
+    sequence, _, _, snvs, _, _ = sample_set
+    name, _ = sample_sequence()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    with gzip.open(SAMPLE, "rb") as src:
+        (tmp_path / "reference.fa").write_bytes(src.read())
+    picked = [v for v in snvs if v.label in classes][::every]
+    record = {"set": "sample", "seed": 7, "count_per_class": 20, "context": 16, "candidates": {},
+              "markov_train": [str(SAMPLE)], "command": "test"}
+    write_set(tmp_path, picked, {name: len(sequence)}, record)
+    return read_labels(tmp_path / "labels.tsv")
+
+
+def test_compare_causal_with_markov_rows(sample_set, tmp_path):
+    from vep.definitions import compare, markdown
+    from vep.evaluate import context_windows
+    from vep.markov import count_genomes, markov_scores
+
+    labels = _write_sample_subset(sample_set, tmp_path, ("stop_gained", "synonymous"), 5)
+    result = compare(tmp_path, labels, model_dir=None, window=128, markov_train=[str(SAMPLE)], max_order=2)
+    assert result["objective"] == "causal" and "site_z both" in result["definitions"]
+    table = result["tables"]["full_subset"]["stop_gained vs synonymous"]
+    stop = np.array([row["class"] == "stop_gained" for row in labels])
+    assert table["n"] == [int(stop.sum()), int((~stop).sum())] and min(table["n"]) >= 2
+    assert {"llr both", "embdist both", "markov_k2"} <= set(table["pooled"])
+    # The Markov rows are vep.markov's scores of the same SNVs (negated: higher = more damaging).
+    counts = count_genomes([str(SAMPLE)], 2)
+    windows = context_windows(tmp_path / "reference.fa", labels, 2)
+    raw = markov_scores(windows, np.array(["ACGT".index(row["alt"]) for row in labels]), counts)[2]
+    assert table["pooled"]["markov_k2"] == round(auroc_module.auroc(-raw[stop], -raw[~stop]), 4)
+    best = table["markov_best"]["pooled"]
+    assert best["auroc"] == max(table["pooled"][f"markov_k{k}"] for k in range(3))
+    assert "Markov -LLR, best k" in markdown(result) and "markov_k0" not in markdown(result)
+    json.dumps(result)
+
+
+def test_compare_masked_model_site_is_the_masked_marginal(sample_set, tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from infer_helpers import save_tiny_model
+    from vep.definitions import compare
+
+    from genossm.infer.likelihood import load
+    from genossm.infer.score.scorer import VariantScorer
+
+    labels = _write_sample_subset(sample_set, tmp_path / "set", ("splice_donor", "deep_intronic"), 4)
+    model_dir = save_tiny_model("masked", tmp_path / "masked")
+    result = compare(tmp_path / "set", labels, model_dir=str(model_dir), window=64, max_order=-1,
+                     markov_train=None)
+    assert result["objective"] == "masked" and result["markov"] is None
+    assert not any(name.startswith("site_z") for name in result["definitions"])
+    assert result["tables"]["all"]["splice vs deep_intronic"]["markov_best"]["pooled"] is None  # no baseline asked
+    # Both strands' site scores are the library's masked marginal of each SNV.
+    from genossm.infer.score.tiles import TileLayout, allele_pair
+    from genossm.io.fasta import open_fasta
+    from genossm.tokenizer import encode
+
+    model = load(str(model_dir))
+    layout = TileLayout(64)
+    with open_fasta(tmp_path / "set" / "reference.fa") as genome:
+        pairs = []
+        for row in labels:
+            position = int(row["pos"]) - 1
+            start = layout.tile_start(position)
+            tile = genome.fetch_tokens(row["chrom"], start, start + 65, pad=True)
+            pairs.append(allele_pair(tile, position - start, 1, encode(row["alt"]), 64))
+    expected = [s["site"] for s in VariantScorer(model, both_strands=True, scores=("site",)).score(pairs)]
+    np.testing.assert_allclose(np.array(result["per_snv"]["site"]).mean(1), expected, atol=1e-4)
