@@ -48,8 +48,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-CHUNK = {chunk}
-LN2 = 0.6931471805599453
+CHUNK_POSITIONS = {chunk}  # for the launcher
+CHUNK = tl.constexpr({chunk})  # kernels read only constexpr globals
+LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
@@ -114,21 +115,22 @@ def _seq_bwd_kernel_ti{ti}(
     for step in range(0, last - first):
         chunk = last - 1 - step
         t0 = chunk * CHUNK
-        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy
+        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy; the
+        # tiles die here (they are loaded again after the state loop, from cache) so that only
+        # per-position registers stay live across it
         t_{k} = t0 + {k} * TI + offs_t
         m_{k} = mask_h[:, None] & (t_{k} < L)[None, :]
         o_{k} = rows[:, None] + t_{k}[None, :]
-        dr_{k} = tl.load(delta_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
-        if HAS_BIAS: dr_{k} = dr_{k} + bias[:, None]
-        dl_{k} = dr_{k}
-        if SOFTPLUS: dl_{k} = _softplus(dr_{k})
+        dl_{k} = tl.load(delta_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
+        if HAS_BIAS: dl_{k} = dl_{k} + bias[:, None]
+        if SOFTPLUS: dl_{k} = _softplus(dl_{k})
         dl_{k} = tl.where(m_{k}, dl_{k}, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        uu_{k} = tl.load(u_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
+        wt_{k} = dl_{k} * tl.load(u_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         dy_{k} = tl.load(dout_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         if HAS_Z: zz_{k} = tl.load(z_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         if HAS_Z: dy_{k} = dy_{k} * zz_{k} * tl.sigmoid(zz_{k})
         d_{i} = _column(dl_{k_of_i}, offs_t, {c_of_i})
-        w_{i} = d_{i} * _column(uu_{k_of_i}, offs_t, {c_of_i})
+        w_{i} = _column(wt_{k_of_i}, offs_t, {c_of_i})
         e_{i} = _column(dy_{k_of_i}, offs_t, {c_of_i})
         gb_{i} = zero_h
         ga_{i} = zero_h
@@ -151,25 +153,27 @@ def _seq_bwd_kernel_ti{ti}(
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
+            # B and C of state n at the chunk's positions: the same address in every thread (one
+            # broadcast transaction per load)
+            bc_n = bc_row + n * L
             if B_VARIES:
-                b_{i} = tl.load(B_ptr + bc_row + n * L + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
+                b_{i} = tl.load(B_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
             else:
                 b_{i} = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if C_VARIES:
-                c_{i} = tl.load(C_ptr + bc_row + n * L + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
+                c_{i} = tl.load(C_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
             else:
                 c_{i} = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # states of the chunk, in order
             #for i
             a_{i} = tl.exp2(d_{i} * a2)
-            wb_{i} = w_{i} * b_{i}
-            h = a_{i} * h + wb_{i}
+            h = a_{i} * h + w_{i} * b_{i}
             h_{i} = h
             if HAS_Z: y_{i} += h_{i} * c_{i}
             #end
             # dC: sum over the program's channels of h dy
             if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + {i}, tl.sum(h_{i} * e_{i}, axis=0), mask=in_{i})
+                tl.atomic_add(dC_ptr + bc_n + t0 + {i}, tl.sum(h_{i} * e_{i}, axis=0), mask=in_{i})
             else:
                 dc_acc = zero_h
                 dc_acc += h_{i} * e_{i}
@@ -178,10 +182,10 @@ def _seq_bwd_kernel_ti{ti}(
             db_acc = zero_h
             #for i rev
             g = flow + e_{i} * c_{i}
-            if B_VARIES: tl.atomic_add(dB_ptr + bc_row + n * L + t0 + {i}, tl.sum(g * w_{i}, axis=0), mask=in_{i})
+            if B_VARIES: tl.atomic_add(dB_ptr + bc_n + t0 + {i}, tl.sum(g * w_{i}, axis=0), mask=in_{i})
             if not B_VARIES: db_acc += g * w_{i}
             gb_{i} += g * b_{i}
-            gd = g * (h_{i} - wb_{i})  # g a_t h_(t-1)
+            gd = g * (h_{i} - w_{i} * b_{i})  # g a_t h_(t-1)
             ga_{i} += gd * a2
             dA_acc += gd * d_{i}
             flow = a_{i} * g
@@ -199,27 +203,36 @@ def _seq_bwd_kernel_ti{ti}(
                 if chunk == 0:  # the adjoint of the initial state: what flows out of position 0
                     tl.store(dinit_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, flow, mask=mask_h)
 
-        # du, d delta (and dz) of the chunk, assembled into tiles and stored
+        # du, d delta (and dz) of the chunk, assembled into tiles and stored; u, dout, z and
+        # the raw delta are read again (cache hits)
+        t_{k} = t0 + {k} * TI + offs_t
+        m_{k} = mask_h[:, None] & (t_{k} < L)[None, :]
+        o_{k} = rows[:, None] + t_{k}[None, :]
+        uu_{k} = tl.load(u_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         du_{k} = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        dd_{k} = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_{k} = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        du_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, (d_{i} * gb_{i})[:, None], du_{k_of_i})
-        dd_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, (ga_{i} * LN2)[:, None], dd_{k_of_i})
-        if HAS_Z: yy_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, y_{i}[:, None], yy_{k_of_i})
         gbt_{k} = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        dd_{k} = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        du_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, (d_{i} * gb_{i} + d_skip * e_{i})[:, None], du_{k_of_i})
         gbt_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, gb_{i}[:, None], gbt_{k_of_i})
+        dd_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, (ga_{i} * LN2)[:, None], dd_{k_of_i})
         dd_{k} += uu_{k} * gbt_{k}  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        if HAS_D: du_{k} += d_skip[:, None] * dy_{k}
-        if HAS_D: dD_acc += tl.sum(dy_{k} * uu_{k}, axis=1)
+        if SOFTPLUS: dr_{k} = tl.load(delta_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
+        if SOFTPLUS and HAS_BIAS: dr_{k} = dr_{k} + bias[:, None]
         if SOFTPLUS: dd_{k} = dd_{k} * tl.sigmoid(dr_{k})
         dd_{k} = tl.where(m_{k}, dd_{k}, 0.0)
         dbias_acc += tl.sum(dd_{k}, axis=1)
         tl.store(du_ptr + o_{k}, du_{k}.to(du_ptr.dtype.element_ty), mask=m_{k})
         tl.store(ddelta_ptr + o_{k}, dd_{k}.to(ddelta_ptr.dtype.element_ty), mask=m_{k})
-        if HAS_Z: og_{k} = tl.load(dout_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
+        og_{k} = tl.load(dout_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
+        if HAS_Z: zz_{k} = tl.load(z_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         if HAS_Z: sg_{k} = tl.sigmoid(zz_{k})
+        if HAS_Z: og_{k} = og_{k} * zz_{k} * sg_{k}  # dy, the gradient of y before the gate
+        if HAS_D: dD_acc += tl.sum(og_{k} * uu_{k}, axis=1)
+        if HAS_Z: yy_{k} = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        if HAS_Z: yy_{k_of_i} = tl.where(offs_t[None, :] == {c_of_i}, y_{i}[:, None], yy_{k_of_i})
         if HAS_Z and HAS_D: yy_{k} += d_skip[:, None] * uu_{k}
-        if HAS_Z: tl.store(dz_ptr + o_{k}, (og_{k} * yy_{k} * sg_{k} * (1.0 + zz_{k} * (1.0 - sg_{k}))).to(dz_ptr.dtype.element_ty), mask=m_{k})
+        if HAS_Z: dz_{k} = tl.load(dout_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32) * yy_{k} * sg_{k} * (1.0 + zz_{k} * (1.0 - sg_{k}))
+        if HAS_Z: tl.store(dz_ptr + o_{k}, dz_{k}.to(dz_ptr.dtype.element_ty), mask=m_{k})
 
     part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_h
     if HAS_D:

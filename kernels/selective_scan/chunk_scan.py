@@ -23,7 +23,7 @@ from .reference import as_grouped, check_scan_shapes
 from . import recurrent_scan
 from .recurrent_scan import recurrent_forward, selective_scan_seq, seq_scan_supports
 from .recurrent_scan_kernels import MAX_STATES as MAX_SEQ_STATES
-from .recurrent_scan_bwd_kernels import CHUNK as SEQ_BWD_CHUNK
+from .recurrent_scan_bwd_kernels import CHUNK_POSITIONS as SEQ_BWD_CHUNK
 from .recurrent_scan_bwd_kernels import _seq_bwd_kernel_ti4, _seq_bwd_kernel_ti8
 from .chunk_scan_kernels import (
     _scan_bwd_carry_kernel,

@@ -20,8 +20,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-CHUNK = 16
-LN2 = 0.6931471805599453
+CHUNK_POSITIONS = 16  # for the launcher
+CHUNK = tl.constexpr(16)  # kernels read only constexpr globals
+LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
@@ -84,29 +85,29 @@ def _seq_bwd_kernel_ti8(
     for step in range(0, last - first):
         chunk = last - 1 - step
         t0 = chunk * CHUNK
-        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy
+        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy; the
+        # tiles die here (they are loaded again after the state loop, from cache) so that only
+        # per-position registers stay live across it
         t_0 = t0 + 0 * TI + offs_t
         t_1 = t0 + 1 * TI + offs_t
         m_0 = mask_h[:, None] & (t_0 < L)[None, :]
         m_1 = mask_h[:, None] & (t_1 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
         o_1 = rows[:, None] + t_1[None, :]
-        dr_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        dr_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        dl_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        dl_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_BIAS:
-            dr_0 = dr_0 + bias[:, None]
+            dl_0 = dl_0 + bias[:, None]
         if HAS_BIAS:
-            dr_1 = dr_1 + bias[:, None]
-        dl_0 = dr_0
-        dl_1 = dr_1
+            dl_1 = dl_1 + bias[:, None]
         if SOFTPLUS:
-            dl_0 = _softplus(dr_0)
+            dl_0 = _softplus(dl_0)
         if SOFTPLUS:
-            dl_1 = _softplus(dr_1)
+            dl_1 = _softplus(dl_1)
         dl_0 = tl.where(m_0, dl_0, 0.0)  # past the end: a = 1, b = 0, nothing changes
         dl_1 = tl.where(m_1, dl_1, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        uu_0 = tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        uu_1 = tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        wt_0 = dl_0 * tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        wt_1 = dl_1 * tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         dy_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         dy_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_Z:
@@ -133,22 +134,22 @@ def _seq_bwd_kernel_ti8(
         d_13 = _column(dl_1, offs_t, 5)
         d_14 = _column(dl_1, offs_t, 6)
         d_15 = _column(dl_1, offs_t, 7)
-        w_0 = d_0 * _column(uu_0, offs_t, 0)
-        w_1 = d_1 * _column(uu_0, offs_t, 1)
-        w_2 = d_2 * _column(uu_0, offs_t, 2)
-        w_3 = d_3 * _column(uu_0, offs_t, 3)
-        w_4 = d_4 * _column(uu_0, offs_t, 4)
-        w_5 = d_5 * _column(uu_0, offs_t, 5)
-        w_6 = d_6 * _column(uu_0, offs_t, 6)
-        w_7 = d_7 * _column(uu_0, offs_t, 7)
-        w_8 = d_8 * _column(uu_1, offs_t, 0)
-        w_9 = d_9 * _column(uu_1, offs_t, 1)
-        w_10 = d_10 * _column(uu_1, offs_t, 2)
-        w_11 = d_11 * _column(uu_1, offs_t, 3)
-        w_12 = d_12 * _column(uu_1, offs_t, 4)
-        w_13 = d_13 * _column(uu_1, offs_t, 5)
-        w_14 = d_14 * _column(uu_1, offs_t, 6)
-        w_15 = d_15 * _column(uu_1, offs_t, 7)
+        w_0 = _column(wt_0, offs_t, 0)
+        w_1 = _column(wt_0, offs_t, 1)
+        w_2 = _column(wt_0, offs_t, 2)
+        w_3 = _column(wt_0, offs_t, 3)
+        w_4 = _column(wt_0, offs_t, 4)
+        w_5 = _column(wt_0, offs_t, 5)
+        w_6 = _column(wt_0, offs_t, 6)
+        w_7 = _column(wt_0, offs_t, 7)
+        w_8 = _column(wt_1, offs_t, 0)
+        w_9 = _column(wt_1, offs_t, 1)
+        w_10 = _column(wt_1, offs_t, 2)
+        w_11 = _column(wt_1, offs_t, 3)
+        w_12 = _column(wt_1, offs_t, 4)
+        w_13 = _column(wt_1, offs_t, 5)
+        w_14 = _column(wt_1, offs_t, 6)
+        w_15 = _column(wt_1, offs_t, 7)
         e_0 = _column(dy_0, offs_t, 0)
         e_1 = _column(dy_0, offs_t, 1)
         e_2 = _column(dy_0, offs_t, 2)
@@ -246,23 +247,26 @@ def _seq_bwd_kernel_ti8(
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
+            # B and C of state n at the chunk's positions: the same address in every thread (one
+            # broadcast transaction per load)
+            bc_n = bc_row + n * L
             if B_VARIES:
-                b_0 = tl.load(B_ptr + bc_row + n * L + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                b_1 = tl.load(B_ptr + bc_row + n * L + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                b_2 = tl.load(B_ptr + bc_row + n * L + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                b_3 = tl.load(B_ptr + bc_row + n * L + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                b_4 = tl.load(B_ptr + bc_row + n * L + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                b_5 = tl.load(B_ptr + bc_row + n * L + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                b_6 = tl.load(B_ptr + bc_row + n * L + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                b_7 = tl.load(B_ptr + bc_row + n * L + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                b_8 = tl.load(B_ptr + bc_row + n * L + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                b_9 = tl.load(B_ptr + bc_row + n * L + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                b_10 = tl.load(B_ptr + bc_row + n * L + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                b_11 = tl.load(B_ptr + bc_row + n * L + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                b_12 = tl.load(B_ptr + bc_row + n * L + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                b_13 = tl.load(B_ptr + bc_row + n * L + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                b_14 = tl.load(B_ptr + bc_row + n * L + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                b_15 = tl.load(B_ptr + bc_row + n * L + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
+                b_0 = tl.load(B_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
+                b_1 = tl.load(B_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
+                b_2 = tl.load(B_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
+                b_3 = tl.load(B_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
+                b_4 = tl.load(B_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
+                b_5 = tl.load(B_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
+                b_6 = tl.load(B_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
+                b_7 = tl.load(B_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
+                b_8 = tl.load(B_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
+                b_9 = tl.load(B_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
+                b_10 = tl.load(B_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
+                b_11 = tl.load(B_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
+                b_12 = tl.load(B_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
+                b_13 = tl.load(B_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
+                b_14 = tl.load(B_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
+                b_15 = tl.load(B_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 b_0 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_1 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -281,22 +285,22 @@ def _seq_bwd_kernel_ti8(
                 b_14 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_15 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if C_VARIES:
-                c_0 = tl.load(C_ptr + bc_row + n * L + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                c_1 = tl.load(C_ptr + bc_row + n * L + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                c_2 = tl.load(C_ptr + bc_row + n * L + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                c_3 = tl.load(C_ptr + bc_row + n * L + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                c_4 = tl.load(C_ptr + bc_row + n * L + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                c_5 = tl.load(C_ptr + bc_row + n * L + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                c_6 = tl.load(C_ptr + bc_row + n * L + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                c_7 = tl.load(C_ptr + bc_row + n * L + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                c_8 = tl.load(C_ptr + bc_row + n * L + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                c_9 = tl.load(C_ptr + bc_row + n * L + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                c_10 = tl.load(C_ptr + bc_row + n * L + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                c_11 = tl.load(C_ptr + bc_row + n * L + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                c_12 = tl.load(C_ptr + bc_row + n * L + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                c_13 = tl.load(C_ptr + bc_row + n * L + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                c_14 = tl.load(C_ptr + bc_row + n * L + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                c_15 = tl.load(C_ptr + bc_row + n * L + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
+                c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
+                c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
+                c_2 = tl.load(C_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
+                c_3 = tl.load(C_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
+                c_4 = tl.load(C_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
+                c_5 = tl.load(C_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
+                c_6 = tl.load(C_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
+                c_7 = tl.load(C_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
+                c_8 = tl.load(C_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
+                c_9 = tl.load(C_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
+                c_10 = tl.load(C_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
+                c_11 = tl.load(C_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
+                c_12 = tl.load(C_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
+                c_13 = tl.load(C_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
+                c_14 = tl.load(C_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
+                c_15 = tl.load(C_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 c_0 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -316,119 +320,103 @@ def _seq_bwd_kernel_ti8(
                 c_15 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
-            wb_0 = w_0 * b_0
-            h = a_0 * h + wb_0
+            h = a_0 * h + w_0 * b_0
             h_0 = h
             if HAS_Z:
                 y_0 += h_0 * c_0
             a_1 = tl.exp2(d_1 * a2)
-            wb_1 = w_1 * b_1
-            h = a_1 * h + wb_1
+            h = a_1 * h + w_1 * b_1
             h_1 = h
             if HAS_Z:
                 y_1 += h_1 * c_1
             a_2 = tl.exp2(d_2 * a2)
-            wb_2 = w_2 * b_2
-            h = a_2 * h + wb_2
+            h = a_2 * h + w_2 * b_2
             h_2 = h
             if HAS_Z:
                 y_2 += h_2 * c_2
             a_3 = tl.exp2(d_3 * a2)
-            wb_3 = w_3 * b_3
-            h = a_3 * h + wb_3
+            h = a_3 * h + w_3 * b_3
             h_3 = h
             if HAS_Z:
                 y_3 += h_3 * c_3
             a_4 = tl.exp2(d_4 * a2)
-            wb_4 = w_4 * b_4
-            h = a_4 * h + wb_4
+            h = a_4 * h + w_4 * b_4
             h_4 = h
             if HAS_Z:
                 y_4 += h_4 * c_4
             a_5 = tl.exp2(d_5 * a2)
-            wb_5 = w_5 * b_5
-            h = a_5 * h + wb_5
+            h = a_5 * h + w_5 * b_5
             h_5 = h
             if HAS_Z:
                 y_5 += h_5 * c_5
             a_6 = tl.exp2(d_6 * a2)
-            wb_6 = w_6 * b_6
-            h = a_6 * h + wb_6
+            h = a_6 * h + w_6 * b_6
             h_6 = h
             if HAS_Z:
                 y_6 += h_6 * c_6
             a_7 = tl.exp2(d_7 * a2)
-            wb_7 = w_7 * b_7
-            h = a_7 * h + wb_7
+            h = a_7 * h + w_7 * b_7
             h_7 = h
             if HAS_Z:
                 y_7 += h_7 * c_7
             a_8 = tl.exp2(d_8 * a2)
-            wb_8 = w_8 * b_8
-            h = a_8 * h + wb_8
+            h = a_8 * h + w_8 * b_8
             h_8 = h
             if HAS_Z:
                 y_8 += h_8 * c_8
             a_9 = tl.exp2(d_9 * a2)
-            wb_9 = w_9 * b_9
-            h = a_9 * h + wb_9
+            h = a_9 * h + w_9 * b_9
             h_9 = h
             if HAS_Z:
                 y_9 += h_9 * c_9
             a_10 = tl.exp2(d_10 * a2)
-            wb_10 = w_10 * b_10
-            h = a_10 * h + wb_10
+            h = a_10 * h + w_10 * b_10
             h_10 = h
             if HAS_Z:
                 y_10 += h_10 * c_10
             a_11 = tl.exp2(d_11 * a2)
-            wb_11 = w_11 * b_11
-            h = a_11 * h + wb_11
+            h = a_11 * h + w_11 * b_11
             h_11 = h
             if HAS_Z:
                 y_11 += h_11 * c_11
             a_12 = tl.exp2(d_12 * a2)
-            wb_12 = w_12 * b_12
-            h = a_12 * h + wb_12
+            h = a_12 * h + w_12 * b_12
             h_12 = h
             if HAS_Z:
                 y_12 += h_12 * c_12
             a_13 = tl.exp2(d_13 * a2)
-            wb_13 = w_13 * b_13
-            h = a_13 * h + wb_13
+            h = a_13 * h + w_13 * b_13
             h_13 = h
             if HAS_Z:
                 y_13 += h_13 * c_13
             a_14 = tl.exp2(d_14 * a2)
-            wb_14 = w_14 * b_14
-            h = a_14 * h + wb_14
+            h = a_14 * h + w_14 * b_14
             h_14 = h
             if HAS_Z:
                 y_14 += h_14 * c_14
             a_15 = tl.exp2(d_15 * a2)
-            wb_15 = w_15 * b_15
-            h = a_15 * h + wb_15
+            h = a_15 * h + w_15 * b_15
             h_15 = h
             if HAS_Z:
                 y_15 += h_15 * c_15
             # dC: sum over the program's channels of h dy
             if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 0, tl.sum(h_0 * e_0, axis=0), mask=in_0)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 1, tl.sum(h_1 * e_1, axis=0), mask=in_1)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 2, tl.sum(h_2 * e_2, axis=0), mask=in_2)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 3, tl.sum(h_3 * e_3, axis=0), mask=in_3)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 4, tl.sum(h_4 * e_4, axis=0), mask=in_4)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 5, tl.sum(h_5 * e_5, axis=0), mask=in_5)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 6, tl.sum(h_6 * e_6, axis=0), mask=in_6)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 7, tl.sum(h_7 * e_7, axis=0), mask=in_7)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 8, tl.sum(h_8 * e_8, axis=0), mask=in_8)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 9, tl.sum(h_9 * e_9, axis=0), mask=in_9)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 10, tl.sum(h_10 * e_10, axis=0), mask=in_10)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 11, tl.sum(h_11 * e_11, axis=0), mask=in_11)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 12, tl.sum(h_12 * e_12, axis=0), mask=in_12)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 13, tl.sum(h_13 * e_13, axis=0), mask=in_13)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 14, tl.sum(h_14 * e_14, axis=0), mask=in_14)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 15, tl.sum(h_15 * e_15, axis=0), mask=in_15)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 0, tl.sum(h_0 * e_0, axis=0), mask=in_0)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 1, tl.sum(h_1 * e_1, axis=0), mask=in_1)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 2, tl.sum(h_2 * e_2, axis=0), mask=in_2)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 3, tl.sum(h_3 * e_3, axis=0), mask=in_3)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 4, tl.sum(h_4 * e_4, axis=0), mask=in_4)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 5, tl.sum(h_5 * e_5, axis=0), mask=in_5)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 6, tl.sum(h_6 * e_6, axis=0), mask=in_6)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 7, tl.sum(h_7 * e_7, axis=0), mask=in_7)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 8, tl.sum(h_8 * e_8, axis=0), mask=in_8)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 9, tl.sum(h_9 * e_9, axis=0), mask=in_9)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 10, tl.sum(h_10 * e_10, axis=0), mask=in_10)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 11, tl.sum(h_11 * e_11, axis=0), mask=in_11)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 12, tl.sum(h_12 * e_12, axis=0), mask=in_12)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 13, tl.sum(h_13 * e_13, axis=0), mask=in_13)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 14, tl.sum(h_14 * e_14, axis=0), mask=in_14)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 15, tl.sum(h_15 * e_15, axis=0), mask=in_15)
             else:
                 dc_acc = zero_h
                 dc_acc += h_0 * e_0
@@ -452,161 +440,161 @@ def _seq_bwd_kernel_ti8(
             db_acc = zero_h
             g = flow + e_15 * c_15
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 15, tl.sum(g * w_15, axis=0), mask=in_15)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 15, tl.sum(g * w_15, axis=0), mask=in_15)
             if not B_VARIES:
                 db_acc += g * w_15
             gb_15 += g * b_15
-            gd = g * (h_15 - wb_15)  # g a_t h_(t-1)
+            gd = g * (h_15 - w_15 * b_15)  # g a_t h_(t-1)
             ga_15 += gd * a2
             dA_acc += gd * d_15
             flow = a_15 * g
             g = flow + e_14 * c_14
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 14, tl.sum(g * w_14, axis=0), mask=in_14)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 14, tl.sum(g * w_14, axis=0), mask=in_14)
             if not B_VARIES:
                 db_acc += g * w_14
             gb_14 += g * b_14
-            gd = g * (h_14 - wb_14)  # g a_t h_(t-1)
+            gd = g * (h_14 - w_14 * b_14)  # g a_t h_(t-1)
             ga_14 += gd * a2
             dA_acc += gd * d_14
             flow = a_14 * g
             g = flow + e_13 * c_13
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 13, tl.sum(g * w_13, axis=0), mask=in_13)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 13, tl.sum(g * w_13, axis=0), mask=in_13)
             if not B_VARIES:
                 db_acc += g * w_13
             gb_13 += g * b_13
-            gd = g * (h_13 - wb_13)  # g a_t h_(t-1)
+            gd = g * (h_13 - w_13 * b_13)  # g a_t h_(t-1)
             ga_13 += gd * a2
             dA_acc += gd * d_13
             flow = a_13 * g
             g = flow + e_12 * c_12
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 12, tl.sum(g * w_12, axis=0), mask=in_12)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 12, tl.sum(g * w_12, axis=0), mask=in_12)
             if not B_VARIES:
                 db_acc += g * w_12
             gb_12 += g * b_12
-            gd = g * (h_12 - wb_12)  # g a_t h_(t-1)
+            gd = g * (h_12 - w_12 * b_12)  # g a_t h_(t-1)
             ga_12 += gd * a2
             dA_acc += gd * d_12
             flow = a_12 * g
             g = flow + e_11 * c_11
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 11, tl.sum(g * w_11, axis=0), mask=in_11)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 11, tl.sum(g * w_11, axis=0), mask=in_11)
             if not B_VARIES:
                 db_acc += g * w_11
             gb_11 += g * b_11
-            gd = g * (h_11 - wb_11)  # g a_t h_(t-1)
+            gd = g * (h_11 - w_11 * b_11)  # g a_t h_(t-1)
             ga_11 += gd * a2
             dA_acc += gd * d_11
             flow = a_11 * g
             g = flow + e_10 * c_10
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 10, tl.sum(g * w_10, axis=0), mask=in_10)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 10, tl.sum(g * w_10, axis=0), mask=in_10)
             if not B_VARIES:
                 db_acc += g * w_10
             gb_10 += g * b_10
-            gd = g * (h_10 - wb_10)  # g a_t h_(t-1)
+            gd = g * (h_10 - w_10 * b_10)  # g a_t h_(t-1)
             ga_10 += gd * a2
             dA_acc += gd * d_10
             flow = a_10 * g
             g = flow + e_9 * c_9
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 9, tl.sum(g * w_9, axis=0), mask=in_9)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 9, tl.sum(g * w_9, axis=0), mask=in_9)
             if not B_VARIES:
                 db_acc += g * w_9
             gb_9 += g * b_9
-            gd = g * (h_9 - wb_9)  # g a_t h_(t-1)
+            gd = g * (h_9 - w_9 * b_9)  # g a_t h_(t-1)
             ga_9 += gd * a2
             dA_acc += gd * d_9
             flow = a_9 * g
             g = flow + e_8 * c_8
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 8, tl.sum(g * w_8, axis=0), mask=in_8)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 8, tl.sum(g * w_8, axis=0), mask=in_8)
             if not B_VARIES:
                 db_acc += g * w_8
             gb_8 += g * b_8
-            gd = g * (h_8 - wb_8)  # g a_t h_(t-1)
+            gd = g * (h_8 - w_8 * b_8)  # g a_t h_(t-1)
             ga_8 += gd * a2
             dA_acc += gd * d_8
             flow = a_8 * g
             g = flow + e_7 * c_7
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 7, tl.sum(g * w_7, axis=0), mask=in_7)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 7, tl.sum(g * w_7, axis=0), mask=in_7)
             if not B_VARIES:
                 db_acc += g * w_7
             gb_7 += g * b_7
-            gd = g * (h_7 - wb_7)  # g a_t h_(t-1)
+            gd = g * (h_7 - w_7 * b_7)  # g a_t h_(t-1)
             ga_7 += gd * a2
             dA_acc += gd * d_7
             flow = a_7 * g
             g = flow + e_6 * c_6
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 6, tl.sum(g * w_6, axis=0), mask=in_6)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 6, tl.sum(g * w_6, axis=0), mask=in_6)
             if not B_VARIES:
                 db_acc += g * w_6
             gb_6 += g * b_6
-            gd = g * (h_6 - wb_6)  # g a_t h_(t-1)
+            gd = g * (h_6 - w_6 * b_6)  # g a_t h_(t-1)
             ga_6 += gd * a2
             dA_acc += gd * d_6
             flow = a_6 * g
             g = flow + e_5 * c_5
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 5, tl.sum(g * w_5, axis=0), mask=in_5)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 5, tl.sum(g * w_5, axis=0), mask=in_5)
             if not B_VARIES:
                 db_acc += g * w_5
             gb_5 += g * b_5
-            gd = g * (h_5 - wb_5)  # g a_t h_(t-1)
+            gd = g * (h_5 - w_5 * b_5)  # g a_t h_(t-1)
             ga_5 += gd * a2
             dA_acc += gd * d_5
             flow = a_5 * g
             g = flow + e_4 * c_4
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 4, tl.sum(g * w_4, axis=0), mask=in_4)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 4, tl.sum(g * w_4, axis=0), mask=in_4)
             if not B_VARIES:
                 db_acc += g * w_4
             gb_4 += g * b_4
-            gd = g * (h_4 - wb_4)  # g a_t h_(t-1)
+            gd = g * (h_4 - w_4 * b_4)  # g a_t h_(t-1)
             ga_4 += gd * a2
             dA_acc += gd * d_4
             flow = a_4 * g
             g = flow + e_3 * c_3
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 3, tl.sum(g * w_3, axis=0), mask=in_3)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 3, tl.sum(g * w_3, axis=0), mask=in_3)
             if not B_VARIES:
                 db_acc += g * w_3
             gb_3 += g * b_3
-            gd = g * (h_3 - wb_3)  # g a_t h_(t-1)
+            gd = g * (h_3 - w_3 * b_3)  # g a_t h_(t-1)
             ga_3 += gd * a2
             dA_acc += gd * d_3
             flow = a_3 * g
             g = flow + e_2 * c_2
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 2, tl.sum(g * w_2, axis=0), mask=in_2)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 2, tl.sum(g * w_2, axis=0), mask=in_2)
             if not B_VARIES:
                 db_acc += g * w_2
             gb_2 += g * b_2
-            gd = g * (h_2 - wb_2)  # g a_t h_(t-1)
+            gd = g * (h_2 - w_2 * b_2)  # g a_t h_(t-1)
             ga_2 += gd * a2
             dA_acc += gd * d_2
             flow = a_2 * g
             g = flow + e_1 * c_1
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 1, tl.sum(g * w_1, axis=0), mask=in_1)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 1, tl.sum(g * w_1, axis=0), mask=in_1)
             if not B_VARIES:
                 db_acc += g * w_1
             gb_1 += g * b_1
-            gd = g * (h_1 - wb_1)  # g a_t h_(t-1)
+            gd = g * (h_1 - w_1 * b_1)  # g a_t h_(t-1)
             ga_1 += gd * a2
             dA_acc += gd * d_1
             flow = a_1 * g
             g = flow + e_0 * c_0
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 0, tl.sum(g * w_0, axis=0), mask=in_0)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 0, tl.sum(g * w_0, axis=0), mask=in_0)
             if not B_VARIES:
                 db_acc += g * w_0
             gb_0 += g * b_0
-            gd = g * (h_0 - wb_0)  # g a_t h_(t-1)
+            gd = g * (h_0 - w_0 * b_0)  # g a_t h_(t-1)
             ga_0 += gd * a2
             dA_acc += gd * d_0
             flow = a_0 * g
@@ -623,29 +611,54 @@ def _seq_bwd_kernel_ti8(
                 if chunk == 0:  # the adjoint of the initial state: what flows out of position 0
                     tl.store(dinit_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, flow, mask=mask_h)
 
-        # du, d delta (and dz) of the chunk, assembled into tiles and stored
+        # du, d delta (and dz) of the chunk, assembled into tiles and stored; u, dout, z and
+        # the raw delta are read again (cache hits)
+        t_0 = t0 + 0 * TI + offs_t
+        t_1 = t0 + 1 * TI + offs_t
+        m_0 = mask_h[:, None] & (t_0 < L)[None, :]
+        m_1 = mask_h[:, None] & (t_1 < L)[None, :]
+        o_0 = rows[:, None] + t_0[None, :]
+        o_1 = rows[:, None] + t_1[None, :]
+        uu_0 = tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        uu_1 = tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         du_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        gbt_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        gbt_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        du_0 = tl.where(offs_t[None, :] == 0, (d_0 * gb_0)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 1, (d_1 * gb_1)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 2, (d_2 * gb_2)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 3, (d_3 * gb_3)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 4, (d_4 * gb_4)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 5, (d_5 * gb_5)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 6, (d_6 * gb_6)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 7, (d_7 * gb_7)[:, None], du_0)
-        du_1 = tl.where(offs_t[None, :] == 0, (d_8 * gb_8)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 1, (d_9 * gb_9)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 2, (d_10 * gb_10)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 3, (d_11 * gb_11)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 4, (d_12 * gb_12)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 5, (d_13 * gb_13)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 6, (d_14 * gb_14)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 7, (d_15 * gb_15)[:, None], du_1)
+        du_0 = tl.where(offs_t[None, :] == 0, (d_0 * gb_0 + d_skip * e_0)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 1, (d_1 * gb_1 + d_skip * e_1)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 2, (d_2 * gb_2 + d_skip * e_2)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 3, (d_3 * gb_3 + d_skip * e_3)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 4, (d_4 * gb_4 + d_skip * e_4)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 5, (d_5 * gb_5 + d_skip * e_5)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 6, (d_6 * gb_6 + d_skip * e_6)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 7, (d_7 * gb_7 + d_skip * e_7)[:, None], du_0)
+        du_1 = tl.where(offs_t[None, :] == 0, (d_8 * gb_8 + d_skip * e_8)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 1, (d_9 * gb_9 + d_skip * e_9)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 2, (d_10 * gb_10 + d_skip * e_10)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 3, (d_11 * gb_11 + d_skip * e_11)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 4, (d_12 * gb_12 + d_skip * e_12)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 5, (d_13 * gb_13 + d_skip * e_13)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 6, (d_14 * gb_14 + d_skip * e_14)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 7, (d_15 * gb_15 + d_skip * e_15)[:, None], du_1)
+        gbt_0 = tl.where(offs_t[None, :] == 0, gb_0[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 1, gb_1[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 2, gb_2[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 3, gb_3[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 4, gb_4[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 5, gb_5[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 6, gb_6[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 7, gb_7[:, None], gbt_0)
+        gbt_1 = tl.where(offs_t[None, :] == 0, gb_8[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 1, gb_9[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 2, gb_10[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 3, gb_11[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 4, gb_12[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 5, gb_13[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 6, gb_14[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 7, gb_15[:, None], gbt_1)
         dd_0 = tl.where(offs_t[None, :] == 0, (ga_0 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 1, (ga_1 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 2, (ga_2 * LN2)[:, None], dd_0)
@@ -662,6 +675,50 @@ def _seq_bwd_kernel_ti8(
         dd_1 = tl.where(offs_t[None, :] == 5, (ga_13 * LN2)[:, None], dd_1)
         dd_1 = tl.where(offs_t[None, :] == 6, (ga_14 * LN2)[:, None], dd_1)
         dd_1 = tl.where(offs_t[None, :] == 7, (ga_15 * LN2)[:, None], dd_1)
+        dd_0 += uu_0 * gbt_0  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
+        dd_1 += uu_1 * gbt_1  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
+        if SOFTPLUS:
+            dr_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        if SOFTPLUS:
+            dr_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        if SOFTPLUS and HAS_BIAS:
+            dr_0 = dr_0 + bias[:, None]
+        if SOFTPLUS and HAS_BIAS:
+            dr_1 = dr_1 + bias[:, None]
+        if SOFTPLUS:
+            dd_0 = dd_0 * tl.sigmoid(dr_0)
+        if SOFTPLUS:
+            dd_1 = dd_1 * tl.sigmoid(dr_1)
+        dd_0 = tl.where(m_0, dd_0, 0.0)
+        dd_1 = tl.where(m_1, dd_1, 0.0)
+        dbias_acc += tl.sum(dd_0, axis=1)
+        dbias_acc += tl.sum(dd_1, axis=1)
+        tl.store(du_ptr + o_0, du_0.to(du_ptr.dtype.element_ty), mask=m_0)
+        tl.store(du_ptr + o_1, du_1.to(du_ptr.dtype.element_ty), mask=m_1)
+        tl.store(ddelta_ptr + o_0, dd_0.to(ddelta_ptr.dtype.element_ty), mask=m_0)
+        tl.store(ddelta_ptr + o_1, dd_1.to(ddelta_ptr.dtype.element_ty), mask=m_1)
+        og_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        og_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        if HAS_Z:
+            zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        if HAS_Z:
+            zz_1 = tl.load(z_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        if HAS_Z:
+            sg_0 = tl.sigmoid(zz_0)
+        if HAS_Z:
+            sg_1 = tl.sigmoid(zz_1)
+        if HAS_Z:
+            og_0 = og_0 * zz_0 * sg_0  # dy, the gradient of y before the gate
+        if HAS_Z:
+            og_1 = og_1 * zz_1 * sg_1  # dy, the gradient of y before the gate
+        if HAS_D:
+            dD_acc += tl.sum(og_0 * uu_0, axis=1)
+        if HAS_D:
+            dD_acc += tl.sum(og_1 * uu_1, axis=1)
+        if HAS_Z:
+            yy_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        if HAS_Z:
+            yy_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         if HAS_Z:
             yy_0 = tl.where(offs_t[None, :] == 0, y_0[:, None], yy_0)
         if HAS_Z:
@@ -694,62 +751,18 @@ def _seq_bwd_kernel_ti8(
             yy_1 = tl.where(offs_t[None, :] == 6, y_14[:, None], yy_1)
         if HAS_Z:
             yy_1 = tl.where(offs_t[None, :] == 7, y_15[:, None], yy_1)
-        gbt_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_0 = tl.where(offs_t[None, :] == 0, gb_0[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 1, gb_1[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 2, gb_2[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 3, gb_3[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 4, gb_4[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 5, gb_5[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 6, gb_6[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 7, gb_7[:, None], gbt_0)
-        gbt_1 = tl.where(offs_t[None, :] == 0, gb_8[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 1, gb_9[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 2, gb_10[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 3, gb_11[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 4, gb_12[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 5, gb_13[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 6, gb_14[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 7, gb_15[:, None], gbt_1)
-        dd_0 += uu_0 * gbt_0  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_1 += uu_1 * gbt_1  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        if HAS_D:
-            du_0 += d_skip[:, None] * dy_0
-        if HAS_D:
-            du_1 += d_skip[:, None] * dy_1
-        if HAS_D:
-            dD_acc += tl.sum(dy_0 * uu_0, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(dy_1 * uu_1, axis=1)
-        if SOFTPLUS:
-            dd_0 = dd_0 * tl.sigmoid(dr_0)
-        if SOFTPLUS:
-            dd_1 = dd_1 * tl.sigmoid(dr_1)
-        dd_0 = tl.where(m_0, dd_0, 0.0)
-        dd_1 = tl.where(m_1, dd_1, 0.0)
-        dbias_acc += tl.sum(dd_0, axis=1)
-        dbias_acc += tl.sum(dd_1, axis=1)
-        tl.store(du_ptr + o_0, du_0.to(du_ptr.dtype.element_ty), mask=m_0)
-        tl.store(du_ptr + o_1, du_1.to(du_ptr.dtype.element_ty), mask=m_1)
-        tl.store(ddelta_ptr + o_0, dd_0.to(ddelta_ptr.dtype.element_ty), mask=m_0)
-        tl.store(ddelta_ptr + o_1, dd_1.to(ddelta_ptr.dtype.element_ty), mask=m_1)
-        if HAS_Z:
-            og_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        if HAS_Z:
-            og_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        if HAS_Z:
-            sg_0 = tl.sigmoid(zz_0)
-        if HAS_Z:
-            sg_1 = tl.sigmoid(zz_1)
         if HAS_Z and HAS_D:
             yy_0 += d_skip[:, None] * uu_0
         if HAS_Z and HAS_D:
             yy_1 += d_skip[:, None] * uu_1
         if HAS_Z:
-            tl.store(dz_ptr + o_0, (og_0 * yy_0 * sg_0 * (1.0 + zz_0 * (1.0 - sg_0))).to(dz_ptr.dtype.element_ty), mask=m_0)
+            dz_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32) * yy_0 * sg_0 * (1.0 + zz_0 * (1.0 - sg_0))
         if HAS_Z:
-            tl.store(dz_ptr + o_1, (og_1 * yy_1 * sg_1 * (1.0 + zz_1 * (1.0 - sg_1))).to(dz_ptr.dtype.element_ty), mask=m_1)
+            dz_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32) * yy_1 * sg_1 * (1.0 + zz_1 * (1.0 - sg_1))
+        if HAS_Z:
+            tl.store(dz_ptr + o_0, dz_0.to(dz_ptr.dtype.element_ty), mask=m_0)
+        if HAS_Z:
+            tl.store(dz_ptr + o_1, dz_1.to(dz_ptr.dtype.element_ty), mask=m_1)
 
     part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_h
     if HAS_D:
@@ -805,7 +818,9 @@ def _seq_bwd_kernel_ti4(
     for step in range(0, last - first):
         chunk = last - 1 - step
         t0 = chunk * CHUNK
-        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy
+        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy; the
+        # tiles die here (they are loaded again after the state loop, from cache) so that only
+        # per-position registers stay live across it
         t_0 = t0 + 0 * TI + offs_t
         t_1 = t0 + 1 * TI + offs_t
         t_2 = t0 + 2 * TI + offs_t
@@ -818,38 +833,34 @@ def _seq_bwd_kernel_ti4(
         o_1 = rows[:, None] + t_1[None, :]
         o_2 = rows[:, None] + t_2[None, :]
         o_3 = rows[:, None] + t_3[None, :]
-        dr_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        dr_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        dr_2 = tl.load(delta_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        dr_3 = tl.load(delta_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
+        dl_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        dl_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        dl_2 = tl.load(delta_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
+        dl_3 = tl.load(delta_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         if HAS_BIAS:
-            dr_0 = dr_0 + bias[:, None]
+            dl_0 = dl_0 + bias[:, None]
         if HAS_BIAS:
-            dr_1 = dr_1 + bias[:, None]
+            dl_1 = dl_1 + bias[:, None]
         if HAS_BIAS:
-            dr_2 = dr_2 + bias[:, None]
+            dl_2 = dl_2 + bias[:, None]
         if HAS_BIAS:
-            dr_3 = dr_3 + bias[:, None]
-        dl_0 = dr_0
-        dl_1 = dr_1
-        dl_2 = dr_2
-        dl_3 = dr_3
+            dl_3 = dl_3 + bias[:, None]
         if SOFTPLUS:
-            dl_0 = _softplus(dr_0)
+            dl_0 = _softplus(dl_0)
         if SOFTPLUS:
-            dl_1 = _softplus(dr_1)
+            dl_1 = _softplus(dl_1)
         if SOFTPLUS:
-            dl_2 = _softplus(dr_2)
+            dl_2 = _softplus(dl_2)
         if SOFTPLUS:
-            dl_3 = _softplus(dr_3)
+            dl_3 = _softplus(dl_3)
         dl_0 = tl.where(m_0, dl_0, 0.0)  # past the end: a = 1, b = 0, nothing changes
         dl_1 = tl.where(m_1, dl_1, 0.0)  # past the end: a = 1, b = 0, nothing changes
         dl_2 = tl.where(m_2, dl_2, 0.0)  # past the end: a = 1, b = 0, nothing changes
         dl_3 = tl.where(m_3, dl_3, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        uu_0 = tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        uu_1 = tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        uu_2 = tl.load(u_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        uu_3 = tl.load(u_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
+        wt_0 = dl_0 * tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        wt_1 = dl_1 * tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        wt_2 = dl_2 * tl.load(u_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
+        wt_3 = dl_3 * tl.load(u_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         dy_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         dy_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         dy_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
@@ -886,22 +897,22 @@ def _seq_bwd_kernel_ti4(
         d_13 = _column(dl_3, offs_t, 1)
         d_14 = _column(dl_3, offs_t, 2)
         d_15 = _column(dl_3, offs_t, 3)
-        w_0 = d_0 * _column(uu_0, offs_t, 0)
-        w_1 = d_1 * _column(uu_0, offs_t, 1)
-        w_2 = d_2 * _column(uu_0, offs_t, 2)
-        w_3 = d_3 * _column(uu_0, offs_t, 3)
-        w_4 = d_4 * _column(uu_1, offs_t, 0)
-        w_5 = d_5 * _column(uu_1, offs_t, 1)
-        w_6 = d_6 * _column(uu_1, offs_t, 2)
-        w_7 = d_7 * _column(uu_1, offs_t, 3)
-        w_8 = d_8 * _column(uu_2, offs_t, 0)
-        w_9 = d_9 * _column(uu_2, offs_t, 1)
-        w_10 = d_10 * _column(uu_2, offs_t, 2)
-        w_11 = d_11 * _column(uu_2, offs_t, 3)
-        w_12 = d_12 * _column(uu_3, offs_t, 0)
-        w_13 = d_13 * _column(uu_3, offs_t, 1)
-        w_14 = d_14 * _column(uu_3, offs_t, 2)
-        w_15 = d_15 * _column(uu_3, offs_t, 3)
+        w_0 = _column(wt_0, offs_t, 0)
+        w_1 = _column(wt_0, offs_t, 1)
+        w_2 = _column(wt_0, offs_t, 2)
+        w_3 = _column(wt_0, offs_t, 3)
+        w_4 = _column(wt_1, offs_t, 0)
+        w_5 = _column(wt_1, offs_t, 1)
+        w_6 = _column(wt_1, offs_t, 2)
+        w_7 = _column(wt_1, offs_t, 3)
+        w_8 = _column(wt_2, offs_t, 0)
+        w_9 = _column(wt_2, offs_t, 1)
+        w_10 = _column(wt_2, offs_t, 2)
+        w_11 = _column(wt_2, offs_t, 3)
+        w_12 = _column(wt_3, offs_t, 0)
+        w_13 = _column(wt_3, offs_t, 1)
+        w_14 = _column(wt_3, offs_t, 2)
+        w_15 = _column(wt_3, offs_t, 3)
         e_0 = _column(dy_0, offs_t, 0)
         e_1 = _column(dy_0, offs_t, 1)
         e_2 = _column(dy_0, offs_t, 2)
@@ -999,23 +1010,26 @@ def _seq_bwd_kernel_ti4(
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
+            # B and C of state n at the chunk's positions: the same address in every thread (one
+            # broadcast transaction per load)
+            bc_n = bc_row + n * L
             if B_VARIES:
-                b_0 = tl.load(B_ptr + bc_row + n * L + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                b_1 = tl.load(B_ptr + bc_row + n * L + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                b_2 = tl.load(B_ptr + bc_row + n * L + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                b_3 = tl.load(B_ptr + bc_row + n * L + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                b_4 = tl.load(B_ptr + bc_row + n * L + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                b_5 = tl.load(B_ptr + bc_row + n * L + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                b_6 = tl.load(B_ptr + bc_row + n * L + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                b_7 = tl.load(B_ptr + bc_row + n * L + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                b_8 = tl.load(B_ptr + bc_row + n * L + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                b_9 = tl.load(B_ptr + bc_row + n * L + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                b_10 = tl.load(B_ptr + bc_row + n * L + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                b_11 = tl.load(B_ptr + bc_row + n * L + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                b_12 = tl.load(B_ptr + bc_row + n * L + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                b_13 = tl.load(B_ptr + bc_row + n * L + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                b_14 = tl.load(B_ptr + bc_row + n * L + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                b_15 = tl.load(B_ptr + bc_row + n * L + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
+                b_0 = tl.load(B_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
+                b_1 = tl.load(B_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
+                b_2 = tl.load(B_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
+                b_3 = tl.load(B_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
+                b_4 = tl.load(B_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
+                b_5 = tl.load(B_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
+                b_6 = tl.load(B_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
+                b_7 = tl.load(B_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
+                b_8 = tl.load(B_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
+                b_9 = tl.load(B_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
+                b_10 = tl.load(B_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
+                b_11 = tl.load(B_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
+                b_12 = tl.load(B_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
+                b_13 = tl.load(B_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
+                b_14 = tl.load(B_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
+                b_15 = tl.load(B_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 b_0 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_1 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -1034,22 +1048,22 @@ def _seq_bwd_kernel_ti4(
                 b_14 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_15 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if C_VARIES:
-                c_0 = tl.load(C_ptr + bc_row + n * L + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                c_1 = tl.load(C_ptr + bc_row + n * L + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                c_2 = tl.load(C_ptr + bc_row + n * L + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                c_3 = tl.load(C_ptr + bc_row + n * L + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                c_4 = tl.load(C_ptr + bc_row + n * L + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                c_5 = tl.load(C_ptr + bc_row + n * L + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                c_6 = tl.load(C_ptr + bc_row + n * L + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                c_7 = tl.load(C_ptr + bc_row + n * L + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                c_8 = tl.load(C_ptr + bc_row + n * L + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                c_9 = tl.load(C_ptr + bc_row + n * L + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                c_10 = tl.load(C_ptr + bc_row + n * L + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                c_11 = tl.load(C_ptr + bc_row + n * L + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                c_12 = tl.load(C_ptr + bc_row + n * L + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                c_13 = tl.load(C_ptr + bc_row + n * L + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                c_14 = tl.load(C_ptr + bc_row + n * L + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                c_15 = tl.load(C_ptr + bc_row + n * L + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
+                c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
+                c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
+                c_2 = tl.load(C_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
+                c_3 = tl.load(C_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
+                c_4 = tl.load(C_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
+                c_5 = tl.load(C_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
+                c_6 = tl.load(C_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
+                c_7 = tl.load(C_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
+                c_8 = tl.load(C_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
+                c_9 = tl.load(C_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
+                c_10 = tl.load(C_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
+                c_11 = tl.load(C_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
+                c_12 = tl.load(C_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
+                c_13 = tl.load(C_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
+                c_14 = tl.load(C_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
+                c_15 = tl.load(C_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 c_0 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -1069,119 +1083,103 @@ def _seq_bwd_kernel_ti4(
                 c_15 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
-            wb_0 = w_0 * b_0
-            h = a_0 * h + wb_0
+            h = a_0 * h + w_0 * b_0
             h_0 = h
             if HAS_Z:
                 y_0 += h_0 * c_0
             a_1 = tl.exp2(d_1 * a2)
-            wb_1 = w_1 * b_1
-            h = a_1 * h + wb_1
+            h = a_1 * h + w_1 * b_1
             h_1 = h
             if HAS_Z:
                 y_1 += h_1 * c_1
             a_2 = tl.exp2(d_2 * a2)
-            wb_2 = w_2 * b_2
-            h = a_2 * h + wb_2
+            h = a_2 * h + w_2 * b_2
             h_2 = h
             if HAS_Z:
                 y_2 += h_2 * c_2
             a_3 = tl.exp2(d_3 * a2)
-            wb_3 = w_3 * b_3
-            h = a_3 * h + wb_3
+            h = a_3 * h + w_3 * b_3
             h_3 = h
             if HAS_Z:
                 y_3 += h_3 * c_3
             a_4 = tl.exp2(d_4 * a2)
-            wb_4 = w_4 * b_4
-            h = a_4 * h + wb_4
+            h = a_4 * h + w_4 * b_4
             h_4 = h
             if HAS_Z:
                 y_4 += h_4 * c_4
             a_5 = tl.exp2(d_5 * a2)
-            wb_5 = w_5 * b_5
-            h = a_5 * h + wb_5
+            h = a_5 * h + w_5 * b_5
             h_5 = h
             if HAS_Z:
                 y_5 += h_5 * c_5
             a_6 = tl.exp2(d_6 * a2)
-            wb_6 = w_6 * b_6
-            h = a_6 * h + wb_6
+            h = a_6 * h + w_6 * b_6
             h_6 = h
             if HAS_Z:
                 y_6 += h_6 * c_6
             a_7 = tl.exp2(d_7 * a2)
-            wb_7 = w_7 * b_7
-            h = a_7 * h + wb_7
+            h = a_7 * h + w_7 * b_7
             h_7 = h
             if HAS_Z:
                 y_7 += h_7 * c_7
             a_8 = tl.exp2(d_8 * a2)
-            wb_8 = w_8 * b_8
-            h = a_8 * h + wb_8
+            h = a_8 * h + w_8 * b_8
             h_8 = h
             if HAS_Z:
                 y_8 += h_8 * c_8
             a_9 = tl.exp2(d_9 * a2)
-            wb_9 = w_9 * b_9
-            h = a_9 * h + wb_9
+            h = a_9 * h + w_9 * b_9
             h_9 = h
             if HAS_Z:
                 y_9 += h_9 * c_9
             a_10 = tl.exp2(d_10 * a2)
-            wb_10 = w_10 * b_10
-            h = a_10 * h + wb_10
+            h = a_10 * h + w_10 * b_10
             h_10 = h
             if HAS_Z:
                 y_10 += h_10 * c_10
             a_11 = tl.exp2(d_11 * a2)
-            wb_11 = w_11 * b_11
-            h = a_11 * h + wb_11
+            h = a_11 * h + w_11 * b_11
             h_11 = h
             if HAS_Z:
                 y_11 += h_11 * c_11
             a_12 = tl.exp2(d_12 * a2)
-            wb_12 = w_12 * b_12
-            h = a_12 * h + wb_12
+            h = a_12 * h + w_12 * b_12
             h_12 = h
             if HAS_Z:
                 y_12 += h_12 * c_12
             a_13 = tl.exp2(d_13 * a2)
-            wb_13 = w_13 * b_13
-            h = a_13 * h + wb_13
+            h = a_13 * h + w_13 * b_13
             h_13 = h
             if HAS_Z:
                 y_13 += h_13 * c_13
             a_14 = tl.exp2(d_14 * a2)
-            wb_14 = w_14 * b_14
-            h = a_14 * h + wb_14
+            h = a_14 * h + w_14 * b_14
             h_14 = h
             if HAS_Z:
                 y_14 += h_14 * c_14
             a_15 = tl.exp2(d_15 * a2)
-            wb_15 = w_15 * b_15
-            h = a_15 * h + wb_15
+            h = a_15 * h + w_15 * b_15
             h_15 = h
             if HAS_Z:
                 y_15 += h_15 * c_15
             # dC: sum over the program's channels of h dy
             if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 0, tl.sum(h_0 * e_0, axis=0), mask=in_0)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 1, tl.sum(h_1 * e_1, axis=0), mask=in_1)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 2, tl.sum(h_2 * e_2, axis=0), mask=in_2)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 3, tl.sum(h_3 * e_3, axis=0), mask=in_3)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 4, tl.sum(h_4 * e_4, axis=0), mask=in_4)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 5, tl.sum(h_5 * e_5, axis=0), mask=in_5)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 6, tl.sum(h_6 * e_6, axis=0), mask=in_6)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 7, tl.sum(h_7 * e_7, axis=0), mask=in_7)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 8, tl.sum(h_8 * e_8, axis=0), mask=in_8)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 9, tl.sum(h_9 * e_9, axis=0), mask=in_9)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 10, tl.sum(h_10 * e_10, axis=0), mask=in_10)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 11, tl.sum(h_11 * e_11, axis=0), mask=in_11)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 12, tl.sum(h_12 * e_12, axis=0), mask=in_12)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 13, tl.sum(h_13 * e_13, axis=0), mask=in_13)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 14, tl.sum(h_14 * e_14, axis=0), mask=in_14)
-                tl.atomic_add(dC_ptr + bc_row + n * L + t0 + 15, tl.sum(h_15 * e_15, axis=0), mask=in_15)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 0, tl.sum(h_0 * e_0, axis=0), mask=in_0)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 1, tl.sum(h_1 * e_1, axis=0), mask=in_1)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 2, tl.sum(h_2 * e_2, axis=0), mask=in_2)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 3, tl.sum(h_3 * e_3, axis=0), mask=in_3)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 4, tl.sum(h_4 * e_4, axis=0), mask=in_4)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 5, tl.sum(h_5 * e_5, axis=0), mask=in_5)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 6, tl.sum(h_6 * e_6, axis=0), mask=in_6)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 7, tl.sum(h_7 * e_7, axis=0), mask=in_7)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 8, tl.sum(h_8 * e_8, axis=0), mask=in_8)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 9, tl.sum(h_9 * e_9, axis=0), mask=in_9)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 10, tl.sum(h_10 * e_10, axis=0), mask=in_10)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 11, tl.sum(h_11 * e_11, axis=0), mask=in_11)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 12, tl.sum(h_12 * e_12, axis=0), mask=in_12)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 13, tl.sum(h_13 * e_13, axis=0), mask=in_13)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 14, tl.sum(h_14 * e_14, axis=0), mask=in_14)
+                tl.atomic_add(dC_ptr + bc_n + t0 + 15, tl.sum(h_15 * e_15, axis=0), mask=in_15)
             else:
                 dc_acc = zero_h
                 dc_acc += h_0 * e_0
@@ -1205,161 +1203,161 @@ def _seq_bwd_kernel_ti4(
             db_acc = zero_h
             g = flow + e_15 * c_15
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 15, tl.sum(g * w_15, axis=0), mask=in_15)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 15, tl.sum(g * w_15, axis=0), mask=in_15)
             if not B_VARIES:
                 db_acc += g * w_15
             gb_15 += g * b_15
-            gd = g * (h_15 - wb_15)  # g a_t h_(t-1)
+            gd = g * (h_15 - w_15 * b_15)  # g a_t h_(t-1)
             ga_15 += gd * a2
             dA_acc += gd * d_15
             flow = a_15 * g
             g = flow + e_14 * c_14
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 14, tl.sum(g * w_14, axis=0), mask=in_14)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 14, tl.sum(g * w_14, axis=0), mask=in_14)
             if not B_VARIES:
                 db_acc += g * w_14
             gb_14 += g * b_14
-            gd = g * (h_14 - wb_14)  # g a_t h_(t-1)
+            gd = g * (h_14 - w_14 * b_14)  # g a_t h_(t-1)
             ga_14 += gd * a2
             dA_acc += gd * d_14
             flow = a_14 * g
             g = flow + e_13 * c_13
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 13, tl.sum(g * w_13, axis=0), mask=in_13)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 13, tl.sum(g * w_13, axis=0), mask=in_13)
             if not B_VARIES:
                 db_acc += g * w_13
             gb_13 += g * b_13
-            gd = g * (h_13 - wb_13)  # g a_t h_(t-1)
+            gd = g * (h_13 - w_13 * b_13)  # g a_t h_(t-1)
             ga_13 += gd * a2
             dA_acc += gd * d_13
             flow = a_13 * g
             g = flow + e_12 * c_12
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 12, tl.sum(g * w_12, axis=0), mask=in_12)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 12, tl.sum(g * w_12, axis=0), mask=in_12)
             if not B_VARIES:
                 db_acc += g * w_12
             gb_12 += g * b_12
-            gd = g * (h_12 - wb_12)  # g a_t h_(t-1)
+            gd = g * (h_12 - w_12 * b_12)  # g a_t h_(t-1)
             ga_12 += gd * a2
             dA_acc += gd * d_12
             flow = a_12 * g
             g = flow + e_11 * c_11
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 11, tl.sum(g * w_11, axis=0), mask=in_11)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 11, tl.sum(g * w_11, axis=0), mask=in_11)
             if not B_VARIES:
                 db_acc += g * w_11
             gb_11 += g * b_11
-            gd = g * (h_11 - wb_11)  # g a_t h_(t-1)
+            gd = g * (h_11 - w_11 * b_11)  # g a_t h_(t-1)
             ga_11 += gd * a2
             dA_acc += gd * d_11
             flow = a_11 * g
             g = flow + e_10 * c_10
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 10, tl.sum(g * w_10, axis=0), mask=in_10)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 10, tl.sum(g * w_10, axis=0), mask=in_10)
             if not B_VARIES:
                 db_acc += g * w_10
             gb_10 += g * b_10
-            gd = g * (h_10 - wb_10)  # g a_t h_(t-1)
+            gd = g * (h_10 - w_10 * b_10)  # g a_t h_(t-1)
             ga_10 += gd * a2
             dA_acc += gd * d_10
             flow = a_10 * g
             g = flow + e_9 * c_9
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 9, tl.sum(g * w_9, axis=0), mask=in_9)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 9, tl.sum(g * w_9, axis=0), mask=in_9)
             if not B_VARIES:
                 db_acc += g * w_9
             gb_9 += g * b_9
-            gd = g * (h_9 - wb_9)  # g a_t h_(t-1)
+            gd = g * (h_9 - w_9 * b_9)  # g a_t h_(t-1)
             ga_9 += gd * a2
             dA_acc += gd * d_9
             flow = a_9 * g
             g = flow + e_8 * c_8
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 8, tl.sum(g * w_8, axis=0), mask=in_8)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 8, tl.sum(g * w_8, axis=0), mask=in_8)
             if not B_VARIES:
                 db_acc += g * w_8
             gb_8 += g * b_8
-            gd = g * (h_8 - wb_8)  # g a_t h_(t-1)
+            gd = g * (h_8 - w_8 * b_8)  # g a_t h_(t-1)
             ga_8 += gd * a2
             dA_acc += gd * d_8
             flow = a_8 * g
             g = flow + e_7 * c_7
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 7, tl.sum(g * w_7, axis=0), mask=in_7)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 7, tl.sum(g * w_7, axis=0), mask=in_7)
             if not B_VARIES:
                 db_acc += g * w_7
             gb_7 += g * b_7
-            gd = g * (h_7 - wb_7)  # g a_t h_(t-1)
+            gd = g * (h_7 - w_7 * b_7)  # g a_t h_(t-1)
             ga_7 += gd * a2
             dA_acc += gd * d_7
             flow = a_7 * g
             g = flow + e_6 * c_6
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 6, tl.sum(g * w_6, axis=0), mask=in_6)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 6, tl.sum(g * w_6, axis=0), mask=in_6)
             if not B_VARIES:
                 db_acc += g * w_6
             gb_6 += g * b_6
-            gd = g * (h_6 - wb_6)  # g a_t h_(t-1)
+            gd = g * (h_6 - w_6 * b_6)  # g a_t h_(t-1)
             ga_6 += gd * a2
             dA_acc += gd * d_6
             flow = a_6 * g
             g = flow + e_5 * c_5
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 5, tl.sum(g * w_5, axis=0), mask=in_5)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 5, tl.sum(g * w_5, axis=0), mask=in_5)
             if not B_VARIES:
                 db_acc += g * w_5
             gb_5 += g * b_5
-            gd = g * (h_5 - wb_5)  # g a_t h_(t-1)
+            gd = g * (h_5 - w_5 * b_5)  # g a_t h_(t-1)
             ga_5 += gd * a2
             dA_acc += gd * d_5
             flow = a_5 * g
             g = flow + e_4 * c_4
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 4, tl.sum(g * w_4, axis=0), mask=in_4)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 4, tl.sum(g * w_4, axis=0), mask=in_4)
             if not B_VARIES:
                 db_acc += g * w_4
             gb_4 += g * b_4
-            gd = g * (h_4 - wb_4)  # g a_t h_(t-1)
+            gd = g * (h_4 - w_4 * b_4)  # g a_t h_(t-1)
             ga_4 += gd * a2
             dA_acc += gd * d_4
             flow = a_4 * g
             g = flow + e_3 * c_3
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 3, tl.sum(g * w_3, axis=0), mask=in_3)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 3, tl.sum(g * w_3, axis=0), mask=in_3)
             if not B_VARIES:
                 db_acc += g * w_3
             gb_3 += g * b_3
-            gd = g * (h_3 - wb_3)  # g a_t h_(t-1)
+            gd = g * (h_3 - w_3 * b_3)  # g a_t h_(t-1)
             ga_3 += gd * a2
             dA_acc += gd * d_3
             flow = a_3 * g
             g = flow + e_2 * c_2
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 2, tl.sum(g * w_2, axis=0), mask=in_2)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 2, tl.sum(g * w_2, axis=0), mask=in_2)
             if not B_VARIES:
                 db_acc += g * w_2
             gb_2 += g * b_2
-            gd = g * (h_2 - wb_2)  # g a_t h_(t-1)
+            gd = g * (h_2 - w_2 * b_2)  # g a_t h_(t-1)
             ga_2 += gd * a2
             dA_acc += gd * d_2
             flow = a_2 * g
             g = flow + e_1 * c_1
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 1, tl.sum(g * w_1, axis=0), mask=in_1)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 1, tl.sum(g * w_1, axis=0), mask=in_1)
             if not B_VARIES:
                 db_acc += g * w_1
             gb_1 += g * b_1
-            gd = g * (h_1 - wb_1)  # g a_t h_(t-1)
+            gd = g * (h_1 - w_1 * b_1)  # g a_t h_(t-1)
             ga_1 += gd * a2
             dA_acc += gd * d_1
             flow = a_1 * g
             g = flow + e_0 * c_0
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t0 + 0, tl.sum(g * w_0, axis=0), mask=in_0)
+                tl.atomic_add(dB_ptr + bc_n + t0 + 0, tl.sum(g * w_0, axis=0), mask=in_0)
             if not B_VARIES:
                 db_acc += g * w_0
             gb_0 += g * b_0
-            gd = g * (h_0 - wb_0)  # g a_t h_(t-1)
+            gd = g * (h_0 - w_0 * b_0)  # g a_t h_(t-1)
             ga_0 += gd * a2
             dA_acc += gd * d_0
             flow = a_0 * g
@@ -1376,35 +1374,68 @@ def _seq_bwd_kernel_ti4(
                 if chunk == 0:  # the adjoint of the initial state: what flows out of position 0
                     tl.store(dinit_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, flow, mask=mask_h)
 
-        # du, d delta (and dz) of the chunk, assembled into tiles and stored
+        # du, d delta (and dz) of the chunk, assembled into tiles and stored; u, dout, z and
+        # the raw delta are read again (cache hits)
+        t_0 = t0 + 0 * TI + offs_t
+        t_1 = t0 + 1 * TI + offs_t
+        t_2 = t0 + 2 * TI + offs_t
+        t_3 = t0 + 3 * TI + offs_t
+        m_0 = mask_h[:, None] & (t_0 < L)[None, :]
+        m_1 = mask_h[:, None] & (t_1 < L)[None, :]
+        m_2 = mask_h[:, None] & (t_2 < L)[None, :]
+        m_3 = mask_h[:, None] & (t_3 < L)[None, :]
+        o_0 = rows[:, None] + t_0[None, :]
+        o_1 = rows[:, None] + t_1[None, :]
+        o_2 = rows[:, None] + t_2[None, :]
+        o_3 = rows[:, None] + t_3[None, :]
+        uu_0 = tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        uu_1 = tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        uu_2 = tl.load(u_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
+        uu_3 = tl.load(u_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         du_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        gbt_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        gbt_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        gbt_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        gbt_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        yy_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        du_0 = tl.where(offs_t[None, :] == 0, (d_0 * gb_0)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 1, (d_1 * gb_1)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 2, (d_2 * gb_2)[:, None], du_0)
-        du_0 = tl.where(offs_t[None, :] == 3, (d_3 * gb_3)[:, None], du_0)
-        du_1 = tl.where(offs_t[None, :] == 0, (d_4 * gb_4)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 1, (d_5 * gb_5)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 2, (d_6 * gb_6)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 3, (d_7 * gb_7)[:, None], du_1)
-        du_2 = tl.where(offs_t[None, :] == 0, (d_8 * gb_8)[:, None], du_2)
-        du_2 = tl.where(offs_t[None, :] == 1, (d_9 * gb_9)[:, None], du_2)
-        du_2 = tl.where(offs_t[None, :] == 2, (d_10 * gb_10)[:, None], du_2)
-        du_2 = tl.where(offs_t[None, :] == 3, (d_11 * gb_11)[:, None], du_2)
-        du_3 = tl.where(offs_t[None, :] == 0, (d_12 * gb_12)[:, None], du_3)
-        du_3 = tl.where(offs_t[None, :] == 1, (d_13 * gb_13)[:, None], du_3)
-        du_3 = tl.where(offs_t[None, :] == 2, (d_14 * gb_14)[:, None], du_3)
-        du_3 = tl.where(offs_t[None, :] == 3, (d_15 * gb_15)[:, None], du_3)
+        du_0 = tl.where(offs_t[None, :] == 0, (d_0 * gb_0 + d_skip * e_0)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 1, (d_1 * gb_1 + d_skip * e_1)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 2, (d_2 * gb_2 + d_skip * e_2)[:, None], du_0)
+        du_0 = tl.where(offs_t[None, :] == 3, (d_3 * gb_3 + d_skip * e_3)[:, None], du_0)
+        du_1 = tl.where(offs_t[None, :] == 0, (d_4 * gb_4 + d_skip * e_4)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 1, (d_5 * gb_5 + d_skip * e_5)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 2, (d_6 * gb_6 + d_skip * e_6)[:, None], du_1)
+        du_1 = tl.where(offs_t[None, :] == 3, (d_7 * gb_7 + d_skip * e_7)[:, None], du_1)
+        du_2 = tl.where(offs_t[None, :] == 0, (d_8 * gb_8 + d_skip * e_8)[:, None], du_2)
+        du_2 = tl.where(offs_t[None, :] == 1, (d_9 * gb_9 + d_skip * e_9)[:, None], du_2)
+        du_2 = tl.where(offs_t[None, :] == 2, (d_10 * gb_10 + d_skip * e_10)[:, None], du_2)
+        du_2 = tl.where(offs_t[None, :] == 3, (d_11 * gb_11 + d_skip * e_11)[:, None], du_2)
+        du_3 = tl.where(offs_t[None, :] == 0, (d_12 * gb_12 + d_skip * e_12)[:, None], du_3)
+        du_3 = tl.where(offs_t[None, :] == 1, (d_13 * gb_13 + d_skip * e_13)[:, None], du_3)
+        du_3 = tl.where(offs_t[None, :] == 2, (d_14 * gb_14 + d_skip * e_14)[:, None], du_3)
+        du_3 = tl.where(offs_t[None, :] == 3, (d_15 * gb_15 + d_skip * e_15)[:, None], du_3)
+        gbt_0 = tl.where(offs_t[None, :] == 0, gb_0[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 1, gb_1[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 2, gb_2[:, None], gbt_0)
+        gbt_0 = tl.where(offs_t[None, :] == 3, gb_3[:, None], gbt_0)
+        gbt_1 = tl.where(offs_t[None, :] == 0, gb_4[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 1, gb_5[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 2, gb_6[:, None], gbt_1)
+        gbt_1 = tl.where(offs_t[None, :] == 3, gb_7[:, None], gbt_1)
+        gbt_2 = tl.where(offs_t[None, :] == 0, gb_8[:, None], gbt_2)
+        gbt_2 = tl.where(offs_t[None, :] == 1, gb_9[:, None], gbt_2)
+        gbt_2 = tl.where(offs_t[None, :] == 2, gb_10[:, None], gbt_2)
+        gbt_2 = tl.where(offs_t[None, :] == 3, gb_11[:, None], gbt_2)
+        gbt_3 = tl.where(offs_t[None, :] == 0, gb_12[:, None], gbt_3)
+        gbt_3 = tl.where(offs_t[None, :] == 1, gb_13[:, None], gbt_3)
+        gbt_3 = tl.where(offs_t[None, :] == 2, gb_14[:, None], gbt_3)
+        gbt_3 = tl.where(offs_t[None, :] == 3, gb_15[:, None], gbt_3)
         dd_0 = tl.where(offs_t[None, :] == 0, (ga_0 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 1, (ga_1 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 2, (ga_2 * LN2)[:, None], dd_0)
@@ -1421,6 +1452,94 @@ def _seq_bwd_kernel_ti4(
         dd_3 = tl.where(offs_t[None, :] == 1, (ga_13 * LN2)[:, None], dd_3)
         dd_3 = tl.where(offs_t[None, :] == 2, (ga_14 * LN2)[:, None], dd_3)
         dd_3 = tl.where(offs_t[None, :] == 3, (ga_15 * LN2)[:, None], dd_3)
+        dd_0 += uu_0 * gbt_0  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
+        dd_1 += uu_1 * gbt_1  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
+        dd_2 += uu_2 * gbt_2  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
+        dd_3 += uu_3 * gbt_3  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
+        if SOFTPLUS:
+            dr_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        if SOFTPLUS:
+            dr_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        if SOFTPLUS:
+            dr_2 = tl.load(delta_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
+        if SOFTPLUS:
+            dr_3 = tl.load(delta_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
+        if SOFTPLUS and HAS_BIAS:
+            dr_0 = dr_0 + bias[:, None]
+        if SOFTPLUS and HAS_BIAS:
+            dr_1 = dr_1 + bias[:, None]
+        if SOFTPLUS and HAS_BIAS:
+            dr_2 = dr_2 + bias[:, None]
+        if SOFTPLUS and HAS_BIAS:
+            dr_3 = dr_3 + bias[:, None]
+        if SOFTPLUS:
+            dd_0 = dd_0 * tl.sigmoid(dr_0)
+        if SOFTPLUS:
+            dd_1 = dd_1 * tl.sigmoid(dr_1)
+        if SOFTPLUS:
+            dd_2 = dd_2 * tl.sigmoid(dr_2)
+        if SOFTPLUS:
+            dd_3 = dd_3 * tl.sigmoid(dr_3)
+        dd_0 = tl.where(m_0, dd_0, 0.0)
+        dd_1 = tl.where(m_1, dd_1, 0.0)
+        dd_2 = tl.where(m_2, dd_2, 0.0)
+        dd_3 = tl.where(m_3, dd_3, 0.0)
+        dbias_acc += tl.sum(dd_0, axis=1)
+        dbias_acc += tl.sum(dd_1, axis=1)
+        dbias_acc += tl.sum(dd_2, axis=1)
+        dbias_acc += tl.sum(dd_3, axis=1)
+        tl.store(du_ptr + o_0, du_0.to(du_ptr.dtype.element_ty), mask=m_0)
+        tl.store(du_ptr + o_1, du_1.to(du_ptr.dtype.element_ty), mask=m_1)
+        tl.store(du_ptr + o_2, du_2.to(du_ptr.dtype.element_ty), mask=m_2)
+        tl.store(du_ptr + o_3, du_3.to(du_ptr.dtype.element_ty), mask=m_3)
+        tl.store(ddelta_ptr + o_0, dd_0.to(ddelta_ptr.dtype.element_ty), mask=m_0)
+        tl.store(ddelta_ptr + o_1, dd_1.to(ddelta_ptr.dtype.element_ty), mask=m_1)
+        tl.store(ddelta_ptr + o_2, dd_2.to(ddelta_ptr.dtype.element_ty), mask=m_2)
+        tl.store(ddelta_ptr + o_3, dd_3.to(ddelta_ptr.dtype.element_ty), mask=m_3)
+        og_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        og_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        og_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
+        og_3 = tl.load(dout_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
+        if HAS_Z:
+            zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        if HAS_Z:
+            zz_1 = tl.load(z_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        if HAS_Z:
+            zz_2 = tl.load(z_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
+        if HAS_Z:
+            zz_3 = tl.load(z_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
+        if HAS_Z:
+            sg_0 = tl.sigmoid(zz_0)
+        if HAS_Z:
+            sg_1 = tl.sigmoid(zz_1)
+        if HAS_Z:
+            sg_2 = tl.sigmoid(zz_2)
+        if HAS_Z:
+            sg_3 = tl.sigmoid(zz_3)
+        if HAS_Z:
+            og_0 = og_0 * zz_0 * sg_0  # dy, the gradient of y before the gate
+        if HAS_Z:
+            og_1 = og_1 * zz_1 * sg_1  # dy, the gradient of y before the gate
+        if HAS_Z:
+            og_2 = og_2 * zz_2 * sg_2  # dy, the gradient of y before the gate
+        if HAS_Z:
+            og_3 = og_3 * zz_3 * sg_3  # dy, the gradient of y before the gate
+        if HAS_D:
+            dD_acc += tl.sum(og_0 * uu_0, axis=1)
+        if HAS_D:
+            dD_acc += tl.sum(og_1 * uu_1, axis=1)
+        if HAS_D:
+            dD_acc += tl.sum(og_2 * uu_2, axis=1)
+        if HAS_D:
+            dD_acc += tl.sum(og_3 * uu_3, axis=1)
+        if HAS_Z:
+            yy_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        if HAS_Z:
+            yy_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        if HAS_Z:
+            yy_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
+        if HAS_Z:
+            yy_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         if HAS_Z:
             yy_0 = tl.where(offs_t[None, :] == 0, y_0[:, None], yy_0)
         if HAS_Z:
@@ -1453,86 +1572,6 @@ def _seq_bwd_kernel_ti4(
             yy_3 = tl.where(offs_t[None, :] == 2, y_14[:, None], yy_3)
         if HAS_Z:
             yy_3 = tl.where(offs_t[None, :] == 3, y_15[:, None], yy_3)
-        gbt_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_0 = tl.where(offs_t[None, :] == 0, gb_0[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 1, gb_1[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 2, gb_2[:, None], gbt_0)
-        gbt_0 = tl.where(offs_t[None, :] == 3, gb_3[:, None], gbt_0)
-        gbt_1 = tl.where(offs_t[None, :] == 0, gb_4[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 1, gb_5[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 2, gb_6[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 3, gb_7[:, None], gbt_1)
-        gbt_2 = tl.where(offs_t[None, :] == 0, gb_8[:, None], gbt_2)
-        gbt_2 = tl.where(offs_t[None, :] == 1, gb_9[:, None], gbt_2)
-        gbt_2 = tl.where(offs_t[None, :] == 2, gb_10[:, None], gbt_2)
-        gbt_2 = tl.where(offs_t[None, :] == 3, gb_11[:, None], gbt_2)
-        gbt_3 = tl.where(offs_t[None, :] == 0, gb_12[:, None], gbt_3)
-        gbt_3 = tl.where(offs_t[None, :] == 1, gb_13[:, None], gbt_3)
-        gbt_3 = tl.where(offs_t[None, :] == 2, gb_14[:, None], gbt_3)
-        gbt_3 = tl.where(offs_t[None, :] == 3, gb_15[:, None], gbt_3)
-        dd_0 += uu_0 * gbt_0  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_1 += uu_1 * gbt_1  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_2 += uu_2 * gbt_2  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_3 += uu_3 * gbt_3  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        if HAS_D:
-            du_0 += d_skip[:, None] * dy_0
-        if HAS_D:
-            du_1 += d_skip[:, None] * dy_1
-        if HAS_D:
-            du_2 += d_skip[:, None] * dy_2
-        if HAS_D:
-            du_3 += d_skip[:, None] * dy_3
-        if HAS_D:
-            dD_acc += tl.sum(dy_0 * uu_0, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(dy_1 * uu_1, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(dy_2 * uu_2, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(dy_3 * uu_3, axis=1)
-        if SOFTPLUS:
-            dd_0 = dd_0 * tl.sigmoid(dr_0)
-        if SOFTPLUS:
-            dd_1 = dd_1 * tl.sigmoid(dr_1)
-        if SOFTPLUS:
-            dd_2 = dd_2 * tl.sigmoid(dr_2)
-        if SOFTPLUS:
-            dd_3 = dd_3 * tl.sigmoid(dr_3)
-        dd_0 = tl.where(m_0, dd_0, 0.0)
-        dd_1 = tl.where(m_1, dd_1, 0.0)
-        dd_2 = tl.where(m_2, dd_2, 0.0)
-        dd_3 = tl.where(m_3, dd_3, 0.0)
-        dbias_acc += tl.sum(dd_0, axis=1)
-        dbias_acc += tl.sum(dd_1, axis=1)
-        dbias_acc += tl.sum(dd_2, axis=1)
-        dbias_acc += tl.sum(dd_3, axis=1)
-        tl.store(du_ptr + o_0, du_0.to(du_ptr.dtype.element_ty), mask=m_0)
-        tl.store(du_ptr + o_1, du_1.to(du_ptr.dtype.element_ty), mask=m_1)
-        tl.store(du_ptr + o_2, du_2.to(du_ptr.dtype.element_ty), mask=m_2)
-        tl.store(du_ptr + o_3, du_3.to(du_ptr.dtype.element_ty), mask=m_3)
-        tl.store(ddelta_ptr + o_0, dd_0.to(ddelta_ptr.dtype.element_ty), mask=m_0)
-        tl.store(ddelta_ptr + o_1, dd_1.to(ddelta_ptr.dtype.element_ty), mask=m_1)
-        tl.store(ddelta_ptr + o_2, dd_2.to(ddelta_ptr.dtype.element_ty), mask=m_2)
-        tl.store(ddelta_ptr + o_3, dd_3.to(ddelta_ptr.dtype.element_ty), mask=m_3)
-        if HAS_Z:
-            og_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        if HAS_Z:
-            og_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        if HAS_Z:
-            og_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        if HAS_Z:
-            og_3 = tl.load(dout_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
-        if HAS_Z:
-            sg_0 = tl.sigmoid(zz_0)
-        if HAS_Z:
-            sg_1 = tl.sigmoid(zz_1)
-        if HAS_Z:
-            sg_2 = tl.sigmoid(zz_2)
-        if HAS_Z:
-            sg_3 = tl.sigmoid(zz_3)
         if HAS_Z and HAS_D:
             yy_0 += d_skip[:, None] * uu_0
         if HAS_Z and HAS_D:
@@ -1542,13 +1581,21 @@ def _seq_bwd_kernel_ti4(
         if HAS_Z and HAS_D:
             yy_3 += d_skip[:, None] * uu_3
         if HAS_Z:
-            tl.store(dz_ptr + o_0, (og_0 * yy_0 * sg_0 * (1.0 + zz_0 * (1.0 - sg_0))).to(dz_ptr.dtype.element_ty), mask=m_0)
+            dz_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32) * yy_0 * sg_0 * (1.0 + zz_0 * (1.0 - sg_0))
         if HAS_Z:
-            tl.store(dz_ptr + o_1, (og_1 * yy_1 * sg_1 * (1.0 + zz_1 * (1.0 - sg_1))).to(dz_ptr.dtype.element_ty), mask=m_1)
+            dz_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32) * yy_1 * sg_1 * (1.0 + zz_1 * (1.0 - sg_1))
         if HAS_Z:
-            tl.store(dz_ptr + o_2, (og_2 * yy_2 * sg_2 * (1.0 + zz_2 * (1.0 - sg_2))).to(dz_ptr.dtype.element_ty), mask=m_2)
+            dz_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32) * yy_2 * sg_2 * (1.0 + zz_2 * (1.0 - sg_2))
         if HAS_Z:
-            tl.store(dz_ptr + o_3, (og_3 * yy_3 * sg_3 * (1.0 + zz_3 * (1.0 - sg_3))).to(dz_ptr.dtype.element_ty), mask=m_3)
+            dz_3 = tl.load(dout_ptr + o_3, mask=m_3, other=0.0).to(tl.float32) * yy_3 * sg_3 * (1.0 + zz_3 * (1.0 - sg_3))
+        if HAS_Z:
+            tl.store(dz_ptr + o_0, dz_0.to(dz_ptr.dtype.element_ty), mask=m_0)
+        if HAS_Z:
+            tl.store(dz_ptr + o_1, dz_1.to(dz_ptr.dtype.element_ty), mask=m_1)
+        if HAS_Z:
+            tl.store(dz_ptr + o_2, dz_2.to(dz_ptr.dtype.element_ty), mask=m_2)
+        if HAS_Z:
+            tl.store(dz_ptr + o_3, dz_3.to(dz_ptr.dtype.element_ty), mask=m_3)
 
     part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_h
     if HAS_D:
