@@ -11,6 +11,7 @@ examples:
   genossm calibrate --model my_model/ --fasta ref.fa                  # 100,000 SNVs + 12,000 indels
   genossm calibrate --model my_model/ --fasta a.fa.gz b.fa.gz -n 20000 --indels 2400 --seed 1
   genossm calibrate --model copy_of_bundled/ --fasta sample -n 2000 --indels 600 --device cpu
+  genossm calibrate --model my_model/ --fasta ref.fa --device cuda --batch-size 256 --max-seconds 600
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def register(subparsers) -> None:
                         help="window length in bases (default: the one `genossm score` uses for this model; "
                              "score adds GENOSSM_PCT only in the calibrated window)")
     options.add_no_rc(parser)
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop with an error, writing nothing, once the run is seen to take longer than "
+                             "this (checked from a tenth of the background on, at the measured rate; "
+                             "default: no limit)")
     options.add_batch_size(compute)
     options.add_device(compute)
     options.add_threads(compute)
@@ -56,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     job = CalibrateJob(
         fastas=tuple(sample_or_path(path, "fasta") for path in args.fasta), model=args.model, snvs=args.snvs,
         indels=args.indels, seed=args.seed, window=args.window, both_strands=args.both_strands,
-        batch_size=args.batch_size, per_tile=args.per_tile, compute=options.compute_from(args),
+        batch_size=args.batch_size, per_tile=args.per_tile, max_seconds=args.max_seconds,
+        compute=options.compute_from(args),
     )
     source = calibrate(job)
     log.info("calibrated on %s", ", ".join(source["fasta"]))

@@ -116,3 +116,31 @@ def test_calibrate_checks_its_options_before_loading(tmp_path, capsys):
     assert main(["-q", "calibrate", "--model", str(model_dir), "--fasta", str(LAMBDA), "--window", "32"]) == 2
     assert "cannot hold" in capsys.readouterr().err
     assert not (model_dir / "calibration.json").exists()
+
+
+def test_max_seconds_fails_loudly_and_writes_nothing(tmp_path, capsys):
+    model_dir = save_tiny_model("hyena", tmp_path / "m")
+    config_before = (model_dir / "config.json").read_bytes()
+    assert main(["-q", "calibrate", "--model", str(model_dir), "--fasta", str(LAMBDA), "-n", "300", "--indels", "0",
+                 "--window", "96", "--device", "cpu", "--max-seconds", "0.001"]) == 1
+    err = capsys.readouterr().err
+    assert "past --max-seconds 0.001" in err and "nothing was written" in err
+    assert not (model_dir / "calibration.json").exists()
+    assert (model_dir / "config.json").read_bytes() == config_before
+    assert main(["-q", "calibrate", "--model", str(model_dir), "--fasta", str(LAMBDA), "--max-seconds", "0"]) == 2
+    assert "--max-seconds must be positive" in capsys.readouterr().err
+
+
+def test_calibrate_logs_rate_and_time_left_and_records_them(tmp_path, caplog):
+    model_dir = save_tiny_model("hyena", tmp_path / "m")
+    with caplog.at_level("INFO", logger="genossm.infer.calibration"):
+        assert main(["calibrate", "--model", str(model_dir), "--fasta", str(LAMBDA), "-n", "1200", "--indels", "0",
+                     "--window", "96", "--device", "cpu", "--batch-size", "8", "--max-seconds", "600"]) == 0
+    tenths = [record.getMessage() for record in caplog.records if "variants/s," in record.getMessage()]
+    # calls of 512 variants: 512, 1024, 1200 done, each passing at least one tenth
+    assert [message.split()[1] for message in tenths] == ["512/1200", "1024/1200", "1200/1200"]
+    assert all(message.endswith("s left") for message in tenths)
+    source = json.loads((model_dir / "calibration.json").read_text())["source"]
+    assert source["batch_size"] == 8 and source["variants_per_second"] > 0
+    seconds = source["score_seconds"]  # rounded to 0.1 s
+    assert 1200 / (seconds + 0.06) <= source["variants_per_second"] <= 1200 / max(seconds - 0.06, 1e-3)
