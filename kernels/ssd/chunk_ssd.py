@@ -51,10 +51,12 @@ class SSDConfig:
     state_warps: int = 4  # chunk states and adjoints: one (P, Q) x (Q, N) matmul per program
     scan_warps: int = 8  # forward chunk scan: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P) per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
-    # state passing: programs of this many state entries (8 heads x 64 x 128 at 64 give 1024
-    # programs at batch 1) walk the chunks this many at a time (a tile of 32 x 64 fp32 per
-    # program; one wait on memory per tile)
-    passing_block: int = 64
+    # state passing: programs of this many state entries (8 heads x 64 x 128 at 32 give 2048
+    # programs at batch 1) walk the chunks this many at a time, one wait on memory per tile;
+    # 32 x 32 compiles (sm_90) to 61 registers (adjoint: 106), 64 x 32 to 112 (184): the
+    # smaller tile keeps twice the programs resident. Every program's walk is serial, so what
+    # bounds it is tiles per walk x memory latency x waves of programs.
+    passing_block: int = 32
     passing_chunks: int = 32
     passing_warps: int = 4
     # fp32 inputs run chunks of at most this many positions: at 64 the backward kernels need

@@ -160,7 +160,8 @@ def _sequence_of(chunk_seq_ptr, chunk, row, VARLEN: tl.constexpr):
 def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk, row, head,
                     H, P, N, n_chunks, p, n, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
                     BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
-    """h_{c-1} (BLOCK_P, BLOCK_N) fp32: the state after chunk c - 1 (`_state_passing_fwd`
+    """h_{c-1} (BLOCK_P, BLOCK_N) in the buffer's dtype (the matmuls take it in the input's):
+    the state after chunk c - 1 (`_state_passing_fwd`
     wrote it over that chunk's local state), or the sequence's initial state (or 0) where chunk
     c starts a sequence."""
     first = _chunk_flag(chunk_first_ptr, chunk, BLOCK_P, BLOCK_N)
@@ -168,11 +169,12 @@ def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
     tile = p[:, None] * N + n[None, :]
     # chunk 0 always starts its row's first sequence: chunk - 1 is only read when it exists
     state = tl.load(states_ptr + _state_offset(row, chunk - 1, n_chunks, head, H, P, N) + tile,
-                    mask=in_state & ~first, other=0.0).to(tl.float32)
+                    mask=in_state & ~first, other=0.0)
     if HAS_INIT:
         sequence = _sequence_of(chunk_seq_ptr, chunk, row, VARLEN)
-        state += tl.load(init_ptr + (sequence * H + head) * P * N + tile, mask=in_state & first,
-                         other=0.0)
+        initial = tl.load(init_ptr + (sequence * H + head) * P * N + tile, mask=in_state & first,
+                          other=0.0)
+        state = tl.where(first, initial.to(state.dtype), state)
     return state
 
 
@@ -180,7 +182,7 @@ def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
 def _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, chunk, row, head,
                      H, P, N, n_chunks, p, n, HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr,
                      BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
-    """g_c (BLOCK_P, BLOCK_N) fp32, the adjoint of the state after chunk c: what
+    """g_c (BLOCK_P, BLOCK_N) in the buffer's dtype, the adjoint of the state after chunk c: what
     `_adjoint_passing` left at chunk c + 1, or the sequence's d final state (or 0) where chunk c
     ends a sequence."""
     last = _chunk_flag(chunk_last_ptr, chunk, BLOCK_P, BLOCK_N)
@@ -188,11 +190,12 @@ def _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, ch
     tile = p[:, None] * N + n[None, :]
     # the row's last chunk always ends a sequence: chunk + 1 is only read when it exists
     adjoint = tl.load(adjoints_ptr + _state_offset(row, chunk + 1, n_chunks, head, H, P, N) + tile,
-                      mask=in_state & ~last, other=0.0).to(tl.float32)
+                      mask=in_state & ~last, other=0.0)
     if HAS_DFINAL:
         sequence = _sequence_of(chunk_seq_ptr, chunk, row, VARLEN)
-        adjoint += tl.load(dfinal_ptr + (sequence * H + head) * P * N + tile,
-                           mask=in_state & last, other=0.0)
+        final = tl.load(dfinal_ptr + (sequence * H + head) * P * N + tile, mask=in_state & last,
+                        other=0.0)
+        adjoint = tl.where(last, final.to(adjoint.dtype), adjoint)
     return adjoint
 
 
@@ -243,21 +246,28 @@ def _first_order(a1, b1, a2, b2):
 
 
 @triton.jit
-def _passing_tile(states_ptr, decay_ptr, chunk_flag_ptr, chunk_seq_ptr, row, head, H, n_chunks,
-                  chunks, entries, PN, VARLEN: tl.constexpr):
-    """A tile of CHUNKS chunks x BLOCK state entries for the passing kernels: its (CHUNKS,
-    BLOCK) offsets, mask and fp32 values, each chunk's decay (1 past the last chunk) and flag,
-    and the state rows of the chunks' sequences."""
+def _passing_tile(states_ptr, decay_ptr, row, head, H, PN, n_chunks, first_chunk, rel, entries):
+    """A tile of CHUNKS chunks (first_chunk + rel) x BLOCK state entries for the passing
+    kernels: its int64 base and int32 (CHUNKS, BLOCK) offsets (a tile of int64 offsets would
+    cost a register pair per element, and these kernels keep every element in flight), mask,
+    fp32 values, and each chunk's decay (1 past the last chunk: the walk passes through)."""
+    chunks = first_chunk + rel
     live = chunks < n_chunks
-    offsets = ((row * n_chunks + chunks.to(tl.int64)) * H + head)[:, None] * PN + entries[None, :]
+    base = ((row * n_chunks + first_chunk) * H + head) * PN
+    offsets = (rel * (H * PN))[:, None] + entries[None, :]
     mask = live[:, None] & (entries < PN)[None, :]
-    values = tl.load(states_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    values = tl.load(states_ptr + base + offsets, mask=mask, other=0.0).to(tl.float32)
     decay = tl.load(decay_ptr + (row * H + head) * n_chunks + chunks, mask=live, other=1.0)
-    flag = tl.load(chunk_flag_ptr + chunks, mask=live, other=0) != 0
-    sequence = tl.zeros_like(chunks).to(tl.int64) + row
-    if VARLEN:
-        sequence = tl.load(chunk_seq_ptr + chunks, mask=live, other=0).to(tl.int64)
-    return offsets, mask, values, decay, flag, (sequence * H + head)[:, None] * PN + entries[None, :]
+    return base, offsets, mask, values, decay, chunks, live
+
+
+@triton.jit
+def _sequence_restarts(flag_ptr, chunk_seq_ptr, chunks, live, head, H, PN, entries):
+    """Packed sequences: the chunks' flags (start or end a sequence) and the offsets of their
+    sequences' rows in the (sequences, H, P, N) initial / final states."""
+    flag = tl.load(flag_ptr + chunks, mask=live, other=0) != 0
+    sequence = tl.load(chunk_seq_ptr + chunks, mask=live, other=0).to(tl.int64)
+    return flag, (sequence * H + head)[:, None] * PN + entries[None, :]
 
 
 @triton.jit
@@ -273,27 +283,38 @@ def _state_passing_fwd_kernel(
     """h_c = exp(cs_last_c) h_{c-1} + S_c (h_{c-1} the initial state or 0 where chunk c starts a
     sequence), in place over the local states; one program per (BLOCK state entries, row x
     head) walks the chunks CHUNKS at a time: each tile of states is loaded at once and combined
-    by a scan over its chunk axis, so the walk waits for memory once per tile, not per chunk."""
+    by a scan over its chunk axis, so the walk waits for memory once per tile, not per chunk.
+    Without packed sequences only chunk 0 starts one: the walk starts from the initial state
+    and ends at the final one, no per-chunk restarts."""
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    in_state = entries < PN
+    own_row = (row * H + head) * PN + entries  # this row's initial / final state
     step = tl.arange(0, CHUNKS)
     carry = tl.zeros([BLOCK], dtype=tl.float32)  # the state after the previous tile
+    if HAS_INIT and not VARLEN:
+        carry = tl.load(init_ptr + own_row, mask=in_state, other=0.0)
     for tile in range(0, tl.cdiv(n_chunks, CHUNKS)):
-        offsets, mask, local, decay, first, own = _passing_tile(
-            states_ptr, decay_ptr, chunk_first_ptr, chunk_seq_ptr, row, head, H, n_chunks,
-            tile * CHUNKS + step, entries, PN, VARLEN)
-        if HAS_INIT:
-            local += decay[:, None] * tl.load(init_ptr + own, mask=mask & first[:, None], other=0.0)
-        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + tl.where(first, 0.0, decay)[:, None]
+        base, offsets, mask, local, decay, chunks, live = _passing_tile(
+            states_ptr, decay_ptr, row, head, H, PN, n_chunks, tile * CHUNKS, step, entries)
+        if VARLEN:
+            first, own = _sequence_restarts(chunk_first_ptr, chunk_seq_ptr, chunks, live, head,
+                                            H, PN, entries)
+            if HAS_INIT:
+                local += decay[:, None] * tl.load(init_ptr + own, mask=mask & first[:, None],
+                                                  other=0.0)
+            decay = tl.where(first, 0.0, decay)
+        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + decay[:, None]
         factor, state = tl.associative_scan((factor, local), 0, _first_order)
         state += factor * carry[None, :]
-        tl.store(states_ptr + offsets, state.to(states_ptr.dtype.element_ty), mask=mask)
-        if STORE_FINAL:
-            last = tl.load(chunk_last_ptr + tile * CHUNKS + step, mask=step + tile * CHUNKS < n_chunks,
-                           other=0) != 0
+        tl.store(states_ptr + base + offsets, state.to(states_ptr.dtype.element_ty), mask=mask)
+        if STORE_FINAL and VARLEN:
+            last = tl.load(chunk_last_ptr + chunks, mask=live, other=0) != 0
             tl.store(final_ptr + own, state, mask=mask & last[:, None])
         carry = tl.sum(tl.where(step[:, None] == CHUNKS - 1, state, 0.0), axis=0)
+    if STORE_FINAL and not VARLEN:
+        tl.store(final_ptr + own_row, carry, mask=in_state)
 
 
 @triton.jit
@@ -316,33 +337,53 @@ def _adjoint_passing_kernel(
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    step = tl.arange(0, CHUNKS)
+    in_state = entries < PN
+    own_row = (row * H + head) * PN + entries
+    descending = CHUNKS - 1 - tl.arange(0, CHUNKS)  # scan order inside a tile
     carry = tl.zeros([BLOCK], dtype=tl.float32)  # u at the first chunk of the tile after
+    initial = tl.zeros([BLOCK], dtype=tl.float32)
+    if not VARLEN:
+        if HAS_DFINAL:
+            carry = tl.load(dfinal_ptr + own_row, mask=in_state, other=0.0)
+        if HAS_INIT:
+            initial = tl.load(init_ptr + own_row, mask=in_state, other=0.0)
     tiles = tl.cdiv(n_chunks, CHUNKS)
     for back in range(0, tiles):
-        chunks = (tiles - 1 - back) * CHUNKS + (CHUNKS - 1 - step)  # descending: scan order
-        offsets, mask, own_part, decay, last, own = _passing_tile(
-            adjoints_ptr, decay_ptr, chunk_last_ptr, chunk_seq_ptr, row, head, H, n_chunks,
-            chunks, entries, PN, VARLEN)
+        base, offsets, mask, own_part, decay, chunks, live = _passing_tile(
+            adjoints_ptr, decay_ptr, row, head, H, PN, n_chunks, (tiles - 1 - back) * CHUNKS,
+            descending, entries)
         arriving = own_part
-        if HAS_DFINAL:
-            arriving += decay[:, None] * tl.load(dfinal_ptr + own, mask=mask & last[:, None], other=0.0)
-        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + tl.where(last, 0.0, decay)[:, None]
+        if VARLEN:
+            last, own = _sequence_restarts(chunk_last_ptr, chunk_seq_ptr, chunks, live, head, H,
+                                           PN, entries)
+            if HAS_DFINAL:
+                arriving += decay[:, None] * tl.load(dfinal_ptr + own, mask=mask & last[:, None],
+                                                     other=0.0)
+            decay = tl.where(last, 0.0, decay)
+        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + decay[:, None]
         factor, adjoint = tl.associative_scan((factor, arriving), 0, _first_order)
         adjoint += factor * carry[None, :]
-        tl.store(adjoints_ptr + offsets, adjoint.to(adjoints_ptr.dtype.element_ty), mask=mask)
-        live = chunks < n_chunks
-        first = tl.load(chunk_first_ptr + chunks, mask=live, other=0) != 0
-        if STORE_DINIT:
-            tl.store(dinit_ptr + own, adjoint, mask=mask & first[:, None])
+        tl.store(adjoints_ptr + base + offsets, adjoint.to(adjoints_ptr.dtype.element_ty),
+                 mask=mask)
         # the state entering each chunk: after the chunk before, or the initial state
-        entering = tl.load(states_ptr + offsets - H * PN, mask=mask & ~first[:, None],
+        if VARLEN:
+            first = tl.load(chunk_first_ptr + chunks, mask=live, other=0) != 0
+        else:
+            first = chunks == 0
+        entering = tl.load(states_ptr + base + offsets - H * PN, mask=mask & ~first[:, None],
                            other=0.0).to(tl.float32)
         if HAS_INIT:
-            entering += tl.load(init_ptr + own, mask=mask & first[:, None], other=0.0)
+            if VARLEN:
+                entering += tl.load(init_ptr + own, mask=mask & first[:, None], other=0.0)
+            else:
+                entering += tl.where(first[:, None], initial[None, :], 0.0)
+        if STORE_DINIT and VARLEN:
+            tl.store(dinit_ptr + own, adjoint, mask=mask & first[:, None])
         tl.store(kappa_ptr + ((row * H + head) * n_chunks + chunks) * tl.num_programs(0)
                  + tl.program_id(0), tl.sum((adjoint - own_part) * entering, axis=1), mask=live)
-        carry = tl.sum(tl.where(step[:, None] == CHUNKS - 1, adjoint, 0.0), axis=0)
+        carry = tl.sum(tl.where(descending[:, None] == 0, adjoint, 0.0), axis=0)
+    if STORE_DINIT and not VARLEN:
+        tl.store(dinit_ptr + own_row, carry, mask=in_state)
 
 
 @triton.jit
