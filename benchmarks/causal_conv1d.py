@@ -37,16 +37,18 @@ log = logging.getLogger("genossm.benchmarks.causal_conv1d")
 SHAPES = [(8, 1536, 4096), (1, 512, 1 << 20), (1, 1536, 1 << 20)]
 TARGET_SHAPE = (1, 512, 1 << 20)  # issue 15: fwd+bwd <= 2.4 ms on an H200 (causal-conv1d: 2.37 ms)
 TARGET_MS = 2.4
-# (block_h, block_t, warps) candidates per kernel and pass. "columns" holds VEC=8 positions of a
-# channel per thread line, so block_t / (32 * warps * 8) lines per thread; "shifted" is the first
-# kernel, whose default was 4 x 512 with 4 warps.
+# (block_h, block_t, warps, vec) candidates per kernel and pass: "columns" gives each thread lines
+# of `vec` positions of one channel (8 bf16 = one 16-byte load; 16 and 32 are read in 2 and 4
+# loads and recompute fewer halo pre-activations); "shifted" is the first kernel (vec unused),
+# whose default was 4 x 512 with 4 warps.
 SWEEP_TILES = {
-    ("columns", "fwd"): [(1, 1024, 4), (1, 2048, 4), (1, 4096, 4), (1, 4096, 8), (2, 2048, 4),
-                         (1, 8192, 8)],
-    ("columns", "bwd"): [(1, 512, 4), (1, 1024, 4), (1, 2048, 4), (1, 2048, 8), (1, 4096, 4),
-                         (1, 4096, 8), (2, 1024, 4), (2, 2048, 8)],
-    ("shifted", "fwd"): [(4, 512, 4), (1, 2048, 4), (2, 1024, 4)],
-    ("shifted", "bwd"): [(4, 512, 4), (1, 512, 4), (1, 1024, 8), (2, 512, 4)],
+    ("columns", "fwd"): [(1, 1024, 4, 8), (1, 2048, 4, 8), (1, 4096, 4, 8), (1, 4096, 8, 8),
+                         (2, 2048, 4, 8), (1, 4096, 4, 16), (1, 8192, 8, 32)],
+    ("columns", "bwd"): [(1, 1024, 4, 8), (1, 2048, 4, 8), (1, 4096, 8, 8), (1, 2048, 4, 16),
+                         (1, 4096, 4, 16), (1, 4096, 8, 16), (1, 4096, 4, 32), (1, 8192, 8, 32),
+                         (2, 2048, 4, 16)],
+    ("shifted", "fwd"): [(4, 512, 4, 8), (1, 2048, 4, 8), (2, 1024, 4, 8)],
+    ("shifted", "bwd"): [(4, 512, 4, 8), (1, 512, 4, 8), (1, 1024, 8, 8), (2, 512, 4, 8)],
 }
 WIDTH = 4
 DEVICE = "cuda"
@@ -91,10 +93,10 @@ def time_conv(conv, inputs):
     return fwd, total, peak
 
 
-def tile_overrides(kernel: str, stage: str, tile: tuple[int, int, int]) -> dict:
-    block_h, block_t, warps = tile
+def tile_overrides(kernel: str, stage: str, tile: tuple[int, int, int, int]) -> dict:
+    block_h, block_t, warps, vec = tile
     return {"kernel": kernel, f"{stage}_block_h": block_h, f"{stage}_block_t": block_t,
-            f"{stage}_warps": warps}
+            f"{stage}_warps": warps, f"{stage}_vec": vec}
 
 
 def gated_time(overrides: dict, inputs: dict, stage: str) -> dict:

@@ -19,7 +19,7 @@ from tensor_checks import assert_close, relative_error
 TOLERANCE = {torch.float32: (1e-5, 1e-5), torch.bfloat16: (1e-2, 1e-2), torch.float16: (2e-3, 2e-3)}
 KERNELS = ("columns", "shifted")
 # tiles small enough that interpreter-sized inputs span several programs in time and channels
-SMALL_TILES = dict(fwd_block_h=2, fwd_block_t=32, bwd_block_h=4, bwd_block_t=16)
+SMALL_TILES = dict(fwd_block_h=2, fwd_block_t=16, fwd_vec=8, bwd_block_h=4, bwd_block_t=32, bwd_vec=16)
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 # the tiny cases run in the interpreter on CPU (CI), compiled on a GPU where there is one
@@ -107,17 +107,15 @@ def test_triton_conv_half_precision(kernel, dtype):
         check(tensors, "silu", dtype)
 
 
-def test_half_precision_small_tiles():
-    """16-bit lines hold 8 positions (one 16-byte load): tiles of 16 are two lines each."""
-    tensors = make_inputs(2, 5, 45, 4, torch.bfloat16, True, True)
-    with conv_config(**SMALL_TILES):
-        check(tensors, "silu", torch.bfloat16)
-
-
-def test_explicit_line_length():
-    tensors = make_inputs(1, 3, 50, 3, torch.float32, True, True)
-    with conv_config(vec=8, **SMALL_TILES):
-        check(tensors, "silu", torch.float32)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("vec", [4, 8, 32])
+def test_line_lengths(vec, dtype):
+    """Lines shorter than, equal to and longer than one 16-byte load (4 fp32, 8 bf16 positions),
+    the longer ones read in several loads and stored the same way."""
+    tensors = make_inputs(2, 5, 77, 4, dtype, True, True, seed=vec)
+    with conv_config(fwd_block_h=2, fwd_block_t=32, fwd_vec=vec, bwd_block_h=2, bwd_block_t=32,
+                     bwd_vec=vec):
+        check(tensors, "silu", dtype)
 
 
 def test_state_chunks_with_small_tiles_equal_one_pass():
@@ -137,7 +135,7 @@ def test_state_chunks_with_small_tiles_equal_one_pass():
 @pytest.mark.parametrize(
     "overrides,message",
     [(dict(kernel="fft"), "CONFIG.kernel"), (dict(bwd_block_t=48), "powers of two"),
-     (dict(vec=2), "CONFIG.vec"), (dict(fwd_block_t=2), "do not fit")],
+     (dict(fwd_vec=2), "CONFIG.fwd_vec"), (dict(bwd_block_t=8), "CONFIG.bwd_vec")],
     ids=["unknown_kernel", "tile_not_power_of_two", "line_shorter_than_halo", "line_longer_than_tile"],
 )
 def test_bad_config_is_refused(overrides, message):
