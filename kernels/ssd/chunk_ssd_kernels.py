@@ -160,8 +160,7 @@ def _sequence_of(chunk_seq_ptr, chunk, row, VARLEN: tl.constexpr):
 def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk, row, head,
                     H, P, N, n_chunks, p, n, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
                     BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
-    """h_{c-1} (BLOCK_P, BLOCK_N) in the buffer's dtype (the matmuls take it in the input's):
-    the state after chunk c - 1 (`_state_passing_fwd`
+    """h_{c-1} (BLOCK_P, BLOCK_N) fp32: the state after chunk c - 1 (`_state_passing_fwd`
     wrote it over that chunk's local state), or the sequence's initial state (or 0) where chunk
     c starts a sequence."""
     first = _chunk_flag(chunk_first_ptr, chunk, BLOCK_P, BLOCK_N)
@@ -169,12 +168,11 @@ def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
     tile = p[:, None] * N + n[None, :]
     # chunk 0 always starts its row's first sequence: chunk - 1 is only read when it exists
     state = tl.load(states_ptr + _state_offset(row, chunk - 1, n_chunks, head, H, P, N) + tile,
-                    mask=in_state & ~first, other=0.0)
+                    mask=in_state & ~first, other=0.0).to(tl.float32)
     if HAS_INIT:
         sequence = _sequence_of(chunk_seq_ptr, chunk, row, VARLEN)
-        initial = tl.load(init_ptr + (sequence * H + head) * P * N + tile, mask=in_state & first,
-                          other=0.0)
-        state = tl.where(first, initial.to(state.dtype), state)
+        state += tl.load(init_ptr + (sequence * H + head) * P * N + tile, mask=in_state & first,
+                         other=0.0)
     return state
 
 
@@ -182,7 +180,7 @@ def _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
 def _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, chunk, row, head,
                      H, P, N, n_chunks, p, n, HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr,
                      BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
-    """g_c (BLOCK_P, BLOCK_N) in the buffer's dtype, the adjoint of the state after chunk c: what
+    """g_c (BLOCK_P, BLOCK_N) fp32, the adjoint of the state after chunk c: what
     `_adjoint_passing` left at chunk c + 1, or the sequence's d final state (or 0) where chunk c
     ends a sequence."""
     last = _chunk_flag(chunk_last_ptr, chunk, BLOCK_P, BLOCK_N)
@@ -190,12 +188,11 @@ def _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, ch
     tile = p[:, None] * N + n[None, :]
     # the row's last chunk always ends a sequence: chunk + 1 is only read when it exists
     adjoint = tl.load(adjoints_ptr + _state_offset(row, chunk + 1, n_chunks, head, H, P, N) + tile,
-                      mask=in_state & ~last, other=0.0)
+                      mask=in_state & ~last, other=0.0).to(tl.float32)
     if HAS_DFINAL:
         sequence = _sequence_of(chunk_seq_ptr, chunk, row, VARLEN)
-        final = tl.load(dfinal_ptr + (sequence * H + head) * P * N + tile, mask=in_state & last,
-                        other=0.0)
-        adjoint = tl.where(last, final.to(adjoint.dtype), adjoint)
+        adjoint += tl.load(dfinal_ptr + (sequence * H + head) * P * N + tile,
+                           mask=in_state & last, other=0.0)
     return adjoint
 
 
