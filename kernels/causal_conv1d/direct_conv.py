@@ -7,11 +7,12 @@ x, dy once and dx once in the backward, where F.conv1d + SiLU makes a padded cop
 second pass for the activation. Two kernel pairs, picked by `CONFIG.kernel`:
 
 - "columns" (default): each thread owns lines of VEC consecutive positions of one channel. A
-  program loads its (BLOCK_H, BLOCK_T / VEC, VEC) tile of x (and dy) with one 16-byte load per
-  line, plus a 4-position halo on each side (8-byte loads, L1/L2 hits), and splits the lines into
-  columns in registers. Every shift is then a compile-time pick of a column, so each
-  pre-activation (and SiLU gradient) is formed once per position plus W - 1 halo positions per
-  line, instead of W times.
+  program loads its (BLOCK_H, BLOCK_T / VEC, VEC) tile of x (and dy) in aligned 16-byte loads
+  (one per line at VEC = 8 bf16), plus a 4-position halo on each side (8-byte loads, L1/L2
+  hits), and splits the lines into columns in registers (reshape + split: no data leaves the
+  thread). Every shift is then a compile-time pick of a column, so each pre-activation (and SiLU
+  gradient) is formed once per position plus W - 1 halo positions per line, instead of W times,
+  and the loads and stores are vector instructions.
 - "shifted": the first version, kept while the sweep compares them on the GPU. It reads the x
   tile at each of the W (forward) or 2W - 1 (backward) shifts, element by element (a shifted
   address is not 16-byte aligned, so Triton cannot vectorise it), and recomputes the backward's
@@ -51,12 +52,14 @@ class ConvConfig:
 
     The forward and backward tiles are set apart because the backward holds about three times
     the registers per position (x, dy and the pre-activation gradients with their halos).
-    "columns" lines (`*_vec` positions of one channel per thread) are read 16 bytes per load;
-    longer lines spend less on their halos (each line recomputes W - 1 pre-activations past
-    its end: 3/8 more SiLU gradients at 8, 3/16 at 16) and more registers. Defaults picked from
-    the instruction counts of the sm_90 code (Triton 3.6): the backward at 16-position lines and
-    32 positions per thread is 38 instructions per position, against 49 at 8 and 16, and 135 for
-    the shifted kernel; the forward is about 17-20 everywhere, below its HBM time.
+    "columns" lines (`*_vec` positions of one channel per thread) are read 16 bytes per load.
+    Longer lines spend less on their halos (each line recomputes W - 1 pre-activations past its
+    end: 3/8 more SiLU gradients at 8, 3/16 at 16), but a warp's load then covers every other
+    16 bytes, so the sector's other half comes from a second load (an L1 hit, or a second L2
+    read). sm_90 instruction counts (Triton 3.6, W=4, bf16, SiLU): backward 49 per position at
+    8-position lines (1 x 2048, 4 warps), 38 at 16 (1 x 4096), 135 in the shifted kernel;
+    forward 17-20 for every tile (below its HBM time). The defaults are the fully coalesced
+    8-position lines until the sweep on an H200 says whether 16 or 32 win.
     """
 
     kernel: str = "columns"  # see the module docstring; the sweep reports both
@@ -65,9 +68,9 @@ class ConvConfig:
     fwd_warps: int = 4
     fwd_vec: int = 8  # "columns": positions per thread line (8 bf16 = one 16-byte load)
     bwd_block_h: int = 1
-    bwd_block_t: int = 4096
+    bwd_block_t: int = 2048
     bwd_warps: int = 4
-    bwd_vec: int = 16
+    bwd_vec: int = 8
 
 
 CONFIG = ConvConfig()

@@ -85,7 +85,7 @@ def test_triton_conv_matches_reference(kernel, batch, H, L, W, activation, with_
 @pytest.mark.parametrize(
     "batch,H,L,W,activation,with_bias,with_state",
     [
-        (2, 5, 37, 4, "silu", True, True),  # odd L (padded to 48), 3 time tiles, H % BLOCK_H != 0
+        (2, 5, 37, 4, "silu", True, True),  # odd L (padded to 48), several time tiles, H % BLOCK_H != 0
         (1, 6, 100, 3, "silu", False, True),
         (1, 3, 64, 2, None, True, False),  # L a multiple of every tile: no padding
         (2, 7, 5, 4, None, False, True),  # L < one tile, the state reaches two lines in
@@ -135,7 +135,7 @@ def test_state_chunks_with_small_tiles_equal_one_pass():
 @pytest.mark.parametrize(
     "overrides,message",
     [(dict(kernel="fft"), "CONFIG.kernel"), (dict(bwd_block_t=48), "powers of two"),
-     (dict(fwd_vec=2), "CONFIG.fwd_vec"), (dict(bwd_block_t=8), "CONFIG.bwd_vec")],
+     (dict(fwd_vec=2), "CONFIG.fwd_vec"), (dict(bwd_vec=16, bwd_block_t=8), "CONFIG.bwd_vec")],
     ids=["unknown_kernel", "tile_not_power_of_two", "line_shorter_than_halo", "line_longer_than_tile"],
 )
 def test_bad_config_is_refused(overrides, message):
