@@ -4,8 +4,8 @@
 # substitution classes, beside the Markov baseline at its best k) on the prebuilt SNV set.
 #
 #   scripts/vep_recipe_data.sh                    # once, with network: .vep_gpu/ (sets, Chr1 < 25 Mb)
-#   scripts/vep_recipe_gpu.sh plant 5 OUTDIR      # on a GPU: configs/train/plant.yaml
-#   scripts/vep_recipe_gpu.sh bacteria 5 OUTDIR   # configs/train/bacteria-vep.yaml; needs data/genomes
+#   scripts/vep_recipe_gpu.sh plant 6 OUTDIR      # on a GPU: configs/train/plant.yaml
+#   scripts/vep_recipe_gpu.sh bacteria 6 OUTDIR   # configs/train/bacteria-vep.yaml; needs data/genomes
 #   scripts/vep_recipe_gpu.sh plant 1 OUTDIR --set model_overrides.n_layers=2   # extra args: recipe overrides
 #
 # MINUTES is the whole run's wall clock: dependency check, a throughput probe, training, the
@@ -21,7 +21,7 @@
 # and model/ (config.json + model.safetensors).
 #
 # Environment: VEP_DATA (.vep_gpu), VEP_DEVICE (cuda), VEP_LIMIT (SNVs per class scored; all),
-# EVAL_SECONDS (kept for the test pass and the benchmark; 100), STARTUP_SECONDS (pretrain's
+# EVAL_SECONDS (kept for the test pass and the benchmark; 80), STARTUP_SECONDS (pretrain's
 # start before its first step; 30), PROBE_SECONDS (10).
 set -euo pipefail
 
@@ -33,7 +33,7 @@ overrides=("$@")  # recipe overrides, to the probe and to pretrain
 started=$SECONDS
 data="${VEP_DATA:-.vep_gpu}"
 device="${VEP_DEVICE:-cuda}"
-eval_seconds="${EVAL_SECONDS:-100}"
+eval_seconds="${EVAL_SECONDS:-80}"
 startup_seconds="${STARTUP_SECONDS:-30}"
 case "$set_name" in
     plant) recipe=plant ;;
