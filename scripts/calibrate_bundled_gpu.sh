@@ -6,11 +6,12 @@
 #                                                with .fai/.gzi, from data/genomes (scripts/fetch_genomes.sh)
 #                                                into .calib_data/ (git-ignored; 9.1 MB), so a machine
 #                                                without samtools/bgzip can read them
-#   OUT=dir scripts/calibrate_bundled_gpu.sh     (on the GPU machine) calibrate a copy of the bundled
-#                                                model in $OUT/model; the log is $OUT/calibrate.log
+#   OUT=dir scripts/calibrate_bundled_gpu.sh     (on the GPU machine) calibrate a temporary copy of the
+#                                                bundled model; on success its calibration.json and
+#                                                config.json land in $OUT, beside calibrate.log
 #
-# Then copy $OUT/model/calibration.json and $OUT/model/config.json into genossm/resources/model/
-# (config.json gains only its "calibration" entry; model.safetensors is unchanged).
+# Then copy $OUT/calibration.json and $OUT/config.json into genossm/resources/model/ (config.json
+# gains only its "calibration" entry; the weights are not touched). A failed run leaves only the log.
 #
 # The training genomes are the ones the model's config.json records (training.training.recipe.data
 # .fasta), read in that order, so the background is the same for the same seed wherever it runs.
@@ -61,12 +62,14 @@ for name in "${names[@]}"; do
     fastas+=("$genomes_dir/$name")
 done
 mkdir -p "$out"
-rm -rf "$out/model"
-cp -r "$model" "$out/model"
-chmod -R u+w "$out/model"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp -r "$model" "$work/model"
+chmod -R u+w "$work/model"
 echo "calibrate_bundled_gpu: ${SNVS:-100000} SNVs + ${INDELS:-12000} indels from ${#fastas[@]} genomes on ${DEVICE:-cuda}, batch ${BATCH:-256}, at most ${MAX_SECONDS:-300} s" >&2
 started=$(date +%s)
-"$python" -m genossm.cli.main calibrate --model "$out/model" --fasta "${fastas[@]}" \
+"$python" -m genossm.cli.main calibrate --model "$work/model" --fasta "${fastas[@]}" \
     -n "${SNVS:-100000}" --indels "${INDELS:-12000}" --seed "${SEED:-0}" --device "${DEVICE:-cuda}" \
     --batch-size "${BATCH:-256}" --max-seconds "${MAX_SECONDS:-300}" 2>&1 | tee "$out/calibrate.log" >&2
-echo "calibrate_bundled_gpu: done in $(( $(date +%s) - started )) s; copy $out/model/calibration.json and $out/model/config.json into genossm/resources/model/" >&2
+cp "$work/model/calibration.json" "$work/model/config.json" "$out/"
+echo "calibrate_bundled_gpu: done in $(( $(date +%s) - started )) s; copy $out/calibration.json and $out/config.json into genossm/resources/model/" >&2
