@@ -134,6 +134,9 @@ def sweep(shape: tuple[int, int, int]) -> dict:
         fwd_fields = {k: v for k, v in fastest_fwd["config"].items() if k.startswith("fwd_")}
         bwd_rows = [gated_time({**fwd_fields, **tile_overrides(kernel, "bwd", tile)}, inputs, "bwd")
                     for tile in SWEEP_TILES[(kernel, "bwd")]]
+        for r in bwd_rows:  # the backward's share: fwd+bwd less the forward timed alone
+            if r["gate_passed"]:
+                r["bwd_ms"] = r["fwd_bwd_ms"] - fastest_fwd["fwd_ms"]
         rows += [{"stage": "bwd", **r} for r in bwd_rows]
         passed = [r for r in bwd_rows if r["gate_passed"]]
         if passed:
