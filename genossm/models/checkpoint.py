@@ -385,8 +385,8 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     Keys: path, format_version, genossm_version, summary (one line), model (config dict),
     parameters (from the safetensors header), files ({name: bytes}), sha256, sha256_ok,
-    training, tokenizer; for a converted model also source, source_sha256 and source_config
-    (`describe_provenance`).
+    training, tokenizer; calibration when `genossm calibrate` stored one (its config.json entry);
+    for a converted model also source, source_sha256 and source_config (`describe_provenance`).
     """
     from safetensors import SafetensorError, safe_open
 
@@ -416,6 +416,7 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "sha256_ok": None if expected is None else digest == expected,
         "training": record.get("training", {}),
         "tokenizer": record.get("tokenizer", {}),
+        **({"calibration": record["calibration"]} if record.get("calibration") else {}),
         **describe_provenance(record.get("provenance")),
     }
 

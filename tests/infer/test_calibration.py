@@ -144,3 +144,9 @@ def test_calibrate_logs_rate_and_time_left_and_records_them(tmp_path, caplog):
     assert source["batch_size"] == 8 and source["variants_per_second"] > 0
     seconds = source["score_seconds"]  # rounded to 0.1 s
     assert 1200 / (seconds + 0.06) <= source["variants_per_second"] <= 1200 / max(seconds - 0.06, 1e-3)
+
+
+def test_info_shows_the_calibration_entry(calibrated, capsys):
+    assert main(["info", str(calibrated)]) == 0
+    out = capsys.readouterr().out
+    assert "calibration.snvs: 300" in out and "calibration.window: 96" in out
