@@ -118,10 +118,22 @@ def gated_time(overrides: dict, inputs: dict, stage: str) -> dict:
     return row
 
 
+def copy_floor(x: torch.Tensor) -> dict:
+    """Device-to-device copy bandwidth on x, and the times the conv would take at that rate:
+    the forward reads x and writes y, the backward reads x and dy and writes dx."""
+    out = torch.empty_like(x)
+    copy_ms = triton.testing.do_bench(lambda: out.copy_(x), warmup=10, rep=60, return_mode="median")
+    per_tensor_ms = copy_ms / 2  # a copy moves two tensors' bytes
+    return {"copy_gb_per_s": 2 * x.numel() * x.element_size() / copy_ms / 1e6,
+            "fwd_ms": 2 * per_tensor_ms, "bwd_ms": 3 * per_tensor_ms, "fwd_bwd_ms": 5 * per_tensor_ms}
+
+
 def sweep(shape: tuple[int, int, int]) -> dict:
     """Every SWEEP_TILES candidate at `shape`, then the default and the fastest config in full."""
     batch, H, L = shape
     inputs = make_inputs(batch, H, L)
+    with torch.no_grad():
+        floor = copy_floor(inputs["x"])
     rows, best_by_kernel = [], {}
     for kernel in ("columns", "shifted"):
         fwd_rows = [gated_time(tile_overrides(kernel, "fwd", tile), inputs, "fwd")
@@ -158,7 +170,8 @@ def sweep(shape: tuple[int, int, int]) -> dict:
     best = measured(best_by_kernel[best_kernel]["config"])
     ref_fwd, ref_total, ref_peak = time_conv(causal_conv1d_ref, inputs)
     return {
-        "shape": list(shape), "target_ms": TARGET_MS, "sweep": rows, "best_by_kernel": best_by_kernel,
+        "shape": list(shape), "target_ms": TARGET_MS, "copy_floor": floor, "sweep": rows,
+        "best_by_kernel": best_by_kernel,
         "default": default, "best": best,
         "reference_conv1d_silu": {"fwd_ms": ref_fwd, "fwd_bwd_ms": ref_total, "peak_gib": ref_peak},
         "met": min(default["fwd_bwd_ms"], best["fwd_bwd_ms"]) <= TARGET_MS,
