@@ -7,11 +7,12 @@ The baseline is `causal_conv1d_ref` (state-prefixed input, F.conv1d(groups=H), S
 a PyTorch model without the causal-conv1d package runs it. A correctness gate (output, final
 state and every gradient) runs first; the script exits 1 if it fails.
 
-`--sweep` times launch shapes (`ConvConfig`: kernel, tiles, warps) side by side at one shape,
-each passing the gate first: the forward tiles of each kernel alone, then the backward tiles
-(fwd+bwd, with that kernel's fastest forward), then the default CONFIG and the fastest whole
-config again with the peak memory, and the reference in the same run. `best.config` is the
-ConvConfig to make the default when `best.fwd_bwd_ms` beats `default.fwd_bwd_ms`.
+`--sweep` times launch shapes (`ConvConfig`: kernel, tiles, warps, line length) side by side at
+one shape (about a minute on an H200), each passing the gate first: the forward tiles of each
+kernel alone, then the backward tiles (fwd+bwd, with that kernel's fastest forward), then the
+default CONFIG and the fastest whole config again with the peak memory, and the reference in the
+same run. `copy_floor` gives the HBM-bound times at the measured copy bandwidth. `best.config`
+is the ConvConfig to make the default when `make_best_the_default` is true (2% faster or more).
 """
 
 from __future__ import annotations
