@@ -81,15 +81,20 @@ def forward_hbm_bytes(batch, H, P, N, G, L, element_bytes) -> int:
 
 
 def parse_sets(items: list[str]) -> list[dict]:
-    """`["chunk_size=32,64", "scan_warps=4"]` -> every combination as SSDConfig overrides."""
+    """`["chunk_size=32,64", "forward_chunk=none,128"]` -> every combination as SSDConfig
+    overrides (integers, or `none` for the optional fields)."""
     fields = {f.name: f for f in dataclasses.fields(SSDConfig)}
     axes = []
     for item in items:
         key, _, values = item.partition("=")
-        if key not in fields or not values:
-            raise SystemExit(f"--set {item!r}: expected key=value[,value...] with key one of "
-                             f"{', '.join(fields)}")
-        axes.append([(key, int(v)) for v in values.split(",")])
+        try:
+            axis = [(key, None if v == "none" else int(v)) for v in values.split(",")]
+        except ValueError:
+            axis = None
+        if key not in fields or not values or axis is None:
+            raise SystemExit(f"--set {item!r}: expected key=value[,value...] (integers, or none) "
+                             f"with key one of {', '.join(fields)}")
+        axes.append(axis)
     return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
 
 
@@ -186,6 +191,7 @@ def measure(name: str, with_reference: bool, args) -> dict:
     row = {
         "shape": name, "batch": batch, "heads": H, "head_dim": P, "d_state": N, "groups": G,
         "length": L, "dtype": str(dtype).removeprefix("torch."), "chunk_size": Q,
+        "forward_chunk": max(Q, kernel_chunk_size(chunk_ssd.CONFIG.forward_chunk or Q)),
         "config": dataclasses.asdict(chunk_ssd.CONFIG),
         "fwd_ms": round(forward_ms, 3), "fwd_bwd_ms": round(fwd_bwd_ms, 3), "peak_gib": round(peak, 3),
         "flops_fwd": flops_fwd, "flops_fwd_bwd": flops_fwd + flops_bwd,
@@ -246,17 +252,24 @@ def compile_resources(Q: int, dtype: torch.dtype, P: int, N: int) -> list[dict]:
                  DOT_PRECISION="tf32x3" if dtype == torch.float32 else "tf32",
                  DOT_DTYPE={"bf16": tl.bfloat16, "fp16": tl.float16, "fp32": tl.float32}[element])
     flags = dict(HAS_BIAS=True, SOFTPLUS=True, **tiles)
+    # the forward's chunks, read in tiles of the backward's (ssd_triton's rule)
+    forward_Q = max(Q, kernel_chunk_size(config.forward_chunk or Q))
+    forward = dict(flags, Q=forward_Q, SUB=Q)
     passing = dict(VARLEN=False, CHUNKS=config.passing_chunks, BLOCK=config.passing_block)
     kernels = [
-        ("chunk_state", K._chunk_state_kernel, dict(ADJOINT=False, **flags), config.state_warps),
-        ("chunk_state (adjoint)", K._chunk_state_kernel, dict(ADJOINT=True, **flags),
+        (f"chunk_state (forward, chunk {forward_Q})", K._chunk_state_kernel,
+         dict(ADJOINT=False, **forward), config.state_warps),
+        ("chunk_state (backward)", K._chunk_state_kernel, dict(ADJOINT=False, SUB=Q, **flags),
+         config.state_warps),
+        ("chunk_state (adjoint)", K._chunk_state_kernel, dict(ADJOINT=True, SUB=Q, **flags),
          config.state_warps),
         ("state_passing_fwd", K._state_passing_fwd_kernel,
          dict(HAS_INIT=True, STORE_FINAL=True, **passing), config.passing_warps),
         ("adjoint_passing", K._adjoint_passing_kernel,
          dict(HAS_INIT=True, HAS_DFINAL=True, STORE_DINIT=True, **passing), config.passing_warps),
-        ("chunk_scan_fwd", K._chunk_scan_fwd_kernel,
-         dict(HAS_INIT=True, HAS_D=True, D_PER_P=False, VARLEN=False, **flags), config.scan_warps),
+        (f"chunk_scan_fwd (chunk {forward_Q})", K._chunk_scan_fwd_kernel,
+         dict(HAS_INIT=True, HAS_D=True, D_PER_P=False, VARLEN=False, **forward),
+         config.scan_warps),
         ("chunk_scan_bwd_dx", K._chunk_scan_bwd_dx_kernel,
          dict(HAS_D=True, D_PER_P=False, HAS_DFINAL=True, VARLEN=False, **flags),
          config.scan_bwd_warps),

@@ -48,6 +48,14 @@ class SSDConfig:
     choices for tiles of this size, to be swept with `benchmarks/ssd.py --set key=value`."""
 
     chunk_size: int | None = None  # overrides the caller's chunk_size when set (benchmark sweeps)
+    # the forward's chunks (None: the caller's), never below the caller's: longer chunks, fewer
+    # states to write, pass and read (the forward's HBM traffic is mostly states: 8 GiB at the
+    # target shape in chunks of 64, 4 GiB in chunks of 128), read in tiles of the caller's
+    # chunk at the price of C B^T once per head and tile pair instead of once per group, and on
+    # sm_90 of 1.3 KB of spills per thread (chunks of 64: 288 B). Which wins is for the H200
+    # sweep (`benchmarks/ssd.py --set forward_chunk=none,128,256`). The backward runs the
+    # caller's chunk.
+    forward_chunk: int | None = None
     state_warps: int = 4  # chunk states and adjoints: one (P, Q) x (Q, N) matmul per program
     scan_warps: int = 8  # forward chunk scan: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P) per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
@@ -167,10 +175,11 @@ def _strides(t: torch.Tensor, dims: int) -> tuple:
 class _Launch:
     """What every kernel launch of one call shares: sizes, the chunk table, the grids."""
 
-    def __init__(self, x, B, table: ChunkTable, Q: int, config: SSDConfig):
+    def __init__(self, x, B, table: ChunkTable, Q: int, config: SSDConfig, sub: int | None = None):
         self.batch, self.L, self.H, self.P = x.shape
         self.G, self.N = B.shape[2], B.shape[3]
         self.table, self.Q, self.config = table, Q, config
+        self.sub = sub or Q  # positions per tile inside a chunk (the forward's long chunks)
         self.rows = table.rows
         self.blocks = _blocks(self.P, self.N)
         self.precision = _dot_precision(x)
@@ -178,6 +187,7 @@ class _Launch:
         self.state_dtype = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
         self.head_grid = (table.n_chunks, self.rows * self.H)  # chunk states
         self.chunk_grid = (table.n_chunks, self.rows * self.G)  # chunk scans: heads looped
+        self.scan_fwd_grid = (table.n_chunks * (Q // self.sub), self.rows * self.G)
         self.entry_blocks = triton.cdiv(self.P * self.N, config.passing_block)
         self.passing_grid = (self.entry_blocks, self.rows * self.H)
         self.varlen = table.empty is not None
@@ -207,7 +217,7 @@ def _chunk_local(a, b, dt, A, dt_bias, out, decay, adjoint: bool, flags: dict, r
     _chunk_state_kernel[run.head_grid](
         a, dt, A, dt_bias if dt_bias is not None else A, b, table.start, table.length, out, decay,
         run.H, run.G, run.P, run.N, table.n_chunks, *_strides(a, 4), *_strides(dt, 3),
-        *_strides(b, 4), ADJOINT=adjoint, num_warps=run.config.state_warps, **flags,
+        *_strides(b, 4), ADJOINT=adjoint, SUB=run.sub, num_warps=run.config.state_warps, **flags,
     )
 
 
@@ -236,14 +246,14 @@ def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final
     states, _, final = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, want_final,
                                             flags, run)
     y = torch.empty(x.shape, device=device, dtype=x.dtype)
-    _chunk_scan_fwd_kernel[run.chunk_grid](
+    _chunk_scan_fwd_kernel[run.scan_fwd_grid](
         x, dt, A, dt_bias if dt_bias is not None else A, B, C, D if D is not None else A,
         initial_states if initial_states is not None else states, states,
         table.start, table.length, table.first, table.sequence, y,
         run.H, run.G, run.P, run.N, table.n_chunks,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
-        HAS_INIT=initial_states is not None, VARLEN=run.varlen,
+        HAS_INIT=initial_states is not None, VARLEN=run.varlen, SUB=run.sub,
         num_warps=run.config.scan_warps, **flags,
     )
     if final is not None and initial_states is not None and table.empty is not None:
@@ -324,14 +334,14 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
 class SSDFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, dt, A, B, C, D, dt_bias, initial_states, dt_softplus, want_final,
-                cu_seqlens, Q):
+                cu_seqlens, Q, forward_Q):
         A32 = A.float().contiguous()
         init = initial_states.float().contiguous() if initial_states is not None else None
-        table = chunk_table(x.shape[0], x.shape[1], Q, cu_seqlens, x.device)
-        run = _Launch(x, B, table, Q, CONFIG)
+        table = chunk_table(x.shape[0], x.shape[1], forward_Q, cu_seqlens, x.device)
+        run = _Launch(x, B, table, forward_Q, CONFIG, sub=Q)
         y, final = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final, run)
         ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init)
-        ctx.run, ctx.dt_softplus = run, dt_softplus
+        ctx.Q, ctx.config, ctx.cu_seqlens, ctx.dt_softplus = Q, CONFIG, cu_seqlens, dt_softplus
         ctx.dtypes = (A.dtype, None if D is None else D.dtype,
                       None if dt_bias is None else dt_bias.dtype,
                       None if initial_states is None else initial_states.dtype)
@@ -341,13 +351,15 @@ class SSDFunction(torch.autograd.Function):
     def backward(ctx, dy, dfinal=None):
         x, dt, A32, B, C, D, dt_bias, init = ctx.saved_tensors
         dfinal = dfinal.float().contiguous() if dfinal is not None else None
-        dy = _with_int32_tiles(dy, ctx.run.Q)
+        dy = _with_int32_tiles(dy, ctx.Q)
+        table = chunk_table(x.shape[0], x.shape[1], ctx.Q, ctx.cu_seqlens, x.device)
+        run = _Launch(x, B, table, ctx.Q, ctx.config)
         dx, ddt, dA, dB, dC, dD, dbias, dinit = _backward(
-            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, ctx.run)
+            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, run)
         A_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
         cast = lambda g, dtype: g.to(dtype) if g is not None else None  # noqa: E731
         return (dx, ddt, dA.to(A_dtype), dB, dC, cast(dD, D_dtype), cast(dbias, bias_dtype),
-                cast(dinit, init_dtype), None, None, None, None)
+                cast(dinit, init_dtype), None, None, None, None, None)
 
 
 def _empty_call(x, B, initial_states, return_final_states, cu_seqlens):
@@ -379,12 +391,13 @@ def ssd_triton(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False,
     Q = kernel_chunk_size(CONFIG.chunk_size or chunk_size)
     if x.dtype == torch.float32:
         Q = min(Q, CONFIG.fp32_max_chunk)
-    B, C = (_with_int32_tiles(t, Q) for t in (B, C))
-    x = _with_int32_tiles(x, Q)
+    forward_Q = max(Q, kernel_chunk_size(CONFIG.forward_chunk or Q))
+    B, C = (_with_int32_tiles(t, forward_Q) for t in (B, C))
+    x = _with_int32_tiles(x, forward_Q)
     if x.shape[1] == 0:
         return _empty_call(x, B, initial_states, return_final_states, cu_seqlens)
     result = SSDFunction.apply(x, dt, A, B, C, D, dt_bias, initial_states, dt_softplus,
-                               return_final_states, cu_seqlens, Q)
+                               return_final_states, cu_seqlens, Q, forward_Q)
     if z is None:
         return result
     if return_final_states:

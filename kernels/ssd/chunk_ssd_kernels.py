@@ -204,33 +204,43 @@ def _chunk_state_kernel(
     H, G, P, N, n_chunks,
     sa_b, sa_l, sa_h, sa_p, sdt_b, sdt_l, sdt_h, sb_b, sb_l, sb_g, sb_n,
     ADJOINT: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, Q: tl.constexpr,
-    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    DOT_DTYPE: tl.constexpr,
+    SUB: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
 ):
     """One program per (chunk, row x head), all chunks at once: the chunk's own state from zero,
     S_c = (x o exp(cs_last - cs) dt)^T B (a = x, b = B), and its total decay; ADJOINT: what the
-    chunk adds to the adjoint arriving at its start, sum_t exp(cs_t) dy_t C_t^T (a = dy, b = C)."""
+    chunk adds to the adjoint arriving at its start, sum_t exp(cs_t) dy_t C_t^T (a = dy, b = C).
+    The chunk is read SUB positions at a time (tiles of the backward's size: a chunk of Q > SUB
+    is the forward's, fewer states to pass), the state carried from sub-block to sub-block."""
     chunk = tl.program_id(0)
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     group = head // (H // G)
     start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
-    t = tl.arange(0, Q)
-    valid = t < tl.load(chunk_len_ptr + chunk)
+    length = tl.load(chunk_len_ptr + chunk)
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
-                           sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-    cs_last = _last_of(cs, t, Q)
-    if ADJOINT:
-        weight = tl.exp(cs)
-    else:
-        weight = _decay_to_end(cs, cs_last, t, Q) * dt
-        tl.store(decay_ptr + (row * H + head) * n_chunks + chunk, tl.exp(cs_last))
-    a = _load_rows(a_ptr, row, start, t, valid, sa_b, sa_l, head, sa_h, p, P, sa_p)
-    b = _load_rows(b_ptr, row, start, t, valid, sb_b, sb_l, group, sb_g, n, N, sb_n)
-    weighted = (a.to(tl.float32) * weight[:, None]).to(DOT_DTYPE)
-    state = tl.dot(tl.trans(weighted), b.to(DOT_DTYPE), input_precision=DOT_PRECISION)  # (BP, BN)
+    inner = tl.arange(0, SUB)
+    state = tl.zeros([BLOCK_P, BLOCK_N], dtype=tl.float32)
+    cs_before = tl.full([], 0.0, dtype=tl.float32)  # cs at the end of the sub-blocks before
+    for sub in range(Q // SUB):
+        t = sub * SUB + inner
+        valid = t < length
+        dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
+                               sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)  # cs from the sub-block's start
+        cs_last = _last_of(cs, inner, SUB)
+        if ADJOINT:
+            weight = tl.exp(cs_before + cs)
+        else:
+            weight = _decay_to_end(cs, cs_last, inner, SUB) * dt
+            state = tl.exp(cs_last) * state
+        a = _load_rows(a_ptr, row, start, t, valid, sa_b, sa_l, head, sa_h, p, P, sa_p)
+        b = _load_rows(b_ptr, row, start, t, valid, sb_b, sb_l, group, sb_g, n, N, sb_n)
+        weighted = (a.to(tl.float32) * weight[:, None]).to(DOT_DTYPE)
+        state += tl.dot(tl.trans(weighted), b.to(DOT_DTYPE), input_precision=DOT_PRECISION)
+        cs_before += cs_last
+    if not ADJOINT:
+        tl.store(decay_ptr + (row * H + head) * n_chunks + chunk, tl.exp(cs_before))
     offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
     tl.store(states_ptr + offsets, state.to(states_ptr.dtype.element_ty),
              mask=(p[:, None] < P) & (n[None, :] < N))
@@ -384,6 +394,20 @@ def _adjoint_passing_kernel(
 
 
 @triton.jit
+def _cs_before(dt_ptr, dt_bias_ptr, A_ptr, row, start, length, head, sdt_b, sdt_l, sdt_h,
+               sub_blocks, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, SUB: tl.constexpr):
+    """cs at the end of a chunk's first `sub_blocks` sub-blocks (the sum of dt A there)."""
+    inner = tl.arange(0, SUB)
+    total = tl.full([], 0.0, dtype=tl.float32)
+    for sub in range(sub_blocks):
+        t = sub * SUB + inner
+        _, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, t < length, head,
+                              sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
+        total += _last_of(cs, inner, SUB)
+    return total
+
+
+@triton.jit
 def _chunk_scan_fwd_kernel(
     x_ptr, dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, D_ptr, init_ptr,
     states_ptr,  # (rows, chunks, H, P, N): the states after each chunk
@@ -393,30 +417,77 @@ def _chunk_scan_fwd_kernel(
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sy_b, sy_l, sy_h, sy_p,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
-    HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr,
-    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
+    HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, SUB: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
-    """y = (C B^T o decay o dt_s) x + exp(cs) o (C h_{c-1}^T) + D x, one program per (chunk,
-    row x group), all chunks at once, looping over the group's heads (C B^T once per group)."""
-    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
-    t = tl.arange(0, Q)
+    """y = (C B^T o decay o dt_s) x + exp(cs) o (C h_{c-1}^T) + D x for the SUB output positions
+    of one sub-block of a chunk: one program per (chunk x sub-block, row x group), all chunks at
+    once, looping over the group's heads and, per head, over the chunk's sub-blocks up to its
+    own (C B^T of a sub-block pair once per head; with SUB = Q, once per group)."""
+    sub_blocks: tl.constexpr = Q // SUB
+    chunk = tl.program_id(0) // sub_blocks
+    own_sub = tl.program_id(0) % sub_blocks
+    row = (tl.program_id(1) // G).to(tl.int64)
+    group = tl.program_id(1) % G
+    start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
+    length = tl.load(chunk_len_ptr + chunk)
+    inner = tl.arange(0, SUB)
+    t = own_sub * SUB + inner
     valid = t < length
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
-    Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(DOT_DTYPE)
     Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
-    CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
+    if sub_blocks == 1:
+        Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N,
+                        sB_n).to(DOT_DTYPE)
+        CB_own = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (SUB_t, SUB_s) fp32
     heads_per_group = H // G
     for i in range(heads_per_group):
         head = group * heads_per_group + i
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-        x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P, sx_p).to(DOT_DTYPE)
-        entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
-                                   row, head, H, P, N, n_chunks, p, n, HAS_INIT, VARLEN,
-                                   BLOCK_P, BLOCK_N)
-        scores = (CB * _intra_decay(cs, t, Q) * dt[None, :]).to(DOT_DTYPE)
-        y = tl.dot(scores, x, input_precision=DOT_PRECISION)  # (Q, BP) fp32
+        if sub_blocks == 1:
+            x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P,
+                           sx_p).to(DOT_DTYPE)
+            entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr,
+                                       chunk, row, head, H, P, N, n_chunks, p, n, HAS_INIT,
+                                       VARLEN, BLOCK_P, BLOCK_N)
+            scores = (CB_own * _intra_decay(cs, inner, SUB) * dt[None, :]).to(DOT_DTYPE)
+            y = tl.dot(scores, x, input_precision=DOT_PRECISION)  # (SUB, BP) fp32
+        else:
+            # cs from the chunk's start; the earlier sub-blocks' decays are differences of it
+            cs_t = cs + _cs_before(dt_ptr, dt_bias_ptr, A_ptr, row, start, length, head, sdt_b,
+                                   sdt_l, sdt_h, own_sub, HAS_BIAS, SOFTPLUS, SUB)
+            y = tl.zeros([SUB, BLOCK_P], dtype=tl.float32)
+            cs_s_before = tl.full([], 0.0, dtype=tl.float32)
+            for sub in range(own_sub):
+                s = sub * SUB + inner
+                valid_s = s < length
+                dt_s, cs_s = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, s, valid_s,
+                                           head, sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
+                Bs = _load_rows(B_ptr, row, start, s, valid_s, sB_b, sB_l, group, sB_g, n, N,
+                                sB_n).to(DOT_DTYPE)
+                xs = _load_rows(x_ptr, row, start, s, valid_s, sx_b, sx_l, head, sx_h, p, P,
+                                sx_p).to(DOT_DTYPE)
+                # every s of an earlier sub-block precedes every t: the full block, exponents <= 0
+                decay = tl.exp(cs_t[:, None] - (cs_s_before + cs_s)[None, :])
+                CB = tl.dot(Cm, tl.trans(Bs), input_precision=DOT_PRECISION)
+                y += tl.dot((CB * decay * dt_s[None, :]).to(DOT_DTYPE), xs,
+                            input_precision=DOT_PRECISION)
+                cs_s_before += _last_of(cs_s, inner, SUB)
+            Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N,
+                            sB_n).to(DOT_DTYPE)
+            x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P,
+                           sx_p).to(DOT_DTYPE)
+            CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)
+            scores = (CB * _intra_decay(cs, inner, SUB) * dt[None, :]).to(DOT_DTYPE)
+            y += tl.dot(scores, x, input_precision=DOT_PRECISION)
+            cs = cs_t
+            # loaded last: a (P, N) fp32 tile live across the loop above spills more
+            entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr,
+                                       chunk, row, head, H, P, N, n_chunks, p, n, HAS_INIT,
+                                       VARLEN, BLOCK_P, BLOCK_N)
         y += tl.exp(cs)[:, None] * tl.dot(Cm, tl.trans(entering.to(DOT_DTYPE)),
                                           input_precision=DOT_PRECISION)
         if HAS_D:

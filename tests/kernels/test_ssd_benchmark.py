@@ -43,8 +43,11 @@ def test_set_options_are_swept_and_checked(benchmark):
     assert parse([]) == [{}]
     assert parse(["chunk_size=32,64", "scan_warps=4"]) == [
         {"chunk_size": 32, "scan_warps": 4}, {"chunk_size": 64, "scan_warps": 4}]
+    assert parse(["forward_chunk=none,128"]) == [{"forward_chunk": None}, {"forward_chunk": 128}]
     with pytest.raises(SystemExit, match="expected key=value"):
         parse(["chunk=64"])
+    with pytest.raises(SystemExit, match="integers, or none"):
+        parse(["scan_warps=eight"])
 
 
 def test_gate_passes_on_the_triton_path_and_fails_a_broken_one(benchmark):

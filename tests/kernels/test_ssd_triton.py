@@ -105,25 +105,30 @@ def check_against(reference, case: Case, tensors, options, scale=(1.0, 1.0)):
 
 CPU_CASES = {
     # odd L over three chunks of 16, two groups of two heads, every option; the state passing
-    # walks tiles of two chunks (states carried between tiles) in blocks of 8 entries
-    "odd_length_groups_all_options": Case(with_z=True, config=dict(passing_chunks=2,
-                                                                     passing_block=8)),
+    # walks tiles of two chunks (states carried between tiles) in blocks of 8 entries; the
+    # forward runs two chunks of 32 read in sub-blocks of 16
+    "odd_length_groups_all_options": Case(with_z=True, config=dict(
+        passing_chunks=2, passing_block=8, forward_chunk=32)),
     "length1_plain": Case(L=1, batch=1, H=3, G=1, D_shape=None, with_bias=False, softplus=False,
                           initial=False),
     # two whole chunks (the boundary falls on a chunk edge), D per channel, no initial state
+    # (the forward in the caller's chunks too)
     "chunk_boundary_D_per_channel": Case(L=32, batch=1, H=2, G=1, P=16, N=16, D_shape="HP",
-                                         initial=False),
+                                         initial=False, config=dict(forward_chunk=None)),
     # one-chunk passing tiles: every sequence start is a tile start
     "packed_with_empty_sequence": Case(L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34),
-                                       config=dict(passing_chunks=1)),
-    # tiles of four chunks: sequences start and end inside tiles and across them
+                                       config=dict(passing_chunks=1, forward_chunk=None)),
+    # tiles of four chunks: sequences start and end inside tiles and across them; forward
+    # chunks of 32 that sequences end inside of
     "packed_across_tiles": Case(L=70, batch=1, H=2, G=1, D_shape="HP",
-                                cu_seqlens=(0, 20, 20, 23, 52, 70), config=dict(passing_chunks=4)),
+                                cu_seqlens=(0, 20, 20, 23, 52, 70),
+                                config=dict(passing_chunks=4, forward_chunk=32)),
     # packed, no initial states and no d final states (final states not returned)
     "packed_no_states": Case(L=50, batch=1, H=2, G=1, cu_seqlens=(0, 17, 50), initial=False,
-                             final=False, config=dict(passing_chunks=2)),
+                             final=False, config=dict(passing_chunks=2, forward_chunk=None)),
     "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
-    "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16),
+    "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16,
+                 config=dict(forward_chunk=32)),
     "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
 }
 
@@ -200,6 +205,19 @@ def test_chunk_size_is_rounded_up_to_a_power_of_two_of_at_least_16():
         ssd_triton(**tensors, **options, chunk_size=0)
 
 
+def test_forward_chunks_are_never_shorter_than_the_callers():
+    tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device="cpu")
+    with ssd_config(forward_chunk=16):
+        shorter = ssd_triton(**tensors, **options, chunk_size=32)
+    with ssd_config(forward_chunk=None):
+        callers = ssd_triton(**tensors, **options, chunk_size=32)
+    with ssd_config(forward_chunk=64):
+        longer = ssd_triton(**tensors, **options, chunk_size=32)
+    assert torch.equal(shorter[0], callers[0]) and torch.equal(shorter[1], callers[1])
+    assert not torch.equal(longer[0], callers[0])  # two sub-blocks per chunk: other roundings
+    assert_close(longer[0], callers[0], 1e-5)
+
+
 def test_mixed_dtypes_fail_before_any_kernel():
     tensors, options = make_inputs(Case(L=5, batch=1, H=2, G=1), device="cpu")
     tensors["B"] = tensors["B"].detach().to(torch.float16)
@@ -267,10 +285,14 @@ def test_varlen_equals_separate_calls():
 
 
 @cuda
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
-def test_gpu_real_shape_matches_chunked_reference(dtype):
-    """(1, 2^14, 8 heads x 64, N = 128), the kernel target's head shape, forward and backward."""
-    case = Case(L=(1 << 14) + 3, batch=1, H=8, P=64, G=1, N=128, dtype=dtype, chunk_size=64)
+@pytest.mark.parametrize("dtype, forward_chunk", [
+    (torch.bfloat16, None), (torch.bfloat16, 256), (torch.float32, None), (torch.float32, 128),
+], ids=["bf16", "bf16_forward256", "fp32", "fp32_forward128"])
+def test_gpu_real_shape_matches_chunked_reference(dtype, forward_chunk):
+    """(1, 2^14, 8 heads x 64, N = 128), the kernel target's head shape, forward and backward;
+    the forward in the caller's chunks and in longer ones (read in sub-blocks)."""
+    case = Case(L=(1 << 14) + 3, batch=1, H=8, P=64, G=1, N=128, dtype=dtype, chunk_size=64,
+                config=dict(forward_chunk=forward_chunk))
     tensors, options = make_inputs(case, device="cuda")
 
     def reference(**kwargs):
@@ -280,9 +302,10 @@ def test_gpu_real_shape_matches_chunked_reference(dtype):
 
 
 @cuda
-def test_gpu_varlen_matches_reference():
+@pytest.mark.parametrize("forward_chunk", [None, 128])
+def test_gpu_varlen_matches_reference(forward_chunk):
     case = Case(L=3000, batch=1, H=4, P=64, G=2, N=64, dtype=torch.bfloat16, chunk_size=64,
-                cu_seqlens=(0, 1, 700, 700, 1999, 3000))
+                cu_seqlens=(0, 1, 700, 700, 1999, 3000), config=dict(forward_chunk=forward_chunk))
     tensors, options = make_inputs(case, device="cuda")
 
     def reference(**kwargs):
