@@ -7,7 +7,7 @@ owns one channel and keeps per-position values of its chunk (the chunk's 16 stat
 current n, their decays, delta, delta * u, dy and three accumulators) in separate registers,
 named by position: a register array can only be indexed by constants, and Triton would spread a
 [channels, positions] tile over lanes. In the template below a line holding `{i}` is repeated
-for every position i < CHUNK, a block between `#for i` (`#for i rev`) and `#end` is repeated
+for every position i < SUB, a block between `#for i` (`#for i rev`) and `#end` is repeated
 as a whole for every position in order (last to first), and a line holding `{k}` for every tile
 k of TI positions; `{k_of_i}` / `{c_of_i}` name the tile and
 the column that hold position i. TI, the positions per 16-byte vector load, depends on the input
@@ -22,7 +22,8 @@ import re
 import sys
 from pathlib import Path
 
-CHUNK = 16  # positions per backward chunk; the forward saves a state every CHUNK positions
+CHUNK = 16  # the forward saves a state every CHUNK positions
+SUB = 8  # positions per step of the backward: half a chunk, so half the registers per position
 TILE_WIDTHS = (8, 4)  # TI: 16 bytes of a 16-bit or of a 32-bit input
 TARGET = Path(__file__).resolve().parents[1] / "kernels" / "selective_scan" / "recurrent_scan_bwd_kernels.py"
 
@@ -33,10 +34,12 @@ Sequential-time selective-scan backward (Mamba-1 S6), one launch per call after 
 carries (`chunk_scan_kernels._scan_bwd_carry_kernel` and its chain kernel).
 
 Grid (H / BLOCK_H, segments, batch): each thread owns one channel, each program one segment of
-chunks of CHUNK = {chunk} positions, walked last chunk first. Inside a chunk, one state n at a
-time (a runtime loop): the chunk's states h_0 .. h_15 are recomputed in order from the state the
-forward saved at the previous chunk's end, then the adjoint g_t = a_{{t+1}} g_{{t+1}} + dy_t C_t
-walks back; both are per-thread register chains, so there is no scan across lanes at all. The
+chunks of CHUNK = {chunk} positions (the forward's saved-state spacing), walked last half-chunk
+of SUB = {sub} positions first. Inside a half, one state n at a time (a runtime loop): the half's
+states are recomputed in order from the state the forward saved at the previous chunk's end
+(the second half first walks the first half's positions without keeping them: half the
+per-position registers, which doubles the warps per SM, for a quarter more exps), then the
+adjoint g_t = a_{{t+1}} g_{{t+1}} + dy_t C_t walks back; both are per-thread register chains, so there is no scan across lanes at all. The
 sums over states (du, d delta, and y for dz) are register sums over the n loop; dB and dC (sums
 over channels) are one warp reduction per (position, state) and one atomic add per program.
 What a state carries from one chunk to the next (the adjoint flowing into the chunk's last
@@ -50,6 +53,7 @@ import triton.language as tl
 
 CHUNK_POSITIONS = {chunk}  # for the launcher
 CHUNK = tl.constexpr({chunk})  # kernels read only constexpr globals
+SUB = tl.constexpr({sub})
 LN2 = tl.constexpr(0.6931471805599453)
 
 
@@ -87,6 +91,7 @@ def _seq_bwd_kernel_ti{ti}(
     offs_h = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)
     mask_h = offs_h < H
     offs_t = tl.arange(0, TI)
+    offs_sub = tl.arange(0, SUB)
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
@@ -112,10 +117,26 @@ def _seq_bwd_kernel_ti{ti}(
         d_after = _softplus(d_after)
     d_after = tl.where(offs_h * 0 + after < L, d_after, 0.0)
 
-    for step in range(0, last - first):
-        chunk = last - 1 - step
-        t0 = chunk * CHUNK
-        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy; the
+    for step in range(0, 2 * (last - first)):
+        half_index = 2 * last - 1 - step  # halves of the segment, last first
+        chunk = half_index // 2
+        t0 = half_index * SUB
+        c0 = chunk * CHUNK
+        # the second half starts from the state after the first: its delta and delta * u
+        p_d_{i} = zero_h
+        p_w_{i} = zero_h
+        if half_index % 2 == 1:
+            pt_{k} = c0 + {k} * TI + offs_t
+            pm_{k} = mask_h[:, None] & (pt_{k} < L)[None, :]
+            po_{k} = rows[:, None] + pt_{k}[None, :]
+            pd_{k} = tl.load(delta_ptr + po_{k}, mask=pm_{k}, other=0.0).to(tl.float32)
+            if HAS_BIAS: pd_{k} = pd_{k} + bias[:, None]
+            if SOFTPLUS: pd_{k} = _softplus(pd_{k})
+            pd_{k} = tl.where(pm_{k}, pd_{k}, 0.0)
+            pw_{k} = pd_{k} * tl.load(u_ptr + po_{k}, mask=pm_{k}, other=0.0).to(tl.float32)
+            p_d_{i} = _column(pd_{k_of_i}, offs_t, {c_of_i})
+            p_w_{i} = _column(pw_{k_of_i}, offs_t, {c_of_i})
+        # per-position inputs of the half: delta (after bias and softplus), delta * u, dy; the
         # tiles die here (they are loaded again after the state loop, from cache) so that only
         # per-position registers stay live across it
         t_{k} = t0 + {k} * TI + offs_t
@@ -135,8 +156,7 @@ def _seq_bwd_kernel_ti{ti}(
         gb_{i} = zero_h
         ga_{i} = zero_h
         y_{i} = zero_h
-        # masks of the per-position dB / dC atomics (scalars: the chunk's positions inside L)
-        in_{i} = t0 + {i} < L
+        in_{i} = t0 + {i} < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
         for n in range(0, N):
             a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
@@ -148,6 +168,11 @@ def _seq_bwd_kernel_ti{ti}(
                 if HAS_INIT:
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
+            if half_index % 2 == 1:  # walk the first half (its states are not kept)
+                if B_VARIES:
+                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_row + n * L + c0 + {i}, mask=c0 + {i} < L, other=0.0).to(tl.float32)
+                else:
+                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
@@ -172,17 +197,20 @@ def _seq_bwd_kernel_ti{ti}(
             if HAS_Z: y_{i} += h_{i} * c_{i}
             #end
             # dC: sum over the program's channels of h dy
-            if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_n + t0 + {i}, tl.sum(h_{i} * e_{i}, axis=0), mask=in_{i})
+            if C_VARIES:  # the half's sums leave in one atomic instruction (SUB lanes)
+                dc_row = tl.zeros([SUB], dtype=tl.float32)
+                dc_row = tl.where(offs_sub == {i}, tl.sum(h_{i} * e_{i}, axis=0), dc_row)
+                tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
             else:
                 dc_acc = zero_h
                 dc_acc += h_{i} * e_{i}
             # the adjoint, last position first
             dA_acc = zero_h
             db_acc = zero_h
+            db_row = tl.zeros([SUB], dtype=tl.float32)
             #for i rev
             g = flow + e_{i} * c_{i}
-            if B_VARIES: tl.atomic_add(dB_ptr + bc_n + t0 + {i}, tl.sum(g * w_{i}, axis=0), mask=in_{i})
+            if B_VARIES: db_row = tl.where(offs_sub == {i}, tl.sum(g * w_{i}, axis=0), db_row)
             if not B_VARIES: db_acc += g * w_{i}
             gb_{i} += g * b_{i}
             gd = g * (h_{i} - w_{i} * b_{i})  # g a_t h_(t-1)
@@ -190,6 +218,8 @@ def _seq_bwd_kernel_ti{ti}(
             dA_acc += gd * d_{i}
             flow = a_{i} * g
             #end
+            if B_VARIES:
+                tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + hn + n, flow, mask=mask_h)
             dA_old = tl.load(dA_ptr + hn + n, mask=mask_h, other=0.0)
             tl.store(dA_ptr + hn + n, dA_old + dA_acc, mask=mask_h)
@@ -200,10 +230,10 @@ def _seq_bwd_kernel_ti{ti}(
                 dc_old = tl.load(dC_ptr + hn + n, mask=mask_h, other=0.0)
                 tl.store(dC_ptr + hn + n, dc_old + dc_acc, mask=mask_h)
             if HAS_INIT:
-                if chunk == 0:  # the adjoint of the initial state: what flows out of position 0
+                if half_index == 0:  # the adjoint of the initial state: what flows out of position 0
                     tl.store(dinit_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, flow, mask=mask_h)
 
-        # du, d delta (and dz) of the chunk, assembled into tiles and stored; u, dout, z and
+        # du, d delta (and dz) of the half, assembled into tiles and stored; u, dout, z and
         # the raw delta are read again (cache hits)
         t_{k} = t0 + {k} * TI + offs_t
         m_{k} = mask_h[:, None] & (t_{k} < L)[None, :]
@@ -250,9 +280,9 @@ def _substitute(line: str, ti: int, i: int) -> str:
 def _expand_line(line: str, ti: int) -> list[str]:
     """Repeat a template line over positions ({i}) or tiles ({k}); else keep it."""
     if "{i}" in line or "{k_of_i}" in line:
-        return [_substitute(line, ti, i) for i in range(CHUNK)]
+        return [_substitute(line, ti, i) for i in range(SUB)]
     if "{k}" in line:
-        return [line.replace("{k}", str(k)) for k in range(CHUNK // ti)]
+        return [line.replace("{k}", str(k)) for k in range(SUB // ti)]
     return [line]
 
 
@@ -265,7 +295,7 @@ def _expand_lines(lines: list[str], ti: int) -> list[str]:
         if marker in ("#for i", "#for i rev"):
             block, reverse = [], marker.endswith("rev")
         elif marker == "#end":
-            order = range(CHUNK - 1, -1, -1) if reverse else range(CHUNK)
+            order = range(SUB - 1, -1, -1) if reverse else range(SUB)
             out.extend(_substitute(text, ti, i) for i in order for text in block)
             block = None
         elif block is not None:
@@ -295,7 +325,7 @@ def expand(template: str, ti: int) -> str:
 
 
 def generate() -> str:
-    return HEADER.replace("{chunk}", str(CHUNK)).replace("{{", "{").replace("}}", "}") + "".join(
+    return HEADER.replace("{chunk}", str(CHUNK)).replace("{sub}", str(SUB)).replace("{{", "{").replace("}}", "}") + "".join(
         expand(TEMPLATE, ti) for ti in TILE_WIDTHS
     )
 

@@ -418,7 +418,7 @@ def _scan_bwd_kernel(
             if HAS_Z:
                 y += x * c_n
             if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_row + n * L + t, tl.sum(dy * x, axis=0), mask=mask_t)
+                tl.atomic_add(dC_ptr + bc_row + n * L + t, tl.sum(dy * x, axis=0), mask=mask_t, sem="relaxed")
             else:
                 dC_acc = _put(dC_acc, offs_n, n, _pick(dC_acc, offs_n, n) + tl.sum(dy * x, axis=1))
             decayed = x - b  # a_t x_{t-1}, the initial state's share included
@@ -438,7 +438,7 @@ def _scan_bwd_kernel(
             g_decayed_A += g_decayed * a2[:, None]
             dA_acc = _put(dA_acc, offs_n, n, _pick(dA_acc, offs_n, n) + tl.sum(g_decayed * delta, axis=1))
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_row + n * L + t, tl.sum(g * delta_u, axis=0), mask=mask_t)
+                tl.atomic_add(dB_ptr + bc_row + n * L + t, tl.sum(g * delta_u, axis=0), mask=mask_t, sem="relaxed")
             else:
                 dB_acc = _put(dB_acc, offs_n, n, _pick(dB_acc, offs_n, n) + tl.sum(g * delta_u, axis=1))
             if HAS_INIT:

@@ -5,10 +5,12 @@ Sequential-time selective-scan backward (Mamba-1 S6), one launch per call after 
 carries (`chunk_scan_kernels._scan_bwd_carry_kernel` and its chain kernel).
 
 Grid (H / BLOCK_H, segments, batch): each thread owns one channel, each program one segment of
-chunks of CHUNK = 16 positions, walked last chunk first. Inside a chunk, one state n at a
-time (a runtime loop): the chunk's states h_0 .. h_15 are recomputed in order from the state the
-forward saved at the previous chunk's end, then the adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t
-walks back; both are per-thread register chains, so there is no scan across lanes at all. The
+chunks of CHUNK = 16 positions (the forward's saved-state spacing), walked last half-chunk
+of SUB = 8 positions first. Inside a half, one state n at a time (a runtime loop): the half's
+states are recomputed in order from the state the forward saved at the previous chunk's end
+(the second half first walks the first half's positions without keeping them: half the
+per-position registers, which doubles the warps per SM, for a quarter more exps), then the
+adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t walks back; both are per-thread register chains, so there is no scan across lanes at all. The
 sums over states (du, d delta, and y for dz) are register sums over the n loop; dB and dC (sums
 over channels) are one warp reduction per (position, state) and one atomic add per program.
 What a state carries from one chunk to the next (the adjoint flowing into the chunk's last
@@ -22,6 +24,7 @@ import triton.language as tl
 
 CHUNK_POSITIONS = 16  # for the launcher
 CHUNK = tl.constexpr(16)  # kernels read only constexpr globals
+SUB = tl.constexpr(8)
 LN2 = tl.constexpr(0.6931471805599453)
 
 
@@ -57,6 +60,7 @@ def _seq_bwd_kernel_ti8(
     offs_h = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)
     mask_h = offs_h < H
     offs_t = tl.arange(0, TI)
+    offs_sub = tl.arange(0, SUB)
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
@@ -82,42 +86,73 @@ def _seq_bwd_kernel_ti8(
         d_after = _softplus(d_after)
     d_after = tl.where(offs_h * 0 + after < L, d_after, 0.0)
 
-    for step in range(0, last - first):
-        chunk = last - 1 - step
-        t0 = chunk * CHUNK
-        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy; the
+    for step in range(0, 2 * (last - first)):
+        half_index = 2 * last - 1 - step  # halves of the segment, last first
+        chunk = half_index // 2
+        t0 = half_index * SUB
+        c0 = chunk * CHUNK
+        # the second half starts from the state after the first: its delta and delta * u
+        p_d_0 = zero_h
+        p_d_1 = zero_h
+        p_d_2 = zero_h
+        p_d_3 = zero_h
+        p_d_4 = zero_h
+        p_d_5 = zero_h
+        p_d_6 = zero_h
+        p_d_7 = zero_h
+        p_w_0 = zero_h
+        p_w_1 = zero_h
+        p_w_2 = zero_h
+        p_w_3 = zero_h
+        p_w_4 = zero_h
+        p_w_5 = zero_h
+        p_w_6 = zero_h
+        p_w_7 = zero_h
+        if half_index % 2 == 1:
+            pt_0 = c0 + 0 * TI + offs_t
+            pm_0 = mask_h[:, None] & (pt_0 < L)[None, :]
+            po_0 = rows[:, None] + pt_0[None, :]
+            pd_0 = tl.load(delta_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
+            if HAS_BIAS:
+                pd_0 = pd_0 + bias[:, None]
+            if SOFTPLUS:
+                pd_0 = _softplus(pd_0)
+            pd_0 = tl.where(pm_0, pd_0, 0.0)
+            pw_0 = pd_0 * tl.load(u_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
+            p_d_0 = _column(pd_0, offs_t, 0)
+            p_d_1 = _column(pd_0, offs_t, 1)
+            p_d_2 = _column(pd_0, offs_t, 2)
+            p_d_3 = _column(pd_0, offs_t, 3)
+            p_d_4 = _column(pd_0, offs_t, 4)
+            p_d_5 = _column(pd_0, offs_t, 5)
+            p_d_6 = _column(pd_0, offs_t, 6)
+            p_d_7 = _column(pd_0, offs_t, 7)
+            p_w_0 = _column(pw_0, offs_t, 0)
+            p_w_1 = _column(pw_0, offs_t, 1)
+            p_w_2 = _column(pw_0, offs_t, 2)
+            p_w_3 = _column(pw_0, offs_t, 3)
+            p_w_4 = _column(pw_0, offs_t, 4)
+            p_w_5 = _column(pw_0, offs_t, 5)
+            p_w_6 = _column(pw_0, offs_t, 6)
+            p_w_7 = _column(pw_0, offs_t, 7)
+        # per-position inputs of the half: delta (after bias and softplus), delta * u, dy; the
         # tiles die here (they are loaded again after the state loop, from cache) so that only
         # per-position registers stay live across it
         t_0 = t0 + 0 * TI + offs_t
-        t_1 = t0 + 1 * TI + offs_t
         m_0 = mask_h[:, None] & (t_0 < L)[None, :]
-        m_1 = mask_h[:, None] & (t_1 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
-        o_1 = rows[:, None] + t_1[None, :]
         dl_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        dl_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_BIAS:
             dl_0 = dl_0 + bias[:, None]
-        if HAS_BIAS:
-            dl_1 = dl_1 + bias[:, None]
         if SOFTPLUS:
             dl_0 = _softplus(dl_0)
-        if SOFTPLUS:
-            dl_1 = _softplus(dl_1)
         dl_0 = tl.where(m_0, dl_0, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        dl_1 = tl.where(m_1, dl_1, 0.0)  # past the end: a = 1, b = 0, nothing changes
         wt_0 = dl_0 * tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        wt_1 = dl_1 * tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         dy_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        dy_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         if HAS_Z:
-            zz_1 = tl.load(z_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        if HAS_Z:
             dy_0 = dy_0 * zz_0 * tl.sigmoid(zz_0)
-        if HAS_Z:
-            dy_1 = dy_1 * zz_1 * tl.sigmoid(zz_1)
         d_0 = _column(dl_0, offs_t, 0)
         d_1 = _column(dl_0, offs_t, 1)
         d_2 = _column(dl_0, offs_t, 2)
@@ -126,14 +161,6 @@ def _seq_bwd_kernel_ti8(
         d_5 = _column(dl_0, offs_t, 5)
         d_6 = _column(dl_0, offs_t, 6)
         d_7 = _column(dl_0, offs_t, 7)
-        d_8 = _column(dl_1, offs_t, 0)
-        d_9 = _column(dl_1, offs_t, 1)
-        d_10 = _column(dl_1, offs_t, 2)
-        d_11 = _column(dl_1, offs_t, 3)
-        d_12 = _column(dl_1, offs_t, 4)
-        d_13 = _column(dl_1, offs_t, 5)
-        d_14 = _column(dl_1, offs_t, 6)
-        d_15 = _column(dl_1, offs_t, 7)
         w_0 = _column(wt_0, offs_t, 0)
         w_1 = _column(wt_0, offs_t, 1)
         w_2 = _column(wt_0, offs_t, 2)
@@ -142,14 +169,6 @@ def _seq_bwd_kernel_ti8(
         w_5 = _column(wt_0, offs_t, 5)
         w_6 = _column(wt_0, offs_t, 6)
         w_7 = _column(wt_0, offs_t, 7)
-        w_8 = _column(wt_1, offs_t, 0)
-        w_9 = _column(wt_1, offs_t, 1)
-        w_10 = _column(wt_1, offs_t, 2)
-        w_11 = _column(wt_1, offs_t, 3)
-        w_12 = _column(wt_1, offs_t, 4)
-        w_13 = _column(wt_1, offs_t, 5)
-        w_14 = _column(wt_1, offs_t, 6)
-        w_15 = _column(wt_1, offs_t, 7)
         e_0 = _column(dy_0, offs_t, 0)
         e_1 = _column(dy_0, offs_t, 1)
         e_2 = _column(dy_0, offs_t, 2)
@@ -158,14 +177,6 @@ def _seq_bwd_kernel_ti8(
         e_5 = _column(dy_0, offs_t, 5)
         e_6 = _column(dy_0, offs_t, 6)
         e_7 = _column(dy_0, offs_t, 7)
-        e_8 = _column(dy_1, offs_t, 0)
-        e_9 = _column(dy_1, offs_t, 1)
-        e_10 = _column(dy_1, offs_t, 2)
-        e_11 = _column(dy_1, offs_t, 3)
-        e_12 = _column(dy_1, offs_t, 4)
-        e_13 = _column(dy_1, offs_t, 5)
-        e_14 = _column(dy_1, offs_t, 6)
-        e_15 = _column(dy_1, offs_t, 7)
         gb_0 = zero_h
         gb_1 = zero_h
         gb_2 = zero_h
@@ -174,14 +185,6 @@ def _seq_bwd_kernel_ti8(
         gb_5 = zero_h
         gb_6 = zero_h
         gb_7 = zero_h
-        gb_8 = zero_h
-        gb_9 = zero_h
-        gb_10 = zero_h
-        gb_11 = zero_h
-        gb_12 = zero_h
-        gb_13 = zero_h
-        gb_14 = zero_h
-        gb_15 = zero_h
         ga_0 = zero_h
         ga_1 = zero_h
         ga_2 = zero_h
@@ -190,14 +193,6 @@ def _seq_bwd_kernel_ti8(
         ga_5 = zero_h
         ga_6 = zero_h
         ga_7 = zero_h
-        ga_8 = zero_h
-        ga_9 = zero_h
-        ga_10 = zero_h
-        ga_11 = zero_h
-        ga_12 = zero_h
-        ga_13 = zero_h
-        ga_14 = zero_h
-        ga_15 = zero_h
         y_0 = zero_h
         y_1 = zero_h
         y_2 = zero_h
@@ -206,31 +201,14 @@ def _seq_bwd_kernel_ti8(
         y_5 = zero_h
         y_6 = zero_h
         y_7 = zero_h
-        y_8 = zero_h
-        y_9 = zero_h
-        y_10 = zero_h
-        y_11 = zero_h
-        y_12 = zero_h
-        y_13 = zero_h
-        y_14 = zero_h
-        y_15 = zero_h
-        # masks of the per-position dB / dC atomics (scalars: the chunk's positions inside L)
-        in_0 = t0 + 0 < L
-        in_1 = t0 + 1 < L
-        in_2 = t0 + 2 < L
-        in_3 = t0 + 3 < L
-        in_4 = t0 + 4 < L
-        in_5 = t0 + 5 < L
-        in_6 = t0 + 6 < L
-        in_7 = t0 + 7 < L
-        in_8 = t0 + 8 < L
-        in_9 = t0 + 9 < L
-        in_10 = t0 + 10 < L
-        in_11 = t0 + 11 < L
-        in_12 = t0 + 12 < L
-        in_13 = t0 + 13 < L
-        in_14 = t0 + 14 < L
-        in_15 = t0 + 15 < L
+        in_0 = t0 + 0 < L  # masks of the per-position B / C loads
+        in_1 = t0 + 1 < L  # masks of the per-position B / C loads
+        in_2 = t0 + 2 < L  # masks of the per-position B / C loads
+        in_3 = t0 + 3 < L  # masks of the per-position B / C loads
+        in_4 = t0 + 4 < L  # masks of the per-position B / C loads
+        in_5 = t0 + 5 < L  # masks of the per-position B / C loads
+        in_6 = t0 + 6 < L  # masks of the per-position B / C loads
+        in_7 = t0 + 7 < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
         for n in range(0, N):
             a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
@@ -242,6 +220,25 @@ def _seq_bwd_kernel_ti8(
                 if HAS_INIT:
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
+            if half_index % 2 == 1:  # walk the first half (its states are not kept)
+                if B_VARIES:
+                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_row + n * L + c0 + 0, mask=c0 + 0 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_row + n * L + c0 + 1, mask=c0 + 1 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_row + n * L + c0 + 2, mask=c0 + 2 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_row + n * L + c0 + 3, mask=c0 + 3 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_row + n * L + c0 + 4, mask=c0 + 4 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_row + n * L + c0 + 5, mask=c0 + 5 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_row + n * L + c0 + 6, mask=c0 + 6 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_row + n * L + c0 + 7, mask=c0 + 7 < L, other=0.0).to(tl.float32)
+                else:
+                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
@@ -259,14 +256,6 @@ def _seq_bwd_kernel_ti8(
                 b_5 = tl.load(B_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
                 b_6 = tl.load(B_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
                 b_7 = tl.load(B_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                b_8 = tl.load(B_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                b_9 = tl.load(B_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                b_10 = tl.load(B_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                b_11 = tl.load(B_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                b_12 = tl.load(B_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                b_13 = tl.load(B_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                b_14 = tl.load(B_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                b_15 = tl.load(B_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 b_0 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_1 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -276,14 +265,6 @@ def _seq_bwd_kernel_ti8(
                 b_5 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_6 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_7 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_8 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_9 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_10 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_11 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_12 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_13 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_14 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_15 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if C_VARIES:
                 c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
@@ -293,14 +274,6 @@ def _seq_bwd_kernel_ti8(
                 c_5 = tl.load(C_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
                 c_6 = tl.load(C_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
                 c_7 = tl.load(C_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                c_8 = tl.load(C_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                c_9 = tl.load(C_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                c_10 = tl.load(C_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                c_11 = tl.load(C_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                c_12 = tl.load(C_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                c_13 = tl.load(C_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                c_14 = tl.load(C_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                c_15 = tl.load(C_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 c_0 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -310,14 +283,6 @@ def _seq_bwd_kernel_ti8(
                 c_5 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_6 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_7 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_8 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_9 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_10 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_11 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_12 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_13 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_14 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_15 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
@@ -359,64 +324,18 @@ def _seq_bwd_kernel_ti8(
             h_7 = h
             if HAS_Z:
                 y_7 += h_7 * c_7
-            a_8 = tl.exp2(d_8 * a2)
-            h = a_8 * h + w_8 * b_8
-            h_8 = h
-            if HAS_Z:
-                y_8 += h_8 * c_8
-            a_9 = tl.exp2(d_9 * a2)
-            h = a_9 * h + w_9 * b_9
-            h_9 = h
-            if HAS_Z:
-                y_9 += h_9 * c_9
-            a_10 = tl.exp2(d_10 * a2)
-            h = a_10 * h + w_10 * b_10
-            h_10 = h
-            if HAS_Z:
-                y_10 += h_10 * c_10
-            a_11 = tl.exp2(d_11 * a2)
-            h = a_11 * h + w_11 * b_11
-            h_11 = h
-            if HAS_Z:
-                y_11 += h_11 * c_11
-            a_12 = tl.exp2(d_12 * a2)
-            h = a_12 * h + w_12 * b_12
-            h_12 = h
-            if HAS_Z:
-                y_12 += h_12 * c_12
-            a_13 = tl.exp2(d_13 * a2)
-            h = a_13 * h + w_13 * b_13
-            h_13 = h
-            if HAS_Z:
-                y_13 += h_13 * c_13
-            a_14 = tl.exp2(d_14 * a2)
-            h = a_14 * h + w_14 * b_14
-            h_14 = h
-            if HAS_Z:
-                y_14 += h_14 * c_14
-            a_15 = tl.exp2(d_15 * a2)
-            h = a_15 * h + w_15 * b_15
-            h_15 = h
-            if HAS_Z:
-                y_15 += h_15 * c_15
             # dC: sum over the program's channels of h dy
-            if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_n + t0 + 0, tl.sum(h_0 * e_0, axis=0), mask=in_0)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 1, tl.sum(h_1 * e_1, axis=0), mask=in_1)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 2, tl.sum(h_2 * e_2, axis=0), mask=in_2)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 3, tl.sum(h_3 * e_3, axis=0), mask=in_3)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 4, tl.sum(h_4 * e_4, axis=0), mask=in_4)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 5, tl.sum(h_5 * e_5, axis=0), mask=in_5)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 6, tl.sum(h_6 * e_6, axis=0), mask=in_6)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 7, tl.sum(h_7 * e_7, axis=0), mask=in_7)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 8, tl.sum(h_8 * e_8, axis=0), mask=in_8)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 9, tl.sum(h_9 * e_9, axis=0), mask=in_9)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 10, tl.sum(h_10 * e_10, axis=0), mask=in_10)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 11, tl.sum(h_11 * e_11, axis=0), mask=in_11)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 12, tl.sum(h_12 * e_12, axis=0), mask=in_12)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 13, tl.sum(h_13 * e_13, axis=0), mask=in_13)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 14, tl.sum(h_14 * e_14, axis=0), mask=in_14)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 15, tl.sum(h_15 * e_15, axis=0), mask=in_15)
+            if C_VARIES:  # the half's sums leave in one atomic instruction (SUB lanes)
+                dc_row = tl.zeros([SUB], dtype=tl.float32)
+                dc_row = tl.where(offs_sub == 0, tl.sum(h_0 * e_0, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 1, tl.sum(h_1 * e_1, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 2, tl.sum(h_2 * e_2, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 3, tl.sum(h_3 * e_3, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 4, tl.sum(h_4 * e_4, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 5, tl.sum(h_5 * e_5, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 6, tl.sum(h_6 * e_6, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 7, tl.sum(h_7 * e_7, axis=0), dc_row)
+                tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
             else:
                 dc_acc = zero_h
                 dc_acc += h_0 * e_0
@@ -427,100 +346,13 @@ def _seq_bwd_kernel_ti8(
                 dc_acc += h_5 * e_5
                 dc_acc += h_6 * e_6
                 dc_acc += h_7 * e_7
-                dc_acc += h_8 * e_8
-                dc_acc += h_9 * e_9
-                dc_acc += h_10 * e_10
-                dc_acc += h_11 * e_11
-                dc_acc += h_12 * e_12
-                dc_acc += h_13 * e_13
-                dc_acc += h_14 * e_14
-                dc_acc += h_15 * e_15
             # the adjoint, last position first
             dA_acc = zero_h
             db_acc = zero_h
-            g = flow + e_15 * c_15
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 15, tl.sum(g * w_15, axis=0), mask=in_15)
-            if not B_VARIES:
-                db_acc += g * w_15
-            gb_15 += g * b_15
-            gd = g * (h_15 - w_15 * b_15)  # g a_t h_(t-1)
-            ga_15 += gd * a2
-            dA_acc += gd * d_15
-            flow = a_15 * g
-            g = flow + e_14 * c_14
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 14, tl.sum(g * w_14, axis=0), mask=in_14)
-            if not B_VARIES:
-                db_acc += g * w_14
-            gb_14 += g * b_14
-            gd = g * (h_14 - w_14 * b_14)  # g a_t h_(t-1)
-            ga_14 += gd * a2
-            dA_acc += gd * d_14
-            flow = a_14 * g
-            g = flow + e_13 * c_13
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 13, tl.sum(g * w_13, axis=0), mask=in_13)
-            if not B_VARIES:
-                db_acc += g * w_13
-            gb_13 += g * b_13
-            gd = g * (h_13 - w_13 * b_13)  # g a_t h_(t-1)
-            ga_13 += gd * a2
-            dA_acc += gd * d_13
-            flow = a_13 * g
-            g = flow + e_12 * c_12
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 12, tl.sum(g * w_12, axis=0), mask=in_12)
-            if not B_VARIES:
-                db_acc += g * w_12
-            gb_12 += g * b_12
-            gd = g * (h_12 - w_12 * b_12)  # g a_t h_(t-1)
-            ga_12 += gd * a2
-            dA_acc += gd * d_12
-            flow = a_12 * g
-            g = flow + e_11 * c_11
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 11, tl.sum(g * w_11, axis=0), mask=in_11)
-            if not B_VARIES:
-                db_acc += g * w_11
-            gb_11 += g * b_11
-            gd = g * (h_11 - w_11 * b_11)  # g a_t h_(t-1)
-            ga_11 += gd * a2
-            dA_acc += gd * d_11
-            flow = a_11 * g
-            g = flow + e_10 * c_10
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 10, tl.sum(g * w_10, axis=0), mask=in_10)
-            if not B_VARIES:
-                db_acc += g * w_10
-            gb_10 += g * b_10
-            gd = g * (h_10 - w_10 * b_10)  # g a_t h_(t-1)
-            ga_10 += gd * a2
-            dA_acc += gd * d_10
-            flow = a_10 * g
-            g = flow + e_9 * c_9
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 9, tl.sum(g * w_9, axis=0), mask=in_9)
-            if not B_VARIES:
-                db_acc += g * w_9
-            gb_9 += g * b_9
-            gd = g * (h_9 - w_9 * b_9)  # g a_t h_(t-1)
-            ga_9 += gd * a2
-            dA_acc += gd * d_9
-            flow = a_9 * g
-            g = flow + e_8 * c_8
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 8, tl.sum(g * w_8, axis=0), mask=in_8)
-            if not B_VARIES:
-                db_acc += g * w_8
-            gb_8 += g * b_8
-            gd = g * (h_8 - w_8 * b_8)  # g a_t h_(t-1)
-            ga_8 += gd * a2
-            dA_acc += gd * d_8
-            flow = a_8 * g
+            db_row = tl.zeros([SUB], dtype=tl.float32)
             g = flow + e_7 * c_7
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 7, tl.sum(g * w_7, axis=0), mask=in_7)
+                db_row = tl.where(offs_sub == 7, tl.sum(g * w_7, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_7
             gb_7 += g * b_7
@@ -530,7 +362,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_7 * g
             g = flow + e_6 * c_6
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 6, tl.sum(g * w_6, axis=0), mask=in_6)
+                db_row = tl.where(offs_sub == 6, tl.sum(g * w_6, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_6
             gb_6 += g * b_6
@@ -540,7 +372,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_6 * g
             g = flow + e_5 * c_5
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 5, tl.sum(g * w_5, axis=0), mask=in_5)
+                db_row = tl.where(offs_sub == 5, tl.sum(g * w_5, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_5
             gb_5 += g * b_5
@@ -550,7 +382,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_5 * g
             g = flow + e_4 * c_4
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 4, tl.sum(g * w_4, axis=0), mask=in_4)
+                db_row = tl.where(offs_sub == 4, tl.sum(g * w_4, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_4
             gb_4 += g * b_4
@@ -560,7 +392,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_4 * g
             g = flow + e_3 * c_3
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 3, tl.sum(g * w_3, axis=0), mask=in_3)
+                db_row = tl.where(offs_sub == 3, tl.sum(g * w_3, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_3
             gb_3 += g * b_3
@@ -570,7 +402,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_3 * g
             g = flow + e_2 * c_2
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 2, tl.sum(g * w_2, axis=0), mask=in_2)
+                db_row = tl.where(offs_sub == 2, tl.sum(g * w_2, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_2
             gb_2 += g * b_2
@@ -580,7 +412,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_2 * g
             g = flow + e_1 * c_1
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 1, tl.sum(g * w_1, axis=0), mask=in_1)
+                db_row = tl.where(offs_sub == 1, tl.sum(g * w_1, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_1
             gb_1 += g * b_1
@@ -590,7 +422,7 @@ def _seq_bwd_kernel_ti8(
             flow = a_1 * g
             g = flow + e_0 * c_0
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 0, tl.sum(g * w_0, axis=0), mask=in_0)
+                db_row = tl.where(offs_sub == 0, tl.sum(g * w_0, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_0
             gb_0 += g * b_0
@@ -598,6 +430,8 @@ def _seq_bwd_kernel_ti8(
             ga_0 += gd * a2
             dA_acc += gd * d_0
             flow = a_0 * g
+            if B_VARIES:
+                tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + hn + n, flow, mask=mask_h)
             dA_old = tl.load(dA_ptr + hn + n, mask=mask_h, other=0.0)
             tl.store(dA_ptr + hn + n, dA_old + dA_acc, mask=mask_h)
@@ -608,25 +442,18 @@ def _seq_bwd_kernel_ti8(
                 dc_old = tl.load(dC_ptr + hn + n, mask=mask_h, other=0.0)
                 tl.store(dC_ptr + hn + n, dc_old + dc_acc, mask=mask_h)
             if HAS_INIT:
-                if chunk == 0:  # the adjoint of the initial state: what flows out of position 0
+                if half_index == 0:  # the adjoint of the initial state: what flows out of position 0
                     tl.store(dinit_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, flow, mask=mask_h)
 
-        # du, d delta (and dz) of the chunk, assembled into tiles and stored; u, dout, z and
+        # du, d delta (and dz) of the half, assembled into tiles and stored; u, dout, z and
         # the raw delta are read again (cache hits)
         t_0 = t0 + 0 * TI + offs_t
-        t_1 = t0 + 1 * TI + offs_t
         m_0 = mask_h[:, None] & (t_0 < L)[None, :]
-        m_1 = mask_h[:, None] & (t_1 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
-        o_1 = rows[:, None] + t_1[None, :]
         uu_0 = tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        uu_1 = tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         du_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        du_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         gbt_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        dd_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_0 = tl.where(offs_t[None, :] == 0, (d_0 * gb_0 + d_skip * e_0)[:, None], du_0)
         du_0 = tl.where(offs_t[None, :] == 1, (d_1 * gb_1 + d_skip * e_1)[:, None], du_0)
         du_0 = tl.where(offs_t[None, :] == 2, (d_2 * gb_2 + d_skip * e_2)[:, None], du_0)
@@ -635,14 +462,6 @@ def _seq_bwd_kernel_ti8(
         du_0 = tl.where(offs_t[None, :] == 5, (d_5 * gb_5 + d_skip * e_5)[:, None], du_0)
         du_0 = tl.where(offs_t[None, :] == 6, (d_6 * gb_6 + d_skip * e_6)[:, None], du_0)
         du_0 = tl.where(offs_t[None, :] == 7, (d_7 * gb_7 + d_skip * e_7)[:, None], du_0)
-        du_1 = tl.where(offs_t[None, :] == 0, (d_8 * gb_8 + d_skip * e_8)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 1, (d_9 * gb_9 + d_skip * e_9)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 2, (d_10 * gb_10 + d_skip * e_10)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 3, (d_11 * gb_11 + d_skip * e_11)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 4, (d_12 * gb_12 + d_skip * e_12)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 5, (d_13 * gb_13 + d_skip * e_13)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 6, (d_14 * gb_14 + d_skip * e_14)[:, None], du_1)
-        du_1 = tl.where(offs_t[None, :] == 7, (d_15 * gb_15 + d_skip * e_15)[:, None], du_1)
         gbt_0 = tl.where(offs_t[None, :] == 0, gb_0[:, None], gbt_0)
         gbt_0 = tl.where(offs_t[None, :] == 1, gb_1[:, None], gbt_0)
         gbt_0 = tl.where(offs_t[None, :] == 2, gb_2[:, None], gbt_0)
@@ -651,14 +470,6 @@ def _seq_bwd_kernel_ti8(
         gbt_0 = tl.where(offs_t[None, :] == 5, gb_5[:, None], gbt_0)
         gbt_0 = tl.where(offs_t[None, :] == 6, gb_6[:, None], gbt_0)
         gbt_0 = tl.where(offs_t[None, :] == 7, gb_7[:, None], gbt_0)
-        gbt_1 = tl.where(offs_t[None, :] == 0, gb_8[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 1, gb_9[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 2, gb_10[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 3, gb_11[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 4, gb_12[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 5, gb_13[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 6, gb_14[:, None], gbt_1)
-        gbt_1 = tl.where(offs_t[None, :] == 7, gb_15[:, None], gbt_1)
         dd_0 = tl.where(offs_t[None, :] == 0, (ga_0 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 1, (ga_1 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 2, (ga_2 * LN2)[:, None], dd_0)
@@ -667,58 +478,28 @@ def _seq_bwd_kernel_ti8(
         dd_0 = tl.where(offs_t[None, :] == 5, (ga_5 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 6, (ga_6 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 7, (ga_7 * LN2)[:, None], dd_0)
-        dd_1 = tl.where(offs_t[None, :] == 0, (ga_8 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 1, (ga_9 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 2, (ga_10 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 3, (ga_11 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 4, (ga_12 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 5, (ga_13 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 6, (ga_14 * LN2)[:, None], dd_1)
-        dd_1 = tl.where(offs_t[None, :] == 7, (ga_15 * LN2)[:, None], dd_1)
         dd_0 += uu_0 * gbt_0  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_1 += uu_1 * gbt_1  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
         if SOFTPLUS:
             dr_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        if SOFTPLUS:
-            dr_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if SOFTPLUS and HAS_BIAS:
             dr_0 = dr_0 + bias[:, None]
-        if SOFTPLUS and HAS_BIAS:
-            dr_1 = dr_1 + bias[:, None]
         if SOFTPLUS:
             dd_0 = dd_0 * tl.sigmoid(dr_0)
-        if SOFTPLUS:
-            dd_1 = dd_1 * tl.sigmoid(dr_1)
         dd_0 = tl.where(m_0, dd_0, 0.0)
-        dd_1 = tl.where(m_1, dd_1, 0.0)
         dbias_acc += tl.sum(dd_0, axis=1)
-        dbias_acc += tl.sum(dd_1, axis=1)
         tl.store(du_ptr + o_0, du_0.to(du_ptr.dtype.element_ty), mask=m_0)
-        tl.store(du_ptr + o_1, du_1.to(du_ptr.dtype.element_ty), mask=m_1)
         tl.store(ddelta_ptr + o_0, dd_0.to(ddelta_ptr.dtype.element_ty), mask=m_0)
-        tl.store(ddelta_ptr + o_1, dd_1.to(ddelta_ptr.dtype.element_ty), mask=m_1)
         og_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        og_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         if HAS_Z:
-            zz_1 = tl.load(z_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        if HAS_Z:
             sg_0 = tl.sigmoid(zz_0)
         if HAS_Z:
-            sg_1 = tl.sigmoid(zz_1)
-        if HAS_Z:
             og_0 = og_0 * zz_0 * sg_0  # dy, the gradient of y before the gate
-        if HAS_Z:
-            og_1 = og_1 * zz_1 * sg_1  # dy, the gradient of y before the gate
         if HAS_D:
             dD_acc += tl.sum(og_0 * uu_0, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(og_1 * uu_1, axis=1)
         if HAS_Z:
             yy_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        if HAS_Z:
-            yy_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         if HAS_Z:
             yy_0 = tl.where(offs_t[None, :] == 0, y_0[:, None], yy_0)
         if HAS_Z:
@@ -735,34 +516,12 @@ def _seq_bwd_kernel_ti8(
             yy_0 = tl.where(offs_t[None, :] == 6, y_6[:, None], yy_0)
         if HAS_Z:
             yy_0 = tl.where(offs_t[None, :] == 7, y_7[:, None], yy_0)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 0, y_8[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 1, y_9[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 2, y_10[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 3, y_11[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 4, y_12[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 5, y_13[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 6, y_14[:, None], yy_1)
-        if HAS_Z:
-            yy_1 = tl.where(offs_t[None, :] == 7, y_15[:, None], yy_1)
         if HAS_Z and HAS_D:
             yy_0 += d_skip[:, None] * uu_0
-        if HAS_Z and HAS_D:
-            yy_1 += d_skip[:, None] * uu_1
         if HAS_Z:
             dz_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32) * yy_0 * sg_0 * (1.0 + zz_0 * (1.0 - sg_0))
         if HAS_Z:
-            dz_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32) * yy_1 * sg_1 * (1.0 + zz_1 * (1.0 - sg_1))
-        if HAS_Z:
             tl.store(dz_ptr + o_0, dz_0.to(dz_ptr.dtype.element_ty), mask=m_0)
-        if HAS_Z:
-            tl.store(dz_ptr + o_1, dz_1.to(dz_ptr.dtype.element_ty), mask=m_1)
 
     part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_h
     if HAS_D:
@@ -790,6 +549,7 @@ def _seq_bwd_kernel_ti4(
     offs_h = pid_h * BLOCK_H + tl.arange(0, BLOCK_H)
     mask_h = offs_h < H
     offs_t = tl.arange(0, TI)
+    offs_sub = tl.arange(0, SUB)
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
@@ -815,72 +575,98 @@ def _seq_bwd_kernel_ti4(
         d_after = _softplus(d_after)
     d_after = tl.where(offs_h * 0 + after < L, d_after, 0.0)
 
-    for step in range(0, last - first):
-        chunk = last - 1 - step
-        t0 = chunk * CHUNK
-        # per-position inputs of the chunk: delta (after bias and softplus), delta * u, dy; the
+    for step in range(0, 2 * (last - first)):
+        half_index = 2 * last - 1 - step  # halves of the segment, last first
+        chunk = half_index // 2
+        t0 = half_index * SUB
+        c0 = chunk * CHUNK
+        # the second half starts from the state after the first: its delta and delta * u
+        p_d_0 = zero_h
+        p_d_1 = zero_h
+        p_d_2 = zero_h
+        p_d_3 = zero_h
+        p_d_4 = zero_h
+        p_d_5 = zero_h
+        p_d_6 = zero_h
+        p_d_7 = zero_h
+        p_w_0 = zero_h
+        p_w_1 = zero_h
+        p_w_2 = zero_h
+        p_w_3 = zero_h
+        p_w_4 = zero_h
+        p_w_5 = zero_h
+        p_w_6 = zero_h
+        p_w_7 = zero_h
+        if half_index % 2 == 1:
+            pt_0 = c0 + 0 * TI + offs_t
+            pt_1 = c0 + 1 * TI + offs_t
+            pm_0 = mask_h[:, None] & (pt_0 < L)[None, :]
+            pm_1 = mask_h[:, None] & (pt_1 < L)[None, :]
+            po_0 = rows[:, None] + pt_0[None, :]
+            po_1 = rows[:, None] + pt_1[None, :]
+            pd_0 = tl.load(delta_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
+            pd_1 = tl.load(delta_ptr + po_1, mask=pm_1, other=0.0).to(tl.float32)
+            if HAS_BIAS:
+                pd_0 = pd_0 + bias[:, None]
+            if HAS_BIAS:
+                pd_1 = pd_1 + bias[:, None]
+            if SOFTPLUS:
+                pd_0 = _softplus(pd_0)
+            if SOFTPLUS:
+                pd_1 = _softplus(pd_1)
+            pd_0 = tl.where(pm_0, pd_0, 0.0)
+            pd_1 = tl.where(pm_1, pd_1, 0.0)
+            pw_0 = pd_0 * tl.load(u_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
+            pw_1 = pd_1 * tl.load(u_ptr + po_1, mask=pm_1, other=0.0).to(tl.float32)
+            p_d_0 = _column(pd_0, offs_t, 0)
+            p_d_1 = _column(pd_0, offs_t, 1)
+            p_d_2 = _column(pd_0, offs_t, 2)
+            p_d_3 = _column(pd_0, offs_t, 3)
+            p_d_4 = _column(pd_1, offs_t, 0)
+            p_d_5 = _column(pd_1, offs_t, 1)
+            p_d_6 = _column(pd_1, offs_t, 2)
+            p_d_7 = _column(pd_1, offs_t, 3)
+            p_w_0 = _column(pw_0, offs_t, 0)
+            p_w_1 = _column(pw_0, offs_t, 1)
+            p_w_2 = _column(pw_0, offs_t, 2)
+            p_w_3 = _column(pw_0, offs_t, 3)
+            p_w_4 = _column(pw_1, offs_t, 0)
+            p_w_5 = _column(pw_1, offs_t, 1)
+            p_w_6 = _column(pw_1, offs_t, 2)
+            p_w_7 = _column(pw_1, offs_t, 3)
+        # per-position inputs of the half: delta (after bias and softplus), delta * u, dy; the
         # tiles die here (they are loaded again after the state loop, from cache) so that only
         # per-position registers stay live across it
         t_0 = t0 + 0 * TI + offs_t
         t_1 = t0 + 1 * TI + offs_t
-        t_2 = t0 + 2 * TI + offs_t
-        t_3 = t0 + 3 * TI + offs_t
         m_0 = mask_h[:, None] & (t_0 < L)[None, :]
         m_1 = mask_h[:, None] & (t_1 < L)[None, :]
-        m_2 = mask_h[:, None] & (t_2 < L)[None, :]
-        m_3 = mask_h[:, None] & (t_3 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
         o_1 = rows[:, None] + t_1[None, :]
-        o_2 = rows[:, None] + t_2[None, :]
-        o_3 = rows[:, None] + t_3[None, :]
         dl_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         dl_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        dl_2 = tl.load(delta_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        dl_3 = tl.load(delta_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         if HAS_BIAS:
             dl_0 = dl_0 + bias[:, None]
         if HAS_BIAS:
             dl_1 = dl_1 + bias[:, None]
-        if HAS_BIAS:
-            dl_2 = dl_2 + bias[:, None]
-        if HAS_BIAS:
-            dl_3 = dl_3 + bias[:, None]
         if SOFTPLUS:
             dl_0 = _softplus(dl_0)
         if SOFTPLUS:
             dl_1 = _softplus(dl_1)
-        if SOFTPLUS:
-            dl_2 = _softplus(dl_2)
-        if SOFTPLUS:
-            dl_3 = _softplus(dl_3)
         dl_0 = tl.where(m_0, dl_0, 0.0)  # past the end: a = 1, b = 0, nothing changes
         dl_1 = tl.where(m_1, dl_1, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        dl_2 = tl.where(m_2, dl_2, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        dl_3 = tl.where(m_3, dl_3, 0.0)  # past the end: a = 1, b = 0, nothing changes
         wt_0 = dl_0 * tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         wt_1 = dl_1 * tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        wt_2 = dl_2 * tl.load(u_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        wt_3 = dl_3 * tl.load(u_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         dy_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         dy_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        dy_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        dy_3 = tl.load(dout_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_1 = tl.load(z_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_Z:
-            zz_2 = tl.load(z_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        if HAS_Z:
-            zz_3 = tl.load(z_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
-        if HAS_Z:
             dy_0 = dy_0 * zz_0 * tl.sigmoid(zz_0)
         if HAS_Z:
             dy_1 = dy_1 * zz_1 * tl.sigmoid(zz_1)
-        if HAS_Z:
-            dy_2 = dy_2 * zz_2 * tl.sigmoid(zz_2)
-        if HAS_Z:
-            dy_3 = dy_3 * zz_3 * tl.sigmoid(zz_3)
         d_0 = _column(dl_0, offs_t, 0)
         d_1 = _column(dl_0, offs_t, 1)
         d_2 = _column(dl_0, offs_t, 2)
@@ -889,14 +675,6 @@ def _seq_bwd_kernel_ti4(
         d_5 = _column(dl_1, offs_t, 1)
         d_6 = _column(dl_1, offs_t, 2)
         d_7 = _column(dl_1, offs_t, 3)
-        d_8 = _column(dl_2, offs_t, 0)
-        d_9 = _column(dl_2, offs_t, 1)
-        d_10 = _column(dl_2, offs_t, 2)
-        d_11 = _column(dl_2, offs_t, 3)
-        d_12 = _column(dl_3, offs_t, 0)
-        d_13 = _column(dl_3, offs_t, 1)
-        d_14 = _column(dl_3, offs_t, 2)
-        d_15 = _column(dl_3, offs_t, 3)
         w_0 = _column(wt_0, offs_t, 0)
         w_1 = _column(wt_0, offs_t, 1)
         w_2 = _column(wt_0, offs_t, 2)
@@ -905,14 +683,6 @@ def _seq_bwd_kernel_ti4(
         w_5 = _column(wt_1, offs_t, 1)
         w_6 = _column(wt_1, offs_t, 2)
         w_7 = _column(wt_1, offs_t, 3)
-        w_8 = _column(wt_2, offs_t, 0)
-        w_9 = _column(wt_2, offs_t, 1)
-        w_10 = _column(wt_2, offs_t, 2)
-        w_11 = _column(wt_2, offs_t, 3)
-        w_12 = _column(wt_3, offs_t, 0)
-        w_13 = _column(wt_3, offs_t, 1)
-        w_14 = _column(wt_3, offs_t, 2)
-        w_15 = _column(wt_3, offs_t, 3)
         e_0 = _column(dy_0, offs_t, 0)
         e_1 = _column(dy_0, offs_t, 1)
         e_2 = _column(dy_0, offs_t, 2)
@@ -921,14 +691,6 @@ def _seq_bwd_kernel_ti4(
         e_5 = _column(dy_1, offs_t, 1)
         e_6 = _column(dy_1, offs_t, 2)
         e_7 = _column(dy_1, offs_t, 3)
-        e_8 = _column(dy_2, offs_t, 0)
-        e_9 = _column(dy_2, offs_t, 1)
-        e_10 = _column(dy_2, offs_t, 2)
-        e_11 = _column(dy_2, offs_t, 3)
-        e_12 = _column(dy_3, offs_t, 0)
-        e_13 = _column(dy_3, offs_t, 1)
-        e_14 = _column(dy_3, offs_t, 2)
-        e_15 = _column(dy_3, offs_t, 3)
         gb_0 = zero_h
         gb_1 = zero_h
         gb_2 = zero_h
@@ -937,14 +699,6 @@ def _seq_bwd_kernel_ti4(
         gb_5 = zero_h
         gb_6 = zero_h
         gb_7 = zero_h
-        gb_8 = zero_h
-        gb_9 = zero_h
-        gb_10 = zero_h
-        gb_11 = zero_h
-        gb_12 = zero_h
-        gb_13 = zero_h
-        gb_14 = zero_h
-        gb_15 = zero_h
         ga_0 = zero_h
         ga_1 = zero_h
         ga_2 = zero_h
@@ -953,14 +707,6 @@ def _seq_bwd_kernel_ti4(
         ga_5 = zero_h
         ga_6 = zero_h
         ga_7 = zero_h
-        ga_8 = zero_h
-        ga_9 = zero_h
-        ga_10 = zero_h
-        ga_11 = zero_h
-        ga_12 = zero_h
-        ga_13 = zero_h
-        ga_14 = zero_h
-        ga_15 = zero_h
         y_0 = zero_h
         y_1 = zero_h
         y_2 = zero_h
@@ -969,31 +715,14 @@ def _seq_bwd_kernel_ti4(
         y_5 = zero_h
         y_6 = zero_h
         y_7 = zero_h
-        y_8 = zero_h
-        y_9 = zero_h
-        y_10 = zero_h
-        y_11 = zero_h
-        y_12 = zero_h
-        y_13 = zero_h
-        y_14 = zero_h
-        y_15 = zero_h
-        # masks of the per-position dB / dC atomics (scalars: the chunk's positions inside L)
-        in_0 = t0 + 0 < L
-        in_1 = t0 + 1 < L
-        in_2 = t0 + 2 < L
-        in_3 = t0 + 3 < L
-        in_4 = t0 + 4 < L
-        in_5 = t0 + 5 < L
-        in_6 = t0 + 6 < L
-        in_7 = t0 + 7 < L
-        in_8 = t0 + 8 < L
-        in_9 = t0 + 9 < L
-        in_10 = t0 + 10 < L
-        in_11 = t0 + 11 < L
-        in_12 = t0 + 12 < L
-        in_13 = t0 + 13 < L
-        in_14 = t0 + 14 < L
-        in_15 = t0 + 15 < L
+        in_0 = t0 + 0 < L  # masks of the per-position B / C loads
+        in_1 = t0 + 1 < L  # masks of the per-position B / C loads
+        in_2 = t0 + 2 < L  # masks of the per-position B / C loads
+        in_3 = t0 + 3 < L  # masks of the per-position B / C loads
+        in_4 = t0 + 4 < L  # masks of the per-position B / C loads
+        in_5 = t0 + 5 < L  # masks of the per-position B / C loads
+        in_6 = t0 + 6 < L  # masks of the per-position B / C loads
+        in_7 = t0 + 7 < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
         for n in range(0, N):
             a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
@@ -1005,6 +734,25 @@ def _seq_bwd_kernel_ti4(
                 if HAS_INIT:
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
+            if half_index % 2 == 1:  # walk the first half (its states are not kept)
+                if B_VARIES:
+                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_row + n * L + c0 + 0, mask=c0 + 0 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_row + n * L + c0 + 1, mask=c0 + 1 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_row + n * L + c0 + 2, mask=c0 + 2 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_row + n * L + c0 + 3, mask=c0 + 3 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_row + n * L + c0 + 4, mask=c0 + 4 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_row + n * L + c0 + 5, mask=c0 + 5 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_row + n * L + c0 + 6, mask=c0 + 6 < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_row + n * L + c0 + 7, mask=c0 + 7 < L, other=0.0).to(tl.float32)
+                else:
+                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
@@ -1022,14 +770,6 @@ def _seq_bwd_kernel_ti4(
                 b_5 = tl.load(B_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
                 b_6 = tl.load(B_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
                 b_7 = tl.load(B_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                b_8 = tl.load(B_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                b_9 = tl.load(B_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                b_10 = tl.load(B_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                b_11 = tl.load(B_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                b_12 = tl.load(B_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                b_13 = tl.load(B_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                b_14 = tl.load(B_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                b_15 = tl.load(B_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 b_0 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_1 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -1039,14 +779,6 @@ def _seq_bwd_kernel_ti4(
                 b_5 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_6 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_7 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_8 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_9 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_10 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_11 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_12 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_13 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_14 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                b_15 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             if C_VARIES:
                 c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
@@ -1056,14 +788,6 @@ def _seq_bwd_kernel_ti4(
                 c_5 = tl.load(C_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
                 c_6 = tl.load(C_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
                 c_7 = tl.load(C_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-                c_8 = tl.load(C_ptr + bc_n + t0 + 8, mask=in_8, other=0.0).to(tl.float32)
-                c_9 = tl.load(C_ptr + bc_n + t0 + 9, mask=in_9, other=0.0).to(tl.float32)
-                c_10 = tl.load(C_ptr + bc_n + t0 + 10, mask=in_10, other=0.0).to(tl.float32)
-                c_11 = tl.load(C_ptr + bc_n + t0 + 11, mask=in_11, other=0.0).to(tl.float32)
-                c_12 = tl.load(C_ptr + bc_n + t0 + 12, mask=in_12, other=0.0).to(tl.float32)
-                c_13 = tl.load(C_ptr + bc_n + t0 + 13, mask=in_13, other=0.0).to(tl.float32)
-                c_14 = tl.load(C_ptr + bc_n + t0 + 14, mask=in_14, other=0.0).to(tl.float32)
-                c_15 = tl.load(C_ptr + bc_n + t0 + 15, mask=in_15, other=0.0).to(tl.float32)
             else:
                 c_0 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -1073,14 +797,6 @@ def _seq_bwd_kernel_ti4(
                 c_5 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_6 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 c_7 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_8 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_9 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_10 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_11 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_12 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_13 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_14 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                c_15 = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
@@ -1122,64 +838,18 @@ def _seq_bwd_kernel_ti4(
             h_7 = h
             if HAS_Z:
                 y_7 += h_7 * c_7
-            a_8 = tl.exp2(d_8 * a2)
-            h = a_8 * h + w_8 * b_8
-            h_8 = h
-            if HAS_Z:
-                y_8 += h_8 * c_8
-            a_9 = tl.exp2(d_9 * a2)
-            h = a_9 * h + w_9 * b_9
-            h_9 = h
-            if HAS_Z:
-                y_9 += h_9 * c_9
-            a_10 = tl.exp2(d_10 * a2)
-            h = a_10 * h + w_10 * b_10
-            h_10 = h
-            if HAS_Z:
-                y_10 += h_10 * c_10
-            a_11 = tl.exp2(d_11 * a2)
-            h = a_11 * h + w_11 * b_11
-            h_11 = h
-            if HAS_Z:
-                y_11 += h_11 * c_11
-            a_12 = tl.exp2(d_12 * a2)
-            h = a_12 * h + w_12 * b_12
-            h_12 = h
-            if HAS_Z:
-                y_12 += h_12 * c_12
-            a_13 = tl.exp2(d_13 * a2)
-            h = a_13 * h + w_13 * b_13
-            h_13 = h
-            if HAS_Z:
-                y_13 += h_13 * c_13
-            a_14 = tl.exp2(d_14 * a2)
-            h = a_14 * h + w_14 * b_14
-            h_14 = h
-            if HAS_Z:
-                y_14 += h_14 * c_14
-            a_15 = tl.exp2(d_15 * a2)
-            h = a_15 * h + w_15 * b_15
-            h_15 = h
-            if HAS_Z:
-                y_15 += h_15 * c_15
             # dC: sum over the program's channels of h dy
-            if C_VARIES:
-                tl.atomic_add(dC_ptr + bc_n + t0 + 0, tl.sum(h_0 * e_0, axis=0), mask=in_0)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 1, tl.sum(h_1 * e_1, axis=0), mask=in_1)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 2, tl.sum(h_2 * e_2, axis=0), mask=in_2)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 3, tl.sum(h_3 * e_3, axis=0), mask=in_3)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 4, tl.sum(h_4 * e_4, axis=0), mask=in_4)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 5, tl.sum(h_5 * e_5, axis=0), mask=in_5)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 6, tl.sum(h_6 * e_6, axis=0), mask=in_6)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 7, tl.sum(h_7 * e_7, axis=0), mask=in_7)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 8, tl.sum(h_8 * e_8, axis=0), mask=in_8)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 9, tl.sum(h_9 * e_9, axis=0), mask=in_9)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 10, tl.sum(h_10 * e_10, axis=0), mask=in_10)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 11, tl.sum(h_11 * e_11, axis=0), mask=in_11)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 12, tl.sum(h_12 * e_12, axis=0), mask=in_12)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 13, tl.sum(h_13 * e_13, axis=0), mask=in_13)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 14, tl.sum(h_14 * e_14, axis=0), mask=in_14)
-                tl.atomic_add(dC_ptr + bc_n + t0 + 15, tl.sum(h_15 * e_15, axis=0), mask=in_15)
+            if C_VARIES:  # the half's sums leave in one atomic instruction (SUB lanes)
+                dc_row = tl.zeros([SUB], dtype=tl.float32)
+                dc_row = tl.where(offs_sub == 0, tl.sum(h_0 * e_0, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 1, tl.sum(h_1 * e_1, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 2, tl.sum(h_2 * e_2, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 3, tl.sum(h_3 * e_3, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 4, tl.sum(h_4 * e_4, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 5, tl.sum(h_5 * e_5, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 6, tl.sum(h_6 * e_6, axis=0), dc_row)
+                dc_row = tl.where(offs_sub == 7, tl.sum(h_7 * e_7, axis=0), dc_row)
+                tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
             else:
                 dc_acc = zero_h
                 dc_acc += h_0 * e_0
@@ -1190,100 +860,13 @@ def _seq_bwd_kernel_ti4(
                 dc_acc += h_5 * e_5
                 dc_acc += h_6 * e_6
                 dc_acc += h_7 * e_7
-                dc_acc += h_8 * e_8
-                dc_acc += h_9 * e_9
-                dc_acc += h_10 * e_10
-                dc_acc += h_11 * e_11
-                dc_acc += h_12 * e_12
-                dc_acc += h_13 * e_13
-                dc_acc += h_14 * e_14
-                dc_acc += h_15 * e_15
             # the adjoint, last position first
             dA_acc = zero_h
             db_acc = zero_h
-            g = flow + e_15 * c_15
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 15, tl.sum(g * w_15, axis=0), mask=in_15)
-            if not B_VARIES:
-                db_acc += g * w_15
-            gb_15 += g * b_15
-            gd = g * (h_15 - w_15 * b_15)  # g a_t h_(t-1)
-            ga_15 += gd * a2
-            dA_acc += gd * d_15
-            flow = a_15 * g
-            g = flow + e_14 * c_14
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 14, tl.sum(g * w_14, axis=0), mask=in_14)
-            if not B_VARIES:
-                db_acc += g * w_14
-            gb_14 += g * b_14
-            gd = g * (h_14 - w_14 * b_14)  # g a_t h_(t-1)
-            ga_14 += gd * a2
-            dA_acc += gd * d_14
-            flow = a_14 * g
-            g = flow + e_13 * c_13
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 13, tl.sum(g * w_13, axis=0), mask=in_13)
-            if not B_VARIES:
-                db_acc += g * w_13
-            gb_13 += g * b_13
-            gd = g * (h_13 - w_13 * b_13)  # g a_t h_(t-1)
-            ga_13 += gd * a2
-            dA_acc += gd * d_13
-            flow = a_13 * g
-            g = flow + e_12 * c_12
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 12, tl.sum(g * w_12, axis=0), mask=in_12)
-            if not B_VARIES:
-                db_acc += g * w_12
-            gb_12 += g * b_12
-            gd = g * (h_12 - w_12 * b_12)  # g a_t h_(t-1)
-            ga_12 += gd * a2
-            dA_acc += gd * d_12
-            flow = a_12 * g
-            g = flow + e_11 * c_11
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 11, tl.sum(g * w_11, axis=0), mask=in_11)
-            if not B_VARIES:
-                db_acc += g * w_11
-            gb_11 += g * b_11
-            gd = g * (h_11 - w_11 * b_11)  # g a_t h_(t-1)
-            ga_11 += gd * a2
-            dA_acc += gd * d_11
-            flow = a_11 * g
-            g = flow + e_10 * c_10
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 10, tl.sum(g * w_10, axis=0), mask=in_10)
-            if not B_VARIES:
-                db_acc += g * w_10
-            gb_10 += g * b_10
-            gd = g * (h_10 - w_10 * b_10)  # g a_t h_(t-1)
-            ga_10 += gd * a2
-            dA_acc += gd * d_10
-            flow = a_10 * g
-            g = flow + e_9 * c_9
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 9, tl.sum(g * w_9, axis=0), mask=in_9)
-            if not B_VARIES:
-                db_acc += g * w_9
-            gb_9 += g * b_9
-            gd = g * (h_9 - w_9 * b_9)  # g a_t h_(t-1)
-            ga_9 += gd * a2
-            dA_acc += gd * d_9
-            flow = a_9 * g
-            g = flow + e_8 * c_8
-            if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 8, tl.sum(g * w_8, axis=0), mask=in_8)
-            if not B_VARIES:
-                db_acc += g * w_8
-            gb_8 += g * b_8
-            gd = g * (h_8 - w_8 * b_8)  # g a_t h_(t-1)
-            ga_8 += gd * a2
-            dA_acc += gd * d_8
-            flow = a_8 * g
+            db_row = tl.zeros([SUB], dtype=tl.float32)
             g = flow + e_7 * c_7
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 7, tl.sum(g * w_7, axis=0), mask=in_7)
+                db_row = tl.where(offs_sub == 7, tl.sum(g * w_7, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_7
             gb_7 += g * b_7
@@ -1293,7 +876,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_7 * g
             g = flow + e_6 * c_6
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 6, tl.sum(g * w_6, axis=0), mask=in_6)
+                db_row = tl.where(offs_sub == 6, tl.sum(g * w_6, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_6
             gb_6 += g * b_6
@@ -1303,7 +886,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_6 * g
             g = flow + e_5 * c_5
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 5, tl.sum(g * w_5, axis=0), mask=in_5)
+                db_row = tl.where(offs_sub == 5, tl.sum(g * w_5, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_5
             gb_5 += g * b_5
@@ -1313,7 +896,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_5 * g
             g = flow + e_4 * c_4
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 4, tl.sum(g * w_4, axis=0), mask=in_4)
+                db_row = tl.where(offs_sub == 4, tl.sum(g * w_4, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_4
             gb_4 += g * b_4
@@ -1323,7 +906,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_4 * g
             g = flow + e_3 * c_3
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 3, tl.sum(g * w_3, axis=0), mask=in_3)
+                db_row = tl.where(offs_sub == 3, tl.sum(g * w_3, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_3
             gb_3 += g * b_3
@@ -1333,7 +916,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_3 * g
             g = flow + e_2 * c_2
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 2, tl.sum(g * w_2, axis=0), mask=in_2)
+                db_row = tl.where(offs_sub == 2, tl.sum(g * w_2, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_2
             gb_2 += g * b_2
@@ -1343,7 +926,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_2 * g
             g = flow + e_1 * c_1
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 1, tl.sum(g * w_1, axis=0), mask=in_1)
+                db_row = tl.where(offs_sub == 1, tl.sum(g * w_1, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_1
             gb_1 += g * b_1
@@ -1353,7 +936,7 @@ def _seq_bwd_kernel_ti4(
             flow = a_1 * g
             g = flow + e_0 * c_0
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + 0, tl.sum(g * w_0, axis=0), mask=in_0)
+                db_row = tl.where(offs_sub == 0, tl.sum(g * w_0, axis=0), db_row)
             if not B_VARIES:
                 db_acc += g * w_0
             gb_0 += g * b_0
@@ -1361,6 +944,8 @@ def _seq_bwd_kernel_ti4(
             ga_0 += gd * a2
             dA_acc += gd * d_0
             flow = a_0 * g
+            if B_VARIES:
+                tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + hn + n, flow, mask=mask_h)
             dA_old = tl.load(dA_ptr + hn + n, mask=mask_h, other=0.0)
             tl.store(dA_ptr + hn + n, dA_old + dA_acc, mask=mask_h)
@@ -1371,39 +956,25 @@ def _seq_bwd_kernel_ti4(
                 dc_old = tl.load(dC_ptr + hn + n, mask=mask_h, other=0.0)
                 tl.store(dC_ptr + hn + n, dc_old + dc_acc, mask=mask_h)
             if HAS_INIT:
-                if chunk == 0:  # the adjoint of the initial state: what flows out of position 0
+                if half_index == 0:  # the adjoint of the initial state: what flows out of position 0
                     tl.store(dinit_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, flow, mask=mask_h)
 
-        # du, d delta (and dz) of the chunk, assembled into tiles and stored; u, dout, z and
+        # du, d delta (and dz) of the half, assembled into tiles and stored; u, dout, z and
         # the raw delta are read again (cache hits)
         t_0 = t0 + 0 * TI + offs_t
         t_1 = t0 + 1 * TI + offs_t
-        t_2 = t0 + 2 * TI + offs_t
-        t_3 = t0 + 3 * TI + offs_t
         m_0 = mask_h[:, None] & (t_0 < L)[None, :]
         m_1 = mask_h[:, None] & (t_1 < L)[None, :]
-        m_2 = mask_h[:, None] & (t_2 < L)[None, :]
-        m_3 = mask_h[:, None] & (t_3 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
         o_1 = rows[:, None] + t_1[None, :]
-        o_2 = rows[:, None] + t_2[None, :]
-        o_3 = rows[:, None] + t_3[None, :]
         uu_0 = tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         uu_1 = tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        uu_2 = tl.load(u_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        uu_3 = tl.load(u_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         du_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        du_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        du_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         gbt_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         gbt_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        gbt_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         dd_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        dd_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        dd_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         du_0 = tl.where(offs_t[None, :] == 0, (d_0 * gb_0 + d_skip * e_0)[:, None], du_0)
         du_0 = tl.where(offs_t[None, :] == 1, (d_1 * gb_1 + d_skip * e_1)[:, None], du_0)
         du_0 = tl.where(offs_t[None, :] == 2, (d_2 * gb_2 + d_skip * e_2)[:, None], du_0)
@@ -1412,14 +983,6 @@ def _seq_bwd_kernel_ti4(
         du_1 = tl.where(offs_t[None, :] == 1, (d_5 * gb_5 + d_skip * e_5)[:, None], du_1)
         du_1 = tl.where(offs_t[None, :] == 2, (d_6 * gb_6 + d_skip * e_6)[:, None], du_1)
         du_1 = tl.where(offs_t[None, :] == 3, (d_7 * gb_7 + d_skip * e_7)[:, None], du_1)
-        du_2 = tl.where(offs_t[None, :] == 0, (d_8 * gb_8 + d_skip * e_8)[:, None], du_2)
-        du_2 = tl.where(offs_t[None, :] == 1, (d_9 * gb_9 + d_skip * e_9)[:, None], du_2)
-        du_2 = tl.where(offs_t[None, :] == 2, (d_10 * gb_10 + d_skip * e_10)[:, None], du_2)
-        du_2 = tl.where(offs_t[None, :] == 3, (d_11 * gb_11 + d_skip * e_11)[:, None], du_2)
-        du_3 = tl.where(offs_t[None, :] == 0, (d_12 * gb_12 + d_skip * e_12)[:, None], du_3)
-        du_3 = tl.where(offs_t[None, :] == 1, (d_13 * gb_13 + d_skip * e_13)[:, None], du_3)
-        du_3 = tl.where(offs_t[None, :] == 2, (d_14 * gb_14 + d_skip * e_14)[:, None], du_3)
-        du_3 = tl.where(offs_t[None, :] == 3, (d_15 * gb_15 + d_skip * e_15)[:, None], du_3)
         gbt_0 = tl.where(offs_t[None, :] == 0, gb_0[:, None], gbt_0)
         gbt_0 = tl.where(offs_t[None, :] == 1, gb_1[:, None], gbt_0)
         gbt_0 = tl.where(offs_t[None, :] == 2, gb_2[:, None], gbt_0)
@@ -1428,14 +991,6 @@ def _seq_bwd_kernel_ti4(
         gbt_1 = tl.where(offs_t[None, :] == 1, gb_5[:, None], gbt_1)
         gbt_1 = tl.where(offs_t[None, :] == 2, gb_6[:, None], gbt_1)
         gbt_1 = tl.where(offs_t[None, :] == 3, gb_7[:, None], gbt_1)
-        gbt_2 = tl.where(offs_t[None, :] == 0, gb_8[:, None], gbt_2)
-        gbt_2 = tl.where(offs_t[None, :] == 1, gb_9[:, None], gbt_2)
-        gbt_2 = tl.where(offs_t[None, :] == 2, gb_10[:, None], gbt_2)
-        gbt_2 = tl.where(offs_t[None, :] == 3, gb_11[:, None], gbt_2)
-        gbt_3 = tl.where(offs_t[None, :] == 0, gb_12[:, None], gbt_3)
-        gbt_3 = tl.where(offs_t[None, :] == 1, gb_13[:, None], gbt_3)
-        gbt_3 = tl.where(offs_t[None, :] == 2, gb_14[:, None], gbt_3)
-        gbt_3 = tl.where(offs_t[None, :] == 3, gb_15[:, None], gbt_3)
         dd_0 = tl.where(offs_t[None, :] == 0, (ga_0 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 1, (ga_1 * LN2)[:, None], dd_0)
         dd_0 = tl.where(offs_t[None, :] == 2, (ga_2 * LN2)[:, None], dd_0)
@@ -1444,102 +999,50 @@ def _seq_bwd_kernel_ti4(
         dd_1 = tl.where(offs_t[None, :] == 1, (ga_5 * LN2)[:, None], dd_1)
         dd_1 = tl.where(offs_t[None, :] == 2, (ga_6 * LN2)[:, None], dd_1)
         dd_1 = tl.where(offs_t[None, :] == 3, (ga_7 * LN2)[:, None], dd_1)
-        dd_2 = tl.where(offs_t[None, :] == 0, (ga_8 * LN2)[:, None], dd_2)
-        dd_2 = tl.where(offs_t[None, :] == 1, (ga_9 * LN2)[:, None], dd_2)
-        dd_2 = tl.where(offs_t[None, :] == 2, (ga_10 * LN2)[:, None], dd_2)
-        dd_2 = tl.where(offs_t[None, :] == 3, (ga_11 * LN2)[:, None], dd_2)
-        dd_3 = tl.where(offs_t[None, :] == 0, (ga_12 * LN2)[:, None], dd_3)
-        dd_3 = tl.where(offs_t[None, :] == 1, (ga_13 * LN2)[:, None], dd_3)
-        dd_3 = tl.where(offs_t[None, :] == 2, (ga_14 * LN2)[:, None], dd_3)
-        dd_3 = tl.where(offs_t[None, :] == 3, (ga_15 * LN2)[:, None], dd_3)
         dd_0 += uu_0 * gbt_0  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
         dd_1 += uu_1 * gbt_1  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_2 += uu_2 * gbt_2  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
-        dd_3 += uu_3 * gbt_3  # d exp2(delta A2) / d delta = a A2 ln 2 = a A
         if SOFTPLUS:
             dr_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         if SOFTPLUS:
             dr_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        if SOFTPLUS:
-            dr_2 = tl.load(delta_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        if SOFTPLUS:
-            dr_3 = tl.load(delta_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         if SOFTPLUS and HAS_BIAS:
             dr_0 = dr_0 + bias[:, None]
         if SOFTPLUS and HAS_BIAS:
             dr_1 = dr_1 + bias[:, None]
-        if SOFTPLUS and HAS_BIAS:
-            dr_2 = dr_2 + bias[:, None]
-        if SOFTPLUS and HAS_BIAS:
-            dr_3 = dr_3 + bias[:, None]
         if SOFTPLUS:
             dd_0 = dd_0 * tl.sigmoid(dr_0)
         if SOFTPLUS:
             dd_1 = dd_1 * tl.sigmoid(dr_1)
-        if SOFTPLUS:
-            dd_2 = dd_2 * tl.sigmoid(dr_2)
-        if SOFTPLUS:
-            dd_3 = dd_3 * tl.sigmoid(dr_3)
         dd_0 = tl.where(m_0, dd_0, 0.0)
         dd_1 = tl.where(m_1, dd_1, 0.0)
-        dd_2 = tl.where(m_2, dd_2, 0.0)
-        dd_3 = tl.where(m_3, dd_3, 0.0)
         dbias_acc += tl.sum(dd_0, axis=1)
         dbias_acc += tl.sum(dd_1, axis=1)
-        dbias_acc += tl.sum(dd_2, axis=1)
-        dbias_acc += tl.sum(dd_3, axis=1)
         tl.store(du_ptr + o_0, du_0.to(du_ptr.dtype.element_ty), mask=m_0)
         tl.store(du_ptr + o_1, du_1.to(du_ptr.dtype.element_ty), mask=m_1)
-        tl.store(du_ptr + o_2, du_2.to(du_ptr.dtype.element_ty), mask=m_2)
-        tl.store(du_ptr + o_3, du_3.to(du_ptr.dtype.element_ty), mask=m_3)
         tl.store(ddelta_ptr + o_0, dd_0.to(ddelta_ptr.dtype.element_ty), mask=m_0)
         tl.store(ddelta_ptr + o_1, dd_1.to(ddelta_ptr.dtype.element_ty), mask=m_1)
-        tl.store(ddelta_ptr + o_2, dd_2.to(ddelta_ptr.dtype.element_ty), mask=m_2)
-        tl.store(ddelta_ptr + o_3, dd_3.to(ddelta_ptr.dtype.element_ty), mask=m_3)
         og_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         og_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        og_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        og_3 = tl.load(dout_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_1 = tl.load(z_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_Z:
-            zz_2 = tl.load(z_ptr + o_2, mask=m_2, other=0.0).to(tl.float32)
-        if HAS_Z:
-            zz_3 = tl.load(z_ptr + o_3, mask=m_3, other=0.0).to(tl.float32)
-        if HAS_Z:
             sg_0 = tl.sigmoid(zz_0)
         if HAS_Z:
             sg_1 = tl.sigmoid(zz_1)
         if HAS_Z:
-            sg_2 = tl.sigmoid(zz_2)
-        if HAS_Z:
-            sg_3 = tl.sigmoid(zz_3)
-        if HAS_Z:
             og_0 = og_0 * zz_0 * sg_0  # dy, the gradient of y before the gate
         if HAS_Z:
             og_1 = og_1 * zz_1 * sg_1  # dy, the gradient of y before the gate
-        if HAS_Z:
-            og_2 = og_2 * zz_2 * sg_2  # dy, the gradient of y before the gate
-        if HAS_Z:
-            og_3 = og_3 * zz_3 * sg_3  # dy, the gradient of y before the gate
         if HAS_D:
             dD_acc += tl.sum(og_0 * uu_0, axis=1)
         if HAS_D:
             dD_acc += tl.sum(og_1 * uu_1, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(og_2 * uu_2, axis=1)
-        if HAS_D:
-            dD_acc += tl.sum(og_3 * uu_3, axis=1)
         if HAS_Z:
             yy_0 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         if HAS_Z:
             yy_1 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        if HAS_Z:
-            yy_2 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
-        if HAS_Z:
-            yy_3 = tl.zeros([BLOCK_H, TI], dtype=tl.float32)
         if HAS_Z:
             yy_0 = tl.where(offs_t[None, :] == 0, y_0[:, None], yy_0)
         if HAS_Z:
@@ -1556,46 +1059,18 @@ def _seq_bwd_kernel_ti4(
             yy_1 = tl.where(offs_t[None, :] == 2, y_6[:, None], yy_1)
         if HAS_Z:
             yy_1 = tl.where(offs_t[None, :] == 3, y_7[:, None], yy_1)
-        if HAS_Z:
-            yy_2 = tl.where(offs_t[None, :] == 0, y_8[:, None], yy_2)
-        if HAS_Z:
-            yy_2 = tl.where(offs_t[None, :] == 1, y_9[:, None], yy_2)
-        if HAS_Z:
-            yy_2 = tl.where(offs_t[None, :] == 2, y_10[:, None], yy_2)
-        if HAS_Z:
-            yy_2 = tl.where(offs_t[None, :] == 3, y_11[:, None], yy_2)
-        if HAS_Z:
-            yy_3 = tl.where(offs_t[None, :] == 0, y_12[:, None], yy_3)
-        if HAS_Z:
-            yy_3 = tl.where(offs_t[None, :] == 1, y_13[:, None], yy_3)
-        if HAS_Z:
-            yy_3 = tl.where(offs_t[None, :] == 2, y_14[:, None], yy_3)
-        if HAS_Z:
-            yy_3 = tl.where(offs_t[None, :] == 3, y_15[:, None], yy_3)
         if HAS_Z and HAS_D:
             yy_0 += d_skip[:, None] * uu_0
         if HAS_Z and HAS_D:
             yy_1 += d_skip[:, None] * uu_1
-        if HAS_Z and HAS_D:
-            yy_2 += d_skip[:, None] * uu_2
-        if HAS_Z and HAS_D:
-            yy_3 += d_skip[:, None] * uu_3
         if HAS_Z:
             dz_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32) * yy_0 * sg_0 * (1.0 + zz_0 * (1.0 - sg_0))
         if HAS_Z:
             dz_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32) * yy_1 * sg_1 * (1.0 + zz_1 * (1.0 - sg_1))
         if HAS_Z:
-            dz_2 = tl.load(dout_ptr + o_2, mask=m_2, other=0.0).to(tl.float32) * yy_2 * sg_2 * (1.0 + zz_2 * (1.0 - sg_2))
-        if HAS_Z:
-            dz_3 = tl.load(dout_ptr + o_3, mask=m_3, other=0.0).to(tl.float32) * yy_3 * sg_3 * (1.0 + zz_3 * (1.0 - sg_3))
-        if HAS_Z:
             tl.store(dz_ptr + o_0, dz_0.to(dz_ptr.dtype.element_ty), mask=m_0)
         if HAS_Z:
             tl.store(dz_ptr + o_1, dz_1.to(dz_ptr.dtype.element_ty), mask=m_1)
-        if HAS_Z:
-            tl.store(dz_ptr + o_2, dz_2.to(dz_ptr.dtype.element_ty), mask=m_2)
-        if HAS_Z:
-            tl.store(dz_ptr + o_3, dz_3.to(dz_ptr.dtype.element_ty), mask=m_3)
 
     part_rows = (batch.to(tl.int64) * n_segs + seg) * H + offs_h
     if HAS_D:
