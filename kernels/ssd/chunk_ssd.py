@@ -10,8 +10,9 @@ their initial state.
 Memory: each pass materialises one (P, N) state per chunk and head, (rows, chunks, H, P, N)
 in the input dtype for half inputs (the matmuls read them in that dtype anyway; mamba_ssm keeps
 its passed states in C's dtype too), fp32 otherwise: 2 GiB at L = 2^20, 8 heads of 64 x 128,
-Q = 64, bf16. The forward frees it and saves only its inputs; the backward recomputes the states
-and holds them with the adjoints (two such buffers). The gate z is applied outside the kernels
+Q = 64, bf16. Under autograd the forward keeps that buffer for the backward
+(`SSDConfig.save_states`; otherwise the backward recomputes it), and the backward holds it with
+the adjoints (a second such buffer). The gate z is applied outside the kernels
 (y * silu(z), autograd); dt, A, the bias, D and the initial states are differentiated by the
 kernels.
 """
@@ -56,6 +57,11 @@ class SSDConfig:
     # sweep (`benchmarks/ssd.py --set forward_chunk=none,128,256`). The backward runs the
     # caller's chunk.
     forward_chunk: int | None = None
+    # keep the forward's states for the backward when it runs the same chunks (under autograd
+    # only): one buffer of (rows, chunks, H, P, N) per call until its backward (2 GiB at the
+    # target shape; a checkpointed block holds it only while it is recomputed) saves the
+    # backward a chunk-state pass and a state walk (~8 GB of HBM traffic there)
+    save_states: bool = True
     state_warps: int = 4  # chunk states and adjoints: one (P, Q) x (Q, N) matmul per program
     scan_warps: int = 8  # forward chunk scan: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P) per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
@@ -240,11 +246,12 @@ def _states_after_chunks(x, dt, A, B, dt_bias, initial_states, want_final, flags
 
 
 def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final, run: _Launch):
-    """y and the final states (or None): chunk states, state passing, chunk scan."""
+    """y, the final states (or None), the states after every chunk and the chunks' decays:
+    chunk states, state passing, chunk scan."""
     table, device = run.table, x.device
     flags = run.tile_flags(dt_bias, dt_softplus)
-    states, _, final = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, want_final,
-                                            flags, run)
+    states, decay, final = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, want_final,
+                                                flags, run)
     y = torch.empty(x.shape, device=device, dtype=x.dtype)
     _chunk_scan_fwd_kernel[run.scan_fwd_grid](
         x, dt, A, dt_bias if dt_bias is not None else A, B, C, D if D is not None else A,
@@ -258,17 +265,24 @@ def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final
     )
     if final is not None and initial_states is not None and table.empty is not None:
         final = torch.where(table.empty[:, None, None, None], initial_states, final)
-    return y, final
+    return y, final, states, decay
 
 
-def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, run: _Launch):
-    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs)."""
+def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, run: _Launch,
+              forward_states=None):
+    """Gradients of x, dt, A, B, C, D, dt_bias, initial_states (None for absent inputs).
+
+    `forward_states`: the forward's (states, decays) in this call's chunks, or None to
+    recompute them."""
     table, c, device = run.table, run.table.n_chunks, x.device
     flags = run.tile_flags(dt_bias, dt_softplus)
     bias = dt_bias if dt_bias is not None else A
     init = initial_states if initial_states is not None else A
-    states, decay, _ = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, False, flags,
-                                            run)  # h_c, recomputed
+    if forward_states is not None:
+        states, decay = forward_states  # h_c
+    else:
+        states, decay, _ = _states_after_chunks(x, dt, A, B, dt_bias, initial_states, False,
+                                                flags, run)
     adjoints = run.chunk_states(device)
     _chunk_local(dy, C, dt, A, dt_bias, adjoints, decay, True, flags, run)
     kappa_parts = run.f32(run.rows, run.H, c, run.entry_blocks, device=device)
@@ -339,8 +353,13 @@ class SSDFunction(torch.autograd.Function):
         init = initial_states.float().contiguous() if initial_states is not None else None
         table = chunk_table(x.shape[0], x.shape[1], forward_Q, cu_seqlens, x.device)
         run = _Launch(x, B, table, forward_Q, CONFIG, sub=Q)
-        y, final = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init, want_final, run)
-        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init)
+        y, final, states, decay = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init,
+                                           want_final, run)
+        keep = CONFIG.save_states and forward_Q == Q and any(ctx.needs_input_grad)
+        ctx.kept_states = keep
+        ctx.save_for_backward(x, dt, A32, B, C, D, dt_bias, init, states if keep else None,
+                              decay if keep else None)
+        ctx.forward_table = table if keep else None
         ctx.Q, ctx.config, ctx.cu_seqlens, ctx.dt_softplus = Q, CONFIG, cu_seqlens, dt_softplus
         ctx.dtypes = (A.dtype, None if D is None else D.dtype,
                       None if dt_bias is None else dt_bias.dtype,
@@ -349,13 +368,16 @@ class SSDFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dfinal=None):
-        x, dt, A32, B, C, D, dt_bias, init = ctx.saved_tensors
+        x, dt, A32, B, C, D, dt_bias, init, states, decay = ctx.saved_tensors
         dfinal = dfinal.float().contiguous() if dfinal is not None else None
         dy = _with_int32_tiles(dy, ctx.Q)
-        table = chunk_table(x.shape[0], x.shape[1], ctx.Q, ctx.cu_seqlens, x.device)
+        table = ctx.forward_table
+        if table is None:
+            table = chunk_table(x.shape[0], x.shape[1], ctx.Q, ctx.cu_seqlens, x.device)
         run = _Launch(x, B, table, ctx.Q, ctx.config)
         dx, ddt, dA, dB, dC, dD, dbias, dinit = _backward(
-            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, run)
+            dy, dfinal, x, dt, A32, B, C, D, dt_bias, ctx.dt_softplus, init, run,
+            (states, decay) if ctx.kept_states else None)
         A_dtype, D_dtype, bias_dtype, init_dtype = ctx.dtypes
         cast = lambda g, dtype: g.to(dtype) if g is not None else None  # noqa: E731
         return (dx, ddt, dA.to(A_dtype), dB, dC, cast(dD, D_dtype), cast(dbias, bias_dtype),

@@ -123,9 +123,11 @@ CPU_CASES = {
     "packed_across_tiles": Case(L=70, batch=1, H=2, G=1, D_shape="HP",
                                 cu_seqlens=(0, 20, 20, 23, 52, 70),
                                 config=dict(passing_chunks=4, forward_chunk=32)),
-    # packed, no initial states and no d final states (final states not returned)
+    # packed, no initial states and no d final states (final states not returned); the
+    # backward recomputes the states instead of keeping the forward's
     "packed_no_states": Case(L=50, batch=1, H=2, G=1, cu_seqlens=(0, 17, 50), initial=False,
-                             final=False, config=dict(passing_chunks=2, forward_chunk=None)),
+                             final=False, config=dict(passing_chunks=2, forward_chunk=None,
+                                                      save_states=False)),
     "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
     "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16,
                  config=dict(forward_chunk=32)),
@@ -203,6 +205,20 @@ def test_chunk_size_is_rounded_up_to_a_power_of_two_of_at_least_16():
                        ssd_triton(**tensors, **options, chunk_size=32)[0])
     with pytest.raises(ValueError, match="chunk_size must be >= 1"):
         ssd_triton(**tensors, **options, chunk_size=0)
+
+
+def test_kept_forward_states_give_the_recomputed_gradients():
+    """The backward from the forward's kept states and from recomputed ones: the same kernels
+    on the same inputs, so the same bits."""
+    case = Case(L=40, batch=1, H=2, G=1, cu_seqlens=(0, 9, 40))
+    tensors, options = make_inputs(case, device="cpu")
+    path = lambda **kw: ssd_triton(**kw, chunk_size=16)  # noqa: E731
+    with ssd_config(save_states=True):
+        _, kept = run_and_grad(path, tensors, options)
+    with ssd_config(save_states=False):
+        _, recomputed = run_and_grad(path, tensors, options)
+    for name, grad in kept.items():
+        assert torch.equal(grad, recomputed[name]), name
 
 
 def test_forward_chunks_are_never_shorter_than_the_callers():
