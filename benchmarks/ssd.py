@@ -1,18 +1,20 @@
 """Time the Triton chunked SSD (Mamba-2) against the PyTorch chunked reference; print JSON.
 
     python benchmarks/ssd.py --out benchmarks/results/ssd_h200.json
-    python benchmarks/ssd.py --set chunk_size=32,64,128 --set passing_chunks=16,32,64 --shapes target
+    python benchmarks/ssd.py --shapes target --no-reference --set forward_chunk=none,128,256 \
+        --set passing_block=32,64
 
-Kernel rows: B, heads, head dim, d_state, L, dtype, forward ms, forward + backward ms, peak GiB
-of a forward + backward (inputs included), the chunked algorithm's FLOP count, TFLOP/s and its
-share of the bf16 dense tensor-core peak, the forward's HBM floor and how far above it the
-forward runs. A correctness gate (outputs, final states and every gradient against
-`ssd_chunked` at a real shape, bf16, packed sequences included) runs before anything is timed;
-the script exits 1 if it fails. `--set key=value[,value...]` overrides `SSDConfig` fields
-(chunk_size, warps, passing_block, passing_chunks); comma lists are swept (every combination
-times every shape; the gate runs for each). Needs CUDA; imports nothing but torch, triton and
-genossm.kernels. Not yet run on a GPU; expected to take 2-3 minutes on an H200 with the
-default shapes, compilation (about 30 kernel variants) included.
+Kernel rows: B, heads, head dim, d_state, L, dtype, chunk and forward chunk, forward ms,
+forward + backward ms, peak GiB of a forward + backward (inputs included), the chunked
+algorithm's FLOP count, TFLOP/s and its share of the bf16 dense tensor-core peak, the forward's
+HBM floor and how far above it the forward runs. A correctness gate (outputs, final states and
+every gradient against `ssd_chunked` at a real shape, bf16, packed sequences included) runs
+before anything is timed; the script exits 1 if it fails. `--set key=value[,value...]`
+overrides `SSDConfig` fields (chunk_size, forward_chunk, save_states, warps, passing_block,
+passing_chunks; `none` for the optional ones); comma lists are swept (every combination times
+every shape; the gate runs for each). Needs CUDA; imports nothing but torch, triton and
+genossm.kernels. The previous kernels ran the default shapes in 40 s on an H200, compilation
+included; the sweep above (six configurations, target shape) should take 2-3 minutes.
 
 `--resources CHUNK DTYPE P N` needs no GPU: it compiles every kernel for sm_90 and reports
 registers, spill stack and shared memory per kernel (docs/kernels/ssd.md's table).
