@@ -150,3 +150,29 @@ def test_info_shows_the_calibration_entry(calibrated, capsys):
     assert main(["info", str(calibrated)]) == 0
     out = capsys.readouterr().out
     assert "calibration.snvs: 300" in out and "calibration.window: 96" in out
+
+
+def test_the_progress_bar_moves_within_a_scorer_call(tmp_path, monkeypatch):
+    updates = []
+
+    class Bar:
+        n = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, count):
+            assert count >= 0
+            self.n += count
+            updates.append(self.n)
+
+    monkeypatch.setattr("genossm.progress.progress", lambda **kwargs: Bar())
+    model_dir = save_tiny_model("hyena", tmp_path / "m")
+    assert main(["-q", "calibrate", "--model", str(model_dir), "--fasta", str(LAMBDA), "-n", "400", "--indels", "0",
+                 "--window", "96", "--device", "cpu", "--batch-size", "4"]) == 0
+    moved = [n for n in updates if 0 < n < 400]
+    assert updates[-1] == 400 and len(set(moved)) >= 10  # one call of 400 variants, the bar moved within it
+    assert updates == sorted(updates)

@@ -7,8 +7,9 @@ default `genossm score` run of this model uses, and writes `calibration.json` be
 with its entry in config.json (`distribution.write_calibration`). The same seed gives the same
 background and the same file.
 
-Progress: a bar, and a log line at every tenth of the background with the rate and the time
-left, so a captured log (a batch job, a GPU session with a budget) shows how fast it goes.
+Progress: a bar that moves after every model call, and a log line at every tenth of the
+background (checked between scorer calls of `SCORE_CALL` variants or more) with the rate and the
+time left, so a captured log (a batch job, a GPU session with a budget) shows how fast it goes.
 `max_seconds` bounds the run: once a tenth of the background is scored, and at every call after
 that, the time so far plus the rest at the rate measured since the first call (which carries
 the kernels' compilation) is checked against it; past it, the run stops with an error and
@@ -105,9 +106,13 @@ def score_background(job: CalibrateJob, model, device, pairs: list, job_started:
     with progress(total=len(pairs), desc="calibrating", unit="var") as bar:
         for first in range(0, len(pairs), call):
             part = pairs[first:first + call]
-            llrs[first:first + len(part)] = [score.llr for score in scorer.score(part)]
-            bar.update(len(part))
+
+            def advance(fraction: float, first=first, size=len(part)) -> None:
+                bar.update(max(first + int(fraction * size) - bar.n, 0))  # the bar moves within a call
+
+            llrs[first:first + len(part)] = [score.llr for score in scorer.score(part, progress=advance)]
             done, now = first + len(part), time.perf_counter()
+            bar.update(done - bar.n)
             if first_call_done is None:
                 first_call_done = (now, done)
             rate = ((done - first_call_done[1]) / (now - first_call_done[0]) if done > first_call_done[1]
