@@ -58,10 +58,15 @@ class ScanConfig:
     bwd_target_programs: int = 4096
     bwd_segment_chunks: int | None = None  # force a segment length (tests), in chunks
     # "seq": the sequential-time backward (recurrent_scan_bwd_kernels.py, one channel per thread)
-    # wherever it applies (no cu_seqlens, N <= 16, chunk 16); "chunk": the associative-scan one
+    # wherever it applies (no cu_seqlens, N <= 16, chunk 16, 16-bit inputs); "chunk": the
+    # associative-scan one; "seq!" forces "seq" for fp32 too (tests). H200, (1, 512, 16, 2^20) fwd+bwd: bf16 60.9 ms against 64.3, fp32
+    # 74.4 against 66.2 (so fp32 keeps "chunk"); (8, 1536, 16, 4096) bf16 5.94 against 6.61
+    # (benchmarks/results/scan_sweep_seq_bwd_h200.json)
     bwd_kernel: str = "seq"
     bwd_seq_warps: int = 1  # sequential backward: channels per program = 32 * warps
-    bwd_seq_maxnreg: int | None = None
+    # 128 registers (a few spills) give 16 warps per SM; uncapped (183) ran 70.6 ms, not 62.1
+    bwd_seq_maxnreg: int | None = 128
+    bwd_seq_target_programs: int = 8192  # 60.9 ms against 62.1 at 4096
 
 
 CONFIG = ScanConfig()
@@ -160,14 +165,15 @@ def associative_forward(u, delta, A, B, C, D, z, delta_bias, delta_softplus, ret
     return out, last, ckpt
 
 
-def _segment_chunks(layout: _Layout, block_c: int) -> int:
+def _segment_chunks(layout: _Layout, block_c: int, target_programs: int | None = None) -> int:
     config = layout.config
     if config.bwd_segment_chunks is not None:
         return max(1, min(config.bwd_segment_chunks, layout.n_chunks))
+    target = config.bwd_target_programs if target_programs is None else target_programs
     programs = layout.batch * triton.cdiv(layout.H, block_c)
-    if config.bwd_target_programs <= 0 or programs >= config.bwd_target_programs:
+    if target <= 0 or programs >= target:
         return layout.n_chunks
-    n_segs = min(layout.n_chunks, math.ceil(config.bwd_target_programs / programs))
+    n_segs = min(layout.n_chunks, math.ceil(target / programs))
     return math.ceil(layout.n_chunks / n_segs)
 
 
@@ -183,13 +189,22 @@ def _seq_backward_block(layout: _Layout, *tensors) -> int:
     """Channels per program of the sequential backward, or 0 where it does not apply."""
     config = layout.config
     block = 32 * config.bwd_seq_warps
-    if (config.bwd_kernel != "seq" or layout.varlen or layout.N > MAX_SEQ_STATES
+    if (config.bwd_kernel not in ("seq", "seq!") or layout.varlen or layout.N > MAX_SEQ_STATES
             or layout.chunk != SEQ_BWD_CHUNK
             or any(t is not None and t.dtype not in FAST_DTYPES for t in tensors)):
         return 0
+    if not _forced_seq(config) and any(t is not None and t.dim() >= 3 and t.element_size() > 2
+                                       for t in tensors):
+        return 0  # fp32 inputs: the chunk kernel measured faster (66.2 against 74.4 ms)
     if layout.n_groups > 1 and layout.heads_per_group % block:
         return 0  # a program's scalar B/C loads need all its channels in one group
     return block
+
+
+def _forced_seq(config: ScanConfig) -> bool:
+    """True when a caller asked for the sequential backward explicitly (tests, sweeps): then
+    fp32 inputs take it too."""
+    return config.bwd_kernel == "seq!"
 
 
 def _segment_carry(delta, A2, C, z, delta_bias, delta_softplus, seq_idx, dout, dlast,
@@ -225,7 +240,7 @@ def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_
     """The sequential-time backward (recurrent_scan_bwd_kernels.py): same outputs as
     `_scan_backward`'s chunk kernels."""
     H, N, config = layout.H, layout.N, layout.config
-    seg_chunks = _segment_chunks(layout, block_h)
+    seg_chunks = _segment_chunks(layout, block_h, config.bwd_seq_target_programs)
     n_segs = math.ceil(layout.n_chunks / seg_chunks)
     flow = _segment_carry(delta, A2, C, z, delta_bias, delta_softplus, None, dout, dlast, layout,
                           seg_chunks, n_segs)  # the kernel reuses it as per-state scratch

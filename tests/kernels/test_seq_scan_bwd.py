@@ -47,7 +47,7 @@ def test_seq_backward_matches_sequential_reference(name, monkeypatch):
     monkeypatch.setattr(chunk_scan, "_seq_scan_backward",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
     tensors, options = make_inputs(case)
-    check_against(selective_scan_ref, case, tensors, options, chunk=16, bwd_kernel="seq", **config)
+    check_against(selective_scan_ref, case, tensors, options, chunk=16, bwd_kernel="seq!", **config)
     assert calls, "the sequential backward did not run"
 
 
