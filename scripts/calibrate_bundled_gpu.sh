@@ -8,7 +8,8 @@
 #                                                without samtools/bgzip can read them
 #   OUT=dir scripts/calibrate_bundled_gpu.sh     (on the GPU machine) calibrate a temporary copy of the
 #                                                bundled model; on success its calibration.json and
-#                                                config.json land in $OUT, beside calibrate.log
+#                                                config.json land in $OUT, beside calibrate.log and
+#                                                calibration_build.json (the figure: device, seconds, rate)
 #
 # Then copy $OUT/calibration.json and $OUT/config.json into genossm/resources/model/ (config.json
 # gains only its "calibration" entry; the weights are not touched). A failed run leaves only the log.
@@ -72,4 +73,15 @@ started=$(date +%s)
     -n "${SNVS:-100000}" --indels "${INDELS:-12000}" --seed "${SEED:-0}" --device "${DEVICE:-cuda}" \
     --batch-size "${BATCH:-256}" --max-seconds "${MAX_SECONDS:-300}" 2>&1 | tee "$out/calibrate.log" >&2
 cp "$work/model/calibration.json" "$work/model/config.json" "$out/"
-echo "calibrate_bundled_gpu: done in $(( $(date +%s) - started )) s; copy $out/calibration.json and $out/config.json into genossm/resources/model/" >&2
+seconds=$(( $(date +%s) - started ))
+# The build's figure, for benchmarks/results/: what calibration.json records of the run, the device's
+# name and the whole command's seconds (process start, model load and the draw included).
+"$python" - "$out" "$seconds" "${DEVICE:-cuda}" > "$out/calibration_build.json" <<'EOF'
+import json, sys, torch
+out, seconds, device = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+source = json.load(open(f"{out}/calibration.json"))["source"]
+name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+print(json.dumps({"benchmark": "bundled model calibration background (scripts/calibrate_bundled_gpu.sh)",
+                  "device_name": name, "torch": torch.__version__, "command_seconds": seconds, **source}, indent=2))
+EOF
+echo "calibrate_bundled_gpu: done in $seconds s; copy $out/calibration.json and $out/config.json into genossm/resources/model/" >&2

@@ -79,7 +79,11 @@ def test_calibrates_a_copy_of_the_model_on_its_training_genomes(tmp_path):
     done = run(env)
     assert done.returncode == 0, done.stderr
     assert {p.name: p.read_bytes() for p in model.iterdir()} == model_before  # the model itself is untouched
-    assert sorted(p.name for p in out.iterdir()) == ["calibrate.log", "calibration.json", "config.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "calibrate.log", "calibration.json", "calibration_build.json", "config.json"]
+    build = json.loads((out / "calibration_build.json").read_text())
+    assert build["device_name"] == "cpu" and build["snvs"] == 100 and build["indels"] == 12
+    assert build["command_seconds"] >= build["score_seconds"] - 1 and build["variants_per_second"] > 0
     config = json.loads((out / "config.json").read_text())
     assert config["calibration"]["snvs"] == 100 and config["calibration"]["window"] == 96
     assert config["weights"] == json.loads(model_before["config.json"])["weights"]  # same weights recorded
