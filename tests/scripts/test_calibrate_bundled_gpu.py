@@ -1,8 +1,9 @@
 """scripts/calibrate_bundled_gpu.sh end to end on the CPU at a tiny scale: `prepare` copies the
 bundled model's training genomes with their indexes; a run calibrates a copy of the model (never
 the model itself) from exactly the genomes its config.json records and leaves its calibration.json
-and config.json in $OUT, and --max-seconds fails loudly, leaving only the log. The runs use a tiny model carrying the bundled model's training record
-(the bundled model itself scores about 20 variants/s on a CPU, too slow for a test)."""
+and config.json in $OUT, and --max-seconds fails loudly, leaving only the log. The runs use a tiny
+model carrying the bundled model's training record (the bundled model itself scores a few
+variants/s on this CPU, too slow for a test)."""
 
 from __future__ import annotations
 
