@@ -425,7 +425,7 @@ def _chunk_scan_fwd_kernel(
     of one sub-block of a chunk: one program per (chunk x sub-block, row x group), all chunks at
     once, looping over the group's heads and, per head, over the chunk's sub-blocks up to its
     own (C B^T of a sub-block pair once per head; with SUB = Q, once per group)."""
-    sub_blocks: tl.constexpr = Q // SUB
+    sub_blocks = Q // SUB
     chunk = tl.program_id(0) // sub_blocks
     own_sub = tl.program_id(0) % sub_blocks
     row = (tl.program_id(1) // G).to(tl.int64)
@@ -438,7 +438,7 @@ def _chunk_scan_fwd_kernel(
     p = tl.arange(0, BLOCK_P)
     n = tl.arange(0, BLOCK_N)
     Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
-    if sub_blocks == 1:
+    if Q == SUB:
         Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N,
                         sB_n).to(DOT_DTYPE)
         CB_own = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (SUB_t, SUB_s) fp32
@@ -447,7 +447,7 @@ def _chunk_scan_fwd_kernel(
         head = group * heads_per_group + i
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
-        if sub_blocks == 1:
+        if Q == SUB:
             x = _load_rows(x_ptr, row, start, t, valid, sx_b, sx_l, head, sx_h, p, P,
                            sx_p).to(DOT_DTYPE)
             entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr,
