@@ -16,6 +16,9 @@ every shape; the gate runs for each). Needs CUDA; imports nothing but torch, tri
 genossm.kernels. The previous kernels ran the default shapes in 40 s on an H200, compilation
 included; the sweep above (six configurations, target shape) should take 2-3 minutes.
 
+`--breakdown` adds, per row, the device time of each kernel in one forward + backward
+(torch.profiler): where the time goes, without ncu.
+
 `--resources CHUNK DTYPE P N` needs no GPU: it compiles every kernel for sm_90 and reports
 registers, spill stack and shared memory per kernel (docs/kernels/ssd.md's table).
 
@@ -170,6 +173,44 @@ def time_reference(fn, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def summarize_kernel_times(events, iterations: int, top: int = 20) -> dict:
+    """Device time per kernel and per iteration, from `prof.key_averages()` entries (`key`: the
+    kernel's name, `self_device_time_total` in us, `count`); the `top` largest, and the total."""
+    per_name = {}
+    for event in events:
+        us = getattr(event, "self_device_time_total", None)
+        if us is None:  # torch < 2.4
+            us = getattr(event, "self_cuda_time_total", 0)
+        if us > 0:
+            ms, count = per_name.get(event.key, (0.0, 0))
+            per_name[event.key] = (ms + us / 1e3, count + event.count)
+    ranked = sorted(per_name.items(), key=lambda item: -item[1][0])
+    return {"total_ms": round(sum(ms for ms, _ in per_name.values()) / iterations, 3),
+            "kernels": [{"name": name, "ms": round(ms / iterations, 3),
+                         "calls": count // iterations} for name, (ms, count) in ranked[:top]]}
+
+
+def kernel_breakdown(forward_y, leaves, iterations: int = 3) -> dict:
+    """Where one forward + backward spends its device time, kernel by kernel (torch.profiler,
+    CUDA activity only); a diagnostic: a profiler failure is reported, not raised."""
+    from torch.profiler import ProfilerActivity, profile
+
+    grad_out = torch.randn_like(forward_y())
+    try:
+        forward_y().backward(grad_out)  # warm: nothing compiles inside the profile
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(iterations):
+                forward_y().backward(grad_out)
+            torch.cuda.synchronize()
+        return summarize_kernel_times(prof.key_averages(), iterations)
+    except Exception as error:  # noqa: BLE001 - a diagnostic must not lose the timings
+        return {"error": f"{type(error).__name__}: {error}"}
+    finally:
+        for leaf in leaves:
+            leaf.grad = None
+
+
 def measure(name: str, with_reference: bool, args) -> dict:
     batch, H, P, N, G, L, dtype, reference_too = SHAPES[name]
     Q = kernel_chunk_size(chunk_ssd.CONFIG.chunk_size or CHUNK_SIZE)
@@ -220,6 +261,8 @@ def measure(name: str, with_reference: bool, args) -> dict:
                             "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
         row["speedup_fwd"] = round(ref_fwd / forward_ms, 2)
         row["speedup_fwd_bwd"] = round(ref_fwd_bwd / fwd_bwd_ms, 2)
+    if args.breakdown:
+        row["kernel_breakdown_fwd_bwd"] = kernel_breakdown(forward_y, leaves)
     for leaf in leaves:
         leaf.grad = None
     return row
@@ -316,6 +359,8 @@ def main(argv=None) -> int:
                         help="no timing, no GPU: compile every kernel for sm_90 at this chunk, "
                              "dtype (bf16, fp16, fp32), head dim and d_state, and report "
                              "registers, spills and shared memory per kernel")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also profile one forward + backward per row: device ms per kernel")
     parser.add_argument("--out", help="write the JSON here as well as to stdout")
     args = parser.parse_args(argv)
     configs = parse_sets(args.set)  # checked before CUDA is touched

@@ -71,6 +71,23 @@ def test_gate_passes_on_the_triton_path_and_fails_a_broken_one(benchmark):
         benchmark["gate"].__globals__["ssd_triton"] = triton_path
 
 
+def test_kernel_breakdown_sums_device_time_per_kernel_and_iteration(benchmark):
+    """Three profiled iterations: a kernel seen under one name twice adds up, host-only ops (no
+    device time) drop out, the largest comes first; ms and calls are per iteration."""
+    from types import SimpleNamespace
+
+    def event(key, us, count):
+        return SimpleNamespace(key=key, self_device_time_total=us, count=count)
+
+    events = [event("_chunk_scan_fwd_kernel", 3000, 3), event("aten::add", 0, 3),
+              event("_state_passing_fwd_kernel", 1500, 3), event("_chunk_scan_fwd_kernel", 300, 3)]
+    summary = benchmark["summarize_kernel_times"](events, iterations=3)
+    assert summary == {"total_ms": 1.6, "kernels": [
+        {"name": "_chunk_scan_fwd_kernel", "ms": 1.1, "calls": 2},
+        {"name": "_state_passing_fwd_kernel", "ms": 0.5, "calls": 1}]}
+    assert benchmark["summarize_kernel_times"](events, iterations=3, top=1)["kernels"][0]["ms"] == 1.1
+
+
 def test_resources_checks_its_dtype_before_compiling(benchmark):
     with pytest.raises(SystemExit, match="dtype must be one of bf16, fp16, fp32"):
         benchmark["main"](["--resources", "64", "fp64", "64", "128"])
