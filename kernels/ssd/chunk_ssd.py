@@ -285,17 +285,13 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
                                                 flags, run)
     adjoints = run.chunk_states(device)
     _chunk_local(dy, C, dt, A, dt_bias, adjoints, decay, True, flags, run)
-    kappa_parts = run.f32(run.rows, run.H, c, run.entry_blocks, device=device)
     dinit = (torch.zeros(table.sequences, run.H, run.P, run.N, device=device, dtype=torch.float32)
              if initial_states is not None else None)
     _adjoint_passing_kernel[run.passing_grid](
-        adjoints, decay, states, init, dfinal if dfinal is not None else A,
-        dinit if dinit is not None else A, kappa_parts, table.first, table.last, table.sequence,
-        run.H, run.P * run.N, c, HAS_INIT=initial_states is not None,
+        adjoints, decay, dfinal if dfinal is not None else A, dinit if dinit is not None else A,
+        table.first, table.last, table.sequence, run.H, run.P * run.N, c,
         HAS_DFINAL=dfinal is not None, STORE_DINIT=dinit is not None, **run.passing_shape(),
     )  # adjoints: u_c
-    kappa = kappa_parts.sum(-1)  # (rows, H, chunks)
-    del kappa_parts
     adjoint_flags = dict(HAS_DFINAL=dfinal is not None, VARLEN=run.varlen)
     dfinal_ptr = dfinal if dfinal is not None else A
 
@@ -303,13 +299,15 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
     ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
     dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
     dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
+    kappa = run.f32(run.rows, run.H, c, device=device)  # exp(cs_last) <g_c, h_{c-1}>
     _chunk_scan_bwd_dx_kernel[run.chunk_grid](
-        dt, A, bias, B, C, D if D is not None else A, dy, adjoints, dfinal_ptr,
-        table.start, table.length, table.last, table.sequence, dx,
+        dt, A, bias, B, C, D if D is not None else A, dy, adjoints, dfinal_ptr, states, init,
+        table.start, table.length, table.first, table.last, table.sequence, dx, kappa,
         run.H, run.G, run.P, run.N, c,
         *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dx, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
-        num_warps=run.config.scan_bwd_warps, **adjoint_flags, **flags,
+        HAS_INIT=initial_states is not None, num_warps=run.config.scan_bwd_warps,
+        **adjoint_flags, **flags,
     )
     dcs_part = run.f32(run.rows, run.H, c, run.Q, device=device)
     ddt_part = torch.empty_like(dcs_part)

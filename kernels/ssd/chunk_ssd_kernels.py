@@ -22,11 +22,11 @@ sequence: `_entering_state`).
 Backward, with g_c = dL/dh_c the adjoint of the state after chunk c:
     u_c = exp(cs_last) g_c + A_c,   A_c = sum_t exp(cs_t) dy_t C_t^T,   g_c = u_{c+1}
 (g_c = d final state where chunk c ends its sequence; u at a sequence's first chunk is the
-initial state's gradient). The states are recomputed (`_chunk_state`, `_state_passing_fwd`, no
-per-chunk buffer kept between the passes), `_chunk_state` with ADJOINT writes A_c and
-`_adjoint_passing` turns them in place into u_c, walking from the last chunk, and writes
-kappa_c = exp(cs_last) <g_c, h_{c-1}> (the entering state's share of d cs_last; exp(cs_last) g_c
-= u_c - A_c) in parts per block of entries, and d initial states. Then per chunk, with
+initial state's gradient). The states h_c are the forward's (or recomputed by the same two
+launches), `_chunk_state` with ADJOINT writes A_c and `_adjoint_passing` turns them in place
+into u_c, walking from the last chunk, and writes d initial states. Then per chunk, with
+kappa_c = exp(cs_last) <g_c, h_{c-1}> (the entering state's share of d cs_last, in
+`_chunk_scan_bwd_dx`, which loads g_c anyway) and
 CBL[t, s] = (C_t . B_s) exp(cs_t - cs_s) for s <= t, G = dy x^T and W = G o decay o dt_s:
     dx   = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy             `_chunk_scan_bwd_dx`
     dC   = W B + exp(cs) o (dy h_{c-1})                                  `_chunk_scan_bwd_dC`
@@ -328,19 +328,16 @@ def _state_passing_fwd_kernel(
 def _adjoint_passing_kernel(
     adjoints_ptr,  # (rows, chunks, H, P, N): each chunk's own adjoint in, u_c out (see below)
     decay_ptr,  # (rows, H, chunks) fp32
-    states_ptr,  # (rows, chunks, H, P, N): the states after each chunk (`_state_passing_fwd`)
-    init_ptr, dfinal_ptr, dinit_ptr,  # (sequences, H, P, N) fp32
-    kappa_ptr,  # (rows, H, chunks, entry blocks) fp32 out: parts of exp(cs_last) <g_c, h_{c-1}>
+    dfinal_ptr, dinit_ptr,  # (sequences, H, P, N) fp32
     chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
     H, PN, n_chunks,
-    HAS_INIT: tl.constexpr, HAS_DFINAL: tl.constexpr, STORE_DINIT: tl.constexpr,
-    VARLEN: tl.constexpr, CHUNKS: tl.constexpr, BLOCK: tl.constexpr,
+    HAS_DFINAL: tl.constexpr, STORE_DINIT: tl.constexpr, VARLEN: tl.constexpr,
+    CHUNKS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """u_c = exp(cs_last_c) g_c + A_c, the adjoint arriving at chunk c's start (g_c = u_{c+1},
     or the sequence's d final state where chunk c ends it), in place over the chunks' own parts
     A_c; walked from the last chunk, CHUNKS at a time as `_state_passing_fwd`. Also d initial
-    states (u at a sequence's first chunk) and, per block of entries, kappa_c's part:
-    exp(cs_last_c) g_c = u_c - A_c, dotted with the state entering the chunk."""
+    states: u at a sequence's first chunk."""
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -348,46 +345,28 @@ def _adjoint_passing_kernel(
     own_row = (row * H + head) * PN + entries
     descending = CHUNKS - 1 - tl.arange(0, CHUNKS)  # scan order inside a tile
     carry = tl.zeros([BLOCK], dtype=tl.float32)  # u at the first chunk of the tile after
-    initial = tl.zeros([BLOCK], dtype=tl.float32)
-    if not VARLEN:
-        if HAS_DFINAL:
-            carry = tl.load(dfinal_ptr + own_row, mask=in_state, other=0.0)
-        if HAS_INIT:
-            initial = tl.load(init_ptr + own_row, mask=in_state, other=0.0)
+    if HAS_DFINAL and not VARLEN:
+        carry = tl.load(dfinal_ptr + own_row, mask=in_state, other=0.0)
     tiles = tl.cdiv(n_chunks, CHUNKS)
     for back in range(0, tiles):
         base, offsets, mask, own_part, decay, chunks, live = _passing_tile(
             adjoints_ptr, decay_ptr, row, head, H, PN, n_chunks, (tiles - 1 - back) * CHUNKS,
             descending, entries)
-        arriving = own_part
         if VARLEN:
             last, own = _sequence_restarts(chunk_last_ptr, chunk_seq_ptr, chunks, live, head, H,
                                            PN, entries)
             if HAS_DFINAL:
-                arriving += decay[:, None] * tl.load(dfinal_ptr + own, mask=mask & last[:, None],
-                                                     other=0.0)
+                own_part += decay[:, None] * tl.load(dfinal_ptr + own,
+                                                     mask=mask & last[:, None], other=0.0)
             decay = tl.where(last, 0.0, decay)
         factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + decay[:, None]
-        factor, adjoint = tl.associative_scan((factor, arriving), 0, _first_order)
+        factor, adjoint = tl.associative_scan((factor, own_part), 0, _first_order)
         adjoint += factor * carry[None, :]
         tl.store(adjoints_ptr + base + offsets, adjoint.to(adjoints_ptr.dtype.element_ty),
                  mask=mask)
-        # the state entering each chunk: after the chunk before, or the initial state
-        if VARLEN:
-            first = tl.load(chunk_first_ptr + chunks, mask=live, other=0) != 0
-        else:
-            first = chunks == 0
-        entering = tl.load(states_ptr + base + offsets - H * PN, mask=mask & ~first[:, None],
-                           other=0.0).to(tl.float32)
-        if HAS_INIT:
-            if VARLEN:
-                entering += tl.load(init_ptr + own, mask=mask & first[:, None], other=0.0)
-            else:
-                entering += tl.where(first[:, None], initial[None, :], 0.0)
         if STORE_DINIT and VARLEN:
+            first = tl.load(chunk_first_ptr + chunks, mask=live, other=0) != 0
             tl.store(dinit_ptr + own, adjoint, mask=mask & first[:, None])
-        tl.store(kappa_ptr + ((row * H + head) * n_chunks + chunks) * tl.num_programs(0)
-                 + tl.program_id(0), tl.sum((adjoint - own_part) * entering, axis=1), mask=live)
         carry = tl.sum(tl.where(descending[:, None] == 0, adjoint, 0.0), axis=0)
     if STORE_DINIT and not VARLEN:
         tl.store(dinit_ptr + own_row, carry, mask=in_state)
@@ -503,16 +482,21 @@ def _chunk_scan_fwd_kernel(
 def _chunk_scan_bwd_dx_kernel(
     dt_ptr, A_ptr, dt_bias_ptr, B_ptr, C_ptr, D_ptr, dy_ptr,
     adjoints_ptr, dfinal_ptr,  # u_c (`_adjoint_passing`), (sequences, H, P, N) fp32
-    chunk_start_ptr, chunk_len_ptr, chunk_last_ptr, chunk_seq_ptr,
+    states_ptr, init_ptr,  # states after each chunk (`_state_passing_fwd`), (sequences, H, P, N)
+    chunk_start_ptr, chunk_len_ptr, chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
     dx_ptr,  # like x
+    kappa_ptr,  # (rows, H, chunks) fp32 out: exp(cs_last) <g_c, h_{c-1}>
     H, G, P, N, n_chunks,
     sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n, sdy_b, sdy_l, sdy_h, sdy_p,
     sdx_b, sdx_l, sdx_h, sdx_p,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
-    HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr,
-    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
+    HAS_DFINAL: tl.constexpr, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr,
+    BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
-    """dx = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy."""
+    """dx = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy, and kappa_c, the entering state's
+    share of d cs_last (here, where g_c is loaded anyway: in the serial adjoint walk the extra
+    tile of states cost registers, i.e. resident walkers)."""
     chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
     t = tl.arange(0, Q)
     valid = t < length
@@ -531,9 +515,10 @@ def _chunk_scan_bwd_dx_kernel(
         adjoint = _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, chunk,
                                    row, head, H, P, N, n_chunks, p, n, HAS_DFINAL, VARLEN,
                                    BLOCK_P, BLOCK_N)
+        cs_last = _last_of(cs, t, Q)
         CBL = (CB * _intra_decay(cs, t, Q)).to(DOT_DTYPE)
         inner = tl.dot(tl.trans(CBL), dy, input_precision=DOT_PRECISION)  # (Q_s, BP)
-        inner += _decay_to_end(cs, _last_of(cs, t, Q), t, Q)[:, None] * tl.dot(
+        inner += _decay_to_end(cs, cs_last, t, Q)[:, None] * tl.dot(
             Bm, tl.trans(adjoint.to(DOT_DTYPE)), input_precision=DOT_PRECISION)
         dx = dt[:, None] * inner
         if HAS_D:
@@ -543,6 +528,12 @@ def _chunk_scan_bwd_dx_kernel(
                 D = tl.load(D_ptr + head).to(tl.float32)
             dx += D * dy.to(tl.float32)
         _store_rows(dx_ptr, dx, row, start, t, valid, sdx_b, sdx_l, head, sdx_h, p, P, sdx_p)
+        # last: loaded before the matmuls it spilled 592 B per thread on sm_90, here 448 B
+        entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr, chunk,
+                                   row, head, H, P, N, n_chunks, p, n, HAS_INIT, VARLEN,
+                                   BLOCK_P, BLOCK_N)
+        tl.store(kappa_ptr + (row * H + head) * n_chunks + chunk,
+                 tl.exp(cs_last) * tl.sum(tl.sum(adjoint * entering, axis=1), axis=0))
 
 
 @triton.jit
