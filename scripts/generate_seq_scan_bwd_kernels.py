@@ -64,6 +64,55 @@ def _softplus(x):
 
 
 @triton.jit
+def _shfl_xor(x, OFFSET: tl.constexpr):
+    """x of the lane whose id differs from this one's in the bits of OFFSET (shfl.sync.bfly)."""
+    if OFFSET == 16:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 16, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    elif OFFSET == 8:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 8, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    elif OFFSET == 4:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 4, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    elif OFFSET == 2:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 2, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 1, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    return y
+
+
+@triton.jit
+def _fold(lower, upper_value, upper, OFFSET: tl.constexpr):
+    """One step of a reduce-scatter across lanes: a lane keeps one of its two values (the upper
+    one where `upper`), sends the other to its partner (lane ^ OFFSET) and adds what it gets."""
+    send = tl.where(upper, lower, upper_value)
+    keep = tl.where(upper, upper_value, lower)
+    return keep + _shfl_xor(send, OFFSET)
+
+
+@triton.jit
+def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
+    """Sums over a warp's 32 lanes of eight per-lane values, (BLOCK_H,) each: lane l returns the
+    sum of v_p, p = (l >> 2) & 7. 32 shuffles and adds (plus selects) where eight tree
+    reductions take 80, and the sums leave in one atomic instruction (lanes l % 4 == 0)."""
+    u16 = (lane & 16) != 0
+    r0 = _fold(v0, v4, u16, 16)
+    r1 = _fold(v1, v5, u16, 16)
+    r2 = _fold(v2, v6, u16, 16)
+    r3 = _fold(v3, v7, u16, 16)
+    u8 = (lane & 8) != 0
+    q0 = _fold(r0, r2, u8, 8)
+    q1 = _fold(r1, r3, u8, 8)
+    p = _fold(q0, q1, (lane & 4) != 0, 4)
+    p += _shfl_xor(p, 2)
+    p += _shfl_xor(p, 1)
+    return p
+
+
+@triton.jit
 def _column(tile, offs_t, i: tl.constexpr):
     """Column i of a (BLOCK_H, TI) fp32 tile whose rows each live in one thread: a select on a
     compile-time index (-0.0 lets the compiler fold the unselected additions away)."""
@@ -80,7 +129,7 @@ def _seq_bwd_kernel_ti{ti}(
     H, L, N, heads_per_group, n_groups, n_chunks, seg_chunks, n_segs,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, B_VARIES: tl.constexpr,
-    C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr,
+    C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr, USE_SHFL: tl.constexpr, EVEN_L: tl.constexpr,
 ):
     """Backward of one segment; `flow` enters holding the adjoint at the first position after
     the segment (the carry kernels' output) and is reused as per-state scratch."""
@@ -92,6 +141,11 @@ def _seq_bwd_kernel_ti{ti}(
     mask_h = offs_h < H
     offs_t = tl.arange(0, TI)
     offs_sub = tl.arange(0, SUB)
+    # USE_SHFL: dB / dC leave through `_reduce_scatter8` (compiled code only: the interpreter has
+    # no inline PTX, so it takes the tree reductions, which give the same sums)
+    lane = offs_h % 32
+    lane_pos = (lane >> 2) & 7  # the position whose sums a lane holds after _reduce_scatter8
+    lane_leads = (lane & 3) == 0
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
@@ -169,7 +223,9 @@ def _seq_bwd_kernel_ti{ti}(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if B_VARIES:
+                if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
+                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_row + n * L + c0 + {i}).to(tl.float32)
+                elif B_VARIES:
                     h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_row + n * L + c0 + {i}, mask=c0 + {i} < L, other=0.0).to(tl.float32)
                 else:
                     h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -181,11 +237,15 @@ def _seq_bwd_kernel_ti{ti}(
             # B and C of state n at the chunk's positions: the same address in every thread (one
             # broadcast transaction per load)
             bc_n = bc_row + n * L
-            if B_VARIES:
+            if B_VARIES and EVEN_L:
+                b_{i} = tl.load(B_ptr + bc_n + t0 + {i}).to(tl.float32)
+            elif B_VARIES:
                 b_{i} = tl.load(B_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
             else:
                 b_{i} = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-            if C_VARIES:
+            if C_VARIES and EVEN_L:
+                c_{i} = tl.load(C_ptr + bc_n + t0 + {i}).to(tl.float32)
+            elif C_VARIES:
                 c_{i} = tl.load(C_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
             else:
                 c_{i} = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
@@ -197,10 +257,14 @@ def _seq_bwd_kernel_ti{ti}(
             if HAS_Z: y_{i} += h_{i} * c_{i}
             #end
             # dC: sum over the program's channels of h dy
-            if C_VARIES:  # the half's sums leave in one atomic instruction (SUB lanes)
-                dc_row = tl.zeros([SUB], dtype=tl.float32)
-                dc_row = tl.where(offs_sub == {i}, tl.sum(h_{i} * e_{i}, axis=0), dc_row)
-                tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
+            if C_VARIES:  # the half's sums leave in one atomic instruction
+                if USE_SHFL:
+                    dc_lane = _reduce_scatter8(h_0 * e_0, h_1 * e_1, h_2 * e_2, h_3 * e_3, h_4 * e_4, h_5 * e_5, h_6 * e_6, h_7 * e_7, lane)
+                    tl.atomic_add(dC_ptr + bc_n + t0 + lane_pos, dc_lane, mask=lane_leads & ((t0 + lane_pos < L) | EVEN_L), sem="relaxed")
+                else:
+                    dc_row = tl.zeros([SUB], dtype=tl.float32)
+                    dc_row = tl.where(offs_sub == {i}, tl.sum(h_{i} * e_{i}, axis=0), dc_row)
+                    tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
             else:
                 dc_acc = zero_h
                 dc_acc += h_{i} * e_{i}
@@ -210,8 +274,9 @@ def _seq_bwd_kernel_ti{ti}(
             db_row = tl.zeros([SUB], dtype=tl.float32)
             #for i rev
             g = flow + e_{i} * c_{i}
-            if B_VARIES: db_row = tl.where(offs_sub == {i}, tl.sum(g * w_{i}, axis=0), db_row)
-            if not B_VARIES: db_acc += g * w_{i}
+            gw_{i} = g * w_{i}
+            if B_VARIES and not USE_SHFL: db_row = tl.where(offs_sub == {i}, tl.sum(gw_{i}, axis=0), db_row)
+            if not B_VARIES: db_acc += gw_{i}
             gb_{i} += g * b_{i}
             gd = g * (h_{i} - w_{i} * b_{i})  # g a_t h_(t-1)
             ga_{i} += gd * a2
@@ -219,7 +284,11 @@ def _seq_bwd_kernel_ti{ti}(
             flow = a_{i} * g
             #end
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
+                if USE_SHFL:
+                    db_lane = _reduce_scatter8(gw_0, gw_1, gw_2, gw_3, gw_4, gw_5, gw_6, gw_7, lane)
+                    tl.atomic_add(dB_ptr + bc_n + t0 + lane_pos, db_lane, mask=lane_leads & ((t0 + lane_pos < L) | EVEN_L), sem="relaxed")
+                else:
+                    tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + hn + n, flow, mask=mask_h)
             dA_old = tl.load(dA_ptr + hn + n, mask=mask_h, other=0.0)
             tl.store(dA_ptr + hn + n, dA_old + dA_acc, mask=mask_h)

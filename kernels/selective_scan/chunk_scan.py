@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +68,9 @@ class ScanConfig:
     # 128 registers (a few spills) give 16 warps per SM; uncapped (183) ran 70.6 ms, not 62.1
     bwd_seq_maxnreg: int | None = 128
     bwd_seq_target_programs: int = 8192  # 60.9 ms against 62.1 at 4096
+    # dB/dC of the sequential backward summed across a warp by a shuffle reduce-scatter (inline
+    # PTX, so compiled code only) instead of one tree reduction per position
+    bwd_seq_shfl: bool = True
 
 
 CONFIG = ScanConfig()
@@ -201,6 +205,11 @@ def _seq_backward_block(layout: _Layout, *tensors) -> int:
     return block
 
 
+def _interpreting() -> bool:
+    """True under the Triton interpreter (CPU tests), which runs no inline PTX."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
 def _forced_seq(config: ScanConfig) -> bool:
     """True when a caller asked for the sequential backward explicitly (tests, sweeps): then
     fp32 inputs take it too."""
@@ -266,7 +275,8 @@ def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
         SOFTPLUS=delta_softplus, HAS_INIT=initial_state is not None, HAS_DLAST=dlast is not None,
         B_VARIES=layout.b_varies, C_VARIES=layout.c_varies, BLOCK_H=block_h,
-        num_warps=config.bwd_seq_warps,
+        USE_SHFL=bool(config.bwd_seq_shfl) and not _interpreting(),
+        EVEN_L=layout.L % SEQ_BWD_CHUNK == 0, num_warps=config.bwd_seq_warps,
         **({"maxnreg": config.bwd_seq_maxnreg} if config.bwd_seq_maxnreg else {}),
     )
     return _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout)

@@ -35,6 +35,55 @@ def _softplus(x):
 
 
 @triton.jit
+def _shfl_xor(x, OFFSET: tl.constexpr):
+    """x of the lane whose id differs from this one's in the bits of OFFSET (shfl.sync.bfly)."""
+    if OFFSET == 16:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 16, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    elif OFFSET == 8:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 8, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    elif OFFSET == 4:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 4, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    elif OFFSET == 2:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 2, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 1, 0x1f, -1;", "=r,r", [x],
+                                      dtype=tl.float32, is_pure=True, pack=1)
+    return y
+
+
+@triton.jit
+def _fold(lower, upper_value, upper, OFFSET: tl.constexpr):
+    """One step of a reduce-scatter across lanes: a lane keeps one of its two values (the upper
+    one where `upper`), sends the other to its partner (lane ^ OFFSET) and adds what it gets."""
+    send = tl.where(upper, lower, upper_value)
+    keep = tl.where(upper, upper_value, lower)
+    return keep + _shfl_xor(send, OFFSET)
+
+
+@triton.jit
+def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
+    """Sums over a warp's 32 lanes of eight per-lane values, (BLOCK_H,) each: lane l returns the
+    sum of v_p, p = (l >> 2) & 7. 32 shuffles and adds (plus selects) where eight tree
+    reductions take 80, and the sums leave in one atomic instruction (lanes l % 4 == 0)."""
+    u16 = (lane & 16) != 0
+    r0 = _fold(v0, v4, u16, 16)
+    r1 = _fold(v1, v5, u16, 16)
+    r2 = _fold(v2, v6, u16, 16)
+    r3 = _fold(v3, v7, u16, 16)
+    u8 = (lane & 8) != 0
+    q0 = _fold(r0, r2, u8, 8)
+    q1 = _fold(r1, r3, u8, 8)
+    p = _fold(q0, q1, (lane & 4) != 0, 4)
+    p += _shfl_xor(p, 2)
+    p += _shfl_xor(p, 1)
+    return p
+
+
+@triton.jit
 def _column(tile, offs_t, i: tl.constexpr):
     """Column i of a (BLOCK_H, TI) fp32 tile whose rows each live in one thread: a select on a
     compile-time index (-0.0 lets the compiler fold the unselected additions away)."""
@@ -49,7 +98,7 @@ def _seq_bwd_kernel_ti8(
     H, L, N, heads_per_group, n_groups, n_chunks, seg_chunks, n_segs,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, B_VARIES: tl.constexpr,
-    C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr,
+    C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr, USE_SHFL: tl.constexpr, EVEN_L: tl.constexpr,
 ):
     """Backward of one segment; `flow` enters holding the adjoint at the first position after
     the segment (the carry kernels' output) and is reused as per-state scratch."""
@@ -61,6 +110,11 @@ def _seq_bwd_kernel_ti8(
     mask_h = offs_h < H
     offs_t = tl.arange(0, TI)
     offs_sub = tl.arange(0, SUB)
+    # USE_SHFL: dB / dC leave through `_reduce_scatter8` (compiled code only: the interpreter has
+    # no inline PTX, so it takes the tree reductions, which give the same sums)
+    lane = offs_h % 32
+    lane_pos = (lane >> 2) & 7  # the position whose sums a lane holds after _reduce_scatter8
+    lane_leads = (lane & 3) == 0
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
@@ -221,7 +275,16 @@ def _seq_bwd_kernel_ti8(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if B_VARIES:
+                if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
+                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_row + n * L + c0 + 0).to(tl.float32)
+                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_row + n * L + c0 + 1).to(tl.float32)
+                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_row + n * L + c0 + 2).to(tl.float32)
+                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_row + n * L + c0 + 3).to(tl.float32)
+                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_row + n * L + c0 + 4).to(tl.float32)
+                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_row + n * L + c0 + 5).to(tl.float32)
+                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_row + n * L + c0 + 6).to(tl.float32)
+                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_row + n * L + c0 + 7).to(tl.float32)
+                elif B_VARIES:
                     h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_row + n * L + c0 + 0, mask=c0 + 0 < L, other=0.0).to(tl.float32)
                     h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_row + n * L + c0 + 1, mask=c0 + 1 < L, other=0.0).to(tl.float32)
                     h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_row + n * L + c0 + 2, mask=c0 + 2 < L, other=0.0).to(tl.float32)
@@ -247,7 +310,16 @@ def _seq_bwd_kernel_ti8(
             # B and C of state n at the chunk's positions: the same address in every thread (one
             # broadcast transaction per load)
             bc_n = bc_row + n * L
-            if B_VARIES:
+            if B_VARIES and EVEN_L:
+                b_0 = tl.load(B_ptr + bc_n + t0 + 0).to(tl.float32)
+                b_1 = tl.load(B_ptr + bc_n + t0 + 1).to(tl.float32)
+                b_2 = tl.load(B_ptr + bc_n + t0 + 2).to(tl.float32)
+                b_3 = tl.load(B_ptr + bc_n + t0 + 3).to(tl.float32)
+                b_4 = tl.load(B_ptr + bc_n + t0 + 4).to(tl.float32)
+                b_5 = tl.load(B_ptr + bc_n + t0 + 5).to(tl.float32)
+                b_6 = tl.load(B_ptr + bc_n + t0 + 6).to(tl.float32)
+                b_7 = tl.load(B_ptr + bc_n + t0 + 7).to(tl.float32)
+            elif B_VARIES:
                 b_0 = tl.load(B_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
                 b_1 = tl.load(B_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
                 b_2 = tl.load(B_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
@@ -265,7 +337,16 @@ def _seq_bwd_kernel_ti8(
                 b_5 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_6 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_7 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-            if C_VARIES:
+            if C_VARIES and EVEN_L:
+                c_0 = tl.load(C_ptr + bc_n + t0 + 0).to(tl.float32)
+                c_1 = tl.load(C_ptr + bc_n + t0 + 1).to(tl.float32)
+                c_2 = tl.load(C_ptr + bc_n + t0 + 2).to(tl.float32)
+                c_3 = tl.load(C_ptr + bc_n + t0 + 3).to(tl.float32)
+                c_4 = tl.load(C_ptr + bc_n + t0 + 4).to(tl.float32)
+                c_5 = tl.load(C_ptr + bc_n + t0 + 5).to(tl.float32)
+                c_6 = tl.load(C_ptr + bc_n + t0 + 6).to(tl.float32)
+                c_7 = tl.load(C_ptr + bc_n + t0 + 7).to(tl.float32)
+            elif C_VARIES:
                 c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
                 c_2 = tl.load(C_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
@@ -325,17 +406,21 @@ def _seq_bwd_kernel_ti8(
             if HAS_Z:
                 y_7 += h_7 * c_7
             # dC: sum over the program's channels of h dy
-            if C_VARIES:  # the half's sums leave in one atomic instruction (SUB lanes)
-                dc_row = tl.zeros([SUB], dtype=tl.float32)
-                dc_row = tl.where(offs_sub == 0, tl.sum(h_0 * e_0, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 1, tl.sum(h_1 * e_1, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 2, tl.sum(h_2 * e_2, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 3, tl.sum(h_3 * e_3, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 4, tl.sum(h_4 * e_4, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 5, tl.sum(h_5 * e_5, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 6, tl.sum(h_6 * e_6, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 7, tl.sum(h_7 * e_7, axis=0), dc_row)
-                tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
+            if C_VARIES:  # the half's sums leave in one atomic instruction
+                if USE_SHFL:
+                    dc_lane = _reduce_scatter8(h_0 * e_0, h_1 * e_1, h_2 * e_2, h_3 * e_3, h_4 * e_4, h_5 * e_5, h_6 * e_6, h_7 * e_7, lane)
+                    tl.atomic_add(dC_ptr + bc_n + t0 + lane_pos, dc_lane, mask=lane_leads & ((t0 + lane_pos < L) | EVEN_L), sem="relaxed")
+                else:
+                    dc_row = tl.zeros([SUB], dtype=tl.float32)
+                    dc_row = tl.where(offs_sub == 0, tl.sum(h_0 * e_0, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 1, tl.sum(h_1 * e_1, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 2, tl.sum(h_2 * e_2, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 3, tl.sum(h_3 * e_3, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 4, tl.sum(h_4 * e_4, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 5, tl.sum(h_5 * e_5, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 6, tl.sum(h_6 * e_6, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 7, tl.sum(h_7 * e_7, axis=0), dc_row)
+                    tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
             else:
                 dc_acc = zero_h
                 dc_acc += h_0 * e_0
@@ -351,87 +436,99 @@ def _seq_bwd_kernel_ti8(
             db_acc = zero_h
             db_row = tl.zeros([SUB], dtype=tl.float32)
             g = flow + e_7 * c_7
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 7, tl.sum(g * w_7, axis=0), db_row)
+            gw_7 = g * w_7
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 7, tl.sum(gw_7, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_7
+                db_acc += gw_7
             gb_7 += g * b_7
             gd = g * (h_7 - w_7 * b_7)  # g a_t h_(t-1)
             ga_7 += gd * a2
             dA_acc += gd * d_7
             flow = a_7 * g
             g = flow + e_6 * c_6
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 6, tl.sum(g * w_6, axis=0), db_row)
+            gw_6 = g * w_6
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 6, tl.sum(gw_6, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_6
+                db_acc += gw_6
             gb_6 += g * b_6
             gd = g * (h_6 - w_6 * b_6)  # g a_t h_(t-1)
             ga_6 += gd * a2
             dA_acc += gd * d_6
             flow = a_6 * g
             g = flow + e_5 * c_5
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 5, tl.sum(g * w_5, axis=0), db_row)
+            gw_5 = g * w_5
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 5, tl.sum(gw_5, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_5
+                db_acc += gw_5
             gb_5 += g * b_5
             gd = g * (h_5 - w_5 * b_5)  # g a_t h_(t-1)
             ga_5 += gd * a2
             dA_acc += gd * d_5
             flow = a_5 * g
             g = flow + e_4 * c_4
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 4, tl.sum(g * w_4, axis=0), db_row)
+            gw_4 = g * w_4
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 4, tl.sum(gw_4, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_4
+                db_acc += gw_4
             gb_4 += g * b_4
             gd = g * (h_4 - w_4 * b_4)  # g a_t h_(t-1)
             ga_4 += gd * a2
             dA_acc += gd * d_4
             flow = a_4 * g
             g = flow + e_3 * c_3
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 3, tl.sum(g * w_3, axis=0), db_row)
+            gw_3 = g * w_3
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 3, tl.sum(gw_3, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_3
+                db_acc += gw_3
             gb_3 += g * b_3
             gd = g * (h_3 - w_3 * b_3)  # g a_t h_(t-1)
             ga_3 += gd * a2
             dA_acc += gd * d_3
             flow = a_3 * g
             g = flow + e_2 * c_2
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 2, tl.sum(g * w_2, axis=0), db_row)
+            gw_2 = g * w_2
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 2, tl.sum(gw_2, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_2
+                db_acc += gw_2
             gb_2 += g * b_2
             gd = g * (h_2 - w_2 * b_2)  # g a_t h_(t-1)
             ga_2 += gd * a2
             dA_acc += gd * d_2
             flow = a_2 * g
             g = flow + e_1 * c_1
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 1, tl.sum(g * w_1, axis=0), db_row)
+            gw_1 = g * w_1
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 1, tl.sum(gw_1, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_1
+                db_acc += gw_1
             gb_1 += g * b_1
             gd = g * (h_1 - w_1 * b_1)  # g a_t h_(t-1)
             ga_1 += gd * a2
             dA_acc += gd * d_1
             flow = a_1 * g
             g = flow + e_0 * c_0
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 0, tl.sum(g * w_0, axis=0), db_row)
+            gw_0 = g * w_0
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 0, tl.sum(gw_0, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_0
+                db_acc += gw_0
             gb_0 += g * b_0
             gd = g * (h_0 - w_0 * b_0)  # g a_t h_(t-1)
             ga_0 += gd * a2
             dA_acc += gd * d_0
             flow = a_0 * g
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
+                if USE_SHFL:
+                    db_lane = _reduce_scatter8(gw_0, gw_1, gw_2, gw_3, gw_4, gw_5, gw_6, gw_7, lane)
+                    tl.atomic_add(dB_ptr + bc_n + t0 + lane_pos, db_lane, mask=lane_leads & ((t0 + lane_pos < L) | EVEN_L), sem="relaxed")
+                else:
+                    tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + hn + n, flow, mask=mask_h)
             dA_old = tl.load(dA_ptr + hn + n, mask=mask_h, other=0.0)
             tl.store(dA_ptr + hn + n, dA_old + dA_acc, mask=mask_h)
@@ -538,7 +635,7 @@ def _seq_bwd_kernel_ti4(
     H, L, N, heads_per_group, n_groups, n_chunks, seg_chunks, n_segs,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, B_VARIES: tl.constexpr,
-    C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr,
+    C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr, USE_SHFL: tl.constexpr, EVEN_L: tl.constexpr,
 ):
     """Backward of one segment; `flow` enters holding the adjoint at the first position after
     the segment (the carry kernels' output) and is reused as per-state scratch."""
@@ -550,6 +647,11 @@ def _seq_bwd_kernel_ti4(
     mask_h = offs_h < H
     offs_t = tl.arange(0, TI)
     offs_sub = tl.arange(0, SUB)
+    # USE_SHFL: dB / dC leave through `_reduce_scatter8` (compiled code only: the interpreter has
+    # no inline PTX, so it takes the tree reductions, which give the same sums)
+    lane = offs_h % 32
+    lane_pos = (lane >> 2) & 7  # the position whose sums a lane holds after _reduce_scatter8
+    lane_leads = (lane & 3) == 0
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
@@ -735,7 +837,16 @@ def _seq_bwd_kernel_ti4(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if B_VARIES:
+                if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
+                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_row + n * L + c0 + 0).to(tl.float32)
+                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_row + n * L + c0 + 1).to(tl.float32)
+                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_row + n * L + c0 + 2).to(tl.float32)
+                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_row + n * L + c0 + 3).to(tl.float32)
+                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_row + n * L + c0 + 4).to(tl.float32)
+                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_row + n * L + c0 + 5).to(tl.float32)
+                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_row + n * L + c0 + 6).to(tl.float32)
+                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_row + n * L + c0 + 7).to(tl.float32)
+                elif B_VARIES:
                     h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_row + n * L + c0 + 0, mask=c0 + 0 < L, other=0.0).to(tl.float32)
                     h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_row + n * L + c0 + 1, mask=c0 + 1 < L, other=0.0).to(tl.float32)
                     h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_row + n * L + c0 + 2, mask=c0 + 2 < L, other=0.0).to(tl.float32)
@@ -761,7 +872,16 @@ def _seq_bwd_kernel_ti4(
             # B and C of state n at the chunk's positions: the same address in every thread (one
             # broadcast transaction per load)
             bc_n = bc_row + n * L
-            if B_VARIES:
+            if B_VARIES and EVEN_L:
+                b_0 = tl.load(B_ptr + bc_n + t0 + 0).to(tl.float32)
+                b_1 = tl.load(B_ptr + bc_n + t0 + 1).to(tl.float32)
+                b_2 = tl.load(B_ptr + bc_n + t0 + 2).to(tl.float32)
+                b_3 = tl.load(B_ptr + bc_n + t0 + 3).to(tl.float32)
+                b_4 = tl.load(B_ptr + bc_n + t0 + 4).to(tl.float32)
+                b_5 = tl.load(B_ptr + bc_n + t0 + 5).to(tl.float32)
+                b_6 = tl.load(B_ptr + bc_n + t0 + 6).to(tl.float32)
+                b_7 = tl.load(B_ptr + bc_n + t0 + 7).to(tl.float32)
+            elif B_VARIES:
                 b_0 = tl.load(B_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
                 b_1 = tl.load(B_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
                 b_2 = tl.load(B_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
@@ -779,7 +899,16 @@ def _seq_bwd_kernel_ti4(
                 b_5 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_6 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
                 b_7 = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-            if C_VARIES:
+            if C_VARIES and EVEN_L:
+                c_0 = tl.load(C_ptr + bc_n + t0 + 0).to(tl.float32)
+                c_1 = tl.load(C_ptr + bc_n + t0 + 1).to(tl.float32)
+                c_2 = tl.load(C_ptr + bc_n + t0 + 2).to(tl.float32)
+                c_3 = tl.load(C_ptr + bc_n + t0 + 3).to(tl.float32)
+                c_4 = tl.load(C_ptr + bc_n + t0 + 4).to(tl.float32)
+                c_5 = tl.load(C_ptr + bc_n + t0 + 5).to(tl.float32)
+                c_6 = tl.load(C_ptr + bc_n + t0 + 6).to(tl.float32)
+                c_7 = tl.load(C_ptr + bc_n + t0 + 7).to(tl.float32)
+            elif C_VARIES:
                 c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
                 c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
                 c_2 = tl.load(C_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
@@ -839,17 +968,21 @@ def _seq_bwd_kernel_ti4(
             if HAS_Z:
                 y_7 += h_7 * c_7
             # dC: sum over the program's channels of h dy
-            if C_VARIES:  # the half's sums leave in one atomic instruction (SUB lanes)
-                dc_row = tl.zeros([SUB], dtype=tl.float32)
-                dc_row = tl.where(offs_sub == 0, tl.sum(h_0 * e_0, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 1, tl.sum(h_1 * e_1, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 2, tl.sum(h_2 * e_2, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 3, tl.sum(h_3 * e_3, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 4, tl.sum(h_4 * e_4, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 5, tl.sum(h_5 * e_5, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 6, tl.sum(h_6 * e_6, axis=0), dc_row)
-                dc_row = tl.where(offs_sub == 7, tl.sum(h_7 * e_7, axis=0), dc_row)
-                tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
+            if C_VARIES:  # the half's sums leave in one atomic instruction
+                if USE_SHFL:
+                    dc_lane = _reduce_scatter8(h_0 * e_0, h_1 * e_1, h_2 * e_2, h_3 * e_3, h_4 * e_4, h_5 * e_5, h_6 * e_6, h_7 * e_7, lane)
+                    tl.atomic_add(dC_ptr + bc_n + t0 + lane_pos, dc_lane, mask=lane_leads & ((t0 + lane_pos < L) | EVEN_L), sem="relaxed")
+                else:
+                    dc_row = tl.zeros([SUB], dtype=tl.float32)
+                    dc_row = tl.where(offs_sub == 0, tl.sum(h_0 * e_0, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 1, tl.sum(h_1 * e_1, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 2, tl.sum(h_2 * e_2, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 3, tl.sum(h_3 * e_3, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 4, tl.sum(h_4 * e_4, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 5, tl.sum(h_5 * e_5, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 6, tl.sum(h_6 * e_6, axis=0), dc_row)
+                    dc_row = tl.where(offs_sub == 7, tl.sum(h_7 * e_7, axis=0), dc_row)
+                    tl.atomic_add(dC_ptr + bc_n + t0 + offs_sub, dc_row, mask=t0 + offs_sub < L, sem="relaxed")
             else:
                 dc_acc = zero_h
                 dc_acc += h_0 * e_0
@@ -865,87 +998,99 @@ def _seq_bwd_kernel_ti4(
             db_acc = zero_h
             db_row = tl.zeros([SUB], dtype=tl.float32)
             g = flow + e_7 * c_7
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 7, tl.sum(g * w_7, axis=0), db_row)
+            gw_7 = g * w_7
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 7, tl.sum(gw_7, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_7
+                db_acc += gw_7
             gb_7 += g * b_7
             gd = g * (h_7 - w_7 * b_7)  # g a_t h_(t-1)
             ga_7 += gd * a2
             dA_acc += gd * d_7
             flow = a_7 * g
             g = flow + e_6 * c_6
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 6, tl.sum(g * w_6, axis=0), db_row)
+            gw_6 = g * w_6
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 6, tl.sum(gw_6, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_6
+                db_acc += gw_6
             gb_6 += g * b_6
             gd = g * (h_6 - w_6 * b_6)  # g a_t h_(t-1)
             ga_6 += gd * a2
             dA_acc += gd * d_6
             flow = a_6 * g
             g = flow + e_5 * c_5
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 5, tl.sum(g * w_5, axis=0), db_row)
+            gw_5 = g * w_5
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 5, tl.sum(gw_5, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_5
+                db_acc += gw_5
             gb_5 += g * b_5
             gd = g * (h_5 - w_5 * b_5)  # g a_t h_(t-1)
             ga_5 += gd * a2
             dA_acc += gd * d_5
             flow = a_5 * g
             g = flow + e_4 * c_4
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 4, tl.sum(g * w_4, axis=0), db_row)
+            gw_4 = g * w_4
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 4, tl.sum(gw_4, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_4
+                db_acc += gw_4
             gb_4 += g * b_4
             gd = g * (h_4 - w_4 * b_4)  # g a_t h_(t-1)
             ga_4 += gd * a2
             dA_acc += gd * d_4
             flow = a_4 * g
             g = flow + e_3 * c_3
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 3, tl.sum(g * w_3, axis=0), db_row)
+            gw_3 = g * w_3
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 3, tl.sum(gw_3, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_3
+                db_acc += gw_3
             gb_3 += g * b_3
             gd = g * (h_3 - w_3 * b_3)  # g a_t h_(t-1)
             ga_3 += gd * a2
             dA_acc += gd * d_3
             flow = a_3 * g
             g = flow + e_2 * c_2
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 2, tl.sum(g * w_2, axis=0), db_row)
+            gw_2 = g * w_2
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 2, tl.sum(gw_2, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_2
+                db_acc += gw_2
             gb_2 += g * b_2
             gd = g * (h_2 - w_2 * b_2)  # g a_t h_(t-1)
             ga_2 += gd * a2
             dA_acc += gd * d_2
             flow = a_2 * g
             g = flow + e_1 * c_1
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 1, tl.sum(g * w_1, axis=0), db_row)
+            gw_1 = g * w_1
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 1, tl.sum(gw_1, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_1
+                db_acc += gw_1
             gb_1 += g * b_1
             gd = g * (h_1 - w_1 * b_1)  # g a_t h_(t-1)
             ga_1 += gd * a2
             dA_acc += gd * d_1
             flow = a_1 * g
             g = flow + e_0 * c_0
-            if B_VARIES:
-                db_row = tl.where(offs_sub == 0, tl.sum(g * w_0, axis=0), db_row)
+            gw_0 = g * w_0
+            if B_VARIES and not USE_SHFL:
+                db_row = tl.where(offs_sub == 0, tl.sum(gw_0, axis=0), db_row)
             if not B_VARIES:
-                db_acc += g * w_0
+                db_acc += gw_0
             gb_0 += g * b_0
             gd = g * (h_0 - w_0 * b_0)  # g a_t h_(t-1)
             ga_0 += gd * a2
             dA_acc += gd * d_0
             flow = a_0 * g
             if B_VARIES:
-                tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
+                if USE_SHFL:
+                    db_lane = _reduce_scatter8(gw_0, gw_1, gw_2, gw_3, gw_4, gw_5, gw_6, gw_7, lane)
+                    tl.atomic_add(dB_ptr + bc_n + t0 + lane_pos, db_lane, mask=lane_leads & ((t0 + lane_pos < L) | EVEN_L), sem="relaxed")
+                else:
+                    tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + hn + n, flow, mask=mask_h)
             dA_old = tl.load(dA_ptr + hn + n, mask=mask_h, other=0.0)
             tl.store(dA_ptr + hn + n, dA_old + dA_acc, mask=mask_h)

@@ -26,11 +26,13 @@ SEQ_CASES = {
     "bf16_N16_one_segment": (Case(batch=1, H=2, N=16, L=33, groups=1, dtype=torch.bfloat16), dict()),
     "fp16_odd_length_no_init": (
         Case(batch=1, H=3, N=4, L=45, groups=1, dtype=torch.float16, initial_state=False), dict()),
-    # two B/C groups of 32 channels: one program per group
-    "groups_of_32_channels": (
-        Case(batch=1, H=64, N=2, L=20, groups=2, with_D=False, initial_state=False),
+    # two B/C groups of 32 channels: one program per group; L a multiple of 16 (unmasked loads)
+    "groups_of_32_channels_even_length": (
+        Case(batch=1, H=64, N=2, L=32, groups=2, with_D=False, initial_state=False),
         dict(bwd_segment_chunks=1),
     ),
+    # L a multiple of 16 with every option, segments of one chunk (dlast, carries, dinit)
+    "even_length_all_options_segments": (Case(batch=2, H=5, N=3, L=64, groups=1), dict(bwd_segment_chunks=1)),
     # H not a multiple of 32, several forward chunks, segments of several chunks
     "H37_L200_segments": (
         Case(batch=1, H=37, N=4, L=200, groups=1),
