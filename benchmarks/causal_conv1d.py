@@ -7,12 +7,12 @@ The baseline is `causal_conv1d_ref` (state-prefixed input, F.conv1d(groups=H), S
 a PyTorch model without the causal-conv1d package runs it. A correctness gate (output, final
 state and every gradient) runs first; the script exits 1 if it fails.
 
-`--sweep` times launch shapes (`ConvConfig`: kernel, tiles, warps, line length) side by side at
-one shape (about a minute on an H200), each passing the gate first: the forward tiles of each
-kernel alone, then the backward tiles (fwd+bwd, with that kernel's fastest forward), then the
-default CONFIG and the fastest whole config again with the peak memory, and the reference in the
-same run. `copy_floor` gives the HBM-bound times at the measured copy bandwidth. `best.config`
-is the ConvConfig to make the default when `make_best_the_default` is true (2% faster or more).
+`--sweep` times launch shapes (`ConvConfig`: tiles, warps, line length) side by side at one
+shape (about a minute on an H200), each passing the gate first: the forward tiles alone, then
+the backward tiles (fwd+bwd, with the fastest forward), then the default CONFIG and the fastest
+whole config again with the peak memory, and the reference in the same run. `copy_floor` gives
+the HBM-bound times at the measured copy bandwidth. `best.config` is the ConvConfig to make the
+default when `make_best_the_default` is true (2% faster or more).
 """
 
 from __future__ import annotations
@@ -38,18 +38,18 @@ log = logging.getLogger("genossm.benchmarks.causal_conv1d")
 SHAPES = [(8, 1536, 4096), (1, 512, 1 << 20), (1, 1536, 1 << 20)]
 TARGET_SHAPE = (1, 512, 1 << 20)  # issue 15: fwd+bwd <= 2.4 ms on an H200 (causal-conv1d: 2.37 ms)
 TARGET_MS = 2.4
-# (block_h, block_t, warps, vec) candidates per kernel and pass: "columns" gives each thread lines
-# of `vec` positions of one channel (8 bf16 = one 16-byte load; 16 and 32 are read in 2 and 4
-# loads and recompute fewer halo pre-activations); "shifted" is the first kernel (vec unused),
-# whose default was 4 x 512 with 4 warps.
+# (block_h, block_t, warps, vec) candidates per pass: each thread owns lines of `vec` positions of
+# one channel (8 bf16 = one 16-byte load; 16 and 32 are read in 2 and 4 loads and recompute fewer
+# halo pre-activations). The backward's 1 x 1024 on one warp won the first H200 sweep
+# (`results/causal_conv1d_sweep_h200.json`) at the edge of the grid, so its neighbours in tile,
+# warps and line length are candidates too.
 SWEEP_TILES = {
-    ("columns", "fwd"): [(1, 1024, 4, 8), (1, 2048, 4, 8), (1, 4096, 4, 8), (1, 512, 1, 8),
-                         (2, 2048, 4, 8), (1, 4096, 4, 16), (1, 8192, 8, 32)],
-    ("columns", "bwd"): [(1, 2048, 4, 8), (1, 4096, 8, 8), (1, 4096, 4, 8), (1, 1024, 1, 8),
-                         (1, 2048, 2, 8), (2, 2048, 4, 8), (1, 2048, 4, 16), (1, 4096, 4, 16),
-                         (1, 4096, 8, 16), (1, 4096, 4, 32), (1, 8192, 8, 32)],
-    ("shifted", "fwd"): [(4, 512, 4, 8), (1, 2048, 4, 8), (2, 1024, 4, 8)],
-    ("shifted", "bwd"): [(4, 512, 4, 8), (1, 512, 4, 8), (2, 512, 4, 8)],
+    "fwd": [(1, 1024, 4, 8), (1, 2048, 4, 8), (1, 4096, 4, 8), (1, 512, 1, 8), (2, 2048, 4, 8),
+            (1, 4096, 4, 16), (1, 8192, 8, 32)],
+    "bwd": [(1, 2048, 4, 8), (1, 4096, 8, 8), (1, 4096, 4, 8), (1, 1024, 1, 8), (1, 512, 1, 8),
+            (1, 2048, 1, 8), (1, 1024, 2, 8), (1, 2048, 2, 8), (2, 2048, 4, 8), (1, 1024, 1, 16),
+            (1, 2048, 1, 16), (1, 2048, 4, 16), (1, 4096, 4, 16), (1, 4096, 8, 16),
+            (1, 4096, 4, 32), (1, 8192, 8, 32)],
 }
 WIDTH = 4
 DEVICE = "cuda"
@@ -94,10 +94,10 @@ def time_conv(conv, inputs):
     return fwd, total, peak
 
 
-def tile_overrides(kernel: str, stage: str, tile: tuple[int, int, int, int]) -> dict:
+def tile_overrides(stage: str, tile: tuple[int, int, int, int]) -> dict:
     block_h, block_t, warps, vec = tile
-    return {"kernel": kernel, f"{stage}_block_h": block_h, f"{stage}_block_t": block_t,
-            f"{stage}_warps": warps, f"{stage}_vec": vec}
+    return {f"{stage}_block_h": block_h, f"{stage}_block_t": block_t, f"{stage}_warps": warps,
+            f"{stage}_vec": vec}
 
 
 def gated_time(overrides: dict, inputs: dict, stage: str) -> dict:
@@ -135,31 +135,24 @@ def sweep(shape: tuple[int, int, int]) -> dict:
     inputs = make_inputs(batch, H, L)
     with torch.no_grad():
         floor = copy_floor(inputs["x"])
-    rows, best_by_kernel = [], {}
-    for kernel in ("columns", "shifted"):
-        fwd_rows = [gated_time(tile_overrides(kernel, "fwd", tile), inputs, "fwd")
-                    for tile in SWEEP_TILES[(kernel, "fwd")]]
-        rows += [{"stage": "fwd", **r} for r in fwd_rows]
-        passed = [r for r in fwd_rows if r["gate_passed"]]
-        if not passed:
-            continue
-        fastest_fwd = min(passed, key=lambda r: r["fwd_ms"])
-        fwd_fields = {k: v for k, v in fastest_fwd["config"].items() if k.startswith("fwd_")}
-        bwd_rows = [gated_time({**fwd_fields, **tile_overrides(kernel, "bwd", tile)}, inputs, "bwd")
-                    for tile in SWEEP_TILES[(kernel, "bwd")]]
-        for r in bwd_rows:  # the backward's share: fwd+bwd less the forward timed alone
-            if r["gate_passed"]:
-                r["bwd_ms"] = r["fwd_bwd_ms"] - fastest_fwd["fwd_ms"]
-        rows += [{"stage": "bwd", **r} for r in bwd_rows]
-        passed = [r for r in bwd_rows if r["gate_passed"]]
-        if passed:
-            fastest = min(passed, key=lambda r: r["fwd_bwd_ms"])
-            best_by_kernel[kernel] = {"config": fastest["config"], "fwd_ms": fastest_fwd["fwd_ms"],
-                                      "fwd_bwd_ms": fastest["fwd_bwd_ms"]}
-    failed = [r["config"] for r in rows if not r["gate_passed"]]
+    fwd_rows = [gated_time(tile_overrides("fwd", tile), inputs, "fwd")
+                for tile in SWEEP_TILES["fwd"]]
+    rows = [{"stage": "fwd", **r} for r in fwd_rows]
+    failed = [r["config"] for r in fwd_rows if not r["gate_passed"]]
     if failed:  # a wrong config is a kernel bug: report it, time nothing more
         return {"shape": list(shape), "sweep": rows, "gates_failed": failed}
-    best_kernel = min(best_by_kernel, key=lambda k: best_by_kernel[k]["fwd_bwd_ms"])
+    fastest_fwd = min(fwd_rows, key=lambda r: r["fwd_ms"])
+    fwd_fields = {k: v for k, v in fastest_fwd["config"].items() if k.startswith("fwd_")}
+    bwd_rows = [gated_time({**fwd_fields, **tile_overrides("bwd", tile)}, inputs, "bwd")
+                for tile in SWEEP_TILES["bwd"]]
+    for r in bwd_rows:  # the backward's share: fwd+bwd less the forward timed alone
+        if r["gate_passed"]:
+            r["bwd_ms"] = r["fwd_bwd_ms"] - fastest_fwd["fwd_ms"]
+    rows += [{"stage": "bwd", **r} for r in bwd_rows]
+    failed = [r["config"] for r in bwd_rows if not r["gate_passed"]]
+    if failed:
+        return {"shape": list(shape), "sweep": rows, "gates_failed": failed}
+    fastest = min(bwd_rows, key=lambda r: r["fwd_bwd_ms"])
 
     def measured(config: dict) -> dict:
         """Forward, fwd+bwd (more repetitions than the sweep) and peak memory under `config`."""
@@ -168,11 +161,10 @@ def sweep(shape: tuple[int, int, int]) -> dict:
         return {"config": config, "fwd_ms": fwd, "fwd_bwd_ms": total, "peak_gib": peak}
 
     default = measured(dataclasses.asdict(direct_conv.CONFIG))
-    best = measured(best_by_kernel[best_kernel]["config"])
+    best = measured(fastest["config"])
     ref_fwd, ref_total, ref_peak = time_conv(causal_conv1d_ref, inputs)
     return {
         "shape": list(shape), "target_ms": TARGET_MS, "copy_floor": floor, "sweep": rows,
-        "best_by_kernel": best_by_kernel,
         "default": default, "best": best,
         "reference_conv1d_silu": {"fwd_ms": ref_fwd, "fwd_bwd_ms": ref_total, "peak_gib": ref_peak},
         "met": min(default["fwd_bwd_ms"], best["fwd_bwd_ms"]) <= TARGET_MS,

@@ -4,21 +4,19 @@ Same signature, shapes and math as `causal_conv1d_ref` (see `reference.py`):
     y[t] = act(bias[h] + sum_{w < W} weight[h, w] * x[t - (W - 1) + w])
 with x at negative times read from initial_state. HBM sees x once and y once in the forward, and
 x, dy once and dx once in the backward, where F.conv1d + SiLU makes a padded copy of x and a
-second pass for the activation. Two kernel pairs, picked by `CONFIG.kernel`:
+second pass for the activation.
 
-- "columns" (default): each thread owns lines of VEC consecutive positions of one channel. A
-  program loads its (BLOCK_H, BLOCK_T / VEC, VEC) tile of x (and dy) in aligned 16-byte loads
-  (one per line at VEC = 8 bf16), plus a 4-position halo on each side (8-byte loads, L1/L2
-  hits), and splits the lines into columns in registers (reshape + split: no data leaves the
-  thread). Every shift is then a compile-time pick of a column, so each pre-activation (and SiLU
-  gradient) is formed once per position plus W - 1 halo positions per line, instead of W times,
-  and the loads and stores are vector instructions.
-- "shifted": the first version, kept while the sweep compares them on the GPU. It reads the x
-  tile at each of the W (forward) or 2W - 1 (backward) shifts, element by element (a shifted
-  address is not 16-byte aligned, so Triton cannot vectorise it), and recomputes the backward's
-  pre-activation at the W positions each x[t] feeds.
+Each thread owns lines of VEC consecutive positions of one channel. A program loads its
+(BLOCK_H, BLOCK_T / VEC, VEC) tile of x (and dy) in aligned 16-byte loads (one per line at
+VEC = 8 bf16), plus a 4-position halo on each side (8-byte loads, L1/L2 hits), and splits the
+lines into columns in registers (reshape + split: no data leaves the thread). Every shift is then
+a compile-time pick of a column, so each pre-activation (and SiLU gradient) is formed once per
+position plus W - 1 halo positions per line, instead of W times, and the loads and stores are
+vector instructions. (The first kernels read the x tile at each of the W or 2W - 1 shifts
+element by element, since a shifted address is not 16-byte aligned: 3.91 against 1.44 ms fwd+bwd
+on an H200, `benchmarks/results/causal_conv1d_sweep_h200.json`; deleted.)
 
-Both backwards sum dweight/dbias over the tile into one partial per program, added up by the
+The backward sums dweight/dbias over the tile into one partial per program, added up by the
 launcher (no atomics: H * W floats updated by thousands of programs would serialise). The
 gradient of the initial state touches only the first W-1 positions and is computed in PyTorch on
 that slice; the final state is a slice of the inputs, so autograd differentiates it without help.
@@ -37,7 +35,6 @@ from .._checks import check_fast_dtype
 from .._launch_config import overridden_config
 from .reference import _check_weight
 
-KERNELS = ("columns", "shifted")
 # the launcher pads L to a multiple of this: rows then start 16-byte aligned (Triton specialises
 # L on divisibility by 16), so every line load is one vector load instead of one per element
 ALIGN_POSITIONS = 16
@@ -52,24 +49,30 @@ class ConvConfig:
 
     The forward and backward tiles are set apart because the backward holds about three times
     the registers per position (x, dy and the pre-activation gradients with their halos).
-    "columns" lines (`*_vec` positions of one channel per thread) are read 16 bytes per load.
-    Longer lines spend less on their halos (each line recomputes W - 1 pre-activations past its
-    end: 3/8 more SiLU gradients at 8, 3/16 at 16), but a warp's load then covers every other
-    16 bytes, so the sector's other half comes from a second load (an L1 hit, or a second L2
-    read). sm_90 instruction counts (Triton 3.6, W=4, bf16, SiLU): backward 49 per position at
-    8-position lines (1 x 2048, 4 warps), 38 at 16 (1 x 4096), 135 in the shifted kernel;
-    forward 17-20 for every tile (below its HBM time). The defaults are the fully coalesced
-    8-position lines until the sweep on an H200 says whether 16 or 32 win.
+    Lines (`*_vec` positions of one channel per thread) are read 16 bytes per load. Longer lines
+    spend less on their halos (each line recomputes W - 1 pre-activations past its end: 3/8 more
+    SiLU gradients at 8, 3/16 at 16), but a warp's load then covers every other 16 bytes, so the
+    sector's other half comes from a second load (an L1 hit, or a second L2 read). sm_90
+    instruction counts (Triton 3.6, W=4, bf16, SiLU): backward 49 per position at 8-position
+    lines (1 x 2048, 4 warps), 38 at 16 (1 x 4096); forward 17-20 for every tile (below its HBM
+    time).
+
+    Defaults: the fastest of the sweep at (1, 512, 2^20, bf16, W=4, bias, SiLU) on an H200
+    (2026-12-01, `benchmarks/results/causal_conv1d_sweep_h200.json`): 1.44 ms fwd+bwd (forward
+    0.51), against 1.69 for the earlier 1 x 2048 / 4-warp backward, 1.27 for the copy floor at
+    the measured 4.24 TB/s, 2.37 for causal-conv1d and 25.05 for F.conv1d + SiLU. 1 x 1024 on one
+    warp won the backward over every other tile (16-position lines 1.53, 32 at best 1.63); the
+    forward's 4-warp tiles of 8-position lines lie within 0.02 ms of each other (and of the
+    floor's 0.51).
     """
 
-    kernel: str = "columns"  # see the module docstring; the sweep reports both
     fwd_block_h: int = 1  # channels per program
     fwd_block_t: int = 2048  # positions per program
     fwd_warps: int = 4
-    fwd_vec: int = 8  # "columns": positions per thread line (8 bf16 = one 16-byte load)
+    fwd_vec: int = 8  # positions per thread line (8 bf16 = one 16-byte load)
     bwd_block_h: int = 1
-    bwd_block_t: int = 2048
-    bwd_warps: int = 4
+    bwd_block_t: int = 1024
+    bwd_warps: int = 1
     bwd_vec: int = 8
 
 
@@ -82,8 +85,6 @@ def conv_config(**overrides):
 
 
 def _check_config(config: ConvConfig) -> None:
-    if config.kernel not in KERNELS:
-        raise ValueError(f"causal_conv1d: CONFIG.kernel must be one of {KERNELS}, got {config.kernel!r}")
     sizes = {name: getattr(config, name) for name in ("fwd_block_h", "fwd_block_t", "fwd_vec",
                                                       "bwd_block_h", "bwd_block_t", "bwd_vec")}
     bad = {name: size for name, size in sizes.items() if size < 1 or size & (size - 1)}
@@ -92,7 +93,7 @@ def _check_config(config: ConvConfig) -> None:
                          "set them with conv_config(...)")
     for stage in ("fwd", "bwd"):
         vec, block_t = getattr(config, f"{stage}_vec"), getattr(config, f"{stage}_block_t")
-        if config.kernel == "columns" and not HALO_POSITIONS <= vec <= block_t:
+        if not HALO_POSITIONS <= vec <= block_t:
             raise ValueError(f"causal_conv1d: CONFIG.{stage}_vec must be in {HALO_POSITIONS}.."
                              f"{stage}_block_t={block_t}, got {vec}")
 
@@ -315,136 +316,6 @@ def _conv_bwd_columns_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, d
         tl.store(dbias_ptr + part // W, tl.sum(acc, axis=1), mask=mask_h)
 
 
-@triton.jit
-def _load_shifted(x_ptr, init_ptr, rows, state_rows, t, shift, mask_h, L,
-                  W: tl.constexpr, HAS_INIT: tl.constexpr):
-    """x at positions t + shift (BLOCK_H, BLOCK_T) fp32, from initial_state where negative."""
-    p = t + shift
-    inside = (p >= 0) & (p < L)
-    vals = tl.load(x_ptr + rows[:, None] + p[None, :], mask=mask_h[:, None] & inside[None, :],
-                   other=0.0).to(tl.float32)
-    if HAS_INIT:
-        before = (p < 0) & (p >= -(W - 1))
-        vals += tl.load(init_ptr + state_rows[:, None] + (p + W - 1)[None, :],
-                        mask=mask_h[:, None] & before[None, :], other=0.0).to(tl.float32)
-    return vals
-
-
-@triton.jit
-def _preactivation(x_ptr, init_ptr, rows, state_rows, t, shift, mask_h, L, w_ptr, offs_h, bias,
-                   W: tl.constexpr, HAS_INIT: tl.constexpr):
-    """bias + sum_k weight[k] x[t + shift - (W - 1) + k], (BLOCK_H, BLOCK_T) fp32."""
-    acc = bias[:, None] + tl.zeros_like(t).to(tl.float32)[None, :]  # (BLOCK_H, BLOCK_T)
-    for k in tl.static_range(W):
-        wk = tl.load(w_ptr + offs_h * W + k, mask=mask_h, other=0.0).to(tl.float32)
-        acc += wk[:, None] * _load_shifted(x_ptr, init_ptr, rows, state_rows, t, shift - (W - 1) + k,
-                                           mask_h, L, W, HAS_INIT)
-    return acc
-
-
-@triton.jit
-def _conv_fwd_shifted_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, y_ptr, H, L,
-                     W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
-                     SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr):
-    t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
-    offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    batch = tl.program_id(2).to(tl.int64)
-    mask_h = offs_h < H
-    rows = (batch * H + offs_h) * L  # int64: B * H * L can pass 2^31
-    state_rows = (batch * H + offs_h) * (W - 1)
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
-    pre = _preactivation(x_ptr, init_ptr, rows, state_rows, t, 0, mask_h, L, w_ptr, offs_h, bias,
-                         W, HAS_INIT)
-    if SILU:
-        pre = pre * tl.sigmoid(pre)
-    tl.store(y_ptr + rows[:, None] + t[None, :], pre.to(y_ptr.dtype.element_ty),
-             mask=mask_h[:, None] & (t < L)[None, :])
-
-
-@triton.jit
-def _shifted(s: tl.constexpr, x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3):
-    """The x tile shifted by s in -3..3 (a compile-time pick: no data moves)."""
-    if s == -3:
-        out = x_m3
-    elif s == -2:
-        out = x_m2
-    elif s == -1:
-        out = x_m1
-    elif s == 0:
-        out = x_0
-    elif s == 1:
-        out = x_p1
-    elif s == 2:
-        out = x_p2
-    else:
-        out = x_p3
-    return out
-
-
-@triton.jit
-def _conv_bwd_shifted_kernel(x_ptr, w_ptr, bias_ptr, init_ptr, dy_ptr, dx_ptr, dw_ptr, dbias_ptr, H, L,
-                     W: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_INIT: tl.constexpr,
-                     SILU: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr):
-    """dx for a (BLOCK_H, BLOCK_T) tile, and this tile's share of dweight/dbias.
-
-    x[t] feeds the outputs at t .. t + W - 1, so dx needs the pre-activation gradient there: the
-    2W - 1 shifted x tiles are read once (cache hits after the first) and every pre-activation
-    is formed from them. dweight/dbias are summed over the tile and stored as this program's
-    partial ((L / BLOCK_T) * B, H, W); the launcher adds the partials, so no two programs ever
-    update the same address (atomics on H * W floats from thousands of programs serialise).
-    """
-    pid_t = tl.program_id(0)
-    t = pid_t * BLOCK_T + tl.arange(0, BLOCK_T)
-    offs_h = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
-    batch = tl.program_id(2).to(tl.int64)
-    mask_h = offs_h < H
-    rows = (batch * H + offs_h) * L
-    state_rows = (batch * H + offs_h) * (W - 1)
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
-    zero = tl.zeros([BLOCK_H, BLOCK_T], dtype=tl.float32)
-    x_m3, x_m2, x_m1, x_p1, x_p2, x_p3 = zero, zero, zero, zero, zero, zero
-    x_0 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 0, mask_h, L, W, HAS_INIT)
-    x_m1 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, -1, mask_h, L, W, HAS_INIT)
-    x_p1 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 1, mask_h, L, W, HAS_INIT)
-    if W > 2:
-        x_m2 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, -2, mask_h, L, W, HAS_INIT)
-        x_p2 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 2, mask_h, L, W, HAS_INIT)
-    if W > 3:
-        x_m3 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, -3, mask_h, L, W, HAS_INIT)
-        x_p3 = _load_shifted(x_ptr, init_ptr, rows, state_rows, t, 3, mask_h, L, W, HAS_INIT)
-
-    dx = zero
-    dpre_here = zero  # d pre-activation at t itself
-    for j in tl.static_range(W):
-        # x[t] feeds the output at t + j through weight W - 1 - j
-        q = t + j
-        dpre = tl.load(dy_ptr + rows[:, None] + q[None, :], mask=mask_h[:, None] & (q < L)[None, :],
-                       other=0.0).to(tl.float32)
-        if SILU:
-            pre = bias[:, None] + zero
-            for k in tl.static_range(W):
-                w_k = tl.load(w_ptr + offs_h * W + k, mask=mask_h, other=0.0).to(tl.float32)
-                pre += w_k[:, None] * _shifted(j + k - (W - 1), x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3)
-            dpre = dpre * _silu_grad(pre)
-        w_j = tl.load(w_ptr + offs_h * W + (W - 1 - j), mask=mask_h, other=0.0).to(tl.float32)
-        dx += w_j[:, None] * dpre
-        if j == 0:
-            dpre_here = dpre
-    tl.store(dx_ptr + rows[:, None] + t[None, :], dx.to(dx_ptr.dtype.element_ty),
-             mask=mask_h[:, None] & (t < L)[None, :])
-
-    part = ((pid_t * tl.num_programs(2) + batch) * H + offs_h) * W  # (BLOCK_H,) into the partials
-    for k in tl.static_range(W):
-        xk = _shifted(k - (W - 1), x_m3, x_m2, x_m1, x_0, x_p1, x_p2, x_p3)
-        tl.store(dw_ptr + part + k, tl.sum(dpre_here * xk, axis=1), mask=mask_h)
-    if HAS_BIAS:
-        tl.store(dbias_ptr + part // W, tl.sum(dpre_here, axis=1), mask=mask_h)
-
-
 def _grid(batch, H, L, block_h, block_t):
     return (triton.cdiv(L, block_t), triton.cdiv(H, block_h), batch)
 
@@ -452,14 +323,11 @@ def _grid(batch, H, L, block_h, block_t):
 def _launch_forward(x, weight, bias, init, y, activation, config: ConvConfig) -> None:
     batch, H, L = x.shape
     grid = _grid(batch, H, L, config.fwd_block_h, config.fwd_block_t)
-    columns = config.kernel == "columns"
-    kernel = _conv_fwd_columns_kernel if columns else _conv_fwd_shifted_kernel
-    kernel[grid](
+    _conv_fwd_columns_kernel[grid](
         x, weight, bias if bias is not None else x, init if init is not None else x, y, H, L,
         W=weight.shape[1], HAS_BIAS=bias is not None, HAS_INIT=init is not None,
         SILU=activation == "silu", BLOCK_H=config.fwd_block_h, BLOCK_T=config.fwd_block_t,
-        num_warps=config.fwd_warps,
-        **({"VEC": config.fwd_vec, "PIECE": 16 // x.element_size()} if columns else {}),
+        VEC=config.fwd_vec, PIECE=16 // x.element_size(), num_warps=config.fwd_warps,
     )
 
 
@@ -471,14 +339,12 @@ def _launch_backward(x, weight, bias, init, dy, dx, activation, config: ConvConf
     parts = grid[0] * batch  # one dweight/dbias partial per (time block, batch row)
     dw = torch.empty(parts, H, W, device=x.device, dtype=torch.float32)
     dbias = torch.empty(parts, H, device=x.device, dtype=torch.float32) if bias is not None else None
-    columns = config.kernel == "columns"
-    kernel = _conv_bwd_columns_kernel if columns else _conv_bwd_shifted_kernel
-    kernel[grid](
+    _conv_bwd_columns_kernel[grid](
         x, weight, bias if bias is not None else x, init if init is not None else x, dy, dx, dw,
         dbias if dbias is not None else dw, H, L, W=W, HAS_BIAS=bias is not None,
         HAS_INIT=init is not None, SILU=activation == "silu", BLOCK_H=config.bwd_block_h,
-        BLOCK_T=config.bwd_block_t, num_warps=config.bwd_warps,
-        **({"VEC": config.bwd_vec, "PIECE": 16 // x.element_size()} if columns else {}),
+        BLOCK_T=config.bwd_block_t, VEC=config.bwd_vec, PIECE=16 // x.element_size(),
+        num_warps=config.bwd_warps,
     )
     return dw.sum(0), (dbias.sum(0) if dbias is not None else None)
 

@@ -1,9 +1,8 @@
 """Triton causal conv1d against the F.conv1d reference: outputs, final states, every gradient.
 
 On CPU the kernels run under TRITON_INTERPRET=1 (set by conftest.py) on tiny shapes; the `cuda`
-tests repeat the checks at real shapes. Both kernel pairs ("columns", the default, and
-"shifted") are checked; small tiles forced through `conv_config` give several programs in time
-and in channels at interpreter-sized shapes.
+tests repeat the checks at real shapes. Small tiles forced through `conv_config` give several
+programs in time and in channels at interpreter-sized shapes.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from tensor_checks import assert_close, relative_error
 
 # relative L2 error allowed, by input dtype: (outputs, gradients)
 TOLERANCE = {torch.float32: (1e-5, 1e-5), torch.bfloat16: (1e-2, 1e-2), torch.float16: (2e-3, 2e-3)}
-KERNELS = ("columns", "shifted")
 # tiles small enough that interpreter-sized inputs span several programs in time and channels
 SMALL_TILES = dict(fwd_block_h=2, fwd_block_t=16, fwd_vec=8, bwd_block_h=4, bwd_block_t=32, bwd_vec=16)
 
@@ -64,24 +62,21 @@ def check(tensors, activation, dtype):
         assert err < grad_tol, f"d{name}: relative error {err:.2e}"
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(
     "batch,H,L,W,activation,with_bias,with_state",
     [
         (2, 3, 33, 4, "silu", True, True),
         (1, 5, 7, 3, None, False, True),
         (2, 2, 1, 4, "silu", True, True),  # L < W - 1: the final state reaches into the initial one
-        (1, 3, 600, 2, "silu", False, False),  # two time tiles of the shifted kernel
+        (1, 3, 600, 2, "silu", False, False),  # padded to 608, inside one default tile
     ],
     ids=["W4_silu_bias_state", "W3_plain_state", "length1_W4", "W2_600"],
 )
-def test_triton_conv_matches_reference(kernel, batch, H, L, W, activation, with_bias, with_state):
+def test_triton_conv_matches_reference(batch, H, L, W, activation, with_bias, with_state):
     tensors = make_inputs(batch, H, L, W, torch.float32, with_bias, with_state)
-    with conv_config(kernel=kernel):
-        check(tensors, activation, torch.float32)
+    check(tensors, activation, torch.float32)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(
     "batch,H,L,W,activation,with_bias,with_state",
     [
@@ -93,18 +88,16 @@ def test_triton_conv_matches_reference(kernel, batch, H, L, W, activation, with_
     ],
     ids=["odd_L37_W4", "L100_W3_nobias", "L64_W2_plain", "L5_W4_plain_state", "length1_W2"],
 )
-def test_small_tiles_match_reference(kernel, batch, H, L, W, activation, with_bias, with_state):
+def test_small_tiles_match_reference(batch, H, L, W, activation, with_bias, with_state):
     tensors = make_inputs(batch, H, L, W, torch.float32, with_bias, with_state, seed=L)
-    with conv_config(kernel=kernel, **SMALL_TILES):
+    with conv_config(**SMALL_TILES):
         check(tensors, activation, torch.float32)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("kernel", KERNELS)
-def test_triton_conv_half_precision(kernel, dtype):
+def test_triton_conv_half_precision(dtype):
     tensors = make_inputs(1, 4, 17, 4, dtype, True, True)
-    with conv_config(kernel=kernel):
-        check(tensors, "silu", dtype)
+    check(tensors, "silu", dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -134,9 +127,9 @@ def test_state_chunks_with_small_tiles_equal_one_pass():
 
 @pytest.mark.parametrize(
     "overrides,message",
-    [(dict(kernel="fft"), "CONFIG.kernel"), (dict(bwd_block_t=48), "powers of two"),
-     (dict(fwd_vec=2), "CONFIG.fwd_vec"), (dict(bwd_vec=16, bwd_block_t=8), "CONFIG.bwd_vec")],
-    ids=["unknown_kernel", "tile_not_power_of_two", "line_shorter_than_halo", "line_longer_than_tile"],
+    [(dict(bwd_block_t=48), "powers of two"), (dict(fwd_vec=2), "CONFIG.fwd_vec"),
+     (dict(bwd_vec=16, bwd_block_t=8), "CONFIG.bwd_vec")],
+    ids=["tile_not_power_of_two", "line_shorter_than_halo", "line_longer_than_tile"],
 )
 def test_bad_config_is_refused(overrides, message):
     tensors = make_inputs(1, 2, 9, 4, torch.float32, True, False)
@@ -164,11 +157,9 @@ def test_gpu_long_sequence_matches_reference():
 
 
 @cuda
-@pytest.mark.parametrize("kernel", KERNELS)
-def test_gpu_kernels_agree_at_odd_shapes(kernel):
+def test_gpu_odd_shapes_match_reference():
     tensors = make_inputs(3, 100, 5001, 3, torch.bfloat16, False, True, device="cuda")
-    with conv_config(kernel=kernel):
-        check(tensors, "silu", torch.bfloat16)
+    check(tensors, "silu", torch.bfloat16)
 
 
 @cuda
