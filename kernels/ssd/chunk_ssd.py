@@ -49,14 +49,16 @@ class SSDConfig:
     choices for tiles of this size, to be swept with `benchmarks/ssd.py --set key=value`."""
 
     chunk_size: int | None = None  # overrides the caller's chunk_size when set (benchmark sweeps)
-    # the forward's chunks (None: the caller's), never below the caller's: longer chunks, fewer
-    # states to write, pass and read (the forward's HBM traffic is mostly states: 8 GiB at the
-    # target shape in chunks of 64, 4 GiB in chunks of 128), read in tiles of the caller's
+    # the chunks of a forward that keeps no states for a backward (inference, or
+    # save_states off; None: the caller's), never below the caller's: longer chunks, fewer
+    # states to write, pass and read (the forward's HBM traffic is mostly states: 8.6 GB at the
+    # target shape in chunks of 64, 4.3 GB in chunks of 128), read in tiles of the caller's
     # chunk at the price of C B^T once per head and tile pair instead of once per group, and on
-    # sm_90 of 1.3 KB of spills per thread (chunks of 64: 288 B). Which wins is for the H200
-    # sweep (`benchmarks/ssd.py --set forward_chunk=none,128,256`). The backward runs the
-    # caller's chunk.
-    forward_chunk: int | None = None
+    # sm_90 of 304 B of spills per thread in the scan (chunks of 64: 40 B). A forward under
+    # autograd runs the caller's chunks and keeps its states: recomputing them in the backward
+    # would cost more than the longer chunks save. To be settled by the H200 sweep
+    # (`benchmarks/ssd.py --set forward_chunk=none,128,256`).
+    forward_chunk: int | None = 128
     # keep the forward's states for the backward when it runs the same chunks (under autograd
     # only): one buffer of (rows, chunks, H, P, N) per call until its backward (2 GiB at the
     # target shape; a checkpointed block holds it only while it is recomputed) saves the
@@ -65,12 +67,13 @@ class SSDConfig:
     state_warps: int = 4  # chunk states and adjoints: one (P, Q) x (Q, N) matmul per program
     scan_warps: int = 8  # forward chunk scan: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P) per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
-    # state passing: programs of this many state entries (8 heads x 64 x 128 at 32 give 2048
-    # programs at batch 1) walk the chunks this many at a time, one wait on memory per tile;
-    # 32 x 32 compiles (sm_90) to 61 registers (adjoint: 106), 64 x 32 to 112 (184): the
-    # smaller tile keeps twice the programs resident. Every program's walk is serial, so what
-    # bounds it is tiles per walk x memory latency x waves of programs.
-    passing_block: int = 32
+    # state walks: programs of this many state entries (8 heads x 64 x 128 at 64 give 1024
+    # programs at batch 1) take the chunks this many at a time, one matmul per tile whose
+    # loads Triton pipelines through shared memory: at 32 x 64 (sm_90) 82 registers and 10 KB,
+    # 5 walkers an SM, 40 KB of tiles in flight; 32 x 32: 71 registers, 7 walkers, 28 KB;
+    # 32 x 128: 140 registers, 3 walkers, 48 KB. Every walk is serial (512 tiles at the
+    # target), so what bounds it is tiles per walk x time per tile x waves of walkers.
+    passing_block: int = 64
     passing_chunks: int = 32
     passing_warps: int = 4
     # fp32 inputs run chunks of at most this many positions: at 64 the backward kernels need
@@ -213,6 +216,7 @@ class _Launch:
     def passing_shape(self) -> dict:
         config = self.config
         return dict(VARLEN=self.varlen, CHUNKS=config.passing_chunks, BLOCK=config.passing_block,
+                    DOT_PRECISION=self.precision, DOT_DTYPE=self.dot_dtype,
                     num_warps=config.passing_warps)
 
 
@@ -411,7 +415,11 @@ def ssd_triton(x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=False,
     Q = kernel_chunk_size(CONFIG.chunk_size or chunk_size)
     if x.dtype == torch.float32:
         Q = min(Q, CONFIG.fp32_max_chunk)
-    forward_Q = max(Q, kernel_chunk_size(CONFIG.forward_chunk or Q))
+    # the forward keeps its states for a backward in the backward's chunks; else it may run longer ones
+    backward_follows = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, dt, A, B, C, D, dt_bias, initial_states))
+    forward_Q = Q if backward_follows and CONFIG.save_states else max(
+        Q, kernel_chunk_size(CONFIG.forward_chunk or Q))
     B, C = (_with_int32_tiles(t, forward_Q) for t in (B, C))
     x = _with_int32_tiles(x, forward_Q)
     if x.shape[1] == 0:

@@ -12,10 +12,10 @@ a = dt A, cs = the chunk-local cumulative sum of a, `last` = position Q - 1 of t
 
 The SSD paper's chunked algorithm, as three launches with every chunk in flight at once, only
 the (P, N) states walked in order:
-`_chunk_state` (one program per chunk and head) writes S_c and exp(cs_last);
+`_chunk_state` (one program per chunk and head) writes S_c and cs_last (the log decay);
 `_state_passing_fwd` (one program per block of state entries and head) turns them, in place,
-into h_c, a tile of chunks at a time combined by `tl.associative_scan` (one wait on memory per
-tile, not per chunk), and writes the final states; `_chunk_scan_fwd` (one program per chunk and
+into h_c, a tile of chunks at a time combined by one matmul (`_walk_tile`), and writes the
+final states; `_chunk_scan_fwd` (one program per chunk and
 group) writes y, reading h_{c-1} from slot c - 1 (or the initial state where c starts a
 sequence: `_entering_state`).
 
@@ -200,7 +200,7 @@ def _leaving_adjoint(adjoints_ptr, dfinal_ptr, chunk_last_ptr, chunk_seq_ptr, ch
 def _chunk_state_kernel(
     a_ptr, dt_ptr, A_ptr, dt_bias_ptr, b_ptr, chunk_start_ptr, chunk_len_ptr,
     states_ptr,  # (rows, chunks, H, P, N) out: the chunk's local state (or adjoint)
-    decay_ptr,  # (rows, H, chunks) fp32 out: exp(cs_last), the chunk's total decay
+    decay_ptr,  # (rows, H, chunks) fp32 out: cs_last, the log of the chunk's total decay
     H, G, P, N, n_chunks,
     sa_b, sa_l, sa_h, sa_p, sdt_b, sdt_l, sdt_h, sb_b, sb_l, sb_g, sb_n,
     ADJOINT: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, Q: tl.constexpr,
@@ -240,32 +240,26 @@ def _chunk_state_kernel(
         state += tl.dot(tl.trans(weighted), b.to(DOT_DTYPE), input_precision=DOT_PRECISION)
         cs_before += cs_last
     if not ADJOINT:
-        tl.store(decay_ptr + (row * H + head) * n_chunks + chunk, tl.exp(cs_before))
+        tl.store(decay_ptr + (row * H + head) * n_chunks + chunk, cs_before)
     offsets = _state_offset(row, chunk, n_chunks, head, H, P, N) + p[:, None] * N + n[None, :]
     tl.store(states_ptr + offsets, state.to(states_ptr.dtype.element_ty),
              mask=(p[:, None] < P) & (n[None, :] < N))
 
 
 @triton.jit
-def _first_order(a1, b1, a2, b2):
-    # h = a h_before + b: applying (a1, b1) then (a2, b2) is (a1 a2, a2 b1 + b2)
-    return a1 * a2, a2 * b1 + b2
-
-
-@triton.jit
 def _passing_tile(states_ptr, decay_ptr, row, head, H, PN, n_chunks, first_chunk, rel, entries):
-    """A tile of CHUNKS chunks (first_chunk + rel) x BLOCK state entries for the passing
-    kernels: its int64 base and int32 (CHUNKS, BLOCK) offsets (a tile of int64 offsets would
-    cost a register pair per element, and these kernels keep every element in flight), mask,
-    fp32 values, and each chunk's decay (1 past the last chunk: the walk passes through)."""
+    """A tile of CHUNKS chunks (first_chunk + rel) x BLOCK state entries for the walks: its int64
+    base and int32 (CHUNKS, BLOCK) offsets (a tile of int64 offsets would cost a register pair
+    per element), mask, values in the buffer's dtype (straight into the tile's matmul), and each
+    chunk's log decay (0 past the last chunk: the walk passes through)."""
     chunks = first_chunk + rel
     live = chunks < n_chunks
     base = ((row * n_chunks + first_chunk) * H + head) * PN
     offsets = (rel * (H * PN))[:, None] + entries[None, :]
     mask = live[:, None] & (entries < PN)[None, :]
-    values = tl.load(states_ptr + base + offsets, mask=mask, other=0.0).to(tl.float32)
-    decay = tl.load(decay_ptr + (row * H + head) * n_chunks + chunks, mask=live, other=1.0)
-    return base, offsets, mask, values, decay, chunks, live
+    values = tl.load(states_ptr + base + offsets, mask=mask, other=0.0)
+    log_decay = tl.load(decay_ptr + (row * H + head) * n_chunks + chunks, mask=live, other=0.0)
+    return base, offsets, mask, values, log_decay, chunks, live
 
 
 @triton.jit
@@ -278,21 +272,43 @@ def _sequence_restarts(flag_ptr, chunk_seq_ptr, chunks, live, head, H, PN, entri
 
 
 @triton.jit
+def _walk_tile(values, log_decay, restart, carry, CHUNKS: tl.constexpr, VARLEN: tl.constexpr,
+               DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr):
+    """h_k = a_k h_{k-1} + b_k over a tile's rows k (b = values (CHUNKS, BLOCK), a_k =
+    exp(log_decay_k), 0 where `restart`), from h = carry before row 0, as one matmul:
+    h = M b + exp(L) carry, L the cumulative log decay, M[k, j] = exp(L_k - L_j) for j <= k
+    with no restart in (j, k] (exponents <= 0). A matmul, not `tl.associative_scan`: its operand
+    comes straight from memory (Triton pipelines such loads through shared memory) and it holds
+    few registers per element (the scan held ~7.6), so more of the serial walks run at once."""
+    k = tl.arange(0, CHUNKS)
+    cumulative = tl.cumsum(log_decay, axis=0)
+    reach = k[:, None] >= k[None, :]
+    carry_weight = tl.exp(cumulative)
+    if VARLEN:
+        segment = tl.cumsum(restart.to(tl.int32), axis=0)  # restarts up to and including k
+        reach = reach & (segment[:, None] == segment[None, :])
+        carry_weight = tl.where(segment == 0, carry_weight, 0.0)
+    weights = tl.exp(tl.where(reach, cumulative[:, None] - cumulative[None, :], float("-inf")))
+    h = tl.dot(weights.to(DOT_DTYPE), values.to(DOT_DTYPE), input_precision=DOT_PRECISION)
+    return h + carry_weight[:, None] * carry[None, :]
+
+
+@triton.jit
 def _state_passing_fwd_kernel(
     states_ptr,  # (rows, chunks, H, P, N): local states in, states after each chunk out
-    decay_ptr,  # (rows, H, chunks) fp32
+    decay_ptr,  # (rows, H, chunks) fp32: cs_last, the chunks' log decays
     init_ptr, final_ptr,  # (sequences, H, P, N) fp32
     chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
     H, PN, n_chunks,
     HAS_INIT: tl.constexpr, STORE_FINAL: tl.constexpr, VARLEN: tl.constexpr,
-    CHUNKS: tl.constexpr, BLOCK: tl.constexpr,
+    CHUNKS: tl.constexpr, BLOCK: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
     """h_c = exp(cs_last_c) h_{c-1} + S_c (h_{c-1} the initial state or 0 where chunk c starts a
     sequence), in place over the local states; one program per (BLOCK state entries, row x
-    head) walks the chunks CHUNKS at a time: each tile of states is loaded at once and combined
-    by a scan over its chunk axis, so the walk waits for memory once per tile, not per chunk.
-    Without packed sequences only chunk 0 starts one: the walk starts from the initial state
-    and ends at the final one, no per-chunk restarts."""
+    head) walks the chunks CHUNKS at a time (`_walk_tile`), so the walk waits for memory once
+    per tile, not per chunk. Without packed sequences only chunk 0 starts one: the walk starts
+    from the initial state and ends at the final one, no per-chunk restarts."""
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -303,18 +319,17 @@ def _state_passing_fwd_kernel(
     if HAS_INIT and not VARLEN:
         carry = tl.load(init_ptr + own_row, mask=in_state, other=0.0)
     for tile in range(0, tl.cdiv(n_chunks, CHUNKS)):
-        base, offsets, mask, local, decay, chunks, live = _passing_tile(
+        base, offsets, mask, local, log_decay, chunks, live = _passing_tile(
             states_ptr, decay_ptr, row, head, H, PN, n_chunks, tile * CHUNKS, step, entries)
+        first = chunks < 0  # no restart inside the tiles of a row without packed sequences
         if VARLEN:
             first, own = _sequence_restarts(chunk_first_ptr, chunk_seq_ptr, chunks, live, head,
                                             H, PN, entries)
             if HAS_INIT:
-                local += decay[:, None] * tl.load(init_ptr + own, mask=mask & first[:, None],
-                                                  other=0.0)
-            decay = tl.where(first, 0.0, decay)
-        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + decay[:, None]
-        factor, state = tl.associative_scan((factor, local), 0, _first_order)
-        state += factor * carry[None, :]
+                local = local.to(tl.float32) + tl.exp(log_decay)[:, None] * tl.load(
+                    init_ptr + own, mask=mask & first[:, None], other=0.0)
+        state = _walk_tile(local, log_decay, first, carry, CHUNKS, VARLEN, DOT_PRECISION,
+                           DOT_DTYPE)
         tl.store(states_ptr + base + offsets, state.to(states_ptr.dtype.element_ty), mask=mask)
         if STORE_FINAL and VARLEN:
             last = tl.load(chunk_last_ptr + chunks, mask=live, other=0) != 0
@@ -327,17 +342,18 @@ def _state_passing_fwd_kernel(
 @triton.jit
 def _adjoint_passing_kernel(
     adjoints_ptr,  # (rows, chunks, H, P, N): each chunk's own adjoint in, u_c out (see below)
-    decay_ptr,  # (rows, H, chunks) fp32
+    decay_ptr,  # (rows, H, chunks) fp32: cs_last, the chunks' log decays
     dfinal_ptr, dinit_ptr,  # (sequences, H, P, N) fp32
     chunk_first_ptr, chunk_last_ptr, chunk_seq_ptr,
     H, PN, n_chunks,
     HAS_DFINAL: tl.constexpr, STORE_DINIT: tl.constexpr, VARLEN: tl.constexpr,
-    CHUNKS: tl.constexpr, BLOCK: tl.constexpr,
+    CHUNKS: tl.constexpr, BLOCK: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
     """u_c = exp(cs_last_c) g_c + A_c, the adjoint arriving at chunk c's start (g_c = u_{c+1},
     or the sequence's d final state where chunk c ends it), in place over the chunks' own parts
-    A_c; walked from the last chunk, CHUNKS at a time as `_state_passing_fwd`. Also d initial
-    states: u at a sequence's first chunk."""
+    A_c; walked from the last chunk, CHUNKS at a time as `_state_passing_fwd` (a tile's rows in
+    descending chunk order). Also d initial states: u at a sequence's first chunk."""
     row = (tl.program_id(1) // H).to(tl.int64)
     head = tl.program_id(1) % H
     entries = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
@@ -349,19 +365,18 @@ def _adjoint_passing_kernel(
         carry = tl.load(dfinal_ptr + own_row, mask=in_state, other=0.0)
     tiles = tl.cdiv(n_chunks, CHUNKS)
     for back in range(0, tiles):
-        base, offsets, mask, own_part, decay, chunks, live = _passing_tile(
+        base, offsets, mask, own_part, log_decay, chunks, live = _passing_tile(
             adjoints_ptr, decay_ptr, row, head, H, PN, n_chunks, (tiles - 1 - back) * CHUNKS,
             descending, entries)
+        last = chunks < 0  # no sequence end inside the tiles of a row without packed sequences
         if VARLEN:
             last, own = _sequence_restarts(chunk_last_ptr, chunk_seq_ptr, chunks, live, head, H,
                                            PN, entries)
             if HAS_DFINAL:
-                own_part += decay[:, None] * tl.load(dfinal_ptr + own,
-                                                     mask=mask & last[:, None], other=0.0)
-            decay = tl.where(last, 0.0, decay)
-        factor = tl.zeros([CHUNKS, BLOCK], dtype=tl.float32) + decay[:, None]
-        factor, adjoint = tl.associative_scan((factor, own_part), 0, _first_order)
-        adjoint += factor * carry[None, :]
+                own_part = own_part.to(tl.float32) + tl.exp(log_decay)[:, None] * tl.load(
+                    dfinal_ptr + own, mask=mask & last[:, None], other=0.0)
+        adjoint = _walk_tile(own_part, log_decay, last, carry, CHUNKS, VARLEN, DOT_PRECISION,
+                             DOT_DTYPE)
         tl.store(adjoints_ptr + base + offsets, adjoint.to(adjoints_ptr.dtype.element_ty),
                  mask=mask)
         if STORE_DINIT and VARLEN:

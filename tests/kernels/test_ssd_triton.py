@@ -104,33 +104,36 @@ def check_against(reference, case: Case, tensors, options, scale=(1.0, 1.0)):
 
 
 CPU_CASES = {
-    # odd L over three chunks of 16, two groups of two heads, every option; the state passing
-    # walks tiles of two chunks (states carried between tiles) in blocks of 8 entries; the
-    # forward runs two chunks of 32 read in sub-blocks of 16
-    "odd_length_groups_all_options": Case(with_z=True, config=dict(
-        passing_chunks=2, passing_block=8, forward_chunk=32)),
+    # odd L over three chunks of 16, two groups of two heads, every option; the forward runs
+    # two chunks of 32 read in sub-blocks of 16 (it keeps no states: the backward recomputes
+    # them in chunks of 16)
+    "odd_length_groups_all_options": Case(with_z=True, config=dict(forward_chunk=32,
+                                                                     save_states=False)),
+    # 19 chunks: the walks carry states and adjoints from one tile of 16 chunks to the next,
+    # in blocks of 16 of the 5 x 7 state entries
+    "walks_across_tiles": Case(L=300, batch=1, H=2, P=5, N=7, G=1,
+                               config=dict(passing_chunks=16, passing_block=16)),
     "length1_plain": Case(L=1, batch=1, H=3, G=1, D_shape=None, with_bias=False, softplus=False,
                           initial=False),
     # two whole chunks (the boundary falls on a chunk edge), D per channel, no initial state
     # (the forward in the caller's chunks too)
     "chunk_boundary_D_per_channel": Case(L=32, batch=1, H=2, G=1, P=16, N=16, D_shape="HP",
                                          initial=False, config=dict(forward_chunk=None)),
-    # one-chunk passing tiles: every sequence start is a tile start
     "packed_with_empty_sequence": Case(L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34),
-                                       config=dict(passing_chunks=1, forward_chunk=None)),
-    # tiles of four chunks: sequences start and end inside tiles and across them; forward
-    # chunks of 32 that sequences end inside of
-    "packed_across_tiles": Case(L=70, batch=1, H=2, G=1, D_shape="HP",
-                                cu_seqlens=(0, 20, 20, 23, 52, 70),
-                                config=dict(passing_chunks=4, forward_chunk=32)),
+                                       config=dict(forward_chunk=None)),
+    # 21 chunks in walk tiles of 16: sequences start and end inside tiles and across them;
+    # forward chunks of 32 that sequences end inside of
+    "packed_across_tiles": Case(L=300, batch=1, H=2, G=1, D_shape="HP",
+                                cu_seqlens=(0, 100, 100, 250, 300),
+                                config=dict(passing_chunks=16, forward_chunk=32,
+                                            save_states=False)),
     # packed, no initial states and no d final states (final states not returned); the
     # backward recomputes the states instead of keeping the forward's
     "packed_no_states": Case(L=50, batch=1, H=2, G=1, cu_seqlens=(0, 17, 50), initial=False,
-                             final=False, config=dict(passing_chunks=2, forward_chunk=None,
-                                                      save_states=False)),
+                             final=False, config=dict(forward_chunk=None, save_states=False)),
     "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
     "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16,
-                 config=dict(forward_chunk=32)),
+                 config=dict(forward_chunk=32, save_states=False)),
     "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
 }
 
@@ -222,16 +225,33 @@ def test_kept_forward_states_give_the_recomputed_gradients():
 
 
 def test_forward_chunks_are_never_shorter_than_the_callers():
+    """Without a backward to follow, the forward runs `forward_chunk` (read in the caller's
+    tiles), never shorter chunks than the caller's."""
     tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device="cpu")
-    with ssd_config(forward_chunk=16):
-        shorter = ssd_triton(**tensors, **options, chunk_size=32)
-    with ssd_config(forward_chunk=None):
-        callers = ssd_triton(**tensors, **options, chunk_size=32)
-    with ssd_config(forward_chunk=64):
-        longer = ssd_triton(**tensors, **options, chunk_size=32)
+    with torch.no_grad():
+        with ssd_config(forward_chunk=16):
+            shorter = ssd_triton(**tensors, **options, chunk_size=32)
+        with ssd_config(forward_chunk=None):
+            callers = ssd_triton(**tensors, **options, chunk_size=32)
+        with ssd_config(forward_chunk=64):
+            longer = ssd_triton(**tensors, **options, chunk_size=32)
     assert torch.equal(shorter[0], callers[0]) and torch.equal(shorter[1], callers[1])
     assert not torch.equal(longer[0], callers[0])  # two sub-blocks per chunk: other roundings
     assert_close(longer[0], callers[0], 1e-5)
+
+
+def test_a_forward_under_autograd_runs_the_callers_chunks_and_keeps_its_states():
+    """The same call with gradients on: the caller's chunks whatever `forward_chunk` says (the
+    states are kept for the backward), unless the states are not kept."""
+    tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device="cpu")
+    with torch.no_grad(), ssd_config(forward_chunk=None):
+        callers = ssd_triton(**tensors, **options, chunk_size=32)[0]
+    with ssd_config(forward_chunk=64):
+        kept = ssd_triton(**tensors, **options, chunk_size=32)[0]
+        with ssd_config(forward_chunk=64, save_states=False):
+            recomputed = ssd_triton(**tensors, **options, chunk_size=32)[0]
+    assert torch.equal(kept.detach(), callers)
+    assert not torch.equal(recomputed.detach(), callers)
 
 
 def test_mixed_dtypes_fail_before_any_kernel():
@@ -306,9 +326,10 @@ def test_varlen_equals_separate_calls():
 ], ids=["bf16", "bf16_forward256", "fp32", "fp32_forward128"])
 def test_gpu_real_shape_matches_chunked_reference(dtype, forward_chunk):
     """(1, 2^14, 8 heads x 64, N = 128), the kernel target's head shape, forward and backward;
-    the forward in the caller's chunks and in longer ones (read in sub-blocks)."""
+    the forward in the caller's chunks (states kept) and in longer ones read in sub-blocks
+    (states recomputed by the backward)."""
     case = Case(L=(1 << 14) + 3, batch=1, H=8, P=64, G=1, N=128, dtype=dtype, chunk_size=64,
-                config=dict(forward_chunk=forward_chunk))
+                config=dict(forward_chunk=forward_chunk, save_states=forward_chunk is None))
     tensors, options = make_inputs(case, device="cuda")
 
     def reference(**kwargs):
@@ -321,7 +342,8 @@ def test_gpu_real_shape_matches_chunked_reference(dtype, forward_chunk):
 @pytest.mark.parametrize("forward_chunk", [None, 128])
 def test_gpu_varlen_matches_reference(forward_chunk):
     case = Case(L=3000, batch=1, H=4, P=64, G=2, N=64, dtype=torch.bfloat16, chunk_size=64,
-                cu_seqlens=(0, 1, 700, 700, 1999, 3000), config=dict(forward_chunk=forward_chunk))
+                cu_seqlens=(0, 1, 700, 700, 1999, 3000),
+                config=dict(forward_chunk=forward_chunk, save_states=forward_chunk is None))
     tensors, options = make_inputs(case, device="cuda")
 
     def reference(**kwargs):
