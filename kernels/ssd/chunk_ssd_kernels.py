@@ -594,7 +594,7 @@ def _chunk_scan_bwd_dC_kernel(
         W = dy_x * decay * dt[None, :]
         dC_state = tl.exp(cs)[:, None] * tl.dot(dy, state_in.to(DOT_DTYPE),
                                                 input_precision=DOT_PRECISION)  # (Q, BN)
-        dC += tl.dot(W.to(DOT_DTYPE), Bm, input_precision=DOT_PRECISION) + dC_state
+        dC = tl.dot(W.to(DOT_DTYPE), Bm, dC, input_precision=DOT_PRECISION) + dC_state
         F = tl.where(below, CB * W, 0.0)
         dcs = tl.sum(F, axis=1) - tl.sum(F, axis=0) + tl.sum(Cm.to(tl.float32) * dC_state, axis=1)
         tl.store(dcs_ptr + buffer + t, dcs)
@@ -649,7 +649,7 @@ def _chunk_scan_bwd_dB_kernel(
                                    BLOCK_P, BLOCK_N)
         W = tl.dot(dy, tl.trans(x), input_precision=DOT_PRECISION) * _intra_decay(cs, t, Q) * dt[None, :]
         x_g = tl.dot(x, adjoint.to(DOT_DTYPE), input_precision=DOT_PRECISION)  # (Q, BN)
-        dB += tl.dot(tl.trans(W.to(DOT_DTYPE)), Cm, input_precision=DOT_PRECISION)
+        dB = tl.dot(tl.trans(W.to(DOT_DTYPE)), Cm, dB, input_precision=DOT_PRECISION)
         dB += (to_end * dt)[:, None] * x_g
         through_state = to_end * tl.sum(Bm * x_g, axis=1)  # x_s . (exp(cs_last - cs_s) B_s g^T)
         chunk_state_terms = tl.where(inside, dt * through_state, 0.0)
