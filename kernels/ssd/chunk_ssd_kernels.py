@@ -467,8 +467,8 @@ def _chunk_scan_fwd_kernel(
                 # every s of an earlier sub-block precedes every t: the full block, exponents <= 0
                 decay = tl.exp(cs_t[:, None] - (cs_s_before + cs_s)[None, :])
                 CB = tl.dot(Cm, tl.trans(Bs), input_precision=DOT_PRECISION)
-                y += tl.dot((CB * decay * dt_s[None, :]).to(DOT_DTYPE), xs,
-                            input_precision=DOT_PRECISION)
+                y = tl.dot((CB * decay * dt_s[None, :]).to(DOT_DTYPE), xs, y,
+                           input_precision=DOT_PRECISION)
                 cs_s_before += _last_of(cs_s, inner, SUB)
             Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N,
                             sB_n).to(DOT_DTYPE)
@@ -476,7 +476,7 @@ def _chunk_scan_fwd_kernel(
                            sx_p).to(DOT_DTYPE)
             CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)
             scores = (CB * _intra_decay(cs, inner, SUB) * dt[None, :]).to(DOT_DTYPE)
-            y += tl.dot(scores, x, input_precision=DOT_PRECISION)
+            y = tl.dot(scores, x, y, input_precision=DOT_PRECISION)
             cs = cs_t
             # loaded last: a (P, N) fp32 tile live across the loop above spills more
             entering = _entering_state(states_ptr, init_ptr, chunk_first_ptr, chunk_seq_ptr,
