@@ -4,8 +4,8 @@
     python benchmarks/ssd.py --shapes target --no-reference --set forward_chunk=none,128,256 \
         --set passing_block=32,64
 
-Kernel rows: B, heads, head dim, d_state, L, dtype, chunk and forward chunk, forward ms,
-forward + backward ms, peak GiB of a forward + backward (inputs included), the chunked
+Kernel rows: B, heads, head dim, d_state, L, dtype, chunk and forward chunk, forward ms (no
+autograd: a forward in chunks of `forward_chunk`), forward + backward ms (the caller's chunks), peak GiB of a forward + backward (inputs included), the chunked
 algorithm's FLOP count, TFLOP/s and its share of the bf16 dense tensor-core peak, the forward's
 HBM floor and how far above it the forward runs. A correctness gate (outputs, final states and
 every gradient against `ssd_chunked` at a real shape, bf16, packed sequences included) runs
