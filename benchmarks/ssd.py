@@ -5,8 +5,9 @@
         --set passing_block=32,64
 
 Kernel rows: B, heads, head dim, d_state, L, dtype, chunk and forward chunk, forward ms (no
-autograd: a forward in chunks of `forward_chunk`), forward + backward ms (the caller's chunks), peak GiB of a forward + backward (inputs included), the chunked
-algorithm's FLOP count, TFLOP/s and its share of the bf16 dense tensor-core peak, the forward's
+autograd: a forward in chunks of `forward_chunk`), forward + backward ms (the caller's
+chunks), peak GiB of a forward + backward (inputs included), the chunked algorithm's FLOP count
+at the caller's chunk, TFLOP/s and its share of the bf16 dense tensor-core peak, the forward's
 HBM floor and how far above it the forward runs. A correctness gate (outputs, final states and
 every gradient against `ssd_chunked` at a real shape, bf16, packed sequences included) runs
 before anything is timed; the script exits 1 if it fails. `--set key=value[,value...]`
