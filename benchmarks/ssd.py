@@ -1,8 +1,8 @@
 """Time the Triton chunked SSD (Mamba-2) against the PyTorch chunked reference; print JSON.
 
     python benchmarks/ssd.py --out benchmarks/results/ssd_h200.json
-    python benchmarks/ssd.py --shapes target --no-reference --set forward_chunk=none,128,256 \
-        --set passing_block=32,64
+    python benchmarks/ssd.py --shapes target --no-reference --set passing_block=32,64 \
+        --set passing_chunks=32,64
 
 Kernel rows: B, heads, head dim, d_state, L, dtype, chunk and forward chunk, forward ms (no
 autograd: a forward in chunks of `forward_chunk`), forward + backward ms (the caller's
@@ -15,7 +15,7 @@ overrides `SSDConfig` fields (chunk_size, forward_chunk, save_states, warps, pas
 passing_chunks; `none` for the optional ones); comma lists are swept (every combination times
 every shape; the gate runs for each). Needs CUDA; imports nothing but torch, triton and
 genossm.kernels. The previous kernels ran the default shapes in 40 s on an H200, compilation
-included; the sweep above (six configurations, target shape) should take 2-3 minutes.
+included; the sweep above (four configurations, target shape) should take about 2 minutes.
 
 `--breakdown` adds, per row, the device time of each kernel in one forward + backward
 (torch.profiler): where the time goes, without ncu.
