@@ -34,9 +34,9 @@ SEQ_CASES = {
     # L a multiple of 16 with every option, segments of one chunk (dlast, carries, dinit)
     "even_length_all_options_segments": (Case(batch=2, H=5, N=3, L=64, groups=1), dict(bwd_segment_chunks=1)),
     # H not a multiple of 32, several forward chunks, segments of several chunks
-    "H37_L200_segments": (
-        Case(batch=1, H=37, N=4, L=200, groups=1),
-        dict(bwd_segment_chunks=3, recurrent_chunk_len=64),
+    "H37_L1000_segments": (
+        Case(batch=1, H=37, N=2, L=1000, groups=1),
+        dict(bwd_segment_chunks=3, recurrent_chunk_len=128),
     ),
 }
 
