@@ -22,6 +22,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .recurrent_scan_kernels import _column, _softplus  # shared with the sequential forward
+
 CHUNK_POSITIONS = 16  # for the launcher
 CHUNK = tl.constexpr(16)  # kernels read only constexpr globals
 SUB = tl.constexpr(8)
@@ -29,30 +31,11 @@ LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
-def _softplus(x):
-    # torch's threshold of 20; exp(x) alone below -20 where log(1 + exp(x)) rounds to 0
-    return tl.where(x > 20.0, x, tl.where(x < -20.0, tl.exp(x), tl.log(1.0 + tl.exp(x))))
-
-
-@triton.jit
 def _shfl_xor(x, OFFSET: tl.constexpr):
     """x of the lane whose id differs from this one's in the bits of OFFSET (shfl.sync.bfly)."""
-    if OFFSET == 16:
-        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 16, 0x1f, -1;", "=r,r", [x],
-                                      dtype=tl.float32, is_pure=True, pack=1)
-    elif OFFSET == 8:
-        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 8, 0x1f, -1;", "=r,r", [x],
-                                      dtype=tl.float32, is_pure=True, pack=1)
-    elif OFFSET == 4:
-        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 4, 0x1f, -1;", "=r,r", [x],
-                                      dtype=tl.float32, is_pure=True, pack=1)
-    elif OFFSET == 2:
-        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 2, 0x1f, -1;", "=r,r", [x],
-                                      dtype=tl.float32, is_pure=True, pack=1)
-    else:
-        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 1, 0x1f, -1;", "=r,r", [x],
-                                      dtype=tl.float32, is_pure=True, pack=1)
-    return y
+    offset = tl.full(x.shape, OFFSET, tl.int32)
+    return tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, $2, 0x1f, -1;", "=r,r,r",
+                                     [x, offset], dtype=tl.float32, is_pure=True, pack=1)
 
 
 @triton.jit
@@ -67,8 +50,8 @@ def _fold(lower, upper_value, upper, OFFSET: tl.constexpr):
 @triton.jit
 def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
     """Sums over a warp's 32 lanes of eight per-lane values, (BLOCK_H,) each: lane l returns the
-    sum of v_p, p = (l >> 2) & 7. 32 shuffles and adds (plus selects) where eight tree
-    reductions take 80, and the sums leave in one atomic instruction (lanes l % 4 == 0)."""
+    sum of v_p, p = (l >> 2) & 7. 9 shuffles and 9 adds (plus 14 selects) where eight tree
+    reductions take 40 of each, and the sums leave in one atomic instruction (lanes l % 4 == 0)."""
     u16 = (lane & 16) != 0
     r0 = _fold(v0, v4, u16, 16)
     r1 = _fold(v1, v5, u16, 16)
@@ -81,13 +64,6 @@ def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
     p += _shfl_xor(p, 2)
     p += _shfl_xor(p, 1)
     return p
-
-
-@triton.jit
-def _column(tile, offs_t, i: tl.constexpr):
-    """Column i of a (BLOCK_H, TI) fp32 tile whose rows each live in one thread: a select on a
-    compile-time index (-0.0 lets the compiler fold the unselected additions away)."""
-    return tl.sum(tl.where(offs_t[None, :] == i, tile, -0.0), axis=1)
 
 
 @triton.jit
