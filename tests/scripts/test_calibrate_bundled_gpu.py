@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pysam
 import torch
 
 from genossm.infer.calibration import load_calibration
@@ -34,11 +35,12 @@ def training_names() -> list[str]:
 
 
 def stand_in_genomes(directory: Path) -> Path:
-    """The 11 training genomes' file names, each the bundled sample genome (bgzip + .fai/.gzi)."""
+    """The 11 training genomes' file names, each the bundled sample genome (bgzip), indexed here
+    (.fai/.gzi: a fresh clone has no index beside the sample, git ignores them)."""
     directory.mkdir()
     for name in training_names():
-        for suffix in ("", ".fai", ".gzi"):
-            shutil.copy2(f"{SAMPLE}{suffix}", directory / f"{name}{suffix}")
+        shutil.copy2(SAMPLE, directory / name)
+        pysam.faidx(str(directory / name))
     return directory
 
 
