@@ -3,8 +3,9 @@
 Same signature, shapes and math as `selective_scan_ref` (see `reference.py`). Without a gradient
 the sequential-chunk forward of `recurrent_scan.py` runs alone; with one, the same forward also
 saves the state every `ScanConfig.chunk` positions (N > 16: the associative-scan forward of
-`chunk_scan_kernels.py` does) and the backward kernels of `chunk_scan_kernels.py` recompute each
-chunk from there. Design notes and measured figures: docs/kernels/selective_scan.md. Gradients
+`chunk_scan_kernels.py` does) and the backward recomputes each chunk from there: the
+sequential-time kernel of `recurrent_scan_bwd_kernels.py` for 16-bit inputs without cu_seqlens
+(N <= 16), the associative-scan kernels of `chunk_scan_kernels.py` otherwise. Design notes and measured figures: docs/kernels/selective_scan.md. Gradients
 flow to u, delta, A, B, C, D, z, delta_bias and initial_state.
 """
 
@@ -58,11 +59,11 @@ class ScanConfig:
     # (with one-warp programs, enough for 16 per SM); 0 disables the cut
     bwd_target_programs: int = 4096
     bwd_segment_chunks: int | None = None  # force a segment length (tests), in chunks
-    # "seq": the sequential-time backward (recurrent_scan_bwd_kernels.py, one channel per thread)
-    # wherever it applies (no cu_seqlens, N <= 16, chunk 16, 16-bit inputs); "chunk": the
-    # associative-scan one; "seq!" forces "seq" for fp32 too (tests). H200, (1, 512, 16, 2^20) fwd+bwd: bf16 60.9 ms against 64.3, fp32
-    # 74.4 against 66.2 (so fp32 keeps "chunk"); (8, 1536, 16, 4096) bf16 5.94 against 6.61
-    # (benchmarks/results/scan_sweep_seq_bwd_h200.json)
+    # "seq": the sequential-time backward (recurrent_scan_bwd_kernels.py, one channel per
+    # thread) wherever it applies (no cu_seqlens, N <= 16, chunk 16, 16-bit inputs), else the
+    # associative-scan "chunk" one; "seq!" forces "seq" for fp32 too (tests). H200 fwd+bwd at
+    # (1, 512, 16, 2^20): bf16 60.9 ms against 64.3, fp32 74.4 against 66.2 (so fp32 keeps
+    # "chunk"); (8, 1536, 16, 4096) bf16 5.94 against 6.61 (scan_sweep_seq_bwd_h200.json)
     bwd_kernel: str = "seq"
     bwd_seq_warps: int = 1  # sequential backward: channels per program = 32 * warps
     # 128 registers (a few spills) give 16 warps per SM; uncapped (183) ran 70.6 ms, not 62.1
