@@ -99,12 +99,17 @@ def test_score_adds_the_percentile_and_only_with_the_calibrated_window(calibrate
     calibration = load_calibration(calibrated, json.loads((calibrated / "config.json").read_text()))
     with pysam.VariantFile(str(out)) as reader:
         assert "GENOSSM_PCT" in reader.header.info
+        # INFO/GENOSSM (bcftools +split-vep -a GENOSSM) carries the percentile too
+        assert reader.header.info["GENOSSM"].description.endswith("Format: Allele|LLR|EMBDIST|PCT|STATUS|Consequence")
         records = list(reader)
     for record, klass in zip(records, ("snv", "del:2", None)):
         llr = record.info["GENOSSM_LLR"][0]
         pct = record.info.get("GENOSSM_PCT", (None,))[0]
         expected = calibration.percentile(llr, klass)
         assert (pct is None) if expected is None else pct == pytest.approx(expected, abs=1e-3)
+        allele, _, _, structured_pct, status, _ = record.info["GENOSSM"][0].split("|")
+        assert allele == record.alts[0] and status == record.info["GENOSSM_STATUS"][0]
+        assert (structured_pct == "") if pct is None else float(structured_pct) == pytest.approx(pct, rel=1e-5)
     assert main(["-q", "score", str(source), "--fasta", str(LAMBDA), "--model", str(calibrated), "-o", str(tmp_path / "other.vcf")]) == 0
     assert "GENOSSM_PCT" not in (tmp_path / "other.vcf").read_text()
 

@@ -4,7 +4,8 @@
 record comes out, in input order, with its original fields and, per ALT, one INFO field per
 score of the run (`GENOSSM_LLR`, `GENOSSM_SITE`, ...: `--score`, `genossm.infer.score.definitions`)
 and `GENOSSM_STATUS`, and the same values in one structured field, `GENOSSM`
-(`Allele|<SCORES>|STATUS|Consequence` per ALT, e.g. `Allele|LLR|EMBDIST|STATUS|Consequence`,
+(`Allele|<SCORES>|STATUS|Consequence` per ALT, e.g. `Allele|LLR|EMBDIST|STATUS|Consequence`, with
+`PCT` after the scores when the model is calibrated,
 comma-separated, as `bcftools +split-vep -a GENOSSM` reads it: a missing score is an empty
 subfield, `|` in a breakend ALT is written `%7C`; Consequence is always empty, see
 `info_fields`); header lines name the genossm version, the model, its
@@ -45,12 +46,27 @@ def info_fields(scores: tuple[str, ...], objective: str, both_strands: bool, n_l
     return [*((info_field(name), "A", "Float", description(name, objective, both_strands, n_layers))
               for name in scores),
             STATUS_FIELD,
-            # The same values in one field that `bcftools +split-vep -a GENOSSM` splits into
-            # columns: it reads the subfield names from the text after "Format: " in the
-            # Description. The empty Consequence subfield is there because split-vep up to bcftools
-            # 1.16 (Debian 12) refuses a field without one, even when no severity is asked for.
-            ("GENOSSM", ".", "String", "genossm scores, one entry per ALT. Format: Allele|"
-             + "|".join(name.upper() for name in scores) + "|STATUS|Consequence")]
+            structured_field(scores)]
+
+
+def structured_field(scores: tuple[str, ...], extra: tuple[str, ...] = ()) -> tuple:
+    """INFO/GENOSSM's definition: the run's scores, then `extra` per-ALT values (PCT when the
+    model is calibrated), as subfields.
+
+    `bcftools +split-vep -a GENOSSM` splits it into columns: it reads the subfield names from the
+    text after "Format: " in the Description. The empty Consequence subfield is there because
+    split-vep up to bcftools 1.16 (Debian 12) refuses a field without one, even when no severity
+    is asked for."""
+    names = [name.upper() for name in scores] + list(extra)
+    return ("GENOSSM", ".", "String",
+            "genossm scores, one entry per ALT. Format: Allele|" + "|".join(names) + "|STATUS|Consequence")
+
+
+def extra_subfields(annotation_fields: list[tuple]) -> dict[str, str]:
+    """{INFO id: subfield name} of the per-ALT genossm annotations (GENOSSM_PCT -> PCT) that
+    INFO/GENOSSM repeats after the scores."""
+    return {field[0]: field[0].removeprefix("GENOSSM_") for field in annotation_fields
+            if field[1] == "A" and field[0].startswith("GENOSSM_")}
 
 
 STATUS_FIELD = (
@@ -167,6 +183,11 @@ class ScoreWriter:
         self._scores = tuple(scores)
         self._score_info = score_info or info_fields(self._scores, "causal", True, None)
         self._annotations = annotations or Annotations()  # GENOSSM_PCT, --samples FORMAT fields
+        # per-ALT annotations (GENOSSM_PCT) are subfields of INFO/GENOSSM too, after the scores
+        self._extra = extra_subfields(self._annotations.info_fields)
+        if self._extra:
+            self._score_info = [field if field[0] != "GENOSSM" else structured_field(self._scores, tuple(self._extra.values()))
+                                for field in self._score_info]
         self._fingerprint, self._total = fingerprint, total
         self.counts: dict[str, int] = {}
         self.completed_chunks = 0
@@ -227,12 +248,14 @@ class ScoreWriter:
             by_record.setdefault(row.record, []).append(row)
         for index, record in chunk:
             record_rows = by_record[index]
+            annotated = self._annotations.info(record, record_rows)
+            extra = [annotated.get(field, [None] * len(record_rows)) for field in self._extra]
             self._vcf.write(record, {
                 **{info_field(name): [row.value(name) for row in record_rows] for name in self._scores},
                 "GENOSSM_STATUS": [row.status for row in record_rows],
-                "GENOSSM": (structured_entries(record.record.alts, record_rows, self._scores)
+                "GENOSSM": (structured_entries(record.record.alts, record_rows, self._scores, extra)
                             if record.record.alts else None),
-                **self._annotations.info(record, record_rows),
+                **annotated,
             }, self._annotations.sample_values(index, record))
         for side in self._sides:
             side.write(rows)
@@ -242,8 +265,9 @@ class ScoreWriter:
 
 
 def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow],
-                       scores: tuple[str, ...] = DEFAULT_SCORES) -> list[str]:
-    """`Allele|<score>...|STATUS|` per ALT for INFO/GENOSSM (`scores` in the run's order): Allele
+                       scores: tuple[str, ...] = DEFAULT_SCORES, extra: list[list] = ()) -> list[str]:
+    """`Allele|<score>...|<extra>...|STATUS|` per ALT for INFO/GENOSSM (`scores` in the run's
+    order; `extra`: one list of per-ALT values per annotation subfield, e.g. PCT): Allele
     is the ALT as the record writes it (letter case kept), numbers as in GENOSSM_LLR (6 significant
     digits), a missing one empty (split-vep's missing value).
 
@@ -251,7 +275,8 @@ def structured_entries(alts: tuple[str, ...], rows: list[ScoreRow],
     in Allele, `%` and `|` are percent-encoded (`%25`, `%7C`), as the VCF spec encodes its own
     separators."""
     return ["|".join([alt.replace('%', '%25').replace('|', '%7C'), *(format_float(row.value(name)) for name in scores),
-                      row.status, ""]) for alt, row in zip(alts, rows, strict=True)]
+                      *(format_float(values[number]) for values in extra), row.status, ""])
+            for number, (alt, row) in enumerate(zip(alts, rows, strict=True))]
 
 
 class VcfOutput:
