@@ -51,7 +51,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .recurrent_scan_kernels import _column, _softplus  # shared with the sequential forward
+from .recurrent_scan_kernels import _column, _load_u_delta, _softplus  # shared with the sequential forward
 
 CHUNK_POSITIONS = {chunk}  # for the launcher
 CHUNK = tl.constexpr({chunk})  # kernels read only constexpr globals
@@ -159,11 +159,8 @@ def _seq_bwd_kernel_ti{ti}(
             pt_{k} = c0 + {k} * TI + offs_t
             pm_{k} = mask_h[:, None] & (pt_{k} < L)[None, :]
             po_{k} = rows[:, None] + pt_{k}[None, :]
-            pd_{k} = tl.load(delta_ptr + po_{k}, mask=pm_{k}, other=0.0).to(tl.float32)
-            if HAS_BIAS: pd_{k} = pd_{k} + bias[:, None]
-            if SOFTPLUS: pd_{k} = _softplus(pd_{k})
-            pd_{k} = tl.where(pm_{k}, pd_{k}, 0.0)
-            pw_{k} = pd_{k} * tl.load(u_ptr + po_{k}, mask=pm_{k}, other=0.0).to(tl.float32)
+            pu_{k}, pd_{k} = _load_u_delta(u_ptr, delta_ptr, po_{k}, pm_{k}, bias, HAS_BIAS, SOFTPLUS)
+            pw_{k} = pd_{k} * pu_{k}
             p_d_{i} = _column(pd_{k_of_i}, offs_t, {c_of_i})
             p_w_{i} = _column(pw_{k_of_i}, offs_t, {c_of_i})
         # per-position inputs of the half: delta (after bias and softplus), delta * u, dy; the
@@ -172,11 +169,8 @@ def _seq_bwd_kernel_ti{ti}(
         t_{k} = t0 + {k} * TI + offs_t
         m_{k} = mask_h[:, None] & (t_{k} < L)[None, :]
         o_{k} = rows[:, None] + t_{k}[None, :]
-        dl_{k} = tl.load(delta_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
-        if HAS_BIAS: dl_{k} = dl_{k} + bias[:, None]
-        if SOFTPLUS: dl_{k} = _softplus(dl_{k})
-        dl_{k} = tl.where(m_{k}, dl_{k}, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        wt_{k} = dl_{k} * tl.load(u_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
+        uu_{k}, dl_{k} = _load_u_delta(u_ptr, delta_ptr, o_{k}, m_{k}, bias, HAS_BIAS, SOFTPLUS)  # delta 0 past the end: a = 1, b = 0
+        wt_{k} = dl_{k} * uu_{k}
         dy_{k} = tl.load(dout_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         if HAS_Z: zz_{k} = tl.load(z_ptr + o_{k}, mask=m_{k}, other=0.0).to(tl.float32)
         if HAS_Z: dy_{k} = dy_{k} * zz_{k} * tl.sigmoid(zz_{k})

@@ -22,7 +22,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .recurrent_scan_kernels import _column, _softplus  # shared with the sequential forward
+from .recurrent_scan_kernels import _column, _load_u_delta, _softplus  # shared with the sequential forward
 
 CHUNK_POSITIONS = 16  # for the launcher
 CHUNK = tl.constexpr(16)  # kernels read only constexpr globals
@@ -142,13 +142,8 @@ def _seq_bwd_kernel_ti8(
             pt_0 = c0 + 0 * TI + offs_t
             pm_0 = mask_h[:, None] & (pt_0 < L)[None, :]
             po_0 = rows[:, None] + pt_0[None, :]
-            pd_0 = tl.load(delta_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
-            if HAS_BIAS:
-                pd_0 = pd_0 + bias[:, None]
-            if SOFTPLUS:
-                pd_0 = _softplus(pd_0)
-            pd_0 = tl.where(pm_0, pd_0, 0.0)
-            pw_0 = pd_0 * tl.load(u_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
+            pu_0, pd_0 = _load_u_delta(u_ptr, delta_ptr, po_0, pm_0, bias, HAS_BIAS, SOFTPLUS)
+            pw_0 = pd_0 * pu_0
             p_d_0 = _column(pd_0, offs_t, 0)
             p_d_1 = _column(pd_0, offs_t, 1)
             p_d_2 = _column(pd_0, offs_t, 2)
@@ -171,13 +166,8 @@ def _seq_bwd_kernel_ti8(
         t_0 = t0 + 0 * TI + offs_t
         m_0 = mask_h[:, None] & (t_0 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
-        dl_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            dl_0 = dl_0 + bias[:, None]
-        if SOFTPLUS:
-            dl_0 = _softplus(dl_0)
-        dl_0 = tl.where(m_0, dl_0, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        wt_0 = dl_0 * tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
+        uu_0, dl_0 = _load_u_delta(u_ptr, delta_ptr, o_0, m_0, bias, HAS_BIAS, SOFTPLUS)  # delta 0 past the end: a = 1, b = 0
+        wt_0 = dl_0 * uu_0
         dy_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         if HAS_Z:
             zz_0 = tl.load(z_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
@@ -682,20 +672,10 @@ def _seq_bwd_kernel_ti4(
             pm_1 = mask_h[:, None] & (pt_1 < L)[None, :]
             po_0 = rows[:, None] + pt_0[None, :]
             po_1 = rows[:, None] + pt_1[None, :]
-            pd_0 = tl.load(delta_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
-            pd_1 = tl.load(delta_ptr + po_1, mask=pm_1, other=0.0).to(tl.float32)
-            if HAS_BIAS:
-                pd_0 = pd_0 + bias[:, None]
-            if HAS_BIAS:
-                pd_1 = pd_1 + bias[:, None]
-            if SOFTPLUS:
-                pd_0 = _softplus(pd_0)
-            if SOFTPLUS:
-                pd_1 = _softplus(pd_1)
-            pd_0 = tl.where(pm_0, pd_0, 0.0)
-            pd_1 = tl.where(pm_1, pd_1, 0.0)
-            pw_0 = pd_0 * tl.load(u_ptr + po_0, mask=pm_0, other=0.0).to(tl.float32)
-            pw_1 = pd_1 * tl.load(u_ptr + po_1, mask=pm_1, other=0.0).to(tl.float32)
+            pu_0, pd_0 = _load_u_delta(u_ptr, delta_ptr, po_0, pm_0, bias, HAS_BIAS, SOFTPLUS)
+            pu_1, pd_1 = _load_u_delta(u_ptr, delta_ptr, po_1, pm_1, bias, HAS_BIAS, SOFTPLUS)
+            pw_0 = pd_0 * pu_0
+            pw_1 = pd_1 * pu_1
             p_d_0 = _column(pd_0, offs_t, 0)
             p_d_1 = _column(pd_0, offs_t, 1)
             p_d_2 = _column(pd_0, offs_t, 2)
@@ -721,20 +701,10 @@ def _seq_bwd_kernel_ti4(
         m_1 = mask_h[:, None] & (t_1 < L)[None, :]
         o_0 = rows[:, None] + t_0[None, :]
         o_1 = rows[:, None] + t_1[None, :]
-        dl_0 = tl.load(delta_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        dl_1 = tl.load(delta_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            dl_0 = dl_0 + bias[:, None]
-        if HAS_BIAS:
-            dl_1 = dl_1 + bias[:, None]
-        if SOFTPLUS:
-            dl_0 = _softplus(dl_0)
-        if SOFTPLUS:
-            dl_1 = _softplus(dl_1)
-        dl_0 = tl.where(m_0, dl_0, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        dl_1 = tl.where(m_1, dl_1, 0.0)  # past the end: a = 1, b = 0, nothing changes
-        wt_0 = dl_0 * tl.load(u_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
-        wt_1 = dl_1 * tl.load(u_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
+        uu_0, dl_0 = _load_u_delta(u_ptr, delta_ptr, o_0, m_0, bias, HAS_BIAS, SOFTPLUS)  # delta 0 past the end: a = 1, b = 0
+        uu_1, dl_1 = _load_u_delta(u_ptr, delta_ptr, o_1, m_1, bias, HAS_BIAS, SOFTPLUS)  # delta 0 past the end: a = 1, b = 0
+        wt_0 = dl_0 * uu_0
+        wt_1 = dl_1 * uu_1
         dy_0 = tl.load(dout_ptr + o_0, mask=m_0, other=0.0).to(tl.float32)
         dy_1 = tl.load(dout_ptr + o_1, mask=m_1, other=0.0).to(tl.float32)
         if HAS_Z:
