@@ -32,6 +32,21 @@ EMBEDDING_SCORES = ("embdist", "embcos", "embdist_mid", "embcos_mid")
 MIDDLE_LAYER_SCORES = ("embdist_mid", "embcos_mid")
 
 
+class ScoreValues:
+    """What ScoreRow and AlleleScore share: `values`, the scores by definition name, read as
+    attributes for the two default scores (None when not computed)."""
+
+    values: dict
+
+    @property
+    def llr(self) -> float | None:
+        return self.values.get("llr")
+
+    @property
+    def embdist(self) -> float | None:
+        return self.values.get("embdist")
+
+
 def info_field(name: str) -> str:
     """The INFO key of a score: GENOSSM_LLR, GENOSSM_SITE, GENOSSM_EMBDIST_MID, ..."""
     return f"GENOSSM_{name.upper()}"

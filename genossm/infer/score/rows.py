@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genossm.infer.score.definitions import ScoreValues
 from genossm.io import vcf
 
 OK = "ok"
@@ -26,7 +27,7 @@ REF_MISMATCH = vcf.REF_MISMATCH
 
 
 @dataclass(frozen=True)
-class ScoreRow:
+class ScoreRow(ScoreValues):
     """One ALT allele of one input record (`record` is the 0-based record index in the input)."""
 
     record: int
@@ -41,14 +42,6 @@ class ScoreRow:
     def value(self, name: str) -> float | None:
         """The score `name`, None when the ALT was not scored."""
         return self.values.get(name)
-
-    @property
-    def llr(self) -> float | None:
-        return self.values.get("llr")
-
-    @property
-    def embdist(self) -> float | None:
-        return self.values.get("embdist")
 
 
 def score_row(index: int, record: vcf.VcfRecord, variant: vcf.Variant, values: dict | None,

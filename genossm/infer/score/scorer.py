@@ -64,7 +64,8 @@ import numpy as np
 import torch
 
 from genossm.errors import UsageError
-from genossm.infer.score.definitions import DEFAULT_SCORES, EMBEDDING_SCORES, MIDDLE_LAYER_SCORES, middle_layer
+from genossm.infer.score.definitions import (DEFAULT_SCORES, EMBEDDING_SCORES, MIDDLE_LAYER_SCORES, ScoreValues,
+                                             middle_layer)
 from genossm.infer.score.likelihood import (allele_log_likelihood, base_log_probs, causal_llr, causal_site_llr,
                                            causal_token_log_likelihood)
 from genossm.infer.score.model_state import clone_state, concat_states
@@ -76,18 +77,10 @@ CPU_MAX_BATCH_TOKENS = 2048
 
 
 @dataclass(frozen=True)
-class AlleleScore:
+class AlleleScore(ScoreValues):
     """The scores of one ALT, by definition name (`genossm.infer.score.definitions`)."""
 
     values: dict
-
-    @property
-    def llr(self) -> float | None:
-        return self.values.get("llr")
-
-    @property
-    def embdist(self) -> float | None:
-        return self.values.get("embdist")
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
