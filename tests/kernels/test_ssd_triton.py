@@ -320,6 +320,11 @@ def test_varlen_equals_separate_calls():
         assert_close(final[index:index + 1], final_piece, 1e-6, "final")
 
 
+def chunked_reference_64(**kwargs):
+    """The PyTorch chunked SSD at the kernels' chunk size, the reference of the GPU-shape tests."""
+    return ssd_chunked(**kwargs, chunk_size=64)
+
+
 @cuda
 @pytest.mark.parametrize("dtype, forward_chunk", [
     (torch.bfloat16, None), (torch.bfloat16, 256), (torch.float32, None), (torch.float32, 128),
@@ -331,11 +336,7 @@ def test_gpu_real_shape_matches_chunked_reference(dtype, forward_chunk):
     case = Case(L=(1 << 14) + 3, batch=1, H=8, P=64, G=1, N=128, dtype=dtype, chunk_size=64,
                 config=dict(forward_chunk=forward_chunk, save_states=forward_chunk is None))
     tensors, options = make_inputs(case, device="cuda")
-
-    def reference(**kwargs):
-        return ssd_chunked(**kwargs, chunk_size=64)
-
-    check_against(reference, case, tensors, options)
+    check_against(chunked_reference_64, case, tensors, options)
 
 
 @cuda
@@ -345,11 +346,7 @@ def test_gpu_varlen_matches_reference(forward_chunk):
                 cu_seqlens=(0, 1, 700, 700, 1999, 3000),
                 config=dict(forward_chunk=forward_chunk, save_states=forward_chunk is None))
     tensors, options = make_inputs(case, device="cuda")
-
-    def reference(**kwargs):
-        return ssd_chunked(**kwargs, chunk_size=64)
-
-    check_against(reference, case, tensors, options)
+    check_against(chunked_reference_64, case, tensors, options)
 
 
 @cuda
