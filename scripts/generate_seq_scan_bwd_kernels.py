@@ -184,6 +184,13 @@ def _seq_bwd_kernel_ti{ti}(
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
         for n in range(0, N):
             a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
+            # B and C of state n: rows of the group when input-dependent (the same address in
+            # every thread: one broadcast transaction per load), else one value per channel
+            bc_n = bc_row + n * L
+            if not B_VARIES:
+                b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            if not C_VARIES:
+                c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # the state at the chunk's start: saved by the forward, or the initial state
             if chunk > 0:
                 h = tl.load(ckpt_ptr + prev_rows + n, mask=mask_h, other=0.0)
@@ -194,31 +201,28 @@ def _seq_bwd_kernel_ti{ti}(
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
                 if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_row + n * L + c0 + {i}).to(tl.float32)
+                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_n + c0 + {i}).to(tl.float32)
                 elif B_VARIES:
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_row + n * L + c0 + {i}, mask=c0 + {i} < L, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_n + c0 + {i}, mask=c0 + {i} < L, other=0.0).to(tl.float32)
                 else:
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * b_fixed
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            # B and C of state n at the chunk's positions: the same address in every thread (one
-            # broadcast transaction per load)
-            bc_n = bc_row + n * L
             if B_VARIES and EVEN_L:
                 b_{i} = tl.load(B_ptr + bc_n + t0 + {i}).to(tl.float32)
             elif B_VARIES:
                 b_{i} = tl.load(B_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
             else:
-                b_{i} = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                b_{i} = b_fixed
             if C_VARIES and EVEN_L:
                 c_{i} = tl.load(C_ptr + bc_n + t0 + {i}).to(tl.float32)
             elif C_VARIES:
                 c_{i} = tl.load(C_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
             else:
-                c_{i} = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+                c_{i} = c_fixed
             # states of the chunk, in order
             #for i
             a_{i} = tl.exp2(d_{i} * a2)
