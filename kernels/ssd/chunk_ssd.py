@@ -52,13 +52,16 @@ class SSDConfig:
     # the chunks of a forward that keeps no states for a backward (inference, or
     # save_states off; None: the caller's), never below the caller's: longer chunks, fewer
     # states to write, pass and read (the forward's HBM traffic is mostly states: 8.6 GB at the
-    # target shape in chunks of 64, 4.3 GB in chunks of 128), read in tiles of the caller's
-    # chunk at the price of C B^T once per head and tile pair instead of once per group, and on
-    # sm_90 of 304 B of spills per thread in the scan (chunks of 64: 40 B). A forward under
-    # autograd runs the caller's chunks and keeps its states: recomputing them in the backward
-    # would cost more than the longer chunks save. To be settled by the H200 sweep
-    # (`benchmarks/ssd.py --set forward_chunk=none,128,256`).
+    # target shape in chunks of 64, 4.3 GB in chunks of 128). 16-bit inputs read chunks of up
+    # to `whole_tile_chunk` as one tile (C B^T once per group); longer chunks, and fp32 ones
+    # (shared memory), in tiles of the caller's chunk (C B^T once per head and tile pair). On
+    # the H200 at the target shape (bf16) the forward of chunks of 128 took 12.9 ms in tiles
+    # of 64 and 7.3 ms as one tile (`benchmarks/results/ssd_h200_chunk128.json`), despite
+    # sm_90's 304 B of spills per thread in the one-tile scan. A forward under autograd runs
+    # the caller's chunks and keeps its states: recomputing them in the backward would cost
+    # more than the longer chunks save.
     forward_chunk: int | None = 128
+    whole_tile_chunk: int = 128
     # keep the forward's states for the backward when it runs the same chunks (under autograd
     # only): one buffer of (rows, chunks, H, P, N) per call until its backward (2 GiB at the
     # target shape; a checkpointed block holds it only while it is recomputed) saves the
@@ -354,7 +357,8 @@ class SSDFunction(torch.autograd.Function):
         A32 = A.float().contiguous()
         init = initial_states.float().contiguous() if initial_states is not None else None
         table = chunk_table(x.shape[0], x.shape[1], forward_Q, cu_seqlens, x.device)
-        run = _Launch(x, B, table, forward_Q, CONFIG, sub=Q)
+        one_tile = x.element_size() == 2 and forward_Q <= CONFIG.whole_tile_chunk
+        run = _Launch(x, B, table, forward_Q, CONFIG, sub=forward_Q if one_tile else Q)
         y, final, states, decay = _forward(x, dt, A32, B, C, D, dt_bias, dt_softplus, init,
                                            want_final, run)
         keep = CONFIG.save_states and forward_Q == Q and any(ctx.needs_input_grad)

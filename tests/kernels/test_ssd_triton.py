@@ -173,10 +173,11 @@ def test_launch_grids_cover_every_chunk_and_state_entry():
 
 def test_dispatch_forced_triton_equals_ssd_triton_and_auto_on_cpu_is_the_reference():
     case = Case(L=17, batch=1, H=2, G=1)
-    tensors, options = make_inputs(case, device="cpu")
+    tensors, options = make_inputs(case, device=TINY_DEVICE)
     forced = ssd(**tensors, **options, backend="triton", chunk_size=16)
     direct = ssd_triton(**tensors, **options, chunk_size=16)
     assert torch.equal(forced[0], direct[0]) and torch.equal(forced[1], direct[1])
+    tensors, options = make_inputs(case, device="cpu")  # CPU tensors: "auto" picks the reference
     auto = ssd(**tensors, **options, chunk_size=16)
     chunked = ssd_chunked(**tensors, **options, chunk_size=16)
     assert torch.equal(auto[0], chunked[0])
@@ -184,7 +185,7 @@ def test_dispatch_forced_triton_equals_ssd_triton_and_auto_on_cpu_is_the_referen
 
 def test_config_chunk_size_overrides_the_argument():
     case = Case(L=40, batch=1, H=2, G=1)
-    tensors, options = make_inputs(case, device="cpu")
+    tensors, options = make_inputs(case, device=TINY_DEVICE)
     with ssd_config(chunk_size=32):
         y32, _ = ssd_triton(**tensors, **options, chunk_size=16)
     y16, _ = ssd_triton(**tensors, **options, chunk_size=16)
@@ -193,14 +194,14 @@ def test_config_chunk_size_overrides_the_argument():
 
 
 def test_length_zero_returns_initial_states():
-    tensors, options = make_inputs(Case(L=0, batch=1, H=2, G=1, cu_seqlens=(0, 0, 0)), device="cpu")
+    tensors, options = make_inputs(Case(L=0, batch=1, H=2, G=1, cu_seqlens=(0, 0, 0)), device=TINY_DEVICE)
     y, final = ssd_triton(**tensors, **options)
     assert y.shape == (1, 0, 2, 5)
     assert torch.equal(final, tensors["initial_states"].detach())
 
 
 def test_chunk_size_is_rounded_up_to_a_power_of_two_of_at_least_16():
-    tensors, options = make_inputs(Case(L=40, batch=1, H=2, G=1), device="cpu")
+    tensors, options = make_inputs(Case(L=40, batch=1, H=2, G=1), device=TINY_DEVICE)
     y16, _ = ssd_triton(**tensors, **options, chunk_size=16)
     for odd_size in (1, 8, 11):
         assert torch.equal(ssd_triton(**tensors, **options, chunk_size=odd_size)[0], y16)
@@ -214,7 +215,7 @@ def test_kept_forward_states_give_the_recomputed_gradients():
     """The backward from the forward's kept states and from recomputed ones: the same kernels
     on the same inputs, so the same bits."""
     case = Case(L=40, batch=1, H=2, G=1, cu_seqlens=(0, 9, 40))
-    tensors, options = make_inputs(case, device="cpu")
+    tensors, options = make_inputs(case, device=TINY_DEVICE)
     path = lambda **kw: ssd_triton(**kw, chunk_size=16)  # noqa: E731
     with ssd_config(save_states=True):
         _, kept = run_and_grad(path, tensors, options)
@@ -227,7 +228,7 @@ def test_kept_forward_states_give_the_recomputed_gradients():
 def test_forward_chunks_are_never_shorter_than_the_callers():
     """Without a backward to follow, the forward runs `forward_chunk` (read in the caller's
     tiles), never shorter chunks than the caller's."""
-    tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device="cpu")
+    tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device=TINY_DEVICE)
     with torch.no_grad():
         with ssd_config(forward_chunk=16):
             shorter = ssd_triton(**tensors, **options, chunk_size=32)
@@ -240,10 +241,28 @@ def test_forward_chunks_are_never_shorter_than_the_callers():
     assert_close(longer[0], callers[0], 1e-5)
 
 
+def test_16_bit_long_forward_chunks_run_as_one_tile_and_match_the_reference():
+    """bf16 without a backward: chunks of `forward_chunk` up to `whole_tile_chunk` are one tile
+    (the H200's faster forward), longer ones tiles of the caller's chunk; both match the
+    chunked reference."""
+    case = Case(L=70, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16)
+    tensors, options = make_inputs(case, device=TINY_DEVICE)
+    with torch.no_grad():
+        want = ssd_chunked(**tensors, **options, chunk_size=16)
+        with ssd_config(forward_chunk=64):
+            one_tile = ssd_triton(**tensors, **options, chunk_size=16)
+        with ssd_config(forward_chunk=64, whole_tile_chunk=32):
+            tiled = ssd_triton(**tensors, **options, chunk_size=16)
+    assert not torch.equal(one_tile[0], tiled[0])  # another tiling: other roundings
+    for got in (one_tile, tiled):
+        assert_close(got[0], want[0], TOLERANCE[torch.bfloat16][0], "y")
+        assert_close(got[1], want[1], TOLERANCE[torch.bfloat16][0], "final_states")
+
+
 def test_a_forward_under_autograd_runs_the_callers_chunks_and_keeps_its_states():
     """The same call with gradients on: the caller's chunks whatever `forward_chunk` says (the
     states are kept for the backward), unless the states are not kept."""
-    tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device="cpu")
+    tensors, options = make_inputs(Case(L=70, batch=1, H=2, G=1), device=TINY_DEVICE)
     with torch.no_grad(), ssd_config(forward_chunk=None):
         callers = ssd_triton(**tensors, **options, chunk_size=32)[0]
     with ssd_config(forward_chunk=64):
@@ -255,7 +274,7 @@ def test_a_forward_under_autograd_runs_the_callers_chunks_and_keeps_its_states()
 
 
 def test_mixed_dtypes_fail_before_any_kernel():
-    tensors, options = make_inputs(Case(L=5, batch=1, H=2, G=1), device="cpu")
+    tensors, options = make_inputs(Case(L=5, batch=1, H=2, G=1), device=TINY_DEVICE)
     tensors["B"] = tensors["B"].detach().to(torch.float16)
     with pytest.raises(TypeError, match="B and C must have x's dtype"):
         ssd_triton(**tensors, **options)
@@ -302,14 +321,14 @@ def check_zero_prefix(L, tail, H, P, G, N, dtype, device, chunk_size, tolerance)
 
 def test_zero_prefix_tail_equals_a_call_on_the_tail():
     """CPU twin of the offsets-past-2^31 GPU test: the same check at a tiny length."""
-    check_zero_prefix(L=70, tail=20, H=2, P=16, G=1, N=16, dtype=torch.float32, device="cpu",
+    check_zero_prefix(L=70, tail=20, H=2, P=16, G=1, N=16, dtype=torch.float32, device=TINY_DEVICE,
                       chunk_size=16, tolerance=1e-5)
 
 
 def test_varlen_equals_separate_calls():
     """CPU twin of the GPU varlen test: packed sequences give what separate calls give."""
     case = Case(L=40, batch=1, H=2, G=1, cu_seqlens=(0, 17, 17, 40))
-    tensors, options = make_inputs(case, device="cpu")
+    tensors, options = make_inputs(case, device=TINY_DEVICE)
     y, final = ssd_triton(**tensors, **options)
     for index, (start, end) in enumerate([(0, 17), (17, 17), (17, 40)]):
         piece = {k: (v[:, start:end] if k in ("x", "dt", "B", "C") else v) for k, v in tensors.items()}

@@ -1,6 +1,7 @@
 """Mamba-2 models on the Triton SSD path (the default on CUDA) against the PyTorch reference path:
 logits, recurrent states and every parameter's gradient. On CPU the kernels run in the Triton
-interpreter (conftest.py), forced with GENOSSM_KERNELS=triton; tiny models built in-test."""
+interpreter (conftest.py), forced with GENOSSM_KERNELS=triton; on a GPU both paths run there
+(compiled Triton takes no CPU tensors). Tiny models built in-test."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tensor_checks import assert_close
 # 4 heads of 16 channels in 2 groups, d_state 16; chunks of 8 in the config run as 16 in the
 # kernels, so the 37-token inputs cross chunk boundaries on both paths
 SSD = {"d_state": 16, "headdim": 16, "ngroups": 2, "chunk_size": 8}
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def tiny_model(bidirectional: bool):
@@ -24,13 +26,13 @@ def tiny_model(bidirectional: bool):
     model = build_model(config)
     with torch.no_grad():  # larger than the 0.02 init so differences show in the logits
         model.embedding.weight.normal_(0, 1.0)
-    return model
+    return model.to(DEVICE)
 
 
 def logits_and_grads(model, tokens):
     model.zero_grad(set_to_none=True)
     logits = model(tokens)
-    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(2))
+    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(2)).to(DEVICE)
     (logits * weights).sum().backward()
     return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
 
@@ -39,7 +41,7 @@ def logits_and_grads(model, tokens):
 def test_model_gradients_match_between_triton_and_reference(monkeypatch, bidirectional):
     assert ssd_triton is not None
     model = tiny_model(bidirectional)
-    tokens = torch.randint(0, 5, (1, 37), generator=torch.Generator().manual_seed(1))
+    tokens = torch.randint(0, 5, (1, 37), generator=torch.Generator().manual_seed(1)).to(DEVICE)
     monkeypatch.setenv("GENOSSM_KERNELS", "reference")
     expected_logits, expected_grads = logits_and_grads(model, tokens)
     monkeypatch.setenv("GENOSSM_KERNELS", "triton")
@@ -52,7 +54,7 @@ def test_model_gradients_match_between_triton_and_reference(monkeypatch, bidirec
 def test_forward_with_state_on_triton_equals_the_reference(monkeypatch):
     """Prefix states (initial and final SSD states) through the kernels, as `genossm score` uses them."""
     model = tiny_model(False).eval()
-    tokens = torch.randint(0, 5, (1, 41), generator=torch.Generator().manual_seed(3))
+    tokens = torch.randint(0, 5, (1, 41), generator=torch.Generator().manual_seed(3)).to(DEVICE)
     results = {}
     for backend in ("reference", "triton"):
         monkeypatch.setenv("GENOSSM_KERNELS", backend)
