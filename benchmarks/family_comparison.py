@@ -226,7 +226,7 @@ def run_family(family: str, checked: dict, args, splits: dict, work: Path, env: 
     metrics = json.loads((run / "metrics.json").read_text())
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     val, test = metrics.get("val") or {}, metrics.get("test") or {}
-    if not test.get("bits_per_base"):  # genossm summarises an empty test set as 0 bits over 1 base
+    if not test.get("bits_per_base"):  # None (JSON null): the test pass scored no bases
         raise RunFailed(f"no test bases scored ({test or 'no test pass'}); check the manifest's test genomes")
     return {
         "family": family, "model": FAMILIES[family][0], "model_config": checked["model_config"],

@@ -46,9 +46,12 @@ def metric_sums(logits: torch.Tensor, targets: torch.Tensor) -> MetricSums:
 
 
 def summarise(vector: torch.Tensor) -> dict[str, float]:
-    """loss, perplexity, bits_per_base, accuracy from summed [nll, base_nll, correct, count]."""
+    """loss, perplexity, bits_per_base, accuracy from summed [nll, base_nll, correct, count].
+    No bases (an evaluation set with no scorable window): NaN for each, never a 0 that reads as
+    a perfect model."""
     nll, base_nll, correct, count = (float(x) for x in vector)
-    count = max(count, 1.0)
+    if count <= 0:
+        return dict.fromkeys(("loss", "perplexity", "bits_per_base", "accuracy"), math.nan) | {"bases": 0.0}
     loss = nll / count
     return {
         "loss": loss,

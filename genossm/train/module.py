@@ -73,6 +73,9 @@ class LanguageModelTask(L.LightningModule):
         sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every rank's windows
         self._eval_sums = None
         stats = summarise(sums.cpu())
+        if not stats["bases"] and self.trainer.is_global_zero:
+            log.warning("%s: no bases to score (every window empty or all N): no %s metrics",
+                        prefix, prefix)
         for name, value in stats.items():
             # Every rank holds the same, already summed, value: the mean over ranks is a no-op
             # (sync_dist only keeps Lightning from warning about unsynchronised epoch metrics).

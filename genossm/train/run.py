@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -217,5 +218,7 @@ def _pretrain(L, recipe: Recipe, out_dir: Path, last: Path, resume: bool, stop_a
     return metrics
 
 
-def _prefixed(metrics, prefix: str) -> dict[str, float]:
-    return {key[len(prefix):]: float(value) for key, value in metrics.items() if key.startswith(prefix)}
+def _prefixed(metrics, prefix: str) -> dict[str, float | None]:
+    """The metrics under `prefix`, NaN as None (JSON null: an empty evaluation set, a diverged loss)."""
+    values = {key[len(prefix):]: float(value) for key, value in metrics.items() if key.startswith(prefix)}
+    return {key: (value if math.isfinite(value) else None) for key, value in values.items()}

@@ -68,6 +68,22 @@ def test_a_few_steps_reduce_the_loss(data_dir, tmp_path):
     assert (tmp_path / "run" / "model" / "model.safetensors").exists()
 
 
+def test_an_empty_evaluation_set_reports_no_numbers_not_zero_bits():
+    """No bases scored: NaN metrics (JSON null in metrics.json), never 0 bits per base."""
+    from genossm.train.metrics import summarise
+    from genossm.train.run import _prefixed
+
+    stats = summarise(torch.zeros(4, dtype=torch.float64))
+    assert stats["bases"] == 0
+    assert all(math.isnan(stats[name]) for name in ("loss", "perplexity", "bits_per_base", "accuracy"))
+    logged = {f"test/{name}": torch.tensor(value) for name, value in stats.items()} | {"val/loss": torch.tensor(1.5)}
+    assert _prefixed(logged, "test/") == {"loss": None, "perplexity": None, "bits_per_base": None,
+                                          "accuracy": None, "bases": 0.0}
+    assert _prefixed(logged, "val/") == {"loss": 1.5}
+    full = summarise(torch.tensor([2.0 * math.log(2), 4.0 * math.log(2), 1.0, 2.0], dtype=torch.float64))
+    assert full["bits_per_base"] == pytest.approx(2.0) and full["accuracy"] == 0.5 and full["bases"] == 2
+
+
 def test_warmup_cosine_schedule():
     kwargs = dict(warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
     assert warmup_cosine(0, **kwargs) == pytest.approx(0.1)
