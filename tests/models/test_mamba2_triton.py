@@ -9,43 +9,28 @@ import pytest
 import torch
 
 from genossm.kernels.ssd import ssd_triton
-from genossm.models.config import ModelConfig
-from genossm.models.lm import build_model
+from kernel_paths import logits_and_grads, tiny_model, tokens
 from tensor_checks import assert_close
 
 # 4 heads of 16 channels in 2 groups, d_state 16; chunks of 8 in the config run as 16 in the
 # kernels, so the 37-token inputs cross chunk boundaries on both paths
 SSD = {"d_state": 16, "headdim": 16, "ngroups": 2, "chunk_size": 8}
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def tiny_model(bidirectional: bool):
-    torch.manual_seed(0)
-    config = ModelConfig(arch="mamba2", d_model=32, n_layers=1, max_length=64, mamba2=dict(SSD),
-                         bidirectional=bidirectional, objective="masked" if bidirectional else "causal")
-    model = build_model(config)
-    with torch.no_grad():  # larger than the 0.02 init so differences show in the logits
-        model.embedding.weight.normal_(0, 1.0)
-    return model.to(DEVICE)
-
-
-def logits_and_grads(model, tokens):
-    model.zero_grad(set_to_none=True)
-    logits = model(tokens)
-    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(2)).to(DEVICE)
-    (logits * weights).sum().backward()
-    return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+def tiny_mamba2(bidirectional: bool):
+    return tiny_model(arch="mamba2", d_model=32, n_layers=1, max_length=64, mamba2=dict(SSD),
+                      bidirectional=bidirectional, objective="masked" if bidirectional else "causal")
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["causal", "bidirectional"])
 def test_model_gradients_match_between_triton_and_reference(monkeypatch, bidirectional):
     assert ssd_triton is not None
-    model = tiny_model(bidirectional)
-    tokens = torch.randint(0, 5, (1, 37), generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    model = tiny_mamba2(bidirectional)
+    inputs = tokens(37, seed=1)
     monkeypatch.setenv("GENOSSM_KERNELS", "reference")
-    expected_logits, expected_grads = logits_and_grads(model, tokens)
+    expected_logits, expected_grads = logits_and_grads(model, inputs)
     monkeypatch.setenv("GENOSSM_KERNELS", "triton")
-    logits, grads = logits_and_grads(model, tokens)
+    logits, grads = logits_and_grads(model, inputs)
     assert_close(logits, expected_logits, 1e-5, "logits")
     for name, want in expected_grads.items():
         assert_close(grads[name], want, 1e-4, f"d {name}", floor=1e-6)
@@ -53,14 +38,14 @@ def test_model_gradients_match_between_triton_and_reference(monkeypatch, bidirec
 
 def test_forward_with_state_on_triton_equals_the_reference(monkeypatch):
     """Prefix states (initial and final SSD states) through the kernels, as `genossm score` uses them."""
-    model = tiny_model(False).eval()
-    tokens = torch.randint(0, 5, (1, 41), generator=torch.Generator().manual_seed(3)).to(DEVICE)
+    model = tiny_mamba2(False).eval()
+    inputs = tokens(41, seed=3)
     results = {}
     for backend in ("reference", "triton"):
         monkeypatch.setenv("GENOSSM_KERNELS", backend)
         with torch.no_grad():
-            _, _, state = model.forward_with_state(tokens[:, :19], None)
-            logits, _, state = model.forward_with_state(tokens[:, 19:], state)
+            _, _, state = model.forward_with_state(inputs[:, :19], None)
+            logits, _, state = model.forward_with_state(inputs[:, 19:], state)
         results[backend] = (logits, state.layers[-1].ssm)
     assert_close(results["triton"][0], results["reference"][0], 1e-5, "logits after the prefix")
     assert_close(results["triton"][1], results["reference"][1], 1e-5, "final SSD state")

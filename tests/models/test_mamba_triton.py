@@ -7,36 +7,16 @@ GENOSSM_KERNELS=triton; on a GPU both paths run there."""
 from __future__ import annotations
 
 import pytest
-import torch
 
 from genossm.kernels.selective_scan import chunk_scan
 from genossm.kernels.selective_scan.chunk_scan import scan_config
-from genossm.models.config import ModelConfig
-from genossm.models.lm import build_model
+from kernel_paths import logits_and_grads, tiny_model, tokens
 from tensor_checks import assert_close
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 VARIANTS = {
     "causal": dict(),
     "bidirectional_rc": dict(bidirectional=True, rc_equivariant=True, objective="masked"),
 }
-
-
-def tiny_model(variant: str):
-    torch.manual_seed(0)
-    config = ModelConfig(arch="mamba", d_model=16, n_layers=1, max_length=64, **VARIANTS[variant])
-    model = build_model(config)
-    with torch.no_grad():  # larger than the 0.02 init so differences show in the logits
-        model.embedding.weight.normal_(0, 1.0)
-    return model.to(DEVICE)
-
-
-def logits_and_grads(model, tokens):
-    model.zero_grad(set_to_none=True)
-    logits = model(tokens)
-    weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(2)).to(DEVICE)
-    (logits * weights).sum().backward()
-    return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
 @pytest.mark.parametrize("variant, backward", [
@@ -46,13 +26,13 @@ def test_model_gradients_match_between_triton_and_reference(monkeypatch, variant
     original = chunk_scan._seq_scan_backward
     monkeypatch.setattr(chunk_scan, "_seq_scan_backward",
                         lambda *a, **k: calls.append(1) or original(*a, **k))
-    model = tiny_model(variant)
-    tokens = torch.randint(0, 5, (1, 37), generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    model = tiny_model(arch="mamba", d_model=16, n_layers=1, max_length=64, **VARIANTS[variant])
+    inputs = tokens(37, seed=1)
     monkeypatch.setenv("GENOSSM_KERNELS", "reference")
-    expected_logits, expected_grads = logits_and_grads(model, tokens)
+    expected_logits, expected_grads = logits_and_grads(model, inputs)
     monkeypatch.setenv("GENOSSM_KERNELS", "triton")
     with scan_config(bwd_kernel=backward):
-        logits, grads = logits_and_grads(model, tokens)
+        logits, grads = logits_and_grads(model, inputs)
     assert bool(calls) == (backward == "seq!"), "the backward asked for did not run"
     assert_close(logits, expected_logits, 1e-5, "logits")
     assert expected_grads.keys() == grads.keys()
