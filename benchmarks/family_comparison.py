@@ -12,7 +12,7 @@ HyenaDNA's 2,000 short-window steps would be most of the run, and every family s
 same windows. The test pass scores every 1 kb tile of the held-out genomes, the same tiles for
 every family; its bits per base are the comparison.
 
-Per family: a throughput probe (scripts/vep_recipe_probe.py: model steps alone on random windows,
+Per family: a throughput probe (scripts/training_probe.py: model steps alone on random windows,
 compilation absorbed by its warm-up) turns the budget into optimizer steps, since the cosine
 schedule needs its length up front; `genossm pretrain` then trains for that many steps with
 trainer.max_time_s = the budget as the hard stop (a run stopped by it is marked
@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = REPO / "scripts" / "vep_recipe_probe.py"
+PROBE = REPO / "scripts" / "training_probe.py"
 RECIPE = "bacteria"
 
 # Each family's model: a shipped config and the overrides that bring it to ~0.85 M parameters.

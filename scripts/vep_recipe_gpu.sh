@@ -10,7 +10,7 @@
 #
 # MINUTES is the whole run's wall clock: dependency check, a throughput probe, training, the
 # held-out test pass and the benchmark. The cosine schedule needs its length up front, so the
-# probe (scripts/vep_recipe_probe.py: model steps alone, compilation absorbed by its warm-up)
+# probe (scripts/training_probe.py: model steps alone, compilation absorbed by its warm-up)
 # turns the seconds left for training into optimizer steps; trainer.max_time_s stops a slower
 # run anyway. plant trains on Chr1 bases 1..25,000,000 (the set's own reference; the recipe holds
 # out its last 4% for validation and test); bacteria on the 11 training genomes of
@@ -83,7 +83,7 @@ for ((i = 0; i + 1 < ${#overrides[@]}; i++)); do
 done
 
 stage "probe"
-python3 scripts/vep_recipe_probe.py --config "$recipe" --seconds "${PROBE_SECONDS:-10}" "${set_args[@]}" > "$work/probe.json"
+python3 scripts/training_probe.py --config "$recipe" --seconds "${PROBE_SECONDS:-10}" "${set_args[@]}" > "$work/probe.json"
 cat "$work/probe.json" >&2
 read -r tokens_per_step train_seconds steps < <(python3 -c '
 import json, sys

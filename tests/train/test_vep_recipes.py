@@ -29,12 +29,12 @@ def test_vep_recipes_are_masked_bidirectional_at_their_scoring_window(name):
 
 
 def test_probe_reports_tokens_per_second(capsys, monkeypatch):
-    argv = ["vep_recipe_probe.py", "--config", "plant", "--seconds", "0.05", "--warmup-steps", "1"]
+    argv = ["training_probe.py", "--config", "plant", "--seconds", "0.05", "--warmup-steps", "1"]
     for item in TINY:
         argv += ["--set", item]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(ROOT / "scripts" / "vep_recipe_probe.py"), run_name="__main__")
+        runpy.run_path(str(ROOT / "scripts" / "training_probe.py"), run_name="__main__")
     assert exit_info.value.code == 0
     record = json.loads(capsys.readouterr().out)
     assert record["batch_size"] == 2 and record["window_length"] == 32 and record["steps"] >= 3

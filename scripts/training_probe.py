@@ -3,10 +3,11 @@
 Forward, backward and AdamW on random windows of the recipe's length and batch size, under the
 precision `genossm pretrain` would use (bf16-mixed on a GPU), after warm-up steps that absorb the
 kernels' compilation (Triton caches them, so the real run that follows starts warm). Data loading
-and Lightning are not in it: scripts/vep_recipe_gpu.sh discounts the figure before it sizes the
+and Lightning are not in it: its callers (scripts/vep_recipe_gpu.sh, benchmarks/family_comparison.py)
+discount the figure before they size the
 run (the cosine schedule needs its step count up front, so the budget is turned into steps).
 
-    python scripts/vep_recipe_probe.py --config plant --seconds 10 [--set KEY=VALUE ...]
+    python scripts/training_probe.py --config plant --seconds 10 [--set KEY=VALUE ...]
 
 Prints one JSON object: tokens_per_second, step_seconds, steps timed, warm-up seconds, device.
 """
