@@ -4,8 +4,8 @@ Forward, backward and AdamW on random windows of the recipe's length and batch s
 precision `genossm pretrain` would use (bf16-mixed on a GPU), after warm-up steps that absorb the
 kernels' compilation (Triton caches them, so the real run that follows starts warm). Data loading
 and Lightning are not in it: its callers (scripts/vep_recipe_gpu.sh, benchmarks/family_comparison.py)
-discount the figure before they size the
-run (the cosine schedule needs its step count up front, so the budget is turned into steps).
+discount the figure before they size the run (the cosine schedule needs its step count up front,
+so the budget is turned into steps).
 
     python scripts/training_probe.py --config plant --seconds 10 [--set KEY=VALUE ...]
 
