@@ -55,6 +55,14 @@ def _softplus(x):
 
 
 @triton.jit
+def _per_channel(ptr, offs, mask, PRESENT: tl.constexpr):
+    """An optional per-channel parameter (delta bias, D) as (BLOCK,) fp32; zeros when absent."""
+    if PRESENT:
+        return tl.load(ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    return tl.zeros(offs.shape, dtype=tl.float32)
+
+
+@triton.jit
 def _column(tile, offs_t, i: tl.constexpr):
     """Column i of a (BLOCK_H, T_INNER) fp32 tile as (BLOCK_H,).
 
@@ -125,9 +133,7 @@ def _seq_chunk_end_kernel(
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64 start of each channel's row
     row_len = (offs_h * 0).to(tl.int64) + L  # (BLOCK_H,) int64: n * L must not wrap at 2^31
     bc_rows = (batch.to(tl.int64) * n_groups + offs_h // heads_per_group) * N * row_len
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
     a2_{n} = tl.load(A2_ptr + offs_h * N + {n}, mask=mask_h, other=0.0)
     if not B_VARIES:
         b_{n} = tl.load(B_ptr + offs_h * N + {n}, mask=mask_h, other=0.0).to(tl.float32)
@@ -203,11 +209,8 @@ def _seq_output_kernel(
     rows = (batch.to(tl.int64) * H + offs_h) * L  # (BLOCK_H,) int64
     row_len = (offs_h * 0).to(tl.int64) + L
     bc_rows = (batch.to(tl.int64) * n_groups + offs_h // heads_per_group) * N * row_len
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
-    if HAS_D:
-        d_skip = tl.load(D_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
+    d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     a2_{n} = tl.load(A2_ptr + offs_h * N + {n}, mask=mask_h, other=0.0)
     if not B_VARIES:
         b_{n} = tl.load(B_ptr + offs_h * N + {n}, mask=mask_h, other=0.0).to(tl.float32)

@@ -51,7 +51,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .recurrent_scan_kernels import _column, _load_u_delta, _softplus  # shared with the sequential forward
+from .recurrent_scan_kernels import _column, _load_u_delta, _per_channel, _softplus  # shared with the sequential forward
 
 CHUNK_POSITIONS = {chunk}  # for the launcher
 CHUNK = tl.constexpr({chunk})  # kernels read only constexpr globals
@@ -93,6 +93,18 @@ def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
     p += _shfl_xor(p, 2)
     p += _shfl_xor(p, 1)
     return p
+
+
+@triton.jit
+def _b_or_c(ptr, offset, valid, fixed, VARIES: tl.constexpr, EVEN_L: tl.constexpr):
+    """B or C of one position and state as (BLOCK_H,) fp32: the group row's value when
+    input-dependent (the same address in every thread: one broadcast transaction), unmasked
+    when L is a multiple of CHUNK (every position exists), else `fixed`, one value per channel."""
+    if VARIES:
+        if EVEN_L:
+            return tl.load(ptr + offset).to(tl.float32)
+        return tl.load(ptr + offset, mask=valid, other=0.0).to(tl.float32)
+    return fixed
 '''
 
 TEMPLATE = '''
@@ -126,12 +138,8 @@ def _seq_bwd_kernel_ti{ti}(
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     hn = ((batch.to(tl.int64) * n_segs + seg) * H + offs_h) * N  # (BLOCK_H,) per-state scratch rows
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
-    d_skip = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_D:
-        d_skip = tl.load(D_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
+    d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     zero_h = tl.zeros([BLOCK_H], dtype=tl.float32)
@@ -187,8 +195,10 @@ def _seq_bwd_kernel_ti{ti}(
             # B and C of state n: rows of the group when input-dependent (the same address in
             # every thread: one broadcast transaction per load), else one value per channel
             bc_n = bc_row + n * L
+            b_fixed = zero_h
             if not B_VARIES:
                 b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            c_fixed = zero_h
             if not C_VARIES:
                 c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # the state at the chunk's start: saved by the forward, or the initial state
@@ -200,29 +210,14 @@ def _seq_bwd_kernel_ti{ti}(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_n + c0 + {i}).to(tl.float32)
-                elif B_VARIES:
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * tl.load(B_ptr + bc_n + c0 + {i}, mask=c0 + {i} < L, other=0.0).to(tl.float32)
-                else:
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * b_fixed
+                h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * _b_or_c(B_ptr, bc_n + c0 + {i}, c0 + {i} < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            if B_VARIES and EVEN_L:
-                b_{i} = tl.load(B_ptr + bc_n + t0 + {i}).to(tl.float32)
-            elif B_VARIES:
-                b_{i} = tl.load(B_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
-            else:
-                b_{i} = b_fixed
-            if C_VARIES and EVEN_L:
-                c_{i} = tl.load(C_ptr + bc_n + t0 + {i}).to(tl.float32)
-            elif C_VARIES:
-                c_{i} = tl.load(C_ptr + bc_n + t0 + {i}, mask=in_{i}, other=0.0).to(tl.float32)
-            else:
-                c_{i} = c_fixed
+            b_{i} = _b_or_c(B_ptr, bc_n + t0 + {i}, in_{i}, b_fixed, B_VARIES, EVEN_L)
+            c_{i} = _b_or_c(C_ptr, bc_n + t0 + {i}, in_{i}, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             #for i
             a_{i} = tl.exp2(d_{i} * a2)

@@ -32,6 +32,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .recurrent_scan_kernels import _per_channel, _softplus  # shared with the sequential kernels
+
 LN2 = tl.constexpr(0.6931471805599453)
 
 
@@ -39,12 +41,6 @@ LN2 = tl.constexpr(0.6931471805599453)
 def _affine_combine(a_left, b_left, a_right, b_right):
     """Compose x -> a_left x + b_left, then x -> a_right x + b_right (left comes first)."""
     return a_left * a_right, a_right * b_left + b_right
-
-
-@triton.jit
-def _softplus(x):
-    # torch's threshold of 20; exp(x) alone below -20 where log(1 + exp(x)) rounds to 0
-    return tl.where(x > 20.0, x, tl.where(x < -20.0, tl.exp(x), tl.log(1.0 + tl.exp(x))))
 
 
 @triton.jit
@@ -257,9 +253,7 @@ def _scan_bwd_carry_kernel(
     group = (pid_c * BLOCK_C) // heads_per_group
     rows = (batch.to(tl.int64) * H + offs_c) * L
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L
-    bias = tl.zeros([BLOCK_C], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_c, mask_c, HAS_BIAS)
     A2 = tl.load(A2_ptr + offs_c[:, None] * N + offs_n[None, :], mask=mask_cn, other=0.0)
     first = seg * seg_chunks
     last = tl.minimum(first + seg_chunks, n_chunks)
@@ -346,12 +340,8 @@ def _scan_bwd_kernel(
     rows = (batch.to(tl.int64) * H + offs_c) * L  # (BLOCK_C,) int64
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     cn = ((batch.to(tl.int64) * n_segs + seg) * H + offs_c[:, None]) * N + offs_n[None, :]
-    bias = tl.zeros([BLOCK_C], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
-    d_skip = tl.zeros([BLOCK_C], dtype=tl.float32)
-    if HAS_D:
-        d_skip = tl.load(D_ptr + offs_c, mask=mask_c, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_c, mask_c, HAS_BIAS)
+    d_skip = _per_channel(D_ptr, offs_c, mask_c, HAS_D)
     dD_acc = tl.zeros([BLOCK_C], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_C], dtype=tl.float32)
     carry = tl.load(carry_ptr + cn, mask=mask_cn, other=0.0)  # adjoint after the segment, per state

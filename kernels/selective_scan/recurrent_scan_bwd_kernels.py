@@ -22,7 +22,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .recurrent_scan_kernels import _column, _load_u_delta, _softplus  # shared with the sequential forward
+from .recurrent_scan_kernels import _column, _load_u_delta, _per_channel, _softplus  # shared with the sequential forward
 
 CHUNK_POSITIONS = 16  # for the launcher
 CHUNK = tl.constexpr(16)  # kernels read only constexpr globals
@@ -67,6 +67,18 @@ def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
 
 
 @triton.jit
+def _b_or_c(ptr, offset, valid, fixed, VARIES: tl.constexpr, EVEN_L: tl.constexpr):
+    """B or C of one position and state as (BLOCK_H,) fp32: the group row's value when
+    input-dependent (the same address in every thread: one broadcast transaction), unmasked
+    when L is a multiple of CHUNK (every position exists), else `fixed`, one value per channel."""
+    if VARIES:
+        if EVEN_L:
+            return tl.load(ptr + offset).to(tl.float32)
+        return tl.load(ptr + offset, mask=valid, other=0.0).to(tl.float32)
+    return fixed
+
+
+@triton.jit
 def _seq_bwd_kernel_ti8(
     u_ptr, delta_ptr, A2_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, init_ptr, ckpt_ptr, flow_ptr,
     dout_ptr, dlast_ptr,
@@ -95,12 +107,8 @@ def _seq_bwd_kernel_ti8(
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     hn = ((batch.to(tl.int64) * n_segs + seg) * H + offs_h) * N  # (BLOCK_H,) per-state scratch rows
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
-    d_skip = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_D:
-        d_skip = tl.load(D_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
+    d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     zero_h = tl.zeros([BLOCK_H], dtype=tl.float32)
@@ -235,8 +243,10 @@ def _seq_bwd_kernel_ti8(
             # B and C of state n: rows of the group when input-dependent (the same address in
             # every thread: one broadcast transaction per load), else one value per channel
             bc_n = bc_row + n * L
+            b_fixed = zero_h
             if not B_VARIES:
                 b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            c_fixed = zero_h
             if not C_VARIES:
                 c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # the state at the chunk's start: saved by the forward, or the initial state
@@ -248,92 +258,35 @@ def _seq_bwd_kernel_ti8(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_n + c0 + 0).to(tl.float32)
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_n + c0 + 1).to(tl.float32)
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_n + c0 + 2).to(tl.float32)
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_n + c0 + 3).to(tl.float32)
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_n + c0 + 4).to(tl.float32)
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_n + c0 + 5).to(tl.float32)
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_n + c0 + 6).to(tl.float32)
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_n + c0 + 7).to(tl.float32)
-                elif B_VARIES:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_n + c0 + 0, mask=c0 + 0 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_n + c0 + 1, mask=c0 + 1 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_n + c0 + 2, mask=c0 + 2 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_n + c0 + 3, mask=c0 + 3 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_n + c0 + 4, mask=c0 + 4 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_n + c0 + 5, mask=c0 + 5 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_n + c0 + 6, mask=c0 + 6 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_n + c0 + 7, mask=c0 + 7 < L, other=0.0).to(tl.float32)
-                else:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * b_fixed
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * b_fixed
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * b_fixed
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * b_fixed
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * b_fixed
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * b_fixed
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * b_fixed
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * b_fixed
+                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            if B_VARIES and EVEN_L:
-                b_0 = tl.load(B_ptr + bc_n + t0 + 0).to(tl.float32)
-                b_1 = tl.load(B_ptr + bc_n + t0 + 1).to(tl.float32)
-                b_2 = tl.load(B_ptr + bc_n + t0 + 2).to(tl.float32)
-                b_3 = tl.load(B_ptr + bc_n + t0 + 3).to(tl.float32)
-                b_4 = tl.load(B_ptr + bc_n + t0 + 4).to(tl.float32)
-                b_5 = tl.load(B_ptr + bc_n + t0 + 5).to(tl.float32)
-                b_6 = tl.load(B_ptr + bc_n + t0 + 6).to(tl.float32)
-                b_7 = tl.load(B_ptr + bc_n + t0 + 7).to(tl.float32)
-            elif B_VARIES:
-                b_0 = tl.load(B_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                b_1 = tl.load(B_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                b_2 = tl.load(B_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                b_3 = tl.load(B_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                b_4 = tl.load(B_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                b_5 = tl.load(B_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                b_6 = tl.load(B_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                b_7 = tl.load(B_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-            else:
-                b_0 = b_fixed
-                b_1 = b_fixed
-                b_2 = b_fixed
-                b_3 = b_fixed
-                b_4 = b_fixed
-                b_5 = b_fixed
-                b_6 = b_fixed
-                b_7 = b_fixed
-            if C_VARIES and EVEN_L:
-                c_0 = tl.load(C_ptr + bc_n + t0 + 0).to(tl.float32)
-                c_1 = tl.load(C_ptr + bc_n + t0 + 1).to(tl.float32)
-                c_2 = tl.load(C_ptr + bc_n + t0 + 2).to(tl.float32)
-                c_3 = tl.load(C_ptr + bc_n + t0 + 3).to(tl.float32)
-                c_4 = tl.load(C_ptr + bc_n + t0 + 4).to(tl.float32)
-                c_5 = tl.load(C_ptr + bc_n + t0 + 5).to(tl.float32)
-                c_6 = tl.load(C_ptr + bc_n + t0 + 6).to(tl.float32)
-                c_7 = tl.load(C_ptr + bc_n + t0 + 7).to(tl.float32)
-            elif C_VARIES:
-                c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                c_2 = tl.load(C_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                c_3 = tl.load(C_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                c_4 = tl.load(C_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                c_5 = tl.load(C_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                c_6 = tl.load(C_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                c_7 = tl.load(C_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-            else:
-                c_0 = c_fixed
-                c_1 = c_fixed
-                c_2 = c_fixed
-                c_3 = c_fixed
-                c_4 = c_fixed
-                c_5 = c_fixed
-                c_6 = c_fixed
-                c_7 = c_fixed
+            b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
+            b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
+            b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
+            b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
+            b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
+            b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
+            b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
+            b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
+            c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
+            c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
+            c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
+            c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
+            c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
+            c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
+            c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
+            c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
@@ -626,12 +579,8 @@ def _seq_bwd_kernel_ti4(
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     hn = ((batch.to(tl.int64) * n_segs + seg) * H + offs_h) * N  # (BLOCK_H,) per-state scratch rows
-    bias = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
-    d_skip = tl.zeros([BLOCK_H], dtype=tl.float32)
-    if HAS_D:
-        d_skip = tl.load(D_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
+    bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
+    d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
     zero_h = tl.zeros([BLOCK_H], dtype=tl.float32)
@@ -781,8 +730,10 @@ def _seq_bwd_kernel_ti4(
             # B and C of state n: rows of the group when input-dependent (the same address in
             # every thread: one broadcast transaction per load), else one value per channel
             bc_n = bc_row + n * L
+            b_fixed = zero_h
             if not B_VARIES:
                 b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            c_fixed = zero_h
             if not C_VARIES:
                 c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             # the state at the chunk's start: saved by the forward, or the initial state
@@ -794,92 +745,35 @@ def _seq_bwd_kernel_ti4(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if B_VARIES and EVEN_L:  # L a multiple of CHUNK: every position exists, no masks
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_n + c0 + 0).to(tl.float32)
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_n + c0 + 1).to(tl.float32)
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_n + c0 + 2).to(tl.float32)
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_n + c0 + 3).to(tl.float32)
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_n + c0 + 4).to(tl.float32)
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_n + c0 + 5).to(tl.float32)
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_n + c0 + 6).to(tl.float32)
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_n + c0 + 7).to(tl.float32)
-                elif B_VARIES:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * tl.load(B_ptr + bc_n + c0 + 0, mask=c0 + 0 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * tl.load(B_ptr + bc_n + c0 + 1, mask=c0 + 1 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * tl.load(B_ptr + bc_n + c0 + 2, mask=c0 + 2 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * tl.load(B_ptr + bc_n + c0 + 3, mask=c0 + 3 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * tl.load(B_ptr + bc_n + c0 + 4, mask=c0 + 4 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * tl.load(B_ptr + bc_n + c0 + 5, mask=c0 + 5 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * tl.load(B_ptr + bc_n + c0 + 6, mask=c0 + 6 < L, other=0.0).to(tl.float32)
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * tl.load(B_ptr + bc_n + c0 + 7, mask=c0 + 7 < L, other=0.0).to(tl.float32)
-                else:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * b_fixed
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * b_fixed
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * b_fixed
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * b_fixed
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * b_fixed
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * b_fixed
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * b_fixed
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * b_fixed
+                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            if B_VARIES and EVEN_L:
-                b_0 = tl.load(B_ptr + bc_n + t0 + 0).to(tl.float32)
-                b_1 = tl.load(B_ptr + bc_n + t0 + 1).to(tl.float32)
-                b_2 = tl.load(B_ptr + bc_n + t0 + 2).to(tl.float32)
-                b_3 = tl.load(B_ptr + bc_n + t0 + 3).to(tl.float32)
-                b_4 = tl.load(B_ptr + bc_n + t0 + 4).to(tl.float32)
-                b_5 = tl.load(B_ptr + bc_n + t0 + 5).to(tl.float32)
-                b_6 = tl.load(B_ptr + bc_n + t0 + 6).to(tl.float32)
-                b_7 = tl.load(B_ptr + bc_n + t0 + 7).to(tl.float32)
-            elif B_VARIES:
-                b_0 = tl.load(B_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                b_1 = tl.load(B_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                b_2 = tl.load(B_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                b_3 = tl.load(B_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                b_4 = tl.load(B_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                b_5 = tl.load(B_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                b_6 = tl.load(B_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                b_7 = tl.load(B_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-            else:
-                b_0 = b_fixed
-                b_1 = b_fixed
-                b_2 = b_fixed
-                b_3 = b_fixed
-                b_4 = b_fixed
-                b_5 = b_fixed
-                b_6 = b_fixed
-                b_7 = b_fixed
-            if C_VARIES and EVEN_L:
-                c_0 = tl.load(C_ptr + bc_n + t0 + 0).to(tl.float32)
-                c_1 = tl.load(C_ptr + bc_n + t0 + 1).to(tl.float32)
-                c_2 = tl.load(C_ptr + bc_n + t0 + 2).to(tl.float32)
-                c_3 = tl.load(C_ptr + bc_n + t0 + 3).to(tl.float32)
-                c_4 = tl.load(C_ptr + bc_n + t0 + 4).to(tl.float32)
-                c_5 = tl.load(C_ptr + bc_n + t0 + 5).to(tl.float32)
-                c_6 = tl.load(C_ptr + bc_n + t0 + 6).to(tl.float32)
-                c_7 = tl.load(C_ptr + bc_n + t0 + 7).to(tl.float32)
-            elif C_VARIES:
-                c_0 = tl.load(C_ptr + bc_n + t0 + 0, mask=in_0, other=0.0).to(tl.float32)
-                c_1 = tl.load(C_ptr + bc_n + t0 + 1, mask=in_1, other=0.0).to(tl.float32)
-                c_2 = tl.load(C_ptr + bc_n + t0 + 2, mask=in_2, other=0.0).to(tl.float32)
-                c_3 = tl.load(C_ptr + bc_n + t0 + 3, mask=in_3, other=0.0).to(tl.float32)
-                c_4 = tl.load(C_ptr + bc_n + t0 + 4, mask=in_4, other=0.0).to(tl.float32)
-                c_5 = tl.load(C_ptr + bc_n + t0 + 5, mask=in_5, other=0.0).to(tl.float32)
-                c_6 = tl.load(C_ptr + bc_n + t0 + 6, mask=in_6, other=0.0).to(tl.float32)
-                c_7 = tl.load(C_ptr + bc_n + t0 + 7, mask=in_7, other=0.0).to(tl.float32)
-            else:
-                c_0 = c_fixed
-                c_1 = c_fixed
-                c_2 = c_fixed
-                c_3 = c_fixed
-                c_4 = c_fixed
-                c_5 = c_fixed
-                c_6 = c_fixed
-                c_7 = c_fixed
+            b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
+            b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
+            b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
+            b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
+            b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
+            b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
+            b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
+            b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
+            c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
+            c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
+            c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
+            c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
+            c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
+            c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
+            c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
+            c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
