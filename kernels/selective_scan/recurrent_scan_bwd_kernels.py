@@ -67,45 +67,22 @@ def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
 
 
 @triton.jit
-def _bc_tile(ptr, row, t, offs_h, L, VARIES: tl.constexpr, EVEN_L: tl.constexpr):
-    """B or C of one state at the TI consecutive positions t, as a (BLOCK_H, TI) fp32 tile that
-    holds the group row's values in every thread: one 16-byte load per thread, all threads the
-    same address (one broadcast transaction), where per-position scalar loads took TI loads and
-    their address arithmetic. Unmasked when L is a multiple of CHUNK (every position exists).
-    A dummy zero tile when the values are not input-dependent (the caller then takes the fixed
-    per-channel value and the tile is dead code)."""
-    offs = row + (offs_h * 0)[:, None] + t[None, :]
-    tile = tl.zeros(offs.shape, dtype=tl.float32)
+def _b_or_c(ptr, offset, valid, fixed, VARIES: tl.constexpr, EVEN_L: tl.constexpr):
+    """B or C of one position and state as (BLOCK_H,) fp32: the group row's value when
+    input-dependent (the same address in every thread: one broadcast transaction), unmasked
+    when L is a multiple of CHUNK (every position exists), else `fixed`, one value per channel.
+    Scalar loads on purpose: 16-byte broadcast tiles of 8 positions split into columns took the
+    inner loop from 344 to 333 instructions but spilled more (80 against 56 bytes) and measured
+    55.7 against 54.6 ms at (1, 512, 16, 2^20, bf16) on the H200 (2026-12-01, second lease)."""
+    # one return of one type: Triton 3.6 rejects a function whose returns differ in shape (a
+    # scalar here, a (BLOCK_H,) tensor there) even where a constexpr branch rules one out
+    value = fixed
     if VARIES:
         if EVEN_L:
-            tile = tl.load(ptr + offs).to(tl.float32)
+            value = tl.broadcast_to(tl.load(ptr + offset).to(tl.float32), fixed.shape)
         else:
-            tile = tl.load(ptr + offs, mask=(t < L)[None, :], other=0.0).to(tl.float32)
-    return tile
-
-
-@triton.jit
-def _split8(tile):
-    """The 8 columns of a (BLOCK_H, 8) tile as (BLOCK_H,) tensors, by three halvings along the
-    row (`tl.split`: register renaming, no arithmetic; a select-and-sum per column left one add
-    per column under Triton 3.6)."""
-    even, odd = tl.split(tl.reshape(tile, (tile.shape[0], 2, 2, 2)))  # bit 0 of the position
-    p04, p26 = tl.split(even)  # bit 1
-    p15, p37 = tl.split(odd)
-    p0, p4 = tl.split(p04)  # bit 2
-    p2, p6 = tl.split(p26)
-    p1, p5 = tl.split(p15)
-    p3, p7 = tl.split(p37)
-    return p0, p1, p2, p3, p4, p5, p6, p7
-
-
-@triton.jit
-def _split4(tile):
-    """The 4 columns of a (BLOCK_H, 4) tile as (BLOCK_H,) tensors (see `_split8`)."""
-    even, odd = tl.split(tl.reshape(tile, (tile.shape[0], 2, 2)))
-    p0, p2 = tl.split(even)
-    p1, p3 = tl.split(odd)
-    return p0, p1, p2, p3
+            value = tl.broadcast_to(tl.load(ptr + offset, mask=valid, other=0.0).to(tl.float32), fixed.shape)
+    return value
 
 
 @triton.jit
@@ -176,8 +153,8 @@ def _seq_bwd_kernel_ti8(
         p_w_5 = zero_h
         p_w_6 = zero_h
         p_w_7 = zero_h
-        pt_0 = c0 + 0 * TI + offs_t  # the first half's positions
         if half_index % 2 == 1:
+            pt_0 = c0 + 0 * TI + offs_t
             pm_0 = mask_h[:, None] & (pt_0 < L)[None, :]
             po_0 = rows[:, None] + pt_0[None, :]
             pu_0, pd_0 = _load_u_delta(u_ptr, delta_ptr, po_0, pm_0, bias, HAS_BIAS, SOFTPLUS)
@@ -259,6 +236,14 @@ def _seq_bwd_kernel_ti8(
         y_5 = zero_h
         y_6 = zero_h
         y_7 = zero_h
+        in_0 = t0 + 0 < L  # masks of the per-position B / C loads
+        in_1 = t0 + 1 < L  # masks of the per-position B / C loads
+        in_2 = t0 + 2 < L  # masks of the per-position B / C loads
+        in_3 = t0 + 3 < L  # masks of the per-position B / C loads
+        in_4 = t0 + 4 < L  # masks of the per-position B / C loads
+        in_5 = t0 + 5 < L  # masks of the per-position B / C loads
+        in_6 = t0 + 6 < L  # masks of the per-position B / C loads
+        in_7 = t0 + 7 < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
         for n in range(0, N):
             a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
@@ -280,73 +265,35 @@ def _seq_bwd_kernel_ti8(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                pbt_0 = _bc_tile(B_ptr, bc_n, pt_0, offs_h, L, B_VARIES, EVEN_L)
-                pb_0, pb_1, pb_2, pb_3, pb_4, pb_5, pb_6, pb_7 = _split8(pbt_0)
-                if not B_VARIES:
-                    pb_0 = b_fixed
-                if not B_VARIES:
-                    pb_1 = b_fixed
-                if not B_VARIES:
-                    pb_2 = b_fixed
-                if not B_VARIES:
-                    pb_3 = b_fixed
-                if not B_VARIES:
-                    pb_4 = b_fixed
-                if not B_VARIES:
-                    pb_5 = b_fixed
-                if not B_VARIES:
-                    pb_6 = b_fixed
-                if not B_VARIES:
-                    pb_7 = b_fixed
-                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * pb_0
-                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * pb_1
-                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * pb_2
-                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * pb_3
-                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * pb_4
-                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * pb_5
-                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * pb_6
-                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * pb_7
+                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            bt_0 = _bc_tile(B_ptr, bc_n, t_0, offs_h, L, B_VARIES, EVEN_L)
-            ct_0 = _bc_tile(C_ptr, bc_n, t_0, offs_h, L, C_VARIES, EVEN_L)
-            b_0, b_1, b_2, b_3, b_4, b_5, b_6, b_7 = _split8(bt_0)
-            c_0, c_1, c_2, c_3, c_4, c_5, c_6, c_7 = _split8(ct_0)
-            if not B_VARIES:
-                b_0 = b_fixed
-            if not B_VARIES:
-                b_1 = b_fixed
-            if not B_VARIES:
-                b_2 = b_fixed
-            if not B_VARIES:
-                b_3 = b_fixed
-            if not B_VARIES:
-                b_4 = b_fixed
-            if not B_VARIES:
-                b_5 = b_fixed
-            if not B_VARIES:
-                b_6 = b_fixed
-            if not B_VARIES:
-                b_7 = b_fixed
-            if not C_VARIES:
-                c_0 = c_fixed
-            if not C_VARIES:
-                c_1 = c_fixed
-            if not C_VARIES:
-                c_2 = c_fixed
-            if not C_VARIES:
-                c_3 = c_fixed
-            if not C_VARIES:
-                c_4 = c_fixed
-            if not C_VARIES:
-                c_5 = c_fixed
-            if not C_VARIES:
-                c_6 = c_fixed
-            if not C_VARIES:
-                c_7 = c_fixed
+            b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
+            b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
+            b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
+            b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
+            b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
+            b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
+            b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
+            b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
+            c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
+            c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
+            c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
+            c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
+            c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
+            c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
+            c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
+            c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
@@ -678,9 +625,9 @@ def _seq_bwd_kernel_ti4(
         p_w_5 = zero_h
         p_w_6 = zero_h
         p_w_7 = zero_h
-        pt_0 = c0 + 0 * TI + offs_t  # the first half's positions
-        pt_1 = c0 + 1 * TI + offs_t  # the first half's positions
         if half_index % 2 == 1:
+            pt_0 = c0 + 0 * TI + offs_t
+            pt_1 = c0 + 1 * TI + offs_t
             pm_0 = mask_h[:, None] & (pt_0 < L)[None, :]
             pm_1 = mask_h[:, None] & (pt_1 < L)[None, :]
             po_0 = rows[:, None] + pt_0[None, :]
@@ -776,6 +723,14 @@ def _seq_bwd_kernel_ti4(
         y_5 = zero_h
         y_6 = zero_h
         y_7 = zero_h
+        in_0 = t0 + 0 < L  # masks of the per-position B / C loads
+        in_1 = t0 + 1 < L  # masks of the per-position B / C loads
+        in_2 = t0 + 2 < L  # masks of the per-position B / C loads
+        in_3 = t0 + 3 < L  # masks of the per-position B / C loads
+        in_4 = t0 + 4 < L  # masks of the per-position B / C loads
+        in_5 = t0 + 5 < L  # masks of the per-position B / C loads
+        in_6 = t0 + 6 < L  # masks of the per-position B / C loads
+        in_7 = t0 + 7 < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
         for n in range(0, N):
             a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
@@ -797,79 +752,35 @@ def _seq_bwd_kernel_ti4(
                     h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
             flow = tl.load(flow_ptr + hn + n, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                pbt_0 = _bc_tile(B_ptr, bc_n, pt_0, offs_h, L, B_VARIES, EVEN_L)
-                pbt_1 = _bc_tile(B_ptr, bc_n, pt_1, offs_h, L, B_VARIES, EVEN_L)
-                pb_0, pb_1, pb_2, pb_3 = _split4(pbt_0)
-                pb_4, pb_5, pb_6, pb_7 = _split4(pbt_1)
-                if not B_VARIES:
-                    pb_0 = b_fixed
-                if not B_VARIES:
-                    pb_1 = b_fixed
-                if not B_VARIES:
-                    pb_2 = b_fixed
-                if not B_VARIES:
-                    pb_3 = b_fixed
-                if not B_VARIES:
-                    pb_4 = b_fixed
-                if not B_VARIES:
-                    pb_5 = b_fixed
-                if not B_VARIES:
-                    pb_6 = b_fixed
-                if not B_VARIES:
-                    pb_7 = b_fixed
-                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * pb_0
-                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * pb_1
-                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * pb_2
-                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * pb_3
-                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * pb_4
-                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * pb_5
-                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * pb_6
-                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * pb_7
+                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            bt_0 = _bc_tile(B_ptr, bc_n, t_0, offs_h, L, B_VARIES, EVEN_L)
-            bt_1 = _bc_tile(B_ptr, bc_n, t_1, offs_h, L, B_VARIES, EVEN_L)
-            ct_0 = _bc_tile(C_ptr, bc_n, t_0, offs_h, L, C_VARIES, EVEN_L)
-            ct_1 = _bc_tile(C_ptr, bc_n, t_1, offs_h, L, C_VARIES, EVEN_L)
-            b_0, b_1, b_2, b_3 = _split4(bt_0)
-            b_4, b_5, b_6, b_7 = _split4(bt_1)
-            c_0, c_1, c_2, c_3 = _split4(ct_0)
-            c_4, c_5, c_6, c_7 = _split4(ct_1)
-            if not B_VARIES:
-                b_0 = b_fixed
-            if not B_VARIES:
-                b_1 = b_fixed
-            if not B_VARIES:
-                b_2 = b_fixed
-            if not B_VARIES:
-                b_3 = b_fixed
-            if not B_VARIES:
-                b_4 = b_fixed
-            if not B_VARIES:
-                b_5 = b_fixed
-            if not B_VARIES:
-                b_6 = b_fixed
-            if not B_VARIES:
-                b_7 = b_fixed
-            if not C_VARIES:
-                c_0 = c_fixed
-            if not C_VARIES:
-                c_1 = c_fixed
-            if not C_VARIES:
-                c_2 = c_fixed
-            if not C_VARIES:
-                c_3 = c_fixed
-            if not C_VARIES:
-                c_4 = c_fixed
-            if not C_VARIES:
-                c_5 = c_fixed
-            if not C_VARIES:
-                c_6 = c_fixed
-            if not C_VARIES:
-                c_7 = c_fixed
+            b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
+            b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
+            b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
+            b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
+            b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
+            b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
+            b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
+            b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
+            c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
+            c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
+            c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
+            c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
+            c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
+            c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
+            c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
+            c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
