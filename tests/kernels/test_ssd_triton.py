@@ -150,8 +150,8 @@ CPU_CASES = {
     "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
     "bf16_whole_group": Case(L=33, batch=1, H=4, G=2, P=16, N=16, dtype=torch.bfloat16,
                              config=dict(scan_heads_per_program=None)),
-    "bf16_one_of_three_heads_per_program": Case(L=33, batch=1, H=6, G=2, P=16, N=16,
-                                                dtype=torch.bfloat16),
+    "bf16_heads_of_three_groups": Case(L=33, batch=1, H=6, G=2, P=16, N=16,
+                                       dtype=torch.bfloat16),
 }
 
 
@@ -179,8 +179,8 @@ def test_chunk_table_of_packed_sequences_by_hand():
 
 def test_launch_grids_cover_every_chunk_and_state_entry():
     """Chunk states: one program per chunk and (row, head); chunk scans: per chunk and (row,
-    block of a group's heads: one head by default, the whole group with None or more heads than
-    it has); passing: one per block of state entries and (row, head)."""
+    block of a group's heads), the whole group by default or past it; passing: one per block of
+    state entries and (row, head)."""
     x, B = torch.empty(3, 100, 4, 5), torch.empty(3, 100, 2, 7)  # 2 groups of 2 heads
     table = chunk_table(3, 100, 16, None, "cpu")
     with ssd_config(passing_block=16, scan_heads_per_program=None) as config:
