@@ -70,18 +70,6 @@ class SSDConfig:
     state_warps: int = 4  # chunk states and adjoints: one (P, Q) x (Q, N) matmul per program
     scan_warps: int = 8  # forward chunk scan: C B^T, (Q, Q) x (Q, P), (Q, N) x (N, P) per head
     scan_bwd_warps: int = 8  # backward dx, dC and dB kernels: three or four matmuls per head
-    # heads per program of the four chunk scans (y, dx, dC, dB); None: the whole group, one
-    # program per (chunk, group) walking its heads in series, C B^T once per group and dB, dC
-    # stored as they are. Fewer (they must divide the group's heads; more means the whole
-    # group): one program per (chunk, block of heads), the blocks in parallel, each
-    # recomputing C B^T (2 Q^2 N FLOPs, an eighth of a head's matmuls at Q = 64, N = 128) and
-    # adding its share of dB, dC atomically into fp32 copies (1 GiB at the target shape; the
-    # order of those additions varies from run to run). One head per program is what spills
-    # nothing: on sm_90 (triton 3.6, bf16, Q = 64, P = 64, N = 128, 8 warps) y, dx, dC, dB
-    # take 174, 197, 255, 238 registers, no spills, 40-48 KB of shared memory; the whole group
-    # of 8 heads takes 255 registers in each, 8-408 B of spills, 88-112 KB (2 or 4 heads: the
-    # same as the whole group).
-    scan_heads_per_program: int | None = 1
     # state walks: programs of this many state entries (8 heads x 64 x 128 at 64 give 1024
     # programs at batch 1) take the chunks this many at a time, one matmul per tile whose
     # loads Triton pipelines through shared memory: at 32 x 64 (sm_90) 82 registers and 10 KB,
@@ -196,22 +184,6 @@ def _strides(t: torch.Tensor, dims: int) -> tuple:
     return tuple(t.stride())[:dims]
 
 
-def _scan_heads(H: int, G: int, heads_per_program: int | None) -> int:
-    """Heads per program of the chunk scans: `SSDConfig.scan_heads_per_program`, at most the
-    group's H / G (None: all of them); it must divide them (a program's heads share B and C)."""
-    per_group = H // G
-    if heads_per_program is None:
-        return per_group
-    heads = min(heads_per_program, per_group)
-    if heads < 1 or per_group % heads:
-        divisors = [d for d in range(1, per_group + 1) if per_group % d == 0]
-        raise ValueError(
-            f"ssd_triton: SSDConfig.scan_heads_per_program={heads_per_program} must divide the "
-            f"{per_group} heads of each group (H={H}, G={G}); use one of "
-            f"{', '.join(map(str, divisors))}, or None for the whole group")
-    return heads
-
-
 class _Launch:
     """What every kernel launch of one call shares: sizes, the chunk table, the grids."""
 
@@ -226,12 +198,8 @@ class _Launch:
         self.dot_dtype = _dot_dtype(x)
         self.state_dtype = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else torch.float32
         self.head_grid = (table.n_chunks, self.rows * self.H)  # chunk states
-        self.scan_heads = _scan_heads(self.H, self.G, config.scan_heads_per_program)
-        # a group's heads split over programs: they add dB, dC into fp32 copies atomically
-        self.add_to_group = self.scan_heads < self.H // self.G
-        head_blocks = self.rows * self.H // self.scan_heads
-        self.chunk_grid = (table.n_chunks, head_blocks)  # chunk scans: heads of a block looped
-        self.scan_fwd_grid = (table.n_chunks * (Q // self.sub), head_blocks)
+        self.chunk_grid = (table.n_chunks, self.rows * self.G)  # chunk scans: heads looped
+        self.scan_fwd_grid = (table.n_chunks * (Q // self.sub), self.rows * self.G)
         self.entry_blocks = triton.cdiv(self.P * self.N, config.passing_block)
         self.passing_grid = (self.entry_blocks, self.rows * self.H)
         self.varlen = table.empty is not None
@@ -300,7 +268,7 @@ def _forward(x, dt, A, B, C, D, dt_bias, dt_softplus, initial_states, want_final
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(y, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
         HAS_INIT=initial_states is not None, VARLEN=run.varlen, SUB=run.sub,
-        HEADS=run.scan_heads, num_warps=run.config.scan_warps, **flags,
+        num_warps=run.config.scan_warps, **flags,
     )
     if final is not None and initial_states is not None and table.empty is not None:
         final = torch.where(table.empty[:, None, None, None], initial_states, final)
@@ -336,11 +304,8 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
 
     dx = torch.zeros(x.shape, device=device, dtype=x.dtype)  # zeros: packed empty spans stay 0
     ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
-    # fp32 where the programs of a group's heads add into them (atomics), cast at the end
-    group_dtype = torch.float32 if run.add_to_group else B.dtype
-    dB = torch.zeros(B.shape, device=device, dtype=group_dtype)
-    dC = torch.zeros(C.shape, device=device, dtype=group_dtype)
-    group_sums = dict(HEADS=run.scan_heads, ADD_TO_GROUP=run.add_to_group)
+    dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
+    dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
     kappa = run.f32(run.rows, run.H, c, device=device)  # exp(cs_last) <g_c, h_{c-1}>
     _chunk_scan_bwd_dx_kernel[run.chunk_grid](
         dt, A, bias, B, C, D if D is not None else A, dy, adjoints, dfinal_ptr, states, init,
@@ -348,8 +313,8 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
         run.H, run.G, run.P, run.N, c,
         *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4), *_strides(dx, 4),
         HAS_D=D is not None, D_PER_P=D is not None and D.dim() == 2,
-        HAS_INIT=initial_states is not None, HEADS=run.scan_heads,
-        num_warps=run.config.scan_bwd_warps, **adjoint_flags, **flags,
+        HAS_INIT=initial_states is not None, num_warps=run.config.scan_bwd_warps,
+        **adjoint_flags, **flags,
     )
     dcs_part = run.f32(run.rows, run.H, c, run.Q, device=device)
     ddt_part = torch.empty_like(dcs_part)
@@ -358,7 +323,7 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
         table.sequence, dC, dcs_part, ddt_part, run.H, run.G, run.P, run.N, c,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
         *_strides(dC, 4), HAS_INIT=initial_states is not None, VARLEN=run.varlen,
-        num_warps=run.config.scan_bwd_warps, **group_sums, **flags,
+        num_warps=run.config.scan_bwd_warps, **flags,
     )
     del states
     dA_parts = run.f32(run.rows, run.H, c, device=device)
@@ -370,10 +335,8 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
         dB, ddt, dA_parts, dbias_parts, dD_parts, run.H, run.G, run.P, run.N, c,
         *_strides(x, 4), *_strides(dt, 3), *_strides(B, 4), *_strides(C, 4), *_strides(dy, 4),
         *_strides(ddt, 3), *_strides(dB, 4),
-        HAS_D=D is not None, num_warps=run.config.scan_bwd_warps, **group_sums,
-        **adjoint_flags, **flags,
+        HAS_D=D is not None, num_warps=run.config.scan_bwd_warps, **adjoint_flags, **flags,
     )
-    dB, dC = dB.to(B.dtype), dC.to(C.dtype)
     dA = dA_parts.sum((0, 2))
     dbias = dbias_parts.sum((0, 2)) if dt_bias is not None else None
     dD = None

@@ -16,7 +16,7 @@ the (P, N) states walked in order:
 `_state_passing_fwd` (one program per block of state entries and head) turns them, in place,
 into h_c, a tile of chunks at a time combined by one matmul (`_walk_tile`), and writes the
 final states; `_chunk_scan_fwd` (one program per chunk and
-block of heads) writes y, reading h_{c-1} from slot c - 1 (or the initial state where c starts a
+group) writes y, reading h_{c-1} from slot c - 1 (or the initial state where c starts a
 sequence: `_entering_state`).
 
 Backward, with g_c = dL/dh_c the adjoint of the state after chunk c:
@@ -41,14 +41,9 @@ thread and needed 226 KB of shared memory in bf16 (296 KB in fp32, over sm_90's 
 The diagonal of the decay and the last position's decay-to-end are the constant 1, as in the
 reference, so their zero log-differences add no rounding to dA.
 
-The chunk kernels with C B^T run one program per (chunk, row, block of HEADS heads) looping
-over the block's heads (`SSDConfig.scan_heads_per_program`). A block is a whole group or
-divides one: a program reads B and C of one group and computes C B^T once for its heads, and
-dB, dC, sums over a group's heads, are stored as they are when the block is the whole group, or
-added atomically into fp32 copies (ADD_TO_GROUP) when the group's heads are split over
-programs, which then run in parallel (one head per program: no spills on sm_90, the whole group:
-up to 408 B per thread). dt and cs are recomputed wherever they are needed (cheaper than a
-buffer). Each sequence starts a chunk
+The chunk kernels with C B^T run one program per (chunk, row, group) looping over the group's
+heads, so C B^T is computed and B, C read once per group and dB, dC need no atomics; dt and cs
+are recomputed wherever they are needed (cheaper than a buffer). Each sequence starts a chunk
 (the launcher's chunk table gives every chunk's first position and length); positions past a
 chunk's length are masked (dt = 0: decay 1, no input). Offsets are int64 (B * L * H * P passes
 2^31 at real sizes) up to each tile's base; inside a tile they are int32. Matmul operands are in
@@ -69,24 +64,14 @@ def _softplus(x):
 
 
 @triton.jit
-def _head_block(H, G, HEADS: tl.constexpr):
-    """This program's batch row, group and first head: axis 1 of the chunk scans' grid runs over
-    (row, block of HEADS heads), HEADS dividing the group's H / G heads (the launcher checks)."""
-    blocks = H // HEADS
-    row = (tl.program_id(1) // blocks).to(tl.int64)
-    first_head = (tl.program_id(1) % blocks) * HEADS
-    return row, first_head // (H // G), first_head
-
-
-@triton.jit
-def _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, H, G, HEADS: tl.constexpr):
-    """This program's chunk, batch row, group and first head, the chunk's first position (int64)
-    and length."""
+def _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G):
+    """This program's chunk, batch row and group, the chunk's first position (int64) and length."""
     chunk = tl.program_id(0)
-    row, group, first_head = _head_block(H, G, HEADS)
+    row = (tl.program_id(1) // G).to(tl.int64)
+    group = tl.program_id(1) % G
     start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
     length = tl.load(chunk_len_ptr + chunk)
-    return chunk, row, group, first_head, start, length
+    return chunk, row, group, start, length
 
 
 @triton.jit
@@ -102,16 +87,11 @@ def _load_rows(ptr, row, start, t, valid, stride_b, stride_l, head, stride_h, co
 
 @triton.jit
 def _store_rows(ptr, value, row, start, t, valid, stride_b, stride_l, head, stride_h, cols,
-                n_cols, stride_c, ADD: tl.constexpr = False):
-    """Store a (Q, BLOCK) tile as `_load_rows` reads it; ADD: add it atomically instead (an fp32
-    tensor that programs of the same group's other heads add into too)."""
+                n_cols, stride_c):
     base = row * stride_b + start * stride_l + head.to(tl.int64) * stride_h
     tile = t[:, None] * stride_l + cols[None, :] * stride_c
-    mask = valid[:, None] & (cols[None, :] < n_cols)
-    if ADD:
-        tl.atomic_add(ptr + base + tile, value, mask=mask, sem="relaxed")
-    else:
-        tl.store(ptr + base + tile, value.to(ptr.dtype.element_ty), mask=mask)
+    tl.store(ptr + base + tile, value.to(ptr.dtype.element_ty),
+             mask=valid[:, None] & (cols[None, :] < n_cols))
 
 
 @triton.jit
@@ -432,19 +412,18 @@ def _chunk_scan_fwd_kernel(
     sy_b, sy_l, sy_h, sy_p,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
     HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, SUB: tl.constexpr,
-    HEADS: tl.constexpr,
     BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
     DOT_DTYPE: tl.constexpr,
 ):
     """y = (C B^T o decay o dt_s) x + exp(cs) o (C h_{c-1}^T) + D x for the SUB output positions
-    of one sub-block of a chunk: one program per (chunk x sub-block, row x block of HEADS
-    heads), all chunks at once, looping over the block's heads and, per head, over the chunk's
-    sub-blocks up to its own (C B^T of a sub-block pair once per head; with SUB = Q, once per
-    program)."""
+    of one sub-block of a chunk: one program per (chunk x sub-block, row x group), all chunks at
+    once, looping over the group's heads and, per head, over the chunk's sub-blocks up to its
+    own (C B^T of a sub-block pair once per head; with SUB = Q, once per group)."""
     sub_blocks = Q // SUB
     chunk = tl.program_id(0) // sub_blocks
     own_sub = tl.program_id(0) % sub_blocks
-    row, group, first_head = _head_block(H, G, HEADS)
+    row = (tl.program_id(1) // G).to(tl.int64)
+    group = tl.program_id(1) % G
     start = tl.load(chunk_start_ptr + chunk).to(tl.int64)
     length = tl.load(chunk_len_ptr + chunk)
     inner = tl.arange(0, SUB)
@@ -457,8 +436,9 @@ def _chunk_scan_fwd_kernel(
         Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N,
                         sB_n).to(DOT_DTYPE)
         CB_own = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (SUB_t, SUB_s) fp32
-    for i in range(HEADS):
-        head = first_head + i
+    heads_per_group = H // G
+    for i in range(heads_per_group):
+        head = group * heads_per_group + i
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
         if Q == SUB:
@@ -526,15 +506,13 @@ def _chunk_scan_bwd_dx_kernel(
     sdx_b, sdx_l, sdx_h, sdx_p,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr, D_PER_P: tl.constexpr,
     HAS_DFINAL: tl.constexpr, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr,
-    HEADS: tl.constexpr,
     BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
     DOT_DTYPE: tl.constexpr,
 ):
     """dx = dt o (CBL^T dy + exp(cs_last - cs) B g^T) + D dy, and kappa_c, the entering state's
     share of d cs_last (here, where g_c is loaded anyway: in the serial adjoint walk the extra
     tile of states cost registers, i.e. resident walkers)."""
-    chunk, row, group, first_head, start, length = _chunk_coordinates(
-        chunk_start_ptr, chunk_len_ptr, H, G, HEADS)
+    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
     t = tl.arange(0, Q)
     valid = t < length
     p = tl.arange(0, BLOCK_P)
@@ -542,8 +520,9 @@ def _chunk_scan_bwd_dx_kernel(
     Bm = _load_rows(B_ptr, row, start, t, valid, sB_b, sB_l, group, sB_g, n, N, sB_n).to(DOT_DTYPE)
     Cm = _load_rows(C_ptr, row, start, t, valid, sC_b, sC_l, group, sC_g, n, N, sC_n).to(DOT_DTYPE)
     CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
-    for i in range(HEADS):
-        head = first_head + i
+    heads_per_group = H // G
+    for i in range(heads_per_group):
+        head = group * heads_per_group + i
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
         dy = _load_rows(dy_ptr, row, start, t, valid, sdy_b, sdy_l, head, sdy_h, p, P,
@@ -583,14 +562,12 @@ def _chunk_scan_bwd_dC_kernel(
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sdy_b, sdy_l, sdy_h, sdy_p, sdC_b, sdC_l, sdC_g, sdC_n,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_INIT: tl.constexpr, VARLEN: tl.constexpr,
-    Q: tl.constexpr, HEADS: tl.constexpr, ADD_TO_GROUP: tl.constexpr, BLOCK_P: tl.constexpr,
-    BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
+    Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
-    """dC = sum over the group's heads of W B + exp(cs) o (dy h^T) (this program's heads'
-    share, added into an fp32 dC with ADD_TO_GROUP); per head the parts of d cs (intra-chunk
-    and entering-state terms) and of d dt (x_s . (CBL^T dy)_s)."""
-    chunk, row, group, first_head, start, length = _chunk_coordinates(
-        chunk_start_ptr, chunk_len_ptr, H, G, HEADS)
+    """dC = sum over the group's heads of W B + exp(cs) o (dy h^T); per head the parts of
+    d cs (intra-chunk and entering-state terms) and of d dt (x_s . (CBL^T dy)_s)."""
+    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
     t = tl.arange(0, Q)
     valid = t < length
     p = tl.arange(0, BLOCK_P)
@@ -600,8 +577,9 @@ def _chunk_scan_bwd_dC_kernel(
     CB = tl.dot(Cm, tl.trans(Bm), input_precision=DOT_PRECISION)  # (Q_t, Q_s) fp32
     below = t[:, None] > t[None, :]
     dC = tl.zeros([Q, BLOCK_N], dtype=tl.float32)
-    for i in range(HEADS):
-        head = first_head + i
+    heads_per_group = H // G
+    for i in range(heads_per_group):
+        head = group * heads_per_group + i
         buffer = _chunk_offset(row, head, H, chunk, n_chunks, Q)
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
@@ -621,8 +599,7 @@ def _chunk_scan_bwd_dC_kernel(
         dcs = tl.sum(F, axis=1) - tl.sum(F, axis=0) + tl.sum(Cm.to(tl.float32) * dC_state, axis=1)
         tl.store(dcs_ptr + buffer + t, dcs)
         tl.store(ddt_ptr + buffer + t, tl.sum(CB * decay * dy_x, axis=0))
-    _store_rows(dC_ptr, dC, row, start, t, valid, sdC_b, sdC_l, group, sdC_g, n, N, sdC_n,
-                ADD_TO_GROUP)
+    _store_rows(dC_ptr, dC, row, start, t, valid, sdC_b, sdC_l, group, sdC_g, n, N, sdC_n)
 
 
 @triton.jit
@@ -639,16 +616,13 @@ def _chunk_scan_bwd_dB_kernel(
     sx_b, sx_l, sx_h, sx_p, sdt_b, sdt_l, sdt_h, sB_b, sB_l, sB_g, sB_n, sC_b, sC_l, sC_g, sC_n,
     sdy_b, sdy_l, sdy_h, sdy_p, sddt_b, sddt_l, sddt_h, sdB_b, sdB_l, sdB_g, sdB_n,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr,
-    HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, HEADS: tl.constexpr,
-    ADD_TO_GROUP: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, DOT_DTYPE: tl.constexpr,
+    HAS_DFINAL: tl.constexpr, VARLEN: tl.constexpr, Q: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr,
 ):
-    """dB = sum over the group's heads of W^T C + (exp(cs_last - cs) dt) o (x g) (this
-    program's heads' share, added into an fp32 dB with ADD_TO_GROUP); per head the
+    """dB = sum over the group's heads of W^T C + (exp(cs_last - cs) dt) o (x g); per head the
     chunk-state terms of d cs, then d a (reverse cumulative sum), d dt through the softplus,
     and the partial sums of dA, d dt_bias and dD."""
-    chunk, row, group, first_head, start, length = _chunk_coordinates(
-        chunk_start_ptr, chunk_len_ptr, H, G, HEADS)
+    chunk, row, group, start, length = _chunk_coordinates(chunk_start_ptr, chunk_len_ptr, G)
     t = tl.arange(0, Q)
     valid = t < length
     p = tl.arange(0, BLOCK_P)
@@ -660,8 +634,9 @@ def _chunk_scan_bwd_dB_kernel(
     # autograd does
     inside = t < length - 1
     dB = tl.zeros([Q, BLOCK_N], dtype=tl.float32)
-    for i in range(HEADS):
-        head = first_head + i
+    heads_per_group = H // G
+    for i in range(heads_per_group):
+        head = group * heads_per_group + i
         buffer = _chunk_offset(row, head, H, chunk, n_chunks, Q)
         dt, cs = _chunk_decays(dt_ptr, dt_bias_ptr, A_ptr, row, start, t, valid, head,
                                sdt_b, sdt_l, sdt_h, HAS_BIAS, SOFTPLUS)
@@ -697,5 +672,4 @@ def _chunk_scan_bwd_dB_kernel(
                  ddt.to(ddt_ptr.dtype.element_ty), mask=valid)
         if HAS_BIAS:
             tl.store(dbias_ptr + (row * H + head) * n_chunks + chunk, tl.sum(ddt, axis=0))
-    _store_rows(dB_ptr, dB, row, start, t, valid, sdB_b, sdB_l, group, sdB_g, n, N, sdB_n,
-                ADD_TO_GROUP)
+    _store_rows(dB_ptr, dB, row, start, t, valid, sdB_b, sdB_l, group, sdB_g, n, N, sdB_n)

@@ -132,26 +132,9 @@ CPU_CASES = {
     "packed_no_states": Case(L=50, batch=1, H=2, G=1, cu_seqlens=(0, 17, 50), initial=False,
                              final=False, config=dict(forward_chunk=None, save_states=False)),
     "chunk32_three_groups": Case(L=45, batch=1, H=6, G=3, chunk_size=32, final=False),
-    # the chunk scans' two launches (SSDConfig.scan_heads_per_program): the cases above run
-    # one head per program (dB, dC added atomically over a group's heads); these the whole
-    # group per program (C B^T once, dB, dC stored), and blocks of two of a group's four heads
-    "whole_group_odd_length_all_options": Case(with_z=True, config=dict(
-        forward_chunk=32, save_states=False, scan_heads_per_program=None)),
-    "whole_group_packed_with_empty_sequence": Case(
-        L=34, batch=1, H=3, G=1, cu_seqlens=(0, 5, 5, 21, 33, 34),
-        config=dict(forward_chunk=None, scan_heads_per_program=None)),
-    "heads_in_blocks_of_two_of_four": Case(L=45, batch=2, H=8, G=2, D_shape="HP", config=dict(
-        forward_chunk=32, save_states=False, scan_heads_per_program=2)),
-    # more heads per program than a group has: the whole group (3 heads)
-    "heads_per_program_past_the_group_is_the_group": Case(
-        L=40, batch=1, H=6, G=2, cu_seqlens=(0, 17, 40), config=dict(scan_heads_per_program=8)),
     "bf16": Case(L=33, batch=1, H=2, G=1, P=16, N=16, dtype=torch.bfloat16,
                  config=dict(forward_chunk=32, save_states=False)),
     "fp16": Case(L=20, batch=1, H=2, G=2, dtype=torch.float16),
-    "bf16_whole_group": Case(L=33, batch=1, H=4, G=2, P=16, N=16, dtype=torch.bfloat16,
-                             config=dict(scan_heads_per_program=None)),
-    "bf16_heads_of_three_groups": Case(L=33, batch=1, H=6, G=2, P=16, N=16,
-                                       dtype=torch.bfloat16),
 }
 
 
@@ -178,32 +161,14 @@ def test_chunk_table_of_packed_sequences_by_hand():
 
 
 def test_launch_grids_cover_every_chunk_and_state_entry():
-    """Chunk states: one program per chunk and (row, head); chunk scans: per chunk and (row,
-    block of a group's heads), the whole group by default or past it; passing: one per block of
-    state entries and (row, head)."""
-    x, B = torch.empty(3, 100, 4, 5), torch.empty(3, 100, 2, 7)  # 2 groups of 2 heads
-    table = chunk_table(3, 100, 16, None, "cpu")
-    with ssd_config(passing_block=16, scan_heads_per_program=None) as config:
-        run = _Launch(x, B, table, 16, config)
-    assert run.head_grid == (7, 12) and run.chunk_grid == (7, 6) and run.scan_fwd_grid == (7, 6)
+    """Chunk kernels: one program per chunk and (row, head) or (row, group); passing: one per
+    block of state entries and (row, head), kappa's parts one per block."""
+    x, B = torch.empty(3, 100, 4, 5), torch.empty(3, 100, 2, 7)
+    with ssd_config(passing_block=16) as config:
+        run = _Launch(x, B, chunk_table(3, 100, 16, None, "cpu"), 16, config)
+    assert run.head_grid == (7, 12) and run.chunk_grid == (7, 6)
     assert run.entry_blocks == 3 and run.passing_grid == (3, 12)  # 35 entries in blocks of 16
     assert run.chunk_states("cpu").shape == (3, 7, 4, 5, 7)
-    for heads, grid, add in ((1, (7, 12), True), (2, (7, 6), False), (8, (7, 6), False)):
-        with ssd_config(scan_heads_per_program=heads) as config:
-            run = _Launch(x, B, table, 16, config)
-        assert (run.chunk_grid, run.scan_fwd_grid, run.add_to_group) == (grid, grid, add), heads
-    with ssd_config(scan_heads_per_program=1) as config:  # forward chunks of 32 in tiles of 16
-        assert _Launch(x, B, chunk_table(3, 100, 32, None, "cpu"), 32, config,
-                       sub=16).scan_fwd_grid == (8, 12)
-
-
-@pytest.mark.parametrize("heads", [0, 4])
-def test_heads_per_program_that_do_not_divide_the_group_fail_before_any_kernel(heads):
-    tensors, options = make_inputs(Case(L=5, batch=1, H=6, G=1), device=TINY_DEVICE)
-    with ssd_config(scan_heads_per_program=heads), pytest.raises(
-            ValueError, match=f"scan_heads_per_program={heads} must divide the 6 heads of each "
-                              "group .* one of 1, 2, 3, 6, or None"):
-        ssd_triton(**tensors, **options)
 
 
 def test_dispatch_forced_triton_equals_ssd_triton_and_auto_on_cpu_is_the_reference():
