@@ -1,4 +1,5 @@
-"""genossm's tensor ops: long FFT convolution, selective scan, Mamba-2's SSD, short causal convolution.
+"""genossm's tensor ops: long FFT convolution, selective scan, Mamba-2's SSD, short causal convolution,
+Mamba-2's gated RMSNorm.
 
 Each public op dispatches (argument `backend` or env var `GENOSSM_KERNELS`) between a PyTorch
 reference that runs everywhere and a Triton fast path used on CUDA (see `dispatch`). This
@@ -8,6 +9,7 @@ package imports nothing from the rest of genossm.
 from .causal_conv1d import causal_conv1d, causal_conv1d_ref, causal_conv1d_step
 from .dispatch import ENV_VAR, BackendUnavailableError, resolve_backend
 from .fftconv import direct_causal_conv, fftconv, fftconv_chunked, fftconv_ref
+from .rmsnorm import gated_rms_norm, gated_rms_norm_ref
 from .selective_scan import selective_scan, selective_scan_chunked, selective_scan_ref
 from .ssd import ssd, ssd_chunked, ssd_quadratic, ssd_ref
 
@@ -21,6 +23,8 @@ __all__ = [
     "fftconv",
     "fftconv_chunked",
     "fftconv_ref",
+    "gated_rms_norm",
+    "gated_rms_norm_ref",
     "resolve_backend",
     "selective_scan",
     "selective_scan_chunked",

@@ -122,11 +122,11 @@ class GatedRMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """y, z `(..., width)` -> `(..., width)` in y's dtype (statistics in fp32 or fp64)."""
-        gated = at_least_fp32(y) * nn.functional.silu(at_least_fp32(z))
-        grouped = gated.unflatten(-1, (-1, self.group_size))  # (..., groups, group_size)
-        normed = grouped * torch.rsqrt(grouped.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (normed.flatten(-2) * at_least_fp32(self.weight)).to(y.dtype)
+        """y, z `(..., width)` -> `(..., width)` in y's dtype (statistics in fp32 or fp64).
+
+        `kernels.gated_rms_norm`: one Triton pass each way on CUDA (in PyTorch the formula is a
+        dozen elementwise passes, ~110 GB of traffic per mamba2-1m layer and step at 2^20)."""
+        return kernels.gated_rms_norm(y, z, self.weight, self.group_size, self.eps)
 
 
 class Mamba2Mixer(nn.Module):
