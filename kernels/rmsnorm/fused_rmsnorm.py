@@ -29,7 +29,7 @@ import triton.language as tl
 
 from .._checks import check_fast_dtype
 from .._launch_config import overridden_config
-from .reference import check_gated_rms_norm
+from .reference import check_gated_rms_norm, gated_rms_norm_ref
 
 
 @dataclasses.dataclass
@@ -238,8 +238,7 @@ def gated_rms_norm_triton(y: torch.Tensor, z: torch.Tensor | None, weight: torch
             check_fast_dtype("gated_rms_norm", name, t)
     if y.dim() < 2:
         raise ValueError(f"gated_rms_norm: y must have a position axis, got shape {tuple(y.shape)}")
-    if y.numel() == 0:
-        from .reference import gated_rms_norm_ref  # nothing to launch: the reference handles empty shapes
+    if y.numel() == 0:  # nothing to launch: the reference handles empty shapes
         return gated_rms_norm_ref(y, z, weight, group_size, eps)
     if group_size > CONFIG.max_group:
         raise ValueError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +26,6 @@ def op_census():
 
 def run(module, capsys, *argv):
     assert module.main(list(argv)) == 0
-    import json
     return json.loads(capsys.readouterr().out)
 
 
