@@ -150,24 +150,17 @@ def _gated_rmsnorm_bwd_kernel(
 
 
 def _as_3d(t: torch.Tensor) -> torch.Tensor:
-    """(..., T, W) -> (batch, T, W) without a copy where the leading dims collapse; (W,) rows
-    of a 2-D input are positions of one batch row."""
-    if t.dim() == 2:
-        return t.unsqueeze(0)
-    if t.dim() == 3:
-        return t
-    try:
-        return t.view(-1, t.shape[-2], t.shape[-1])
-    except RuntimeError:
-        return t.reshape(-1, t.shape[-2], t.shape[-1])
+    """(..., T, W) -> (batch, T, W), a view where the leading dims collapse (reshape copies only
+    where they do not); a 2-D input's rows are the positions of one batch row."""
+    return t if t.dim() == 3 else t.reshape(-1, t.shape[-2], t.shape[-1])
 
 
-def _empty_like_layout(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A new (batch, T, W) tensor whose position or channel axis is the contiguous one, as in t
-    (dz of a position-major z is read back as position-major by the projection's backward)."""
+def _empty_like_layout(t: torch.Tensor) -> torch.Tensor:
+    """A new (batch, T, W) tensor like t whose position or channel axis is the contiguous one, as
+    in t (dz of a position-major z is read back as position-major by the projection's backward)."""
     if t.stride(-1) != 1 and t.stride(-2) == 1:
-        return torch.empty(t.shape[0], t.shape[2], t.shape[1], device=t.device, dtype=dtype).transpose(1, 2)
-    return torch.empty(t.shape, device=t.device, dtype=dtype)
+        return torch.empty(t.shape[0], t.shape[2], t.shape[1], device=t.device, dtype=t.dtype).transpose(1, 2)
+    return torch.empty(t.shape, device=t.device, dtype=t.dtype)
 
 
 def _blocks(group_size: int, tile_elements: int) -> tuple[int, int]:
@@ -195,7 +188,7 @@ class _GatedRMSNorm(torch.autograd.Function):
         )
         ctx.save_for_backward(y3, z3, weight, rstd)
         ctx.meta = (group_size, y.shape, z.shape if z is not None else None)
-        return out.view(y.shape) if out.shape != y.shape else out
+        return out.view(y.shape)
 
     @staticmethod
     def backward(ctx, dout):
@@ -211,7 +204,7 @@ class _GatedRMSNorm(torch.autograd.Function):
         tiles_per_program = triton.cdiv(tiles, programs_per_row)
         programs_per_row = triton.cdiv(tiles, tiles_per_program)
         dy = torch.empty(y3.shape, device=y3.device, dtype=y3.dtype)
-        dz = _empty_like_layout(z3, z3.dtype) if z3 is not None else None
+        dz = _empty_like_layout(z3) if z3 is not None else None
         dw_parts = torch.zeros(programs_per_row, batch, W, device=y3.device, dtype=torch.float32)
         zs = z3 if z3 is not None else y3
         dzs = dz if dz is not None else dy
@@ -222,10 +215,7 @@ class _GatedRMSNorm(torch.autograd.Function):
             HAS_Z=z3 is not None, BLOCK_T=block_t, BLOCK_C=block_c, num_warps=config.bwd_warps,
         )
         dweight = dw_parts.sum((0, 1)).to(weight.dtype)
-        dy = dy.view(y_shape) if dy.shape != y_shape else dy
-        if dz is not None and dz.shape != z_shape:
-            dz = dz.reshape(z_shape)
-        return dy, dz, dweight, None, None
+        return dy.view(y_shape), (dz.reshape(z_shape) if dz is not None else None), dweight, None, None
 
 
 def gated_rms_norm_triton(y: torch.Tensor, z: torch.Tensor | None, weight: torch.Tensor, group_size: int,
