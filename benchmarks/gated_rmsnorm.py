@@ -35,8 +35,8 @@ log = logging.getLogger("genossm.benchmarks.gated_rmsnorm")
 EPS = 1e-5
 GATE = dict(batch=2, length=4099, width=256, group=128)
 SWEEP = [dict(fwd_tile_elements=f, fwd_warps=fw, bwd_tile_elements=b, bwd_warps=bw)
-         for f, fw in ((4096, 8), (8192, 8), (2048, 4), (1024, 4))
-         for b, bw in ((2048, 8), (1024, 4), (4096, 8), (512, 4))]
+         for f, fw in ((8192, 8), (16384, 16), (4096, 8))
+         for b, bw in ((4096, 8), (8192, 16), (4096, 16), (2048, 8))]
 
 
 def make_inputs(batch, length, width, dtype=torch.bfloat16, seed=0):

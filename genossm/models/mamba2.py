@@ -33,6 +33,39 @@ from genossm.models.mamba import DirectionState
 from genossm.models.optim_hints import set_optim_hints
 
 
+class _SplitXBC(torch.autograd.Function):
+    """The conv output xBC `(B, conv_dim, T)` -> x `(B, T, H, P)`, B and C `(B, T, G, N)`: views
+    (transposed channel slices). Autograd's own split would gather the three gradients with a cat
+    into a new `(B, T, conv_dim)` tensor, which the conv's backward then copies back to
+    channels-first: two passes over the whole gradient (~26 ms per mamba2-1m layer at 2^20 on an
+    H200). The Triton SSD's backward writes dx, dB and dC as the same slices of one buffer
+    (`kernels/ssd/chunk_ssd.py`, `_zero_grads_like`), so here that buffer is xBC's gradient as
+    it stands; any other gradients (the PyTorch path's) are gathered."""
+
+    @staticmethod
+    def forward(ctx, xBC, sizes, shapes):
+        views = [part.reshape(shape) for part, shape in zip(xBC.transpose(1, 2).split(sizes, dim=-1), shapes)]
+        ctx.base = (xBC.shape, xBC.stride(), xBC.storage_offset())
+        ctx.views = [(v.stride(), v.storage_offset()) for v in views]
+        ctx.sizes = sizes
+        return tuple(views)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        shape, stride, offset = ctx.base
+        first = grads[0]
+        in_place = all(
+            g.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+            and g.stride() == view_stride
+            and g.storage_offset() - first.storage_offset() == view_offset - ctx.views[0][1]
+            for g, (view_stride, view_offset) in zip(grads, ctx.views))
+        if in_place:
+            return first.as_strided(shape, stride, first.storage_offset() - (ctx.views[0][1] - offset)), None, None
+        batch, _, length = shape
+        gathered = torch.cat([g.reshape(batch, length, size) for g, size in zip(grads, ctx.sizes)], dim=-1)
+        return gathered.transpose(1, 2), None, None
+
+
 class SSDDirection(nn.Module):
     """One direction: conv + SiLU over xBC `(B, conv_dim, L)`, then the SSD with dt `(B, L, H)`."""
 
@@ -63,12 +96,12 @@ class SSDDirection(nn.Module):
     def _split(self, xBC: torch.Tensor):
         """xBC after the conv, `(B, conv_dim, T)` -> x `(B, T, H, P)`, B and C `(B, T, G, N)`."""
         batch, _, length = xBC.shape
-        xBC = xBC.transpose(1, 2)  # (B, T, conv_dim), the op's time-major layout
         groups = self.ngroups * self.d_state
-        x, B, C = xBC.split([self.d_inner, groups, groups], dim=-1)
-        return (x.reshape(batch, length, self.nheads, self.headdim),
-                B.reshape(batch, length, self.ngroups, self.d_state),
-                C.reshape(batch, length, self.ngroups, self.d_state))
+        # time-major views of the channels-first buffer, the op's layout
+        return _SplitXBC.apply(xBC, [self.d_inner, groups, groups],
+                               [(batch, length, self.nheads, self.headdim),
+                                (batch, length, self.ngroups, self.d_state),
+                                (batch, length, self.ngroups, self.d_state)])
 
     def _ssd_parameters(self):
         return -torch.exp(at_least_fp32(self.A_log)), at_least_fp32(self.D), at_least_fp32(self.dt_bias)

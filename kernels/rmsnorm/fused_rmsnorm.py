@@ -34,17 +34,18 @@ from .reference import check_gated_rms_norm, gated_rms_norm_ref
 
 @dataclasses.dataclass
 class RMSNormConfig:
-    """Launch shape; not yet timed on a GPU (`benchmarks/gated_rmsnorm.py` sweeps it)."""
+    """Launch shape, timed on the H200 (`benchmarks/gated_rmsnorm.py --sweep`)."""
 
-    # positions per tile = tile elements // BLOCK_C (at least 1). Chosen from sm_90 compiles
-    # (triton 3.6, bf16, one group of 512, z position-major as Mamba-2 makes it): forward 8 x 512
-    # on 8 warps, 58 registers; backward 4 x 512 on 8 warps, 160 registers, no spills (8 x 512 on
-    # 8 warps: 250; 4 x 512 on 4 warps: 251). Tiles of >= 16 positions would read whole 32-byte
-    # sectors of a position-major z; fewer positions keep the backward's registers down.
-    fwd_tile_elements: int = 4096
-    bwd_tile_elements: int = 2048
+    # positions per tile = tile elements // BLOCK_C (at least 1). H200, bf16, (1, 2^20, 512), one
+    # group, z position-major as Mamba-2 makes it (benchmarks/results/gated_rmsnorm_h200.json):
+    # fwd+bwd 3.99 ms with the forward in 8192-element tiles on 8 warps and the backward in 8192 on
+    # 16 (16 fp32 values per thread and tensor), against 5.58 with a 4096 backward, 8.24 with 2048
+    # and 45 with 512. Large tiles win because z and dz are position-major: BLOCK_T positions of a
+    # channel are 2 * BLOCK_T contiguous bytes, and a 32-byte sector needs BLOCK_T = 16.
+    fwd_tile_elements: int = 8192
+    bwd_tile_elements: int = 8192
     fwd_warps: int = 8
-    bwd_warps: int = 8
+    bwd_warps: int = 16
     # backward programs to aim for: each walks its share of positions in tiles and keeps one
     # dweight partial (fp32, width floats), so fewer programs mean smaller partials
     bwd_target_programs: int = 4096

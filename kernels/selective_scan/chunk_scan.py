@@ -72,11 +72,6 @@ class ScanConfig:
     # dB/dC of the sequential backward summed across a warp by a shuffle reduce-scatter (inline
     # PTX, so compiled code only) instead of one tree reduction per position
     bwd_seq_shfl: bool = True
-    # the sequential backward's per-(segment, state) scratch (adjoint carry, dA) state-major,
-    # (B, S, N, H): a warp's store is 128 contiguous bytes instead of 32 sectors 64 bytes apart.
-    # ncu of the channel-major kernel showed L2 at 82% of its throughput, its write sectors
-    # about what those strided stores make (docs/kernels/selective_scan.md); not yet timed
-    bwd_seq_state_major: bool = True
 
 
 CONFIG = ScanConfig()
@@ -259,10 +254,7 @@ def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_
     n_segs = math.ceil(layout.n_chunks / seg_chunks)
     flow = _segment_carry(delta, A2, C, z, delta_bias, delta_softplus, None, dout, dlast, layout,
                           seg_chunks, n_segs)  # the kernel reuses it as per-state scratch
-    state_major = bool(config.bwd_seq_state_major)
-    parts_shape = (layout.batch, n_segs, N, H) if state_major else (layout.batch, n_segs, H, N)
-    if state_major:  # (B, S, H, N) -> (B, S, N, H): a copy of S * H * N values, 16 MiB at 8,192 programs
-        flow = flow.transpose(2, 3).contiguous()
+    parts_shape = (layout.batch, n_segs, H, N)
     f32 = dict(device=u.device, dtype=torch.float32)
     dummy = u
     opt = lambda t: t if t is not None else dummy  # noqa: E731 - absent tensors are never read
@@ -286,20 +278,16 @@ def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_
         SOFTPLUS=delta_softplus, HAS_INIT=initial_state is not None, HAS_DLAST=dlast is not None,
         B_VARIES=layout.b_varies, C_VARIES=layout.c_varies, BLOCK_H=block_h,
         USE_SHFL=bool(config.bwd_seq_shfl) and not _interpreting(),
-        EVEN_L=layout.L % SEQ_BWD_CHUNK == 0, STATE_MAJOR=state_major, num_warps=config.bwd_seq_warps,
+        EVEN_L=layout.L % SEQ_BWD_CHUNK == 0, num_warps=config.bwd_seq_warps,
         **({"maxnreg": config.bwd_seq_maxnreg} if config.bwd_seq_maxnreg else {}),
     )
-    return _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout,
-                    state_major=state_major)
+    return _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout)
 
 
-def _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout: _Layout,
-             state_major: bool = False):
-    """Sum the per-(batch, segment) partials the backward kernels leave: (B, S, H, N), or
-    (B, S, N, H) when `state_major`, into (H, N)."""
+def _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout: _Layout):
+    """Sum the per-(batch, segment) partials the backward kernels leave, (B, S, H, N), into (H, N)."""
     def total(parts):
-        summed = parts.sum((0, 1))
-        return summed.t() if state_major else summed
+        return parts.sum((0, 1))
 
     dA = total(dA_parts)
     if not layout.b_varies:

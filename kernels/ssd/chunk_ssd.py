@@ -159,6 +159,52 @@ def _with_int32_tiles(t: torch.Tensor, Q: int) -> torch.Tensor:
     return t if extent < 2**31 else t.contiguous()
 
 
+def _extent(t: torch.Tensor, dims: range) -> int:
+    """Elements spanned by t's indices along `dims` (1 + the largest offset they reach)."""
+    return 1 + sum((t.shape[d] - 1) * t.stride(d) for d in dims)
+
+
+def _shared_channel_slices(views) -> bool:
+    """True when the (B, L, ...) tensors are disjoint channel slices of one buffer: one storage and
+    dtype, the same batch and position strides, every stride positive, and their offsets inside
+    one batch row cover disjoint ranges that fit in that row (so no two share an element in any
+    row). Mamba-2's x, B and C are that: slices of the conv's channels-first output."""
+    first = views[0]
+    if any(t.untyped_storage().data_ptr() != first.untyped_storage().data_ptr()
+           or t.dtype != first.dtype or t.stride()[:2] != first.stride()[:2]
+           or min(t.stride()) <= 0 or t.numel() == 0 for t in views):
+        return False
+    spans = sorted((t.storage_offset(), t.storage_offset() + _extent(t, range(1, t.dim())))
+                   for t in views)
+    disjoint = all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    fits_in_a_row = first.shape[0] == 1 or spans[-1][1] - spans[0][0] <= first.stride(0)
+    return disjoint and fits_in_a_row
+
+
+def _zero_grads_like(*views):
+    """Zeroed gradients with their inputs' shapes and strides. When the inputs are disjoint
+    channel slices of one buffer (`_shared_channel_slices`), the gradients are the same slices of
+    one new buffer: a caller that split that buffer hands the whole gradient on without a cat or
+    a transpose copy (`genossm.models.mamba2`'s split of the conv output; at 2^20 positions the
+    cat and the conv backward's transpose cost ~26 ms per layer). Otherwise each is its own
+    dense tensor laid out in its input's dimension order (`_zeros_in_layout`)."""
+    if len(views) > 1 and _shared_channel_slices(views):
+        low = min(t.storage_offset() for t in views)
+        high = max(t.storage_offset() + _extent(t, range(t.dim())) for t in views)
+        buffer = torch.zeros(high - low, device=views[0].device, dtype=views[0].dtype)
+        return tuple(buffer.as_strided(t.shape, t.stride(), t.storage_offset() - low) for t in views)
+    return tuple(_zeros_in_layout(t) for t in views)
+
+
+def _zeros_in_layout(t: torch.Tensor) -> torch.Tensor:
+    """A dense zero tensor of t's shape whose dimensions lie in memory in t's order (by stride):
+    the gradient of Mamba-2's dt, a time-major view of the channels-first projection, is then
+    time-major too, and the projection's backward concatenates it without a strided copy."""
+    order = sorted(range(t.dim()), key=lambda d: (-t.stride(d), d))
+    dense = torch.zeros([t.shape[d] for d in order], device=t.device, dtype=t.dtype)
+    return dense.permute([order.index(d) for d in range(t.dim())])
+
+
 def _blocks(P: int, N: int) -> dict:
     # tl.dot needs every dimension >= 16
     return dict(BLOCK_P=max(16, triton.next_power_of_2(P)), BLOCK_N=max(16, triton.next_power_of_2(N)))
@@ -302,10 +348,8 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
     adjoint_flags = dict(HAS_DFINAL=dfinal is not None, VARLEN=run.varlen)
     dfinal_ptr = dfinal if dfinal is not None else A
 
-    dx = torch.zeros(x.shape, device=device, dtype=x.dtype)  # zeros: packed empty spans stay 0
-    ddt = torch.zeros(dt.shape, device=device, dtype=dt.dtype)
-    dB = torch.zeros(B.shape, device=device, dtype=B.dtype)
-    dC = torch.zeros(C.shape, device=device, dtype=C.dtype)
+    dx, dB, dC = _zero_grads_like(x, B, C)  # zeros: packed empty spans stay 0
+    (ddt,) = _zero_grads_like(dt)
     kappa = run.f32(run.rows, run.H, c, device=device)  # exp(cs_last) <g_c, h_{c-1}>
     _chunk_scan_bwd_dx_kernel[run.chunk_grid](
         dt, A, bias, B, C, D if D is not None else A, dy, adjoints, dfinal_ptr, states, init,

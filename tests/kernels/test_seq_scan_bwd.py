@@ -33,14 +33,13 @@ SEQ_CASES = {
     ),
     # L a multiple of 16 with every option, segments of one chunk (dlast, carries, dinit)
     "even_length_all_options_segments": (Case(batch=2, H=5, N=3, L=64, groups=1), dict(bwd_segment_chunks=1)),
-    # the channel-major scratch layout (ScanConfig.bwd_seq_state_major=False), kept to time it
-    # beside the default: carries, dA, and time-invariant dB / dC summed through it
-    "channel_major_scratch_segments": (
-        Case(batch=2, H=5, N=3, L=37, groups=1), dict(bwd_segment_chunks=1, bwd_seq_state_major=False)),
-    "channel_major_scratch_time_invariant_BC": (
+    # the per-(segment, state) scratch: carries, dA, and time-invariant dB / dC summed through it
+    "scratch_segments_odd_length": (
+        Case(batch=2, H=5, N=3, L=37, groups=1), dict(bwd_segment_chunks=1)),
+    "scratch_time_invariant_BC": (
         Case(batch=1, H=4, N=16, L=7, groups=1, B_varies=False, C_varies=False, softplus=False,
              with_z=False),
-        dict(bwd_segment_chunks=1, bwd_seq_state_major=False),
+        dict(bwd_segment_chunks=1),
     ),
     # H not a multiple of 32, several forward chunks, segments of several chunks
     "H37_L1000_segments": (
