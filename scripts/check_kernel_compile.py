@@ -240,6 +240,10 @@ def _op_cases():
         torch.bfloat16, True, 16, config={"bwd_kernel": "chunk"})
     cases["scan train float32 N=16 bwd_kernel=seq!"] = scan(
         torch.float32, True, 16, config={"bwd_kernel": "seq!"})
+    cases["scan train bfloat16 N=16 bwd_seq_prefetch"] = scan(
+        torch.bfloat16, True, 16, config={"bwd_seq_prefetch": True})
+    cases["scan train bfloat16 N=16 bwd_seq_prefetch, odd L"] = scan(
+        torch.bfloat16, True, 16, L=2047, config={"bwd_seq_prefetch": True})
     cases["ssd train float16"] = ssd_case(torch.float16, True, states=True)
 
     for dtype in (torch.bfloat16, torch.float16, torch.float32, torch.float64):
@@ -401,7 +405,9 @@ def compile_launch(launch: dict) -> dict:
         usage = _resource_usage(compiled.asm["cubin"])
         shared = int(compiled.metadata.shared)
         result.update(ok=shared <= SM90_MAX_SHARED_BYTES, registers=usage.get("REG"),
-                      spill_bytes=usage.get("LOCAL", usage.get("STACK")), shared_bytes=shared)
+                      # ptxas puts spills on the stack (cuobjdump's STACK; LOCAL counts local
+                      # arrays, 0 for Triton kernels): both are per-thread local memory
+                      spill_bytes=usage.get("STACK", 0) + usage.get("LOCAL", 0), shared_bytes=shared)
         if shared > SM90_MAX_SHARED_BYTES:
             result["error"] = (f"needs {shared} bytes of shared memory, over sm_90's "
                                f"{SM90_MAX_SHARED_BYTES}")
