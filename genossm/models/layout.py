@@ -17,19 +17,19 @@ import torch
 from torch import nn
 
 
-def _bias(linear: nn.Linear, like: torch.Tensor) -> torch.Tensor | None:
+def _channels_first_gemm(weight: torch.Tensor, bias: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    """weight `(d_out, d_in)` over the channels of x `(B, d_in, L)` (any strides) -> contiguous
+    `(B, d_out, L)`, plus bias."""
+    # bmm, not matmul: matmul folds (2-D @ 3-D) into one GEMM and returns a transposed view.
+    out = torch.bmm(weight.expand(x.shape[0], -1, -1), x)  # (B, d_out, L)
     # Under autocast the GEMM's output is bf16; a float32 bias would promote the sum to float32
     # (twice the memory of the largest activation). F.linear casts its bias the same way.
-    return None if linear.bias is None else linear.bias.to(like.dtype)
+    return out if bias is None else out.add_(bias.to(out.dtype)[:, None])
 
 
 def linear_channels_first(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """`linear` over the channels of x `(B, d_in, L)` (any strides) -> contiguous `(B, d_out, L)`."""
-    # bmm, not matmul: matmul folds (2-D @ 3-D) into one GEMM and returns a transposed view.
-    weight = linear.weight.expand(x.shape[0], -1, -1)  # (B, d_out, d_in), no copy
-    out = torch.bmm(weight, x)  # (B, d_out, L)
-    bias = _bias(linear, out)
-    return out if bias is None else out + bias[:, None]
+    return _channels_first_gemm(linear.weight, linear.bias, x)
 
 
 def _autocast_operands(x: torch.Tensor, linear: nn.Linear):
@@ -58,8 +58,7 @@ class _ToChannelsFirst(torch.autograd.Function):
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        out = torch.bmm(weight.expand(x.shape[0], -1, -1), x.transpose(1, 2))  # (B, d_out, L)
-        return out if bias is None else out.add_(bias[:, None])
+        return _channels_first_gemm(weight, bias, x.transpose(1, 2))  # (B, d_out, L)
 
     @staticmethod
     def backward(ctx, dout):
