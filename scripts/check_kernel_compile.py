@@ -240,10 +240,6 @@ def _op_cases():
         torch.bfloat16, True, 16, config={"bwd_kernel": "chunk"})
     cases["scan train float32 N=16 bwd_kernel=seq!"] = scan(
         torch.float32, True, 16, config={"bwd_kernel": "seq!"})
-    cases["scan train bfloat16 N=16 bwd_seq_prefetch"] = scan(
-        torch.bfloat16, True, 16, config={"bwd_seq_prefetch": True})
-    cases["scan train bfloat16 N=16 bwd_seq_prefetch, odd L"] = scan(
-        torch.bfloat16, True, 16, L=2047, config={"bwd_seq_prefetch": True})
     cases["ssd train float16"] = ssd_case(torch.float16, True, states=True)
 
     for dtype in (torch.bfloat16, torch.float16, torch.float32, torch.float64):

@@ -96,20 +96,6 @@ def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
 
 
 @triton.jit
-def _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n, chunk, mask_h, zero_h,
-                       HAS_INIT: tl.constexpr):
-    """State n at the chunk's start, (BLOCK_H,) fp32: what the forward saved at the previous
-    chunk's end, or the initial state (zeros without one) for the first chunk."""
-    h = zero_h
-    if chunk > 0:
-        h = tl.load(ckpt_ptr + prev_rows + n, mask=mask_h, other=0.0)
-    else:
-        if HAS_INIT:
-            h = tl.load(init_ptr + init_rows + n, mask=mask_h, other=0.0).to(tl.float32)
-    return h
-
-
-@triton.jit
 def _b_or_c(ptr, offset, valid, fixed, VARIES: tl.constexpr, EVEN_L: tl.constexpr):
     """B or C of one position and state as (BLOCK_H,) fp32: the group row's value when
     input-dependent (the same address in every thread: one broadcast transaction), unmasked
@@ -139,18 +125,12 @@ def _seq_bwd_kernel_ti{ti}(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, B_VARIES: tl.constexpr,
     C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr, USE_SHFL: tl.constexpr, EVEN_L: tl.constexpr,
-    PREFETCH: tl.constexpr,
 ):
     """Backward of one segment; `flow` enters holding the adjoint at the first position after
     the segment (the carry kernels' output) and is reused as per-state scratch. `flow`, `dA` (and
     dB / dC when not input-dependent) are (batch, segments, H, N) fp32. (A state-major layout,
     (batch, segments, N, H), whose stores are 4 sectors a warp instead of 32, measured the same:
-    54.49 against 54.60 ms at (1, 512, 16, 2^20, bf16) on the H200, 2026-12-02; removed.)
-
-    PREFETCH (input-dependent B and C only): each state's loads (A, the chunk-start state, the
-    scratch, B and C of the half's positions) are issued one state ahead, before the previous
-    state's arithmetic and stores, so that their latency overlaps it: ncu put 63% of this
-    kernel's stalls on waiting for loads at 25% occupancy. It costs ~28 registers a thread."""
+    54.49 against 54.60 ms at (1, 512, 16, 2^20, bf16) on the H200, 2026-12-02; removed.)"""
     TI: tl.constexpr = {ti}
     pid_h = tl.program_id(0)
     seg = tl.program_id(1)
@@ -168,7 +148,6 @@ def _seq_bwd_kernel_ti{ti}(
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     seg_row = batch.to(tl.int64) * n_segs + seg  # of the per-(batch, segment) scratch and partials
-    init_rows = (batch.to(tl.int64) * H + offs_h) * N  # of the initial state
     bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
     d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
@@ -221,63 +200,35 @@ def _seq_bwd_kernel_ti{ti}(
         y_{i} = zero_h
         in_{i} = t0 + {i} < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
-        if PREFETCH:  # state 0's inputs; inside the loop, state n + 1's
-            nx_a2 = tl.load(A2_ptr + offs_h * N, mask=mask_h, other=0.0)
-            nx_h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, 0, chunk, mask_h, zero_h, HAS_INIT)
-            nx_flow = tl.load(flow_ptr + seg_row * H * N + offs_h * N, mask=mask_h, other=0.0)
-            nx_dA = tl.load(dA_ptr + seg_row * H * N + offs_h * N, mask=mask_h, other=0.0)
-            nx_pb_{i} = zero_h
-            if half_index % 2 == 1:
-                nx_pb_{i} = _b_or_c(B_ptr, bc_row + c0 + {i}, c0 + {i} < L, zero_h, True, EVEN_L)
-            nx_b_{i} = _b_or_c(B_ptr, bc_row + t0 + {i}, in_{i}, zero_h, True, EVEN_L)
-            nx_c_{i} = _b_or_c(C_ptr, bc_row + t0 + {i}, in_{i}, zero_h, True, EVEN_L)
         for n in range(0, N):
             sc = (seg_row * H + offs_h) * N + n  # this state's scratch slots (int64)
+            a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
+            # B and C of state n: rows of the group when input-dependent (the same address in
+            # every thread: one broadcast transaction per load), else one value per channel
             bc_n = bc_row + n * L
             b_fixed = zero_h
+            if not B_VARIES:
+                b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             c_fixed = zero_h
-            if PREFETCH:
-                a2 = nx_a2
-                h = nx_h
-                flow = nx_flow
-                dA_old = nx_dA
-                pb_{i} = nx_pb_{i}
-                b_{i} = nx_b_{i}
-                c_{i} = nx_c_{i}
-                n1 = tl.minimum(n + 1, N - 1)  # the last state loads itself again (addresses stay valid)
-                bc_n1 = bc_row + n1 * L
-                nx_a2 = tl.load(A2_ptr + offs_h * N + n1, mask=mask_h, other=0.0)
-                nx_h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n1, chunk, mask_h, zero_h, HAS_INIT)
-                nx_flow = tl.load(flow_ptr + sc - n + n1, mask=mask_h, other=0.0)
-                nx_dA = tl.load(dA_ptr + sc - n + n1, mask=mask_h, other=0.0)
-                if half_index % 2 == 1:
-                    nx_pb_{i} = _b_or_c(B_ptr, bc_n1 + c0 + {i}, c0 + {i} < L, zero_h, True, EVEN_L)
-                nx_b_{i} = _b_or_c(B_ptr, bc_n1 + t0 + {i}, in_{i}, zero_h, True, EVEN_L)
-                nx_c_{i} = _b_or_c(C_ptr, bc_n1 + t0 + {i}, in_{i}, zero_h, True, EVEN_L)
+            if not C_VARIES:
+                c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            # the state at the chunk's start: saved by the forward, or the initial state
+            if chunk > 0:
+                h = tl.load(ckpt_ptr + prev_rows + n, mask=mask_h, other=0.0)
             else:
-                a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
-                # B and C of state n: rows of the group when input-dependent (the same address in
-                # every thread: one broadcast transaction per load), else one value per channel
-                if not B_VARIES:
-                    b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                if not C_VARIES:
-                    c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                # the state at the chunk's start: saved by the forward, or the initial state
-                h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n, chunk, mask_h, zero_h, HAS_INIT)
-                flow = tl.load(flow_ptr + sc, mask=mask_h, other=0.0)
+                h = zero_h
+                if HAS_INIT:
+                    h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            flow = tl.load(flow_ptr + sc, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if PREFETCH:
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * pb_{i}
-                else:
-                    h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * _b_or_c(B_ptr, bc_n + c0 + {i}, c0 + {i} < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_{i} * a2) * h + p_w_{i} * _b_or_c(B_ptr, bc_n + c0 + {i}, c0 + {i} < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            if not PREFETCH:
-                b_{i} = _b_or_c(B_ptr, bc_n + t0 + {i}, in_{i}, b_fixed, B_VARIES, EVEN_L)
-                c_{i} = _b_or_c(C_ptr, bc_n + t0 + {i}, in_{i}, c_fixed, C_VARIES, EVEN_L)
+            b_{i} = _b_or_c(B_ptr, bc_n + t0 + {i}, in_{i}, b_fixed, B_VARIES, EVEN_L)
+            c_{i} = _b_or_c(C_ptr, bc_n + t0 + {i}, in_{i}, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             #for i
             a_{i} = tl.exp2(d_{i} * a2)
@@ -319,8 +270,7 @@ def _seq_bwd_kernel_ti{ti}(
                 else:
                     tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + sc, flow, mask=mask_h)
-            if not PREFETCH:
-                dA_old = tl.load(dA_ptr + sc, mask=mask_h, other=0.0)
+            dA_old = tl.load(dA_ptr + sc, mask=mask_h, other=0.0)
             tl.store(dA_ptr + sc, dA_old + dA_acc, mask=mask_h)
             if not B_VARIES:
                 db_old = tl.load(dB_ptr + sc, mask=mask_h, other=0.0)

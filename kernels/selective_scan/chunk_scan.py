@@ -72,11 +72,6 @@ class ScanConfig:
     # dB/dC of the sequential backward summed across a warp by a shuffle reduce-scatter (inline
     # PTX, so compiled code only) instead of one tree reduction per position
     bwd_seq_shfl: bool = True
-    # the sequential backward's loads issued one state ahead (input-dependent B/C only; ~28 more
-    # registers a thread): built 2026-12-02 against ncu's load-latency stalls, not yet timed
-    # (`python benchmarks/scan_sweep.py --length 1048576 --config bwd_seq_prefetch=0
-    # --config bwd_seq_prefetch=1`)
-    bwd_seq_prefetch: bool = False
 
 
 CONFIG = ScanConfig()
@@ -283,9 +278,7 @@ def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_
         SOFTPLUS=delta_softplus, HAS_INIT=initial_state is not None, HAS_DLAST=dlast is not None,
         B_VARIES=layout.b_varies, C_VARIES=layout.c_varies, BLOCK_H=block_h,
         USE_SHFL=bool(config.bwd_seq_shfl) and not _interpreting(),
-        EVEN_L=layout.L % SEQ_BWD_CHUNK == 0,
-        PREFETCH=bool(config.bwd_seq_prefetch) and layout.b_varies and layout.c_varies,
-        num_warps=config.bwd_seq_warps,
+        EVEN_L=layout.L % SEQ_BWD_CHUNK == 0, num_warps=config.bwd_seq_warps,
         **({"maxnreg": config.bwd_seq_maxnreg} if config.bwd_seq_maxnreg else {}),
     )
     return _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout)

@@ -67,20 +67,6 @@ def _reduce_scatter8(v0, v1, v2, v3, v4, v5, v6, v7, lane):
 
 
 @triton.jit
-def _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n, chunk, mask_h, zero_h,
-                       HAS_INIT: tl.constexpr):
-    """State n at the chunk's start, (BLOCK_H,) fp32: what the forward saved at the previous
-    chunk's end, or the initial state (zeros without one) for the first chunk."""
-    h = zero_h
-    if chunk > 0:
-        h = tl.load(ckpt_ptr + prev_rows + n, mask=mask_h, other=0.0)
-    else:
-        if HAS_INIT:
-            h = tl.load(init_ptr + init_rows + n, mask=mask_h, other=0.0).to(tl.float32)
-    return h
-
-
-@triton.jit
 def _b_or_c(ptr, offset, valid, fixed, VARIES: tl.constexpr, EVEN_L: tl.constexpr):
     """B or C of one position and state as (BLOCK_H,) fp32: the group row's value when
     input-dependent (the same address in every thread: one broadcast transaction), unmasked
@@ -108,18 +94,12 @@ def _seq_bwd_kernel_ti8(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, B_VARIES: tl.constexpr,
     C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr, USE_SHFL: tl.constexpr, EVEN_L: tl.constexpr,
-    PREFETCH: tl.constexpr,
 ):
     """Backward of one segment; `flow` enters holding the adjoint at the first position after
     the segment (the carry kernels' output) and is reused as per-state scratch. `flow`, `dA` (and
     dB / dC when not input-dependent) are (batch, segments, H, N) fp32. (A state-major layout,
     (batch, segments, N, H), whose stores are 4 sectors a warp instead of 32, measured the same:
-    54.49 against 54.60 ms at (1, 512, 16, 2^20, bf16) on the H200, 2026-12-02; removed.)
-
-    PREFETCH (input-dependent B and C only): each state's loads (A, the chunk-start state, the
-    scratch, B and C of the half's positions) are issued one state ahead, before the previous
-    state's arithmetic and stores, so that their latency overlaps it: ncu put 63% of this
-    kernel's stalls on waiting for loads at 25% occupancy. It costs ~28 registers a thread."""
+    54.49 against 54.60 ms at (1, 512, 16, 2^20, bf16) on the H200, 2026-12-02; removed.)"""
     TI: tl.constexpr = 8
     pid_h = tl.program_id(0)
     seg = tl.program_id(1)
@@ -137,7 +117,6 @@ def _seq_bwd_kernel_ti8(
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     seg_row = batch.to(tl.int64) * n_segs + seg  # of the per-(batch, segment) scratch and partials
-    init_rows = (batch.to(tl.int64) * H + offs_h) * N  # of the initial state
     bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
     d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
@@ -269,161 +248,56 @@ def _seq_bwd_kernel_ti8(
         in_6 = t0 + 6 < L  # masks of the per-position B / C loads
         in_7 = t0 + 7 < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
-        if PREFETCH:  # state 0's inputs; inside the loop, state n + 1's
-            nx_a2 = tl.load(A2_ptr + offs_h * N, mask=mask_h, other=0.0)
-            nx_h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, 0, chunk, mask_h, zero_h, HAS_INIT)
-            nx_flow = tl.load(flow_ptr + seg_row * H * N + offs_h * N, mask=mask_h, other=0.0)
-            nx_dA = tl.load(dA_ptr + seg_row * H * N + offs_h * N, mask=mask_h, other=0.0)
-            nx_pb_0 = zero_h
-            nx_pb_1 = zero_h
-            nx_pb_2 = zero_h
-            nx_pb_3 = zero_h
-            nx_pb_4 = zero_h
-            nx_pb_5 = zero_h
-            nx_pb_6 = zero_h
-            nx_pb_7 = zero_h
-            if half_index % 2 == 1:
-                nx_pb_0 = _b_or_c(B_ptr, bc_row + c0 + 0, c0 + 0 < L, zero_h, True, EVEN_L)
-                nx_pb_1 = _b_or_c(B_ptr, bc_row + c0 + 1, c0 + 1 < L, zero_h, True, EVEN_L)
-                nx_pb_2 = _b_or_c(B_ptr, bc_row + c0 + 2, c0 + 2 < L, zero_h, True, EVEN_L)
-                nx_pb_3 = _b_or_c(B_ptr, bc_row + c0 + 3, c0 + 3 < L, zero_h, True, EVEN_L)
-                nx_pb_4 = _b_or_c(B_ptr, bc_row + c0 + 4, c0 + 4 < L, zero_h, True, EVEN_L)
-                nx_pb_5 = _b_or_c(B_ptr, bc_row + c0 + 5, c0 + 5 < L, zero_h, True, EVEN_L)
-                nx_pb_6 = _b_or_c(B_ptr, bc_row + c0 + 6, c0 + 6 < L, zero_h, True, EVEN_L)
-                nx_pb_7 = _b_or_c(B_ptr, bc_row + c0 + 7, c0 + 7 < L, zero_h, True, EVEN_L)
-            nx_b_0 = _b_or_c(B_ptr, bc_row + t0 + 0, in_0, zero_h, True, EVEN_L)
-            nx_b_1 = _b_or_c(B_ptr, bc_row + t0 + 1, in_1, zero_h, True, EVEN_L)
-            nx_b_2 = _b_or_c(B_ptr, bc_row + t0 + 2, in_2, zero_h, True, EVEN_L)
-            nx_b_3 = _b_or_c(B_ptr, bc_row + t0 + 3, in_3, zero_h, True, EVEN_L)
-            nx_b_4 = _b_or_c(B_ptr, bc_row + t0 + 4, in_4, zero_h, True, EVEN_L)
-            nx_b_5 = _b_or_c(B_ptr, bc_row + t0 + 5, in_5, zero_h, True, EVEN_L)
-            nx_b_6 = _b_or_c(B_ptr, bc_row + t0 + 6, in_6, zero_h, True, EVEN_L)
-            nx_b_7 = _b_or_c(B_ptr, bc_row + t0 + 7, in_7, zero_h, True, EVEN_L)
-            nx_c_0 = _b_or_c(C_ptr, bc_row + t0 + 0, in_0, zero_h, True, EVEN_L)
-            nx_c_1 = _b_or_c(C_ptr, bc_row + t0 + 1, in_1, zero_h, True, EVEN_L)
-            nx_c_2 = _b_or_c(C_ptr, bc_row + t0 + 2, in_2, zero_h, True, EVEN_L)
-            nx_c_3 = _b_or_c(C_ptr, bc_row + t0 + 3, in_3, zero_h, True, EVEN_L)
-            nx_c_4 = _b_or_c(C_ptr, bc_row + t0 + 4, in_4, zero_h, True, EVEN_L)
-            nx_c_5 = _b_or_c(C_ptr, bc_row + t0 + 5, in_5, zero_h, True, EVEN_L)
-            nx_c_6 = _b_or_c(C_ptr, bc_row + t0 + 6, in_6, zero_h, True, EVEN_L)
-            nx_c_7 = _b_or_c(C_ptr, bc_row + t0 + 7, in_7, zero_h, True, EVEN_L)
         for n in range(0, N):
             sc = (seg_row * H + offs_h) * N + n  # this state's scratch slots (int64)
+            a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
+            # B and C of state n: rows of the group when input-dependent (the same address in
+            # every thread: one broadcast transaction per load), else one value per channel
             bc_n = bc_row + n * L
             b_fixed = zero_h
+            if not B_VARIES:
+                b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             c_fixed = zero_h
-            if PREFETCH:
-                a2 = nx_a2
-                h = nx_h
-                flow = nx_flow
-                dA_old = nx_dA
-                pb_0 = nx_pb_0
-                pb_1 = nx_pb_1
-                pb_2 = nx_pb_2
-                pb_3 = nx_pb_3
-                pb_4 = nx_pb_4
-                pb_5 = nx_pb_5
-                pb_6 = nx_pb_6
-                pb_7 = nx_pb_7
-                b_0 = nx_b_0
-                b_1 = nx_b_1
-                b_2 = nx_b_2
-                b_3 = nx_b_3
-                b_4 = nx_b_4
-                b_5 = nx_b_5
-                b_6 = nx_b_6
-                b_7 = nx_b_7
-                c_0 = nx_c_0
-                c_1 = nx_c_1
-                c_2 = nx_c_2
-                c_3 = nx_c_3
-                c_4 = nx_c_4
-                c_5 = nx_c_5
-                c_6 = nx_c_6
-                c_7 = nx_c_7
-                n1 = tl.minimum(n + 1, N - 1)  # the last state loads itself again (addresses stay valid)
-                bc_n1 = bc_row + n1 * L
-                nx_a2 = tl.load(A2_ptr + offs_h * N + n1, mask=mask_h, other=0.0)
-                nx_h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n1, chunk, mask_h, zero_h, HAS_INIT)
-                nx_flow = tl.load(flow_ptr + sc - n + n1, mask=mask_h, other=0.0)
-                nx_dA = tl.load(dA_ptr + sc - n + n1, mask=mask_h, other=0.0)
-                if half_index % 2 == 1:
-                    nx_pb_0 = _b_or_c(B_ptr, bc_n1 + c0 + 0, c0 + 0 < L, zero_h, True, EVEN_L)
-                    nx_pb_1 = _b_or_c(B_ptr, bc_n1 + c0 + 1, c0 + 1 < L, zero_h, True, EVEN_L)
-                    nx_pb_2 = _b_or_c(B_ptr, bc_n1 + c0 + 2, c0 + 2 < L, zero_h, True, EVEN_L)
-                    nx_pb_3 = _b_or_c(B_ptr, bc_n1 + c0 + 3, c0 + 3 < L, zero_h, True, EVEN_L)
-                    nx_pb_4 = _b_or_c(B_ptr, bc_n1 + c0 + 4, c0 + 4 < L, zero_h, True, EVEN_L)
-                    nx_pb_5 = _b_or_c(B_ptr, bc_n1 + c0 + 5, c0 + 5 < L, zero_h, True, EVEN_L)
-                    nx_pb_6 = _b_or_c(B_ptr, bc_n1 + c0 + 6, c0 + 6 < L, zero_h, True, EVEN_L)
-                    nx_pb_7 = _b_or_c(B_ptr, bc_n1 + c0 + 7, c0 + 7 < L, zero_h, True, EVEN_L)
-                nx_b_0 = _b_or_c(B_ptr, bc_n1 + t0 + 0, in_0, zero_h, True, EVEN_L)
-                nx_b_1 = _b_or_c(B_ptr, bc_n1 + t0 + 1, in_1, zero_h, True, EVEN_L)
-                nx_b_2 = _b_or_c(B_ptr, bc_n1 + t0 + 2, in_2, zero_h, True, EVEN_L)
-                nx_b_3 = _b_or_c(B_ptr, bc_n1 + t0 + 3, in_3, zero_h, True, EVEN_L)
-                nx_b_4 = _b_or_c(B_ptr, bc_n1 + t0 + 4, in_4, zero_h, True, EVEN_L)
-                nx_b_5 = _b_or_c(B_ptr, bc_n1 + t0 + 5, in_5, zero_h, True, EVEN_L)
-                nx_b_6 = _b_or_c(B_ptr, bc_n1 + t0 + 6, in_6, zero_h, True, EVEN_L)
-                nx_b_7 = _b_or_c(B_ptr, bc_n1 + t0 + 7, in_7, zero_h, True, EVEN_L)
-                nx_c_0 = _b_or_c(C_ptr, bc_n1 + t0 + 0, in_0, zero_h, True, EVEN_L)
-                nx_c_1 = _b_or_c(C_ptr, bc_n1 + t0 + 1, in_1, zero_h, True, EVEN_L)
-                nx_c_2 = _b_or_c(C_ptr, bc_n1 + t0 + 2, in_2, zero_h, True, EVEN_L)
-                nx_c_3 = _b_or_c(C_ptr, bc_n1 + t0 + 3, in_3, zero_h, True, EVEN_L)
-                nx_c_4 = _b_or_c(C_ptr, bc_n1 + t0 + 4, in_4, zero_h, True, EVEN_L)
-                nx_c_5 = _b_or_c(C_ptr, bc_n1 + t0 + 5, in_5, zero_h, True, EVEN_L)
-                nx_c_6 = _b_or_c(C_ptr, bc_n1 + t0 + 6, in_6, zero_h, True, EVEN_L)
-                nx_c_7 = _b_or_c(C_ptr, bc_n1 + t0 + 7, in_7, zero_h, True, EVEN_L)
+            if not C_VARIES:
+                c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            # the state at the chunk's start: saved by the forward, or the initial state
+            if chunk > 0:
+                h = tl.load(ckpt_ptr + prev_rows + n, mask=mask_h, other=0.0)
             else:
-                a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
-                # B and C of state n: rows of the group when input-dependent (the same address in
-                # every thread: one broadcast transaction per load), else one value per channel
-                if not B_VARIES:
-                    b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                if not C_VARIES:
-                    c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                # the state at the chunk's start: saved by the forward, or the initial state
-                h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n, chunk, mask_h, zero_h, HAS_INIT)
-                flow = tl.load(flow_ptr + sc, mask=mask_h, other=0.0)
+                h = zero_h
+                if HAS_INIT:
+                    h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            flow = tl.load(flow_ptr + sc, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if PREFETCH:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * pb_0
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * pb_1
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * pb_2
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * pb_3
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * pb_4
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * pb_5
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * pb_6
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * pb_7
-                else:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            if not PREFETCH:
-                b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
-                b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
-                b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
-                b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
-                b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
-                b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
-                b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
-                b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
-                c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
-                c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
-                c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
-                c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
-                c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
-                c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
-                c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
-                c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
+            b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
+            b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
+            b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
+            b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
+            b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
+            b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
+            b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
+            b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
+            c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
+            c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
+            c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
+            c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
+            c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
+            c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
+            c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
+            c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
@@ -590,8 +464,7 @@ def _seq_bwd_kernel_ti8(
                 else:
                     tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + sc, flow, mask=mask_h)
-            if not PREFETCH:
-                dA_old = tl.load(dA_ptr + sc, mask=mask_h, other=0.0)
+            dA_old = tl.load(dA_ptr + sc, mask=mask_h, other=0.0)
             tl.store(dA_ptr + sc, dA_old + dA_acc, mask=mask_h)
             if not B_VARIES:
                 db_old = tl.load(dB_ptr + sc, mask=mask_h, other=0.0)
@@ -697,18 +570,12 @@ def _seq_bwd_kernel_ti4(
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_INIT: tl.constexpr, HAS_DLAST: tl.constexpr, B_VARIES: tl.constexpr,
     C_VARIES: tl.constexpr, BLOCK_H: tl.constexpr, USE_SHFL: tl.constexpr, EVEN_L: tl.constexpr,
-    PREFETCH: tl.constexpr,
 ):
     """Backward of one segment; `flow` enters holding the adjoint at the first position after
     the segment (the carry kernels' output) and is reused as per-state scratch. `flow`, `dA` (and
     dB / dC when not input-dependent) are (batch, segments, H, N) fp32. (A state-major layout,
     (batch, segments, N, H), whose stores are 4 sectors a warp instead of 32, measured the same:
-    54.49 against 54.60 ms at (1, 512, 16, 2^20, bf16) on the H200, 2026-12-02; removed.)
-
-    PREFETCH (input-dependent B and C only): each state's loads (A, the chunk-start state, the
-    scratch, B and C of the half's positions) are issued one state ahead, before the previous
-    state's arithmetic and stores, so that their latency overlaps it: ncu put 63% of this
-    kernel's stalls on waiting for loads at 25% occupancy. It costs ~28 registers a thread."""
+    54.49 against 54.60 ms at (1, 512, 16, 2^20, bf16) on the H200, 2026-12-02; removed.)"""
     TI: tl.constexpr = 4
     pid_h = tl.program_id(0)
     seg = tl.program_id(1)
@@ -726,7 +593,6 @@ def _seq_bwd_kernel_ti4(
     group = (pid_h * BLOCK_H) // heads_per_group  # programs never straddle groups (launcher)
     bc_row = (batch.to(tl.int64) * n_groups + group) * N * L  # int64: B*G*N*L can pass 2^31
     seg_row = batch.to(tl.int64) * n_segs + seg  # of the per-(batch, segment) scratch and partials
-    init_rows = (batch.to(tl.int64) * H + offs_h) * N  # of the initial state
     bias = _per_channel(bias_ptr, offs_h, mask_h, HAS_BIAS)
     d_skip = _per_channel(D_ptr, offs_h, mask_h, HAS_D)
     dD_acc = tl.zeros([BLOCK_H], dtype=tl.float32)
@@ -873,161 +739,56 @@ def _seq_bwd_kernel_ti4(
         in_6 = t0 + 6 < L  # masks of the per-position B / C loads
         in_7 = t0 + 7 < L  # masks of the per-position B / C loads
         prev_rows = ((batch.to(tl.int64) * n_chunks + chunk - 1) * H + offs_h) * N
-        if PREFETCH:  # state 0's inputs; inside the loop, state n + 1's
-            nx_a2 = tl.load(A2_ptr + offs_h * N, mask=mask_h, other=0.0)
-            nx_h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, 0, chunk, mask_h, zero_h, HAS_INIT)
-            nx_flow = tl.load(flow_ptr + seg_row * H * N + offs_h * N, mask=mask_h, other=0.0)
-            nx_dA = tl.load(dA_ptr + seg_row * H * N + offs_h * N, mask=mask_h, other=0.0)
-            nx_pb_0 = zero_h
-            nx_pb_1 = zero_h
-            nx_pb_2 = zero_h
-            nx_pb_3 = zero_h
-            nx_pb_4 = zero_h
-            nx_pb_5 = zero_h
-            nx_pb_6 = zero_h
-            nx_pb_7 = zero_h
-            if half_index % 2 == 1:
-                nx_pb_0 = _b_or_c(B_ptr, bc_row + c0 + 0, c0 + 0 < L, zero_h, True, EVEN_L)
-                nx_pb_1 = _b_or_c(B_ptr, bc_row + c0 + 1, c0 + 1 < L, zero_h, True, EVEN_L)
-                nx_pb_2 = _b_or_c(B_ptr, bc_row + c0 + 2, c0 + 2 < L, zero_h, True, EVEN_L)
-                nx_pb_3 = _b_or_c(B_ptr, bc_row + c0 + 3, c0 + 3 < L, zero_h, True, EVEN_L)
-                nx_pb_4 = _b_or_c(B_ptr, bc_row + c0 + 4, c0 + 4 < L, zero_h, True, EVEN_L)
-                nx_pb_5 = _b_or_c(B_ptr, bc_row + c0 + 5, c0 + 5 < L, zero_h, True, EVEN_L)
-                nx_pb_6 = _b_or_c(B_ptr, bc_row + c0 + 6, c0 + 6 < L, zero_h, True, EVEN_L)
-                nx_pb_7 = _b_or_c(B_ptr, bc_row + c0 + 7, c0 + 7 < L, zero_h, True, EVEN_L)
-            nx_b_0 = _b_or_c(B_ptr, bc_row + t0 + 0, in_0, zero_h, True, EVEN_L)
-            nx_b_1 = _b_or_c(B_ptr, bc_row + t0 + 1, in_1, zero_h, True, EVEN_L)
-            nx_b_2 = _b_or_c(B_ptr, bc_row + t0 + 2, in_2, zero_h, True, EVEN_L)
-            nx_b_3 = _b_or_c(B_ptr, bc_row + t0 + 3, in_3, zero_h, True, EVEN_L)
-            nx_b_4 = _b_or_c(B_ptr, bc_row + t0 + 4, in_4, zero_h, True, EVEN_L)
-            nx_b_5 = _b_or_c(B_ptr, bc_row + t0 + 5, in_5, zero_h, True, EVEN_L)
-            nx_b_6 = _b_or_c(B_ptr, bc_row + t0 + 6, in_6, zero_h, True, EVEN_L)
-            nx_b_7 = _b_or_c(B_ptr, bc_row + t0 + 7, in_7, zero_h, True, EVEN_L)
-            nx_c_0 = _b_or_c(C_ptr, bc_row + t0 + 0, in_0, zero_h, True, EVEN_L)
-            nx_c_1 = _b_or_c(C_ptr, bc_row + t0 + 1, in_1, zero_h, True, EVEN_L)
-            nx_c_2 = _b_or_c(C_ptr, bc_row + t0 + 2, in_2, zero_h, True, EVEN_L)
-            nx_c_3 = _b_or_c(C_ptr, bc_row + t0 + 3, in_3, zero_h, True, EVEN_L)
-            nx_c_4 = _b_or_c(C_ptr, bc_row + t0 + 4, in_4, zero_h, True, EVEN_L)
-            nx_c_5 = _b_or_c(C_ptr, bc_row + t0 + 5, in_5, zero_h, True, EVEN_L)
-            nx_c_6 = _b_or_c(C_ptr, bc_row + t0 + 6, in_6, zero_h, True, EVEN_L)
-            nx_c_7 = _b_or_c(C_ptr, bc_row + t0 + 7, in_7, zero_h, True, EVEN_L)
         for n in range(0, N):
             sc = (seg_row * H + offs_h) * N + n  # this state's scratch slots (int64)
+            a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
+            # B and C of state n: rows of the group when input-dependent (the same address in
+            # every thread: one broadcast transaction per load), else one value per channel
             bc_n = bc_row + n * L
             b_fixed = zero_h
+            if not B_VARIES:
+                b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
             c_fixed = zero_h
-            if PREFETCH:
-                a2 = nx_a2
-                h = nx_h
-                flow = nx_flow
-                dA_old = nx_dA
-                pb_0 = nx_pb_0
-                pb_1 = nx_pb_1
-                pb_2 = nx_pb_2
-                pb_3 = nx_pb_3
-                pb_4 = nx_pb_4
-                pb_5 = nx_pb_5
-                pb_6 = nx_pb_6
-                pb_7 = nx_pb_7
-                b_0 = nx_b_0
-                b_1 = nx_b_1
-                b_2 = nx_b_2
-                b_3 = nx_b_3
-                b_4 = nx_b_4
-                b_5 = nx_b_5
-                b_6 = nx_b_6
-                b_7 = nx_b_7
-                c_0 = nx_c_0
-                c_1 = nx_c_1
-                c_2 = nx_c_2
-                c_3 = nx_c_3
-                c_4 = nx_c_4
-                c_5 = nx_c_5
-                c_6 = nx_c_6
-                c_7 = nx_c_7
-                n1 = tl.minimum(n + 1, N - 1)  # the last state loads itself again (addresses stay valid)
-                bc_n1 = bc_row + n1 * L
-                nx_a2 = tl.load(A2_ptr + offs_h * N + n1, mask=mask_h, other=0.0)
-                nx_h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n1, chunk, mask_h, zero_h, HAS_INIT)
-                nx_flow = tl.load(flow_ptr + sc - n + n1, mask=mask_h, other=0.0)
-                nx_dA = tl.load(dA_ptr + sc - n + n1, mask=mask_h, other=0.0)
-                if half_index % 2 == 1:
-                    nx_pb_0 = _b_or_c(B_ptr, bc_n1 + c0 + 0, c0 + 0 < L, zero_h, True, EVEN_L)
-                    nx_pb_1 = _b_or_c(B_ptr, bc_n1 + c0 + 1, c0 + 1 < L, zero_h, True, EVEN_L)
-                    nx_pb_2 = _b_or_c(B_ptr, bc_n1 + c0 + 2, c0 + 2 < L, zero_h, True, EVEN_L)
-                    nx_pb_3 = _b_or_c(B_ptr, bc_n1 + c0 + 3, c0 + 3 < L, zero_h, True, EVEN_L)
-                    nx_pb_4 = _b_or_c(B_ptr, bc_n1 + c0 + 4, c0 + 4 < L, zero_h, True, EVEN_L)
-                    nx_pb_5 = _b_or_c(B_ptr, bc_n1 + c0 + 5, c0 + 5 < L, zero_h, True, EVEN_L)
-                    nx_pb_6 = _b_or_c(B_ptr, bc_n1 + c0 + 6, c0 + 6 < L, zero_h, True, EVEN_L)
-                    nx_pb_7 = _b_or_c(B_ptr, bc_n1 + c0 + 7, c0 + 7 < L, zero_h, True, EVEN_L)
-                nx_b_0 = _b_or_c(B_ptr, bc_n1 + t0 + 0, in_0, zero_h, True, EVEN_L)
-                nx_b_1 = _b_or_c(B_ptr, bc_n1 + t0 + 1, in_1, zero_h, True, EVEN_L)
-                nx_b_2 = _b_or_c(B_ptr, bc_n1 + t0 + 2, in_2, zero_h, True, EVEN_L)
-                nx_b_3 = _b_or_c(B_ptr, bc_n1 + t0 + 3, in_3, zero_h, True, EVEN_L)
-                nx_b_4 = _b_or_c(B_ptr, bc_n1 + t0 + 4, in_4, zero_h, True, EVEN_L)
-                nx_b_5 = _b_or_c(B_ptr, bc_n1 + t0 + 5, in_5, zero_h, True, EVEN_L)
-                nx_b_6 = _b_or_c(B_ptr, bc_n1 + t0 + 6, in_6, zero_h, True, EVEN_L)
-                nx_b_7 = _b_or_c(B_ptr, bc_n1 + t0 + 7, in_7, zero_h, True, EVEN_L)
-                nx_c_0 = _b_or_c(C_ptr, bc_n1 + t0 + 0, in_0, zero_h, True, EVEN_L)
-                nx_c_1 = _b_or_c(C_ptr, bc_n1 + t0 + 1, in_1, zero_h, True, EVEN_L)
-                nx_c_2 = _b_or_c(C_ptr, bc_n1 + t0 + 2, in_2, zero_h, True, EVEN_L)
-                nx_c_3 = _b_or_c(C_ptr, bc_n1 + t0 + 3, in_3, zero_h, True, EVEN_L)
-                nx_c_4 = _b_or_c(C_ptr, bc_n1 + t0 + 4, in_4, zero_h, True, EVEN_L)
-                nx_c_5 = _b_or_c(C_ptr, bc_n1 + t0 + 5, in_5, zero_h, True, EVEN_L)
-                nx_c_6 = _b_or_c(C_ptr, bc_n1 + t0 + 6, in_6, zero_h, True, EVEN_L)
-                nx_c_7 = _b_or_c(C_ptr, bc_n1 + t0 + 7, in_7, zero_h, True, EVEN_L)
+            if not C_VARIES:
+                c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            # the state at the chunk's start: saved by the forward, or the initial state
+            if chunk > 0:
+                h = tl.load(ckpt_ptr + prev_rows + n, mask=mask_h, other=0.0)
             else:
-                a2 = tl.load(A2_ptr + offs_h * N + n, mask=mask_h, other=0.0)  # A log2(e), (BLOCK_H,)
-                # B and C of state n: rows of the group when input-dependent (the same address in
-                # every thread: one broadcast transaction per load), else one value per channel
-                if not B_VARIES:
-                    b_fixed = tl.load(B_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                if not C_VARIES:
-                    c_fixed = tl.load(C_ptr + offs_h * N + n, mask=mask_h, other=0.0).to(tl.float32)
-                # the state at the chunk's start: saved by the forward, or the initial state
-                h = _chunk_start_state(ckpt_ptr, init_ptr, prev_rows, init_rows, n, chunk, mask_h, zero_h, HAS_INIT)
-                flow = tl.load(flow_ptr + sc, mask=mask_h, other=0.0)
+                h = zero_h
+                if HAS_INIT:
+                    h = tl.load(init_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0).to(tl.float32)
+            flow = tl.load(flow_ptr + sc, mask=mask_h, other=0.0)
             if half_index % 2 == 1:  # walk the first half (its states are not kept)
-                if PREFETCH:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * pb_0
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * pb_1
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * pb_2
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * pb_3
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * pb_4
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * pb_5
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * pb_6
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * pb_7
-                else:
-                    h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
-                    h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_0 * a2) * h + p_w_0 * _b_or_c(B_ptr, bc_n + c0 + 0, c0 + 0 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_1 * a2) * h + p_w_1 * _b_or_c(B_ptr, bc_n + c0 + 1, c0 + 1 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_2 * a2) * h + p_w_2 * _b_or_c(B_ptr, bc_n + c0 + 2, c0 + 2 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_3 * a2) * h + p_w_3 * _b_or_c(B_ptr, bc_n + c0 + 3, c0 + 3 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_4 * a2) * h + p_w_4 * _b_or_c(B_ptr, bc_n + c0 + 4, c0 + 4 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_5 * a2) * h + p_w_5 * _b_or_c(B_ptr, bc_n + c0 + 5, c0 + 5 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_6 * a2) * h + p_w_6 * _b_or_c(B_ptr, bc_n + c0 + 6, c0 + 6 < L, b_fixed, B_VARIES, EVEN_L)
+                h = tl.exp2(p_d_7 * a2) * h + p_w_7 * _b_or_c(B_ptr, bc_n + c0 + 7, c0 + 7 < L, b_fixed, B_VARIES, EVEN_L)
             if step == 0:  # the carried adjoint enters through the decay of the next position
                 flow = flow * tl.exp2(d_after * a2)
                 if HAS_DLAST:
                     if chunk == n_chunks - 1:
                         flow += tl.load(dlast_ptr + (batch.to(tl.int64) * H + offs_h) * N + n, mask=mask_h, other=0.0)
-            if not PREFETCH:
-                b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
-                b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
-                b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
-                b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
-                b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
-                b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
-                b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
-                b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
-                c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
-                c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
-                c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
-                c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
-                c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
-                c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
-                c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
-                c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
+            b_0 = _b_or_c(B_ptr, bc_n + t0 + 0, in_0, b_fixed, B_VARIES, EVEN_L)
+            b_1 = _b_or_c(B_ptr, bc_n + t0 + 1, in_1, b_fixed, B_VARIES, EVEN_L)
+            b_2 = _b_or_c(B_ptr, bc_n + t0 + 2, in_2, b_fixed, B_VARIES, EVEN_L)
+            b_3 = _b_or_c(B_ptr, bc_n + t0 + 3, in_3, b_fixed, B_VARIES, EVEN_L)
+            b_4 = _b_or_c(B_ptr, bc_n + t0 + 4, in_4, b_fixed, B_VARIES, EVEN_L)
+            b_5 = _b_or_c(B_ptr, bc_n + t0 + 5, in_5, b_fixed, B_VARIES, EVEN_L)
+            b_6 = _b_or_c(B_ptr, bc_n + t0 + 6, in_6, b_fixed, B_VARIES, EVEN_L)
+            b_7 = _b_or_c(B_ptr, bc_n + t0 + 7, in_7, b_fixed, B_VARIES, EVEN_L)
+            c_0 = _b_or_c(C_ptr, bc_n + t0 + 0, in_0, c_fixed, C_VARIES, EVEN_L)
+            c_1 = _b_or_c(C_ptr, bc_n + t0 + 1, in_1, c_fixed, C_VARIES, EVEN_L)
+            c_2 = _b_or_c(C_ptr, bc_n + t0 + 2, in_2, c_fixed, C_VARIES, EVEN_L)
+            c_3 = _b_or_c(C_ptr, bc_n + t0 + 3, in_3, c_fixed, C_VARIES, EVEN_L)
+            c_4 = _b_or_c(C_ptr, bc_n + t0 + 4, in_4, c_fixed, C_VARIES, EVEN_L)
+            c_5 = _b_or_c(C_ptr, bc_n + t0 + 5, in_5, c_fixed, C_VARIES, EVEN_L)
+            c_6 = _b_or_c(C_ptr, bc_n + t0 + 6, in_6, c_fixed, C_VARIES, EVEN_L)
+            c_7 = _b_or_c(C_ptr, bc_n + t0 + 7, in_7, c_fixed, C_VARIES, EVEN_L)
             # states of the chunk, in order
             a_0 = tl.exp2(d_0 * a2)
             h = a_0 * h + w_0 * b_0
@@ -1194,8 +955,7 @@ def _seq_bwd_kernel_ti4(
                 else:
                     tl.atomic_add(dB_ptr + bc_n + t0 + offs_sub, db_row, mask=t0 + offs_sub < L, sem="relaxed")
             tl.store(flow_ptr + sc, flow, mask=mask_h)
-            if not PREFETCH:
-                dA_old = tl.load(dA_ptr + sc, mask=mask_h, other=0.0)
+            dA_old = tl.load(dA_ptr + sc, mask=mask_h, other=0.0)
             tl.store(dA_ptr + sc, dA_old + dA_acc, mask=mask_h)
             if not B_VARIES:
                 db_old = tl.load(dB_ptr + sc, mask=mask_h, other=0.0)

@@ -33,23 +33,13 @@ SEQ_CASES = {
     ),
     # L a multiple of 16 with every option, segments of one chunk (dlast, carries, dinit)
     "even_length_all_options_segments": (Case(batch=2, H=5, N=3, L=64, groups=1), dict(bwd_segment_chunks=1)),
-    # loads a state ahead (ScanConfig.bwd_seq_prefetch): carries, dlast, dinit, odd length, both
-    # halves of a chunk, N = 1 (the last state reloads itself), unmasked loads, bf16; with
-    # time-invariant B/C the flag is ignored
-    "prefetch_all_options_segments": (
-        Case(batch=2, H=5, N=3, L=37, groups=1), dict(bwd_segment_chunks=1, bwd_seq_prefetch=True)),
-    "prefetch_N1_length1": (
-        Case(batch=1, H=3, N=1, L=1, groups=1, with_D=False, with_z=False, initial_state=False),
-        dict(bwd_seq_prefetch=True)),
-    "prefetch_groups_even_length": (
-        Case(batch=1, H=64, N=2, L=32, groups=2, with_D=False, initial_state=False),
-        dict(bwd_segment_chunks=1, bwd_seq_prefetch=True)),
-    "prefetch_bf16_N16": (
-        Case(batch=1, H=2, N=16, L=33, groups=1, dtype=torch.bfloat16), dict(bwd_seq_prefetch=True)),
-    "prefetch_flag_time_invariant_BC": (
+    # the per-(segment, state) scratch: carries, dA, and time-invariant dB / dC summed through it
+    "scratch_segments_odd_length": (
+        Case(batch=2, H=5, N=3, L=37, groups=1), dict(bwd_segment_chunks=1)),
+    "scratch_time_invariant_BC": (
         Case(batch=1, H=4, N=16, L=7, groups=1, B_varies=False, C_varies=False, softplus=False,
              with_z=False),
-        dict(bwd_segment_chunks=1, bwd_seq_prefetch=True),
+        dict(bwd_segment_chunks=1),
     ),
     # H not a multiple of 32, several forward chunks, segments of several chunks
     "H37_L1000_segments": (
