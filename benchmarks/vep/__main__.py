@@ -29,7 +29,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]  # benchmarks/: the ve
 
 from vep import sources  # noqa: E402
 from vep.build import Genome, draw, enumerate_candidates  # noqa: E402
-from vep.definitions import add_genossm_score_tsv, compare, markdown as definitions_markdown  # noqa: E402
+from vep.definitions import add_genossm_score_tsv, compare, markdown as definitions_markdown, retable  # noqa: E402
 from vep.evaluate import evaluate  # noqa: E402
 from vep.setfiles import read_labels, write_set  # noqa: E402
 
@@ -61,6 +61,14 @@ def build_set(name: str, count: int, seed: int, out: Path, manifest: str, comman
     return record
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """A result file appears whole or not at all (temp file beside it, then rename)."""
+    from genossm.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def markdown(result: dict) -> str:
     """Pooled AUROCs, then -LLR within each substitution class (genossm | Markov at its best k)."""
     lines = ["| pair | n (damaging, control) | genossm -LLR | genossm EMBDIST | Markov -LLR (best k) |",
@@ -79,14 +87,20 @@ def markdown(result: dict) -> str:
             cells.append("-" if cell["markov_best"] is None else
                          f"{cell['genossm_llr']:.2f} / {cell['markov_best']:.2f} ({n_damaging}, {n_control})")
         lines.append(f"| {pair} | " + " | ".join(cells) + " |")
-    genomes = sorted({g for row in result["summary"].values() for g in row.get("by_genome", {})})
-    if genomes:
-        lines += ["", "Within genomes: genossm -LLR / Markov -LLR at its best k there", "",
-                  "| pair | " + " | ".join(genomes) + " |", "| --- |" + " --- |" * len(genomes)]
+    for stratum, title in (("by_genome", "Within genomes"), ("by_codon_position", "Within codon positions")):
+        keys = sorted({key for row in result["summary"].values() for key in row.get(stratum, {})})
+        if not keys:
+            continue
+        lines += ["", f"{title}: genossm -LLR / Markov -LLR at its best k there", "",
+                  "| pair | " + " | ".join(keys) + " |", "| --- |" + " --- |" * len(keys)]
         for pair, row in result["summary"].items():
-            cells = [("-" if row["by_genome"][g]["markov_best"] is None else
-                      f"{row['by_genome'][g]['genossm_llr']:.2f} / {row['by_genome'][g]['markov_best']:.2f} "
-                      f"({row['by_genome'][g]['n'][0]}, {row['by_genome'][g]['n'][1]})") for g in genomes]
+            if not row.get(stratum):
+                continue  # e.g. a pair with a non-coding side has no codon positions
+            cells = []
+            for key in keys:
+                cell = row[stratum].get(key)
+                cells.append("-" if cell is None or cell["markov_best"] is None else
+                             f"{cell['genossm_llr']:.2f} / {cell['markov_best']:.2f} ({cell['n'][0]}, {cell['n'][1]})")
             lines.append(f"| {pair} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -99,7 +113,7 @@ def run_compare(args) -> int:
     labels = read_labels(args.set_dir / "labels.tsv")
     if args.add_scores_tsv:
         result = add_genossm_score_tsv(json.loads(args.json.read_text()), labels, args.add_scores_tsv)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
         sys.stdout.write(definitions_markdown(result))
         return 0
     if args.limit:
@@ -112,7 +126,7 @@ def run_compare(args) -> int:
     result |= compare(args.set_dir, labels, model_dir=args.model, window=args.window, full_limit=args.full_limit,
                       device=args.device, batch_size=args.batch_size, markov_train=None if args.max_order < 0 else record["markov_train"],
                       max_order=min(args.max_order, record["context"]))
-    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    write_atomically(args.json, json.dumps(result, indent=1) + "\n")
     sys.stdout.write(definitions_markdown(result))
     return 0
 
@@ -125,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="build, then evaluate")
     table = commands.add_parser("table", help="a result JSON's summary as Markdown tables")
     table.add_argument("result", type=Path)
+    retable_parser = commands.add_parser(
+        "retable", help="a `compare` result's tables computed again from its per-SNV scores (no model run)")
+    retable_parser.add_argument("result", type=Path, help="a `compare` result JSON")
+    retable_parser.add_argument("set_dir", type=Path, help="the set it was computed on (labels.tsv, set.json)")
+    retable_parser.add_argument("--json", type=Path, required=True, help="where the updated result goes")
     compare_parser = commands.add_parser("compare", help="every score definition on a built set, per strand")
     compare_parser.add_argument("set_dir", type=Path)
     compare_parser.add_argument("--model", help="checkpoint directory (default: the bundled model)")
@@ -166,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "compare":
         return run_compare(args)
+    if args.command == "retable":
+        result = retable(json.loads(args.result.read_text()), args.set_dir, read_labels(args.set_dir / "labels.tsv"))
+        result["retable_command"] = shlex.join(["python", "benchmarks/vep", *(sys.argv[1:] if argv is None else argv)])
+        write_atomically(args.json, json.dumps(result, indent=1) + "\n")
+        sys.stdout.write(definitions_markdown(result))
+        return 0
     command = shlex.join(["python", "benchmarks/vep", *(sys.argv[1:] if argv is None else argv)])
     started = time.perf_counter()
     if args.command in ("build", "run"):
@@ -182,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     result["elapsed_seconds"] = round(time.perf_counter() - started, 2)
     text = json.dumps(result, indent=2) + "\n"
     if args.json:
-        args.json.write_text(text)
+        write_atomically(args.json, text)
     else:
         sys.stdout.write(text)
     for pair, row in result["summary"].items():

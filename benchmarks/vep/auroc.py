@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 SUBSTITUTIONS = ("S>W", "W>S", "S>S", "W>W")
+CODON_POSITIONS = ("1", "2", "3")
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -36,16 +37,22 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 def pair_table(scores: dict[str, np.ndarray], labels: np.ndarray, substitutions: np.ndarray,
                positive: tuple[str, ...], negative: tuple[str, ...], min_per_side: int = 10,
-               genomes: np.ndarray | None = None) -> dict:
+               genomes: np.ndarray | None = None, codon_positions: np.ndarray | None = None) -> dict:
     """AUROC of every score (higher = more damaging) for `positive` classes against `negative`
-    ones, pooled, within each substitution class and, given `genomes`, within each genome (None
-    where a side has fewer than `min_per_side` SNVs)."""
+    ones, pooled, within each substitution class, given `genomes` within each genome, and given
+    `codon_positions` ("1", "2", "3" or "." per SNV, `codons.codon_position`) within each codon
+    position where both sides are coding (None where a side has fewer than `min_per_side` SNVs)."""
     is_pos, is_neg = np.isin(labels, positive), np.isin(labels, negative)
     table = {"n": [int(is_pos.sum()), int(is_neg.sum())],
              "pooled": {name: round(auroc(s[is_pos], s[is_neg]), 4) for name, s in scores.items()}}
     strata = [("by_substitution", substitutions, SUBSTITUTIONS)]
     if genomes is not None:
         strata.append(("by_genome", genomes, sorted(set(genomes))))
+    if codon_positions is not None and (codon_positions[is_pos] != ".").any() \
+            and (codon_positions[is_neg] != ".").any():
+        # Synonymous SNVs are mostly third positions and missense ones first and second: within
+        # one position the codon position's own composition and predictability cancel out.
+        strata.append(("by_codon_position", codon_positions, CODON_POSITIONS))
     for stratum, values, keys in strata:
         table[stratum] = {}
         for key in keys:

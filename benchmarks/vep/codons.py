@@ -44,6 +44,16 @@ def codon_name(index: int) -> str:
     return BASES[index // 16] + BASES[(index // 4) % 4] + BASES[index % 4]
 
 
+def codon_position(detail: str) -> str:
+    """"1", "2" or "3": which base of its codon a coding SNV changes, from a label's `detail`
+    ("CAG>TAG" -> "1"); "." for anything that is not one codon changed at one base."""
+    ref, sep, alt = detail.partition(">")
+    if not sep or len(ref) != 3 or len(alt) != 3:
+        return "."
+    changed = [i for i in range(3) if ref[i] != alt[i]]
+    return str(changed[0] + 1) if len(changed) == 1 else "."
+
+
 def check_cds(tokens: np.ndarray, code: GeneticCode) -> str | None:
     """Why a coding sequence (tokens on its own strand) is unusable, or None: length a multiple of
     three, only A/C/G/T, a start codon first, a stop codon last and none before it."""

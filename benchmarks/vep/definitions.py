@@ -22,6 +22,7 @@ every table carries its best k (pooled and within each substitution class, chose
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -131,37 +132,105 @@ def compare(set_dir: Path, labels: list[dict], *, model_dir: str | None, window:
                  time.perf_counter() - started)
     full_seconds = time.perf_counter() - started
 
-    classes = np.array([row["class"] for row in labels])
-    substitutions = np.array([row["substitution"] for row in labels])
     in_full = np.zeros(len(labels), dtype=bool)
     in_full[full] = True
-    scores = {}
-    for name, values in per_strand.items():
-        sign = -1.0 if name in LIKELIHOOD_SCORES else 1.0
-        scores[f"{name} both"] = sign * values.mean(1)
-        scores[f"{name} forward"] = sign * values[:, 0]
     markov, markov_record = {}, None
     if markov_train:
         markov, markov_record = _markov(set_dir, labels, markov_train, max_order)
-    from .evaluate import PAIRS
-
-    tables = {"all": {}, "full_subset": {}}
-    for name, (positive, negative) in PAIRS.items():
-        if np.isin(classes, positive).any() and np.isin(classes, negative).any():
-            site_only = {k: v for k, v in scores.items() if k.startswith("site")} | markov
-            tables["all"][name] = with_markov_best(pair_table(site_only, classes, substitutions, positive, negative))
-            tables["full_subset"][name] = with_markov_best(pair_table(
-                {k: v[in_full] for k, v in (scores | markov).items()}, classes[in_full], substitutions[in_full],
-                positive, negative))
-    if not in_full.any():
-        del tables["full_subset"]
+    scores, tables = definition_tables(per_strand, labels, markov, in_full)
     return {"window": window, "model": model_dir or "bundled", "objective": model.config.objective,
             "device": device, "snvs": len(labels),
             "full_subset_snvs": int(in_full.sum()), "site_seconds": round(site_seconds, 1),
             "full_seconds": round(full_seconds, 1), "definitions": list(scores), "markov": markov_record,
             "tables": tables,
             "per_snv": {"ids": [row["id"] for row in labels],
-                        **{name: np.round(values, 5).tolist() for name, values in per_strand.items()}}}
+                        # 6 significant digits: the cosine distances are ~1e-5, decimals would tie them
+                        **{name: [[float(f"{v:.6g}") for v in row] for row in values.tolist()]
+                           for name, values in per_strand.items()}}}
+
+
+def definition_tables(per_strand: dict[str, np.ndarray], labels: list[dict], markov: dict[str, np.ndarray],
+                      in_full: np.ndarray) -> tuple[dict, dict]:
+    """Oriented scores ("<name> both" / "<name> forward", higher = more damaging) and the AUROC
+    tables of `compare`: site scores and the Markov baseline on every SNV ("all"); every
+    definition on the SNVs of `in_full` ("full_subset"); pooled, within substitution classes and
+    within codon positions."""
+    from .codons import codon_position
+    from .evaluate import PAIRS
+
+    classes = np.array([row["class"] for row in labels])
+    substitutions = np.array([row["substitution"] for row in labels])
+    positions = np.array([codon_position(row.get("detail", ".")) for row in labels])
+    scores = {}
+    for name, values in per_strand.items():
+        sign = -1.0 if name in LIKELIHOOD_SCORES else 1.0
+        scores[f"{name} both"] = sign * values.mean(1)
+        scores[f"{name} forward"] = sign * values[:, 0]
+    tables = {"all": {}, "full_subset": {}}
+    for name, (positive, negative) in PAIRS.items():
+        if np.isin(classes, positive).any() and np.isin(classes, negative).any():
+            site_only = {k: v for k, v in scores.items() if k.startswith("site")} | markov
+            tables["all"][name] = with_markov_best(pair_table(
+                site_only, classes, substitutions, positive, negative, codon_positions=positions))
+            tables["full_subset"][name] = with_markov_best(pair_table(
+                {k: v[in_full] for k, v in (scores | markov).items()}, classes[in_full], substitutions[in_full],
+                positive, negative, codon_positions=positions[in_full]))
+    if not in_full.any():
+        del tables["full_subset"]
+    return scores, tables
+
+
+def retable(result: dict, set_dir: Path, labels: list[dict]) -> dict:
+    """`result` (a `compare` JSON) with the cells its tables lack (a stratum added since, the
+    Markov baseline of a result that predates it) computed from its per-SNV scores and the set's
+    labels; no model is run. The baseline is counted again on the set's files (the result's
+    orders, or 0..10). The full subset is the SNVs whose other definitions are not NaN."""
+    by_id = {row["id"]: row for row in labels}
+    ids = result["per_snv"]["ids"]
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise SystemExit(f"retable: {len(missing)} SNVs of the result are not in the set's labels "
+                         f"(first: {missing[0]}): not the set the result was computed on")
+    chosen = [by_id[i] for i in ids]
+    per_strand = {name: np.array(values, dtype=np.float64) for name, values in result["per_snv"].items()
+                  if name != "ids"}
+    others = [values for name, values in per_strand.items() if not name.startswith("site")]
+    in_full = ~np.isnan(others[0]).any(1) if others else np.zeros(len(ids), dtype=bool)
+    # The Markov baseline at the result's orders; a result from before the baseline was part of
+    # `compare` gets compare's default orders (0..10, at most the set's clean context).
+    record = json.loads((set_dir / "set.json").read_text())
+    max_order = max(result["markov"]["orders"]) if result.get("markov") else min(10, record["context"])
+    markov, result["markov"] = _markov(set_dir, chosen, record["markov_train"], max_order)
+    scores, tables = definition_tables(per_strand, chosen, markov, in_full)
+    # Stored scores were rounded (5 decimals before 2026-12-02): the cosine distances, ~1e-5, lost
+    # their order to ties. Every cell the result already has stays as computed from the exact
+    # scores; recomputed cells are only added, and none for a score that rounding tied.
+    coarse = sorted(name for name, values in scores.items() if _tied_share(values) > 0.3)
+    for table in (t for subset in tables.values() for t in subset.values()):
+        for stratum in ("by_substitution", "by_codon_position", "by_genome"):
+            for cell in table.get(stratum, {}).values():
+                cell.update({name: None for name in coarse if name in cell})
+    result["tables"] = _merged(tables, result["tables"])
+    result["definitions"] = list(scores)
+    result["retabled"] = {
+        "how": "`python benchmarks/vep retable`: cells missing from the result computed from per_snv and the "
+               "set's labels (no model run); cells the result had are kept as computed",
+        "per_snv_too_coarse": coarse}
+    return result
+
+
+def _tied_share(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return 1.0 - len(np.unique(finite)) / len(finite) if len(finite) else 0.0
+
+
+def _merged(new: dict, old: dict) -> dict:
+    """`new` with every value `old` also has replaced by old's (nested dicts merged key by key)."""
+    merged = dict(new)
+    for key, value in old.items():
+        merged[key] = _merged(new[key], value) if isinstance(value, dict) and isinstance(new.get(key), dict) else value
+    return merged
+    return result
 
 
 def _causal_sites(model, pairs, per_strand: dict, device, batch_size: int) -> None:
@@ -226,8 +295,10 @@ def with_markov_best(table: dict) -> dict:
         value, k = max(scored, key=lambda item: (item[0], -item[1]))
         return {"k": k, "auroc": value}
 
-    table["markov_best"] = {"pooled": best(table["pooled"]),
-                            "by_substitution": {key: best(cell) for key, cell in table["by_substitution"].items()}}
+    table["markov_best"] = {"pooled": best(table["pooled"])}
+    for stratum in ("by_substitution", "by_codon_position"):
+        if stratum in table:
+            table["markov_best"][stratum] = {key: best(cell) for key, cell in table[stratum].items()}
     return table
 
 
@@ -243,27 +314,32 @@ def _first_per_class(labels: list[dict], limit: int | None) -> list[int]:
 
 
 def markdown(result: dict, pairs: tuple[str, ...] | None = None) -> str:
-    """Per subset and pair (default: every pair of the result): definitions as rows, pooled and
-    per-substitution-class AUROC as columns, the Markov baseline as one row at its best k."""
+    """Per subset and pair (default: every pair of the result): definitions as rows, pooled,
+    per-substitution-class and per-codon-position AUROC as columns, the Markov baseline as one
+    row at its best k."""
     lines = []
     for subset, tables in result["tables"].items():
         for pair in pairs or tables:
             table = tables.get(pair)
             if table is None:
                 continue
-            counts = ", ".join(f"{s} {table['by_substitution'][s]['n'][0]}/{table['by_substitution'][s]['n'][1]}"
-                               for s in SUBSTITUTIONS)
+            # Columns: pooled, each substitution class, and each codon position where the pair has them.
+            strata = [("by_substitution", key, key) for key in SUBSTITUTIONS]
+            strata += [("by_codon_position", key, f"codon pos {key}") for key in table.get("by_codon_position", {})]
+            counts = ", ".join(f"{title} {table[stratum][key]['n'][0]}/{table[stratum][key]['n'][1]}"
+                               for stratum, key, title in strata)
             lines += [f"**{pair}**, {subset} (n {table['n'][0]}/{table['n'][1]}; {counts})", "",
-                      "| score | pooled | " + " | ".join(SUBSTITUTIONS) + " |", "| --- |" + " --- |" * 5]
+                      "| score | pooled | " + " | ".join(title for _, _, title in strata) + " |",
+                      "| --- |" + " --- |" * (len(strata) + 1)]
             for name in table["pooled"]:
                 if name.startswith("markov_k"):
                     continue  # one row for the baseline: its best k (below)
-                cells = [table["by_substitution"][s][name] for s in SUBSTITUTIONS]
+                cells = [table[stratum][key][name] for stratum, key, _ in strata]
                 lines.append(f"| {name} | {table['pooled'][name]:.3f} | " +
                              " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
-            if table.get("markov_best"):
+            if table.get("markov_best") and table["markov_best"]["pooled"]:
                 best = table["markov_best"]
-                cells = [best["by_substitution"][s] for s in SUBSTITUTIONS]
+                cells = [best.get(stratum, {}).get(key) for stratum, key, _ in strata]
                 lines.append(f"| Markov -LLR, best k | {best['pooled']['auroc']:.3f} (k {best['pooled']['k']}) | " +
                              " | ".join("-" if c is None else f"{c['auroc']:.2f} (k {c['k']})" for c in cells) + " |")
             lines.append("")
@@ -276,6 +352,7 @@ def add_genossm_score_tsv(result: dict, labels: list[dict], scores_tsv: Path) ->
     `result` scored: the table `all_with_genossm_score`."""
     import csv
 
+    from .codons import codon_position
     from .evaluate import PAIRS
 
     with open(scores_tsv) as handle:
@@ -284,6 +361,7 @@ def add_genossm_score_tsv(result: dict, labels: list[dict], scores_tsv: Path) ->
     ids = result["per_snv"]["ids"]
     classes = np.array([by_id[i]["class"] for i in ids])
     substitutions = np.array([by_id[i]["substitution"] for i in ids])
+    positions = np.array([codon_position(by_id[i].get("detail", ".")) for i in ids])
     columns = [name for name in rows[ids[0]] if name not in ("record", "chrom", "pos", "id", "ref", "alt", "status")]
     scores = {}
     for name in columns:
@@ -292,7 +370,7 @@ def add_genossm_score_tsv(result: dict, labels: list[dict], scores_tsv: Path) ->
     for name in ("site", "site_z"):
         scores[f"{name} both"] = -np.array(result["per_snv"][name]).mean(1)
     result["tables"]["all_with_genossm_score"] = {
-        name: pair_table(scores, classes, substitutions, positive, negative)
+        name: pair_table(scores, classes, substitutions, positive, negative, codon_positions=positions)
         for name, (positive, negative) in PAIRS.items()
         if np.isin(classes, positive).any() and np.isin(classes, negative).any()}
     result["genossm_score_tsv"] = str(scores_tsv)

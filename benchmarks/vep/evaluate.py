@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .auroc import pair_table
+from .codons import codon_position
 from .markov import count_genomes, markov_scores
 
 log = logging.getLogger("genossm.benchmarks.vep")
@@ -84,7 +85,7 @@ def summarize(pairs: dict, orders: list[int]) -> dict:
         row = {"n": table["n"], "genossm_llr": table["pooled"]["genossm_llr"],
                "genossm_embdist": table["pooled"]["genossm_embdist"], "markov_best_k": best_k,
                "markov_best": table["pooled"][f"markov_k{best_k}"]}
-        for stratum in ("by_substitution", "by_genome"):
+        for stratum in ("by_substitution", "by_genome", "by_codon_position"):
             row[stratum] = {}
             for key, cell in table.get(stratum, {}).items():
                 scored = [k for k in orders if cell[f"markov_k{k}"] is not None]
@@ -114,6 +115,7 @@ def evaluate(set_dir: Path, record: dict, labels: list[dict], *, model: str | No
     substitutions = np.array([row["substitution"] for row in labels])
     genomes = np.array([row["chrom"].rsplit("_", 1)[0] if record["set"] == "bacteria" else row["chrom"]
                         for row in labels])
+    positions = np.array([codon_position(row.get("detail", ".")) for row in labels])
     genossm = run_genossm(set_dir, model, threads, window, reuse_scores)
     by_id = {row["id"]: row for row in genossm["rows"]}
     ok = np.array([by_id[i]["status"] == "ok" for i in ids])
@@ -133,7 +135,8 @@ def evaluate(set_dir: Path, record: dict, labels: list[dict], *, model: str | No
     for name, (positive, negative) in PAIRS.items():
         if np.isin(classes, positive).any() and np.isin(classes, negative).any():
             pairs[name] = pair_table(scores, classes, substitutions, positive, negative,
-                                     genomes=genomes if len(set(genomes)) > 1 else None)
+                                     genomes=genomes if len(set(genomes)) > 1 else None,
+                                     codon_positions=positions)
     summary = summarize(pairs, list(markov))
     n = len(labels)
     return {

@@ -335,3 +335,73 @@ def test_compare_masked_model_site_is_the_masked_marginal(sample_set, tmp_path):
             pairs.append(allele_pair(tile, position - start, 1, encode(row["alt"]), 64))
     expected = [s["site"] for s in VariantScorer(model, both_strands=True, scores=("site",)).score(pairs)]
     np.testing.assert_allclose(np.array(result["per_snv"]["site"]).mean(1), expected, atol=1e-4)
+
+
+def test_codon_position_of_a_label_detail():
+    from vep.codons import codon_position
+
+    assert [codon_position(d) for d in ("CAG>TAG", "ATG>AAG", "AAA>AAG")] == ["1", "2", "3"]
+    # Not one codon changed at one base: splice sites, intronic distances, intergenic, malformed.
+    assert {codon_position(d) for d in ("intron+1", "distance=66", ".", "CAG>TAA", "CA>TA", "")} == {"."}
+
+
+def test_pair_table_within_codon_positions():
+    # 12 missense and 12 synonymous at position 3, 12 missense at position 1 and 2 synonymous there.
+    labels = np.array(["mis"] * 24 + ["syn"] * 14)
+    positions = np.array(["3"] * 12 + ["1"] * 12 + ["3"] * 12 + ["1"] * 2)
+    subs = np.array(["S>W"] * 38)
+    score = np.concatenate([np.arange(12.0), np.arange(12.0) + 100, np.arange(12.0) + 6, [50.0, 51.0]])
+    table = auroc_module.pair_table({"s": score}, labels, subs, ("mis",), ("syn",), codon_positions=positions)
+    expected3 = auroc_module.auroc(np.arange(12.0), np.arange(12.0) + 6)
+    assert table["by_codon_position"]["3"] == {"n": [12, 12], "s": round(expected3, 4)}
+    assert table["by_codon_position"]["1"] == {"n": [12, 2], "s": None}  # too few synonymous
+    assert table["by_codon_position"]["2"] == {"n": [0, 0], "s": None}
+    # A pair with a non-coding side has no codon-position stratum.
+    noncoding = auroc_module.pair_table({"s": score}, labels, subs, ("mis",), ("syn",),
+                                        codon_positions=np.where(labels == "syn", ".", positions))
+    assert "by_codon_position" not in noncoding
+
+
+def test_retable_adds_codon_positions_and_keeps_computed_cells(sample_set, tmp_path):
+    from vep.codons import codon_position
+    from vep.definitions import _markov, definition_tables, markdown, retable
+
+    labels = _write_sample_subset(sample_set, tmp_path, ("stop_gained", "missense", "synonymous"), 1)
+    for row in labels[::2]:  # enough third positions on both sides for a reported cell
+        if row["class"] == "missense":
+            row["detail"] = "GAT>GAA"
+    rng = np.random.default_rng(3)
+    n = len(labels)
+    per_strand = {"site": rng.normal(size=(n, 2)), "llr": rng.normal(size=(n, 2)),
+                  "embcos": np.round(rng.uniform(0, 2e-5, size=(n, 2)), 5)}  # rounding ties it
+    per_strand["llr"][::3] = np.nan  # outside the full subset
+    per_strand["embcos"][::3] = np.nan
+    in_full = ~np.isnan(per_strand["llr"]).any(1)
+    markov, markov_record = _markov(tmp_path, labels, [str(SAMPLE)], 2)
+    _, exact = definition_tables(per_strand, labels, markov, in_full)
+    old = json.loads(json.dumps({"tables": exact, "markov": markov_record,
+                                 "per_snv": {"ids": [row["id"] for row in labels],
+                                             **{k: v.tolist() for k, v in per_strand.items()}}}))
+    for table in (t for subset in old["tables"].values() for t in subset.values()):
+        table.pop("by_codon_position", None)
+        table["markov_best"].pop("by_codon_position", None)
+    old["tables"]["full_subset"]["missense vs synonymous"]["pooled"]["llr both"] = 0.123  # "as computed"
+    kept = {"stop_gained vs synonymous": dict(old["tables"]["all"]["stop_gained vs synonymous"], n=[-1, -1])}
+    old["tables"]["all_with_genossm_score"] = kept  # scores not in per_snv: kept whole
+
+    result = retable(old, tmp_path, list(reversed(labels)))  # labels are looked up by id
+    full = result["tables"]["full_subset"]["missense vs synonymous"]
+    assert full["pooled"]["llr both"] == 0.123 and result["tables"]["all_with_genossm_score"] == kept
+    assert result["retabled"]["per_snv_too_coarse"] == ["embcos both", "embcos forward"]
+    # The codon-position cells are pair_table's on the same scores; the tied score gets none.
+    positions = np.array([codon_position(row["detail"]) for row in labels])
+    classes = np.array([row["class"] for row in labels])
+    assert set(full["by_codon_position"]) == {"1", "2", "3"}
+    for key, cell in full["by_codon_position"].items():
+        assert cell["llr both"] == exact["full_subset"]["missense vs synonymous"]["by_codon_position"][key]["llr both"]
+        assert cell["embcos both"] is None
+        assert cell["n"] == [int(((classes == c) & (positions == key) & in_full).sum()) for c in ("missense", "synonymous")]
+    assert full["by_codon_position"]["3"]["llr both"] is not None  # >= 10 a side (the relabelled missense)
+    assert result["tables"]["all"]["stop_gained vs synonymous"]["markov_best"]["by_codon_position"].keys() == {"1", "2", "3"}
+    assert "codon pos 3" in markdown(result)
+    json.dumps(result)
