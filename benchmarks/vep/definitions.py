@@ -14,7 +14,8 @@ standard deviation. Oriented so that higher = more damaging: -llr, -site, -site_
 Masked models: `site` is the masked marginal (one pass per SNV and strand with the variant
 masked, the library's path); the normalised forms need a causal reference pass and are left out.
 The order-k Markov baseline (vep/markov.py, k = 0..max_order) is scored on the same SNVs and
-every table carries its best k (pooled and within each substitution class, chosen there).
+every table carries its best k (pooled, within each substitution class and within each codon
+position, chosen there). `retable` completes a saved result's tables from its per-SNV scores.
 
     python benchmarks/vep compare runs/vep/bacteria --limit 80 --full-limit 80 \
         --json benchmarks/results/vep_bacteria_definitions.json
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from .auroc import SUBSTITUTIONS, pair_table
+from .codons import codon_position
 
 log = logging.getLogger("genossm.benchmarks.vep")
 
@@ -155,7 +157,6 @@ def definition_tables(per_strand: dict[str, np.ndarray], labels: list[dict], mar
     tables of `compare`: site scores and the Markov baseline on every SNV ("all"); every
     definition on the SNVs of `in_full` ("full_subset"); pooled, within substitution classes and
     within codon positions."""
-    from .codons import codon_position
     from .evaluate import PAIRS
 
     classes = np.array([row["class"] for row in labels])
@@ -230,7 +231,6 @@ def _merged(new: dict, old: dict) -> dict:
     for key, value in old.items():
         merged[key] = _merged(new[key], value) if isinstance(value, dict) and isinstance(new.get(key), dict) else value
     return merged
-    return result
 
 
 def _causal_sites(model, pairs, per_strand: dict, device, batch_size: int) -> None:
@@ -352,7 +352,6 @@ def add_genossm_score_tsv(result: dict, labels: list[dict], scores_tsv: Path) ->
     `result` scored: the table `all_with_genossm_score`."""
     import csv
 
-    from .codons import codon_position
     from .evaluate import PAIRS
 
     with open(scores_tsv) as handle:
