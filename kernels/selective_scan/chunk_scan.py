@@ -286,14 +286,11 @@ def _seq_scan_backward(dout, dlast, u, delta, A2, B, C, D, z, delta_bias, delta_
 
 def _reduced(du, ddelta, dA_parts, dB, dC, dD_parts, dz, dbias_parts, dinit, layout: _Layout):
     """Sum the per-(batch, segment) partials the backward kernels leave, (B, S, H, N), into (H, N)."""
-    def total(parts):
-        return parts.sum((0, 1))
-
-    dA = total(dA_parts)
+    dA = dA_parts.sum((0, 1))
     if not layout.b_varies:
-        dB = total(dB)
+        dB = dB.sum((0, 1))
     if not layout.c_varies:
-        dC = total(dC)
+        dC = dC.sum((0, 1))
     dD = dD_parts.sum((0, 1)) if dD_parts is not None else None
     dbias = dbias_parts.sum((0, 1)) if dbias_parts is not None else None
     return du, ddelta, dA, dB, dC, dD, dz, dbias, dinit

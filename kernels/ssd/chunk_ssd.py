@@ -349,7 +349,7 @@ def _backward(dy, dfinal, x, dt, A, B, C, D, dt_bias, dt_softplus, initial_state
     dfinal_ptr = dfinal if dfinal is not None else A
 
     dx, dB, dC = _zero_grads_like(x, B, C)  # zeros: packed empty spans stay 0
-    (ddt,) = _zero_grads_like(dt)
+    ddt = _zeros_in_layout(dt)
     kappa = run.f32(run.rows, run.H, c, device=device)  # exp(cs_last) <g_c, h_{c-1}>
     _chunk_scan_bwd_dx_kernel[run.chunk_grid](
         dt, A, bias, B, C, D if D is not None else A, dy, adjoints, dfinal_ptr, states, init,
